@@ -1,0 +1,66 @@
+//! Core contracts of meathook.
+//!
+//! # Overview
+//!
+//! A pipeline polls a [`Collector`] on a schedule and offers each batch to a
+//! stack of [`Sink`] layers, filed under a [`WindowMeta`]. This crate defines
+//! those contracts and the layers that need no IO:
+//!
+//! - [`Buffered`], the bounded in-memory tier, flushing per [`FlushPolicy`];
+//! - [`Tee`], fan-out to two stacks, each batch to each branch exactly once;
+//! - [`Encoder`], the shape of file encoders (parquet, JSON lines, CSV);
+//! - [`Backoff`] and [`Clock`], shared by every layer that retries or tells time.
+//!
+//! It does no file or network IO and depends on no HTTP, arrow or parquet
+//! crate, so a custom sink needs only this crate and `meathook-spool`. The
+//! combinators (`.buffered(..)`, `.tee(..)`, `.spooled(..)`) are on
+//! `meathook_spool::SinkExt`, re-exported as `meathook::SinkExt`.
+//!
+//! # Examples
+//!
+//! A terminal sink is a type that implements [`Sink`]:
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use meathook_core::{IngestError, Receipt, Sink, WindowMeta};
+//!
+//! /// Counts what reaches it.
+//! struct Count(usize);
+//!
+//! impl<R: Send> Sink<R> for Count {
+//!     type Error = Infallible;
+//!
+//!     async fn ingest(&mut self, _window: &WindowMeta, records: Vec<R>) -> Result<Receipt<Infallible>, IngestError<R, Infallible>> {
+//!         self.0 += records.len();
+//!         Ok(Receipt::all(records.len()))
+//!     }
+//!
+//!     async fn flush(&mut self) -> Result<(), Infallible> {
+//!         Ok(())
+//!     }
+//! }
+//! ```
+#![forbid(unsafe_code)]
+
+mod backlog;
+mod backoff;
+mod buffered;
+mod clock;
+mod collector;
+mod encoder;
+mod policy;
+mod sink;
+mod tee;
+mod window;
+
+pub use backlog::LayerStats;
+pub use backoff::Backoff;
+pub use buffered::{Buffered, BufferedError, Capacity, Weigher, inline_size};
+pub use clock::{Clock, SystemClock, TokioClock};
+pub use collector::Collector;
+pub use encoder::{EncodeSession, Encoder};
+pub use policy::{FlushPolicy, MIN_WINDOW, PolicyError};
+pub use sink::{ErrorClass, IngestError, Receipt, RecordRejected, Sink, SinkError};
+pub use tee::{Branch, Tee, TeeError};
+pub use time::OffsetDateTime;
+pub use window::WindowMeta;
