@@ -18,9 +18,10 @@
 
 #[doc(inline)]
 pub use meathook_core::{
-    Backoff, Branch, Buffered, BufferedError, Capacity, Clock, Collector, EncodeSession, Encoder,
-    ErrorClass, FlushPolicy, IngestError, LayerStats, PolicyError, Receipt, RecordRejected, Sink,
-    SinkError, SystemClock, Tee, TeeError, TokioClock, Weigher, WindowMeta,
+    Backoff, BatchId, Branch, Buffered, BufferedError, Capacity, ChunkedError, Clock, Collector,
+    EncodeSession, Encoder, ErrorClass, FlushPolicy, IngestError, LayerStats, PolicyError, Receipt,
+    RecordChunks, RecordRejected, Sink, SinkError, SystemClock, Tee, TeeError, TokioClock, Weigher,
+    WindowMeta,
 };
 #[doc(inline)]
 pub use meathook_spool::SinkExt;
@@ -37,3 +38,8 @@ pub use meathook_parquet as parquet;
 pub use meathook_runtime as runtime;
 /// The durable spool.
 pub use meathook_spool as spool;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,1 +1,40 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>`.
+//!
+//! - `ci [STEP]`: every check CI runs, or one of them.
+//! - `bench [NAME]`: release-mode benchmarks, a table and JSON figures.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout)] // a command-line tool: stdout is its interface
+
+mod bench;
+mod ci;
+mod cmd;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci [STEP]       run every CI step, or one: fmt, clippy, test, doc, features, deny
+  bench [NAME]    run release benchmarks (all, or benches/NAME.rs); figures in target/meathook-bench/
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(args.get(1).map(String::as_str)),
+        Some("bench") => bench::run(args.get(1).map(String::as_str)),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown command\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

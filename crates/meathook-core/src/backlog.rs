@@ -87,12 +87,15 @@ impl<R> Backlog<R> {
     pub(crate) fn push(&mut self, window: WindowMeta, mut records: Vec<R>, bytes: usize) {
         self.records += records.len();
         self.bytes += bytes;
-        if self.batches.len() > self.due {
-            if let Some(last) = self.batches.back_mut().filter(|last| last.window == window) {
-                last.records.append(&mut records);
-                last.bytes += bytes;
-                return;
-            }
+        let open = self.batches.len() > self.due;
+        if let Some(last) = self
+            .batches
+            .back_mut()
+            .filter(|last| open && last.window == window)
+        {
+            last.records.append(&mut records);
+            last.bytes += bytes;
+            return;
         }
         self.batches.push_back(Batch {
             window,

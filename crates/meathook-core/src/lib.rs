@@ -60,7 +60,10 @@ pub use clock::{Clock, SystemClock, TokioClock};
 pub use collector::Collector;
 pub use encoder::{EncodeSession, Encoder};
 pub use policy::{FlushPolicy, MIN_WINDOW, PolicyError};
-pub use sink::{ErrorClass, IngestError, Receipt, RecordRejected, Sink, SinkError};
+pub use sink::{
+    ChunkedError, ChunkedResult, ErrorClass, IngestError, Receipt, RecordChunks, RecordRejected,
+    Sink, SinkError,
+};
 pub use tee::{Branch, Tee, TeeError};
 pub use time::OffsetDateTime;
-pub use window::WindowMeta;
+pub use window::{BatchId, WindowMeta};

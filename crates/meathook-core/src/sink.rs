@@ -93,10 +93,64 @@ pub trait Sink<R>: Send {
         async { Ok(()) }
     }
 
+    /// Offers one batch read chunk by chunk from a durable source (a spool
+    /// segment), so that a window of millions of records is never in memory
+    /// at once. The source keeps the records: on `Err` nothing was accepted,
+    /// and the caller offers the same chunks again later. Rejected record
+    /// indices in the [`Receipt`] count across all chunks.
+    ///
+    /// By default, this reads every chunk into one `Vec` and calls
+    /// [`ingest`](Sink::ingest). Terminal sinks that encode files override it
+    /// to encode chunk by chunk.
+    fn ingest_chunks<C>(
+        &mut self,
+        window: &WindowMeta,
+        mut chunks: C,
+    ) -> impl Future<Output = ChunkedResult<Self::Error, C::Error>> + Send
+    where
+        C: RecordChunks<R>,
+        R: Send,
+    {
+        async move {
+            let mut all = Vec::new();
+            while let Some(mut chunk) = chunks.next_chunk().await.map_err(ChunkedError::Source)? {
+                all.append(&mut chunk);
+            }
+            self.ingest(window, all)
+                .await
+                .map_err(|e| ChunkedError::Sink(e.into_parts().1))
+        }
+    }
+
     /// Hands everything this layer holds to the layer below, whatever its
     /// policy says, then flushes that layer. `Ok` means everything held was
     /// accepted below; on `Err` the layer still holds what was not.
     fn flush(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// A batch offered in chunks by a durable source; see
+/// [`Sink::ingest_chunks`].
+pub trait RecordChunks<R>: Send {
+    /// Why the source could not produce the next chunk (a read or decode
+    /// failure).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The next chunk, or `None` after the last one.
+    fn next_chunk(&mut self) -> impl Future<Output = Result<Option<Vec<R>>, Self::Error>> + Send;
+}
+
+/// What [`Sink::ingest_chunks`] returns.
+pub type ChunkedResult<E, S> = Result<Receipt<E>, ChunkedError<E, S>>;
+
+/// Why [`Sink::ingest_chunks`] did not accept a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkedError<E, S> {
+    /// The sink refused the batch.
+    #[error(transparent)]
+    Sink(E),
+    /// The source failed to produce a chunk; the sink accepted nothing.
+    #[error("reading the batch failed: {0}")]
+    Source(S),
 }
 
 /// What a layer accepted of a batch.
@@ -252,6 +306,48 @@ mod tests {
         assert!(!dbg.contains("secret-ish"), "{dbg}");
         assert!(std::error::Error::source(&err).is_some());
         assert_eq!(err.into_records(), vec!["secret-ish", "b"]);
+    }
+
+    struct Chunks(Vec<Vec<u8>>);
+
+    impl RecordChunks<u8> for Chunks {
+        type Error = Infallible;
+
+        async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, Infallible> {
+            Ok((!self.0.is_empty()).then(|| self.0.remove(0)))
+        }
+    }
+
+    struct Keep(Vec<(WindowMeta, Vec<u8>)>);
+
+    impl Sink<u8> for Keep {
+        type Error = Infallible;
+
+        async fn ingest(
+            &mut self,
+            window: &WindowMeta,
+            records: Vec<u8>,
+        ) -> Result<Receipt<Infallible>, IngestError<u8, Infallible>> {
+            let n = records.len();
+            self.0.push((window.clone(), records));
+            Ok(Receipt::all(n))
+        }
+
+        async fn flush(&mut self) -> Result<(), Infallible> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn chunks_are_joined_into_one_ingest_by_default() {
+        let window = WindowMeta::instant("p", OffsetDateTime::UNIX_EPOCH);
+        let mut sink = Keep(Vec::new());
+        let receipt = sink
+            .ingest_chunks(&window, Chunks(vec![vec![1, 2], vec![], vec![3]]))
+            .await
+            .unwrap();
+        assert_eq!(receipt.accepted(), 3);
+        assert_eq!(sink.0, vec![(window, vec![1, 2, 3])]);
     }
 
     #[test]

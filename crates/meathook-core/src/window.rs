@@ -31,7 +31,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 /// The window a batch of records belongs to: a pipeline and a half-open UTC
-/// interval `[start, end)`.
+/// interval `[start, end)`, and, once a durable layer has filed the batch,
+/// the batch's identity within the window.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct WindowMeta {
     /// The pipeline the records were collected by.
@@ -40,6 +41,29 @@ pub struct WindowMeta {
     pub start: OffsetDateTime,
     /// First instant after the window (exclusive), in UTC.
     pub end: OffsetDateTime,
+    /// Which batch of the window this is, set by the durable layer that
+    /// delivers it (the spool's sequence range). Terminal sinks name files
+    /// after it, so a replayed batch lands on the same path and two batches
+    /// never share one. `None` for batches straight from a pipeline or a
+    /// memory tier; terminal sinks then name files by content hash.
+    pub batch: Option<BatchId>,
+}
+
+/// The identity of one delivered batch: the first and last sequence numbers
+/// the durable layer gave its records. Stable across replays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BatchId {
+    /// Sequence number of the batch's first frame.
+    pub first: u64,
+    /// Sequence number of the batch's last frame (inclusive).
+    pub last: u64,
+}
+
+impl fmt::Display for BatchId {
+    /// `first-last`, zero-padded to 20 digits so names sort by sequence.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:020}-{:020}", self.first, self.last)
+    }
 }
 
 impl WindowMeta {
@@ -63,6 +87,7 @@ impl WindowMeta {
             pipeline: pipeline.into(),
             start,
             end,
+            batch: None,
         }
     }
 
@@ -92,12 +117,20 @@ impl WindowMeta {
     ///
     /// A layer calls this to file an incoming batch under its own window
     /// length. The result depends only on `start`; a window that is already
-    /// at least `len` long is returned unchanged, never split or moved.
+    /// at least `len` long is returned unchanged, never split or moved. A
+    /// widened window has no [`batch`](Self::batch): the wider layer forms
+    /// its own batches.
     pub fn widen(&self, len: Duration) -> Self {
         if len <= self.len() {
             return self.clone();
         }
         Self::containing(Arc::clone(&self.pipeline), self.start, len)
+    }
+
+    /// The same window, identified as batch `batch`.
+    pub fn with_batch(mut self, batch: BatchId) -> Self {
+        self.batch = Some(batch);
+        self
     }
 
     /// The window of the same length that follows this one.
@@ -118,7 +151,11 @@ impl fmt::Display for WindowMeta {
         let rfc = &time::format_description::well_known::Rfc3339;
         let start = self.start.format(rfc).map_err(|_| fmt::Error)?;
         let end = self.end.format(rfc).map_err(|_| fmt::Error)?;
-        write!(f, "{} [{start}, {end})", self.pipeline)
+        write!(f, "{} [{start}, {end})", self.pipeline)?;
+        if let Some(batch) = self.batch {
+            write!(f, " batch {batch}")?;
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! A downstream that records what reaches it and refuses on demand.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
+#![allow(clippy::unwrap_used)] // a poisoned lock means a test already failed
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,35 @@
+//! What every benchmark shares: reporting figures to `cargo xtask bench`, and
+//! reading the process's peak memory.
+#![allow(dead_code, clippy::print_stdout)] // each bench uses a part; stdout is the report channel
+#![allow(clippy::expect_used)] // a benchmark aborts on a broken set-up
+
+use std::time::{Duration, Instant};
+
+/// Reports one figure: `cargo xtask bench` collects these lines.
+pub(crate) fn figure(key: &str, value: f64, unit: &str, target: &str) {
+    println!("figure\t{key}\t{value}\t{unit}\t{target}");
+}
+
+/// Peak resident set size of this process so far, in bytes (`VmHWM`), or
+/// `None` where `/proc` is not available.
+pub(crate) fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Runs `f` `rounds` times and returns the fastest time: the least disturbed
+/// by other work on a shared machine.
+pub(crate) fn best_of<T>(rounds: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best: Option<(Duration, T)> = None;
+    for _ in 0..rounds.max(1) {
+        let started = Instant::now();
+        let out = f();
+        let took = started.elapsed();
+        if best.as_ref().is_none_or(|(b, _)| took < *b) {
+            best = Some((took, out));
+        }
+    }
+    best.expect("at least one round")
+}

@@ -1,0 +1,193 @@
+//! `cargo xtask bench [NAME]`: release-mode benchmarks.
+//!
+//! Each benchmark is a `harness = false` bench target in the facade's
+//! `benches/` directory. It prints one line per figure,
+//! `figure<TAB>key<TAB>value<TAB>unit<TAB>target`, and measures its own
+//! baseline in the same run so ratios survive a noisy machine. This command
+//! runs it, prints a table and writes
+//! `target/meathook-bench/NAME.json` = `{"name": .., "figures": {key: {"value", "unit", "target"}}}`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::cmd::{cargo, output, root};
+
+struct Figure {
+    key: String,
+    value: f64,
+    unit: String,
+    target: String,
+}
+
+pub(crate) fn run(name: Option<&str>) -> Result<(), String> {
+    let names = match name {
+        Some(name) => vec![name.to_owned()],
+        None => all_benches()?,
+    };
+    if names.is_empty() {
+        return Err("no benchmarks in benches/".into());
+    }
+    let out_dir = root().join("target").join("meathook-bench");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    for name in &names {
+        let path = root().join("benches").join(format!("{name}.rs"));
+        if !path.is_file() {
+            return Err(format!(
+                "no benchmark {name:?}: {} does not exist; have: {}",
+                path.display(),
+                all_benches()?.join(", ")
+            ));
+        }
+        eprintln!("== bench: {name}");
+        let stdout = output(cargo([
+            "bench",
+            "--locked",
+            "--all-features",
+            "--bench",
+            name.as_str(),
+        ]))?;
+        let figures = parse(&stdout);
+        if figures.is_empty() {
+            return Err(format!("benchmark {name} printed no figures:\n{stdout}"));
+        }
+        print_table(name, &figures);
+        let json_path = out_dir.join(format!("{name}.json"));
+        std::fs::write(&json_path, to_json(name, &figures))
+            .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
+        eprintln!("   figures written to {}", relative(&json_path));
+    }
+    Ok(())
+}
+
+fn all_benches() -> Result<Vec<String>, String> {
+    let dir = root().join("benches");
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let path = e.path();
+            (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn parse(stdout: &str) -> Vec<Figure> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split('\t');
+            if parts.next()? != "figure" {
+                return None;
+            }
+            let key = parts.next()?.to_owned();
+            let value = parts.next()?.parse().ok()?;
+            let unit = parts.next().unwrap_or("").to_owned();
+            let target = parts.next().unwrap_or("").to_owned();
+            Some(Figure {
+                key,
+                value,
+                unit,
+                target,
+            })
+        })
+        .collect()
+}
+
+fn print_table(name: &str, figures: &[Figure]) {
+    let width = figures
+        .iter()
+        .map(|f| f.key.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    println!("\n{name}");
+    println!(
+        "{:<width$}  {:>14}  {:<10}  target",
+        "figure", "value", "unit"
+    );
+    for f in figures {
+        println!(
+            "{:<width$}  {:>14}  {:<10}  {}",
+            f.key,
+            format_value(f.value),
+            f.unit,
+            f.target
+        );
+    }
+    println!();
+}
+
+fn format_value(v: f64) -> String {
+    if v.abs() >= 1000.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn to_json(name: &str, figures: &[Figure]) -> String {
+    let mut s = format!("{{\"name\":{},\"figures\":{{", quote(name));
+    for (i, f) in figures.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let value = if f.value.is_finite() {
+            f.value.to_string()
+        } else {
+            "null".into()
+        };
+        let _ = write!(
+            s,
+            "{}:{{\"value\":{value},\"unit\":{},\"target\":{}}}",
+            quote(&f.key),
+            quote(&f.unit),
+            quote(&f.target)
+        );
+    }
+    s.push_str("}}\n");
+    s
+}
+
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_are_parsed_and_written_as_json() {
+        let out = "warming up\nfigure\tops\t1234.5\trecords/s\t>= 1000\nfigure\tratio\t0.93\tx\t\nnoise\n";
+        let figures = parse(out);
+        assert_eq!(figures.len(), 2);
+        assert_eq!(
+            to_json("b\"x", &figures),
+            "{\"name\":\"b\\\"x\",\"figures\":{\"ops\":{\"value\":1234.5,\"unit\":\"records/s\",\"target\":\">= 1000\"},\
+             \"ratio\":{\"value\":0.93,\"unit\":\"x\",\"target\":\"\"}}}\n"
+        );
+    }
+}
