@@ -8,7 +8,7 @@ use meathook_core::{Buffered, FlushPolicy, Sink, Tee};
 /// # use std::convert::Infallible;
 /// # use meathook_core::{IngestError, Receipt, Sink, WindowMeta};
 /// use std::time::Duration;
-/// use meathook_core::FlushPolicy;
+/// use meathook_core::{Buffered, FlushPolicy, Tee};
 /// use meathook_spool::SinkExt as _;
 /// # #[derive(Clone)] struct Count;
 /// # impl<R: Send> Sink<R> for Count {
@@ -19,7 +19,7 @@ use meathook_core::{Buffered, FlushPolicy, Sink, Tee};
 /// # fn main() -> Result<(), meathook_core::PolicyError> {
 /// // Five minutes in memory, then one copy to each destination.
 /// let every_5m = FlushPolicy::new(Duration::from_secs(300), 10_000)?;
-/// let _stack = Sink::<u64>::tee(Count, Count).buffered(every_5m);
+/// let _stack: Buffered<Tee<Count, Count, u64>, u64> = Count.tee(Count).buffered(every_5m);
 /// # Ok(()) }
 /// ```
 pub trait SinkExt<R>: Sink<R> + Sized {
