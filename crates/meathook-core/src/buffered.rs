@@ -1,17 +1,4 @@
 //! `Buffered`: the bounded in-memory tier.
-//!
-//! Holds records, filed under windows of its policy's length, until the
-//! policy fires — the window closed, or a record or byte cap was reached —
-//! then hands each window's batch to the layer below, oldest first. If the
-//! layer below refuses, the batch stays here (moved back, not copied) and is
-//! retried after a capped, jittered backoff; the failure is counted and
-//! logged, never returned from `ingest`. Memory is bounded by a [`Capacity`]:
-//! when full, `ingest` refuses and hands the records back, which is how
-//! backpressure reaches the pipeline. Nothing is ever dropped here.
-//!
-//! Delivery happens inside `ingest` and `advance` calls. Put a durable
-//! `DiskSpool` below this tier when the layer below it may be slow: the spool
-//! accepts quickly and delivers in the background.
 
 use std::time::Duration;
 
@@ -73,7 +60,20 @@ pub fn inline_size<R>(_: &R) -> usize {
     std::mem::size_of::<R>()
 }
 
-/// The bounded in-memory tier; see the [module docs](self).
+/// `Buffered`: the bounded in-memory tier.
+///
+/// Holds records, filed under windows of its policy's length, until the
+/// policy fires — the window closed, or a record or byte cap was reached —
+/// then hands each window's batch to the layer below, oldest first. If the
+/// layer below refuses, the batch stays here (moved back, not copied) and is
+/// retried after a capped, jittered backoff; the failure is counted and
+/// logged, never returned from `ingest`. Memory is bounded by a [`Capacity`]:
+/// when full, `ingest` refuses and hands the records back, which is how
+/// backpressure reaches the pipeline. Nothing is ever dropped here.
+///
+/// Delivery happens inside `ingest` and `advance` calls. Put a durable
+/// `DiskSpool` below this tier when the layer below it may be slow: the spool
+/// accepts quickly and delivers in the background.
 #[derive(Debug)]
 pub struct Buffered<S, R> {
     inner: S,

@@ -1,13 +1,4 @@
 //! `Tee`: one batch to two sink stacks, each exactly once.
-//!
-//! Each branch gets its own copy of every batch. A branch that refuses its
-//! copy does not make the batch fail for the other: the refused copy waits in
-//! that branch's own bounded backlog and is retried with backoff, while the
-//! healthy branch, which already has the batch, is never offered it again.
-//! Only when both branches refuse the same batch outright does `ingest`
-//! fail, handing the records back. A branch whose backlog is full makes
-//! `ingest` refuse before either branch is offered anything, so backpressure
-//! never costs a duplicate.
 
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -80,7 +71,16 @@ impl<A: SinkError, B: SinkError> SinkError for TeeError<A, B> {
     }
 }
 
-/// Fan-out to two sink stacks; see the [module docs](self).
+/// `Tee`: one batch to two sink stacks, each exactly once.
+///
+/// Each branch gets its own copy of every batch. A branch that refuses its
+/// copy does not make the batch fail for the other: the refused copy waits in
+/// that branch's own bounded backlog and is retried with backoff, while the
+/// healthy branch, which already has the batch, is never offered it again.
+/// Only when both branches refuse the same batch outright does `ingest`
+/// fail, handing the records back. A branch whose backlog is full makes
+/// `ingest` refuse before either branch is offered anything, so backpressure
+/// never costs a duplicate.
 #[derive(Debug)]
 pub struct Tee<A, B, R> {
     left: A,
