@@ -18,10 +18,10 @@
 
 #[doc(inline)]
 pub use meathook_core::{
-    Backoff, BatchId, Branch, Buffered, BufferedError, Capacity, ChunkedError, Clock, Collector,
-    EncodeSession, Encoder, ErrorClass, FlushPolicy, IngestError, LayerStats, PolicyError, Receipt,
-    RecordChunks, RecordRejected, Sink, SinkError, SystemClock, Tee, TeeError, TokioClock, Weigher,
-    WindowMeta,
+    Backoff, BatchId, Branch, Buffered, BufferedError, Capacity, ChunkedError, ChunkedResult,
+    Clock, Collector, Drain, EncodeSession, Encoder, ErrorClass, FlushPolicy, IngestError,
+    LayerStats, PolicyError, Receipt, RecordChunks, RecordRejected, Sink, SinkError, StackStats,
+    SystemClock, Tee, TeeError, TokioClock, Weigher, WindowMeta,
 };
 #[doc(inline)]
 pub use meathook_spool::SinkExt;

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use time::OffsetDateTime;
 
-use crate::{Backoff, ErrorClass, Sink, SinkError, WindowMeta};
+use crate::{Backoff, ErrorClass, Sink, SinkError, StackStats, WindowMeta};
 
 /// Records filed under one window, in arrival order.
 #[derive(Debug)]
@@ -76,6 +76,20 @@ impl<R> Backlog<R> {
             held_bytes: self.bytes,
             ..self.stats
         }
+    }
+
+    /// Adds what this backlog holds and has delivered to `stats`.
+    pub(crate) fn observe(&self, stats: &mut StackStats, utilisation: f64) {
+        stats.held_records += self.records as u64;
+        stats.held_bytes += self.bytes as u64;
+        stats.note_utilisation(utilisation);
+        if let Some(oldest) = self.batches.front() {
+            stats.note_undelivered(oldest.window.start);
+        }
+        stats.delivered_records = self.stats.delivered_records;
+        stats.failed_attempts = self.stats.failed_attempts;
+        stats.retries = self.stats.retries;
+        stats.rejected_records += self.stats.rejected_records;
     }
 
     pub(crate) fn set_backoff(&mut self, backoff: Backoff) {

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use crate::backlog::{Backlog, Delivery};
 use crate::{
-    Backoff, ErrorClass, FlushPolicy, IngestError, LayerStats, Receipt, Sink, SinkError, WindowMeta,
+    Backoff, Drain, ErrorClass, FlushPolicy, IngestError, LayerStats, Receipt, Sink, SinkError,
+    StackStats, WindowMeta,
 };
 
 /// How much an in-memory layer may hold.
@@ -219,6 +220,15 @@ where
     async fn deliver_due(&mut self) {
         let _ = self.backlog.deliver(&mut self.inner, self.now, false).await;
     }
+
+    /// Delivers everything held now, backoff or not.
+    async fn deliver_all(&mut self) -> Result<(), BufferedError<S::Error>> {
+        self.backlog.seal_all();
+        match self.backlog.deliver(&mut self.inner, self.now, true).await {
+            Delivery::Failed(e) => Err(BufferedError::Inner(e)),
+            Delivery::Done | Delivery::Waiting => Ok(()),
+        }
+    }
 }
 
 impl<S, R> Sink<R> for Buffered<S, R>
@@ -291,11 +301,19 @@ where
     }
 
     async fn flush(&mut self) -> Result<(), Self::Error> {
-        self.backlog.seal_all();
-        if let Delivery::Failed(e) = self.backlog.deliver(&mut self.inner, self.now, true).await {
-            return Err(BufferedError::Inner(e));
-        }
+        self.deliver_all().await?;
         self.inner.flush().await.map_err(BufferedError::Inner)
+    }
+
+    async fn drain(&mut self, mode: Drain) -> Result<(), Self::Error> {
+        // Memory is not durable: whatever the mode, everything goes below.
+        self.deliver_all().await?;
+        self.inner.drain(mode).await.map_err(BufferedError::Inner)
+    }
+
+    fn observe(&self, stats: &mut StackStats) {
+        self.backlog.observe(stats, self.utilisation());
+        self.inner.observe(stats);
     }
 }
 

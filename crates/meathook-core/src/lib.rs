@@ -61,8 +61,8 @@ pub use collector::Collector;
 pub use encoder::{EncodeSession, Encoder};
 pub use policy::{FlushPolicy, MIN_WINDOW, PolicyError};
 pub use sink::{
-    ChunkedError, ChunkedResult, ErrorClass, IngestError, Receipt, RecordChunks, RecordRejected,
-    Sink, SinkError,
+    ChunkedError, ChunkedResult, Drain, ErrorClass, IngestError, Receipt, RecordChunks,
+    RecordRejected, Sink, SinkError, StackStats,
 };
 pub use tee::{Branch, Tee, TeeError};
 pub use time::OffsetDateTime;

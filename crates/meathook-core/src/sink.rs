@@ -126,6 +126,93 @@ pub trait Sink<R>: Send {
     /// policy says, then flushes that layer. `Ok` means everything held was
     /// accepted below; on `Err` the layer still holds what was not.
     fn flush(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Prepares the stack for the process to stop: with
+    /// [`Drain::Everything`], as [`flush`](Sink::flush); with
+    /// [`Drain::KeepActiveWindow`], memory tiers hand everything to the layer
+    /// below and a durable layer keeps its open window on disk for the next
+    /// start instead of delivering it now.
+    ///
+    /// By default, this calls [`flush`](Sink::flush) whatever the mode: a
+    /// layer that holds nothing of its own has nothing to keep.
+    fn drain(&mut self, mode: Drain) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = mode;
+        self.flush()
+    }
+
+    /// Adds this layer's figures to `stats`, then asks the layer below to add
+    /// its own; the runtime calls it after every tick for metrics and
+    /// backpressure. See [`StackStats`] for how each figure combines.
+    ///
+    /// By default, this adds nothing: a layer that holds nothing and retries
+    /// nothing has nothing to report.
+    fn observe(&self, stats: &mut StackStats) {
+        let _ = stats;
+    }
+}
+
+/// How a stack is drained when the process stops; see [`Sink::drain`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Drain {
+    /// Deliver everything, including windows that have not closed yet.
+    #[default]
+    Everything,
+    /// Make everything durable; leave the open window on disk for the next
+    /// start, so it is delivered whole, once, when it closes.
+    KeepActiveWindow,
+}
+
+/// What a sink stack holds and has done, gathered by [`Sink::observe`].
+///
+/// Figures that describe what is held (`held_*`, `spooled_bytes`, the
+/// `*_records` losses) add up across layers; `utilisation` is the fullest
+/// layer's; `oldest_undelivered` is the oldest of any layer. Delivery figures
+/// (`delivered_records`, `failed_attempts`, `retries`) are those of the
+/// deepest layer that delivers: each layer sets them, then the layer below
+/// overwrites them if it delivers too.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct StackStats {
+    /// Records held in memory.
+    pub held_records: u64,
+    /// Bytes held in memory, as weighed.
+    pub held_bytes: u64,
+    /// The fullest layer's fill, from 0.0 to 1.0.
+    pub utilisation: f64,
+    /// Bytes held on disk by durable layers.
+    pub spooled_bytes: u64,
+    /// Collection time of the oldest record not yet delivered.
+    pub oldest_undelivered: Option<time::OffsetDateTime>,
+    /// Records the deepest delivering layer handed on successfully.
+    pub delivered_records: u64,
+    /// Delivery attempts refused below the deepest delivering layer.
+    pub failed_attempts: u64,
+    /// Delivery attempts made after a refusal.
+    pub retries: u64,
+    /// Records rejected on their own (unserialisable, unrepresentable).
+    pub rejected_records: u64,
+    /// Records dropped by a full-disk policy that drops.
+    pub dropped_records: u64,
+    /// Records lost to corruption and kept aside in quarantine.
+    pub quarantined_records: u64,
+    /// Records kept aside after a destination refused them permanently.
+    pub dead_lettered_records: u64,
+}
+
+impl StackStats {
+    /// Raises `utilisation` to `value` if it is higher.
+    pub fn note_utilisation(&mut self, value: f64) {
+        if value > self.utilisation {
+            self.utilisation = value.min(1.0);
+        }
+    }
+
+    /// Lowers `oldest_undelivered` to `at` if it is older.
+    pub fn note_undelivered(&mut self, at: time::OffsetDateTime) {
+        if self.oldest_undelivered.is_none_or(|old| at < old) {
+            self.oldest_undelivered = Some(at);
+        }
+    }
 }
 
 /// A batch offered in chunks by a durable source; see

@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use crate::backlog::{Backlog, Batch, Delivery};
 use crate::{
-    Backoff, Capacity, ErrorClass, IngestError, LayerStats, Receipt, RecordRejected, Sink,
-    SinkError, Weigher, WindowMeta, inline_size,
+    Backoff, Capacity, Drain, ErrorClass, IngestError, LayerStats, Receipt, RecordRejected, Sink,
+    SinkError, StackStats, Weigher, WindowMeta, inline_size,
 };
 
 /// Which side of a [`Tee`].
@@ -327,13 +327,19 @@ where
     }
 
     async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.drain(Drain::Everything).await
+    }
+
+    async fn drain(&mut self, mode: Drain) -> Result<(), Self::Error> {
         let left = match self
             .left_backlog
             .deliver(&mut self.left, self.now, true)
             .await
         {
             Delivery::Failed(e) => Err(TeeError::Left(e)),
-            Delivery::Done | Delivery::Waiting => self.left.flush().await.map_err(TeeError::Left),
+            Delivery::Done | Delivery::Waiting => {
+                self.left.drain(mode).await.map_err(TeeError::Left)
+            }
         };
         let right = match self
             .right_backlog
@@ -341,8 +347,48 @@ where
             .await
         {
             Delivery::Failed(e) => Err(TeeError::Right(e)),
-            Delivery::Done | Delivery::Waiting => self.right.flush().await.map_err(TeeError::Right),
+            Delivery::Done | Delivery::Waiting => {
+                self.right.drain(mode).await.map_err(TeeError::Right)
+            }
         };
         left.and(right)
+    }
+
+    /// Held figures add up over both branches; delivery figures are those of
+    /// the branch that has delivered fewer records, the one a user waits on.
+    fn observe(&self, stats: &mut StackStats) {
+        let branch = |backlog: &Backlog<R>, sink: &dyn Fn(&mut StackStats)| {
+            let mut s = StackStats::default();
+            backlog.observe(
+                &mut s,
+                self.capacity
+                    .utilisation(backlog.records(), backlog.bytes()),
+            );
+            sink(&mut s);
+            s
+        };
+        let left = branch(&self.left_backlog, &|s| self.left.observe(s));
+        let right = branch(&self.right_backlog, &|s| self.right.observe(s));
+        let lagging = if left.delivered_records <= right.delivered_records {
+            &left
+        } else {
+            &right
+        };
+        stats.delivered_records = lagging.delivered_records;
+        stats.failed_attempts = lagging.failed_attempts;
+        stats.retries = lagging.retries;
+        for b in [&left, &right] {
+            stats.held_records += b.held_records;
+            stats.held_bytes += b.held_bytes;
+            stats.spooled_bytes += b.spooled_bytes;
+            stats.rejected_records += b.rejected_records;
+            stats.dropped_records += b.dropped_records;
+            stats.quarantined_records += b.quarantined_records;
+            stats.dead_lettered_records += b.dead_lettered_records;
+            stats.note_utilisation(b.utilisation);
+            if let Some(at) = b.oldest_undelivered {
+                stats.note_undelivered(at);
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use meathook_core::{
-    Buffered, BufferedError, Capacity, Clock, FlushPolicy, Sink, TokioClock, WindowMeta,
+    Buffered, BufferedError, Capacity, Clock, FlushPolicy, Sink, StackStats, TokioClock, WindowMeta,
 };
 use support::{Reading, Recorder, stamp, tick_until};
 use time::OffsetDateTime;
@@ -102,6 +102,15 @@ async fn at_its_bound_the_tier_hands_records_back_and_drops_nothing() {
             .unwrap();
     }
     assert!((tier.utilisation() - 1.0).abs() < f64::EPSILON);
+    let mut stats = StackStats::default();
+    tier.observe(&mut stats);
+    assert_eq!(stats.held_records, 10);
+    assert!((stats.utilisation - 1.0).abs() < f64::EPSILON);
+    assert_eq!(
+        stats.oldest_undelivered,
+        Some(datetime!(2026-11-23 10:00 UTC))
+    );
+    assert!(stats.failed_attempts > 0, "the refusals were not reported");
     let refused = tier
         .ingest(
             &stamp(clock.now()),

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use meathook_core::{Buffered, Clock, FlushPolicy, Sink, TokioClock};
+use meathook_core::{Buffered, Clock, Drain, FlushPolicy, Sink, StackStats, TokioClock};
 use support::{Recorder, stamp, tick_until};
 use time::macros::datetime;
 
@@ -126,4 +126,21 @@ async fn flush_delivers_the_open_window_and_flushes_below() {
     tier.flush().await.unwrap();
     assert_eq!(down.records().len(), 1);
     assert_eq!(down.flushes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_to_keep_the_active_window_still_empties_memory() {
+    let clock = TokioClock::starting_at(datetime!(2026-11-23 10:10 UTC));
+    let down = Recorder::default();
+    let mut tier = Buffered::new(down.clone(), FlushPolicy::hourly());
+    tier.ingest(&stamp(clock.now()), vec![1u8, 2])
+        .await
+        .unwrap();
+    // Memory is not durable: even "keep the active window" hands it below,
+    // where a durable layer would keep it.
+    tier.drain(Drain::KeepActiveWindow).await.unwrap();
+    assert_eq!(down.records().len(), 2);
+    let mut stats = StackStats::default();
+    tier.observe(&mut stats);
+    assert_eq!((stats.held_records, stats.delivered_records), (0, 2));
 }
