@@ -1,6 +1,7 @@
 //! The `Collector` contract: one API polled on a schedule.
 
 use std::future::Future;
+use std::time::Duration;
 
 /// Produces a batch of row-shaped records each time it is polled.
 ///
@@ -18,4 +19,23 @@ pub trait Collector: Send + 'static {
 
     /// Polls the source once.
     fn collect(&mut self) -> impl Future<Output = Result<Vec<Self::Record>, Self::Error>> + Send;
+
+    /// A short, stable label for the kind of `error`, used as a metric label
+    /// (`"transport"`, `"status_429"`, `"decode"`, …).
+    ///
+    /// By default, this returns `"error"`.
+    fn error_kind(error: &Self::Error) -> &'static str {
+        let _ = error;
+        "error"
+    }
+
+    /// How long the source asked to be left alone after `error` (a 429's
+    /// `Retry-After`): the pipeline does not poll this collector again before
+    /// then.
+    ///
+    /// By default, this returns `None`.
+    fn retry_after(error: &Self::Error) -> Option<Duration> {
+        let _ = error;
+        None
+    }
 }

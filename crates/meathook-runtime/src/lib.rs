@@ -1,9 +1,44 @@
 //! The supervised runtime of meathook.
 //!
-//! # Not yet here
+//! # Overview
 //!
-//! This crate will own `Meathook` (one task per pipeline, respawn with
-//! backoff, graceful shutdown), `Pipeline` (ticking, collect timeout, dedupe,
-//! backpressure), `SatayCollector` and the metrics endpoint. None of it is
-//! implemented yet: the crate is empty today.
+//! - [`Pipeline`]: one [`Collector`](meathook_core::Collector) polled on an
+//!   interval (with jitter and a collect timeout) into one sink stack, with
+//!   dedupe by key and backpressure.
+//! - [`Meathook`]: runs many pipelines, one tokio task each; rebuilds a
+//!   failed one from its factory with backoff; gives up loudly on one that
+//!   keeps failing; drains every stack on SIGTERM / ctrl-c.
+//! - [`Telemetry`]: metrics in OpenMetrics text and pipeline health, served
+//!   on `/metrics` and `/healthz` (feature `metrics-http`) or written to a
+//!   textfile.
+//! - `SatayCollector` (feature `satay`): satay-generated clients such as
+//!   nea-rs as collectors.
+//!
+//! # Feature flags
+//!
+//! | feature | enables |
+//! |---|---|
+//! | `satay` | `SatayCollector` (satay-runtime, http) |
+//! | `metrics-http` | the `/metrics` and `/healthz` listener (axum) |
+//!
+//! Without them this crate pulls in no HTTP crate.
 #![forbid(unsafe_code)]
+
+mod budget;
+mod dedupe;
+mod error;
+mod export;
+mod metrics;
+mod pipeline;
+#[cfg(feature = "satay")]
+mod satay;
+mod signals;
+mod supervisor;
+
+pub use budget::{Backpressure, MemoryBudget};
+pub use error::{PipelineError, RuntimeError};
+pub use metrics::{PipelineState, Telemetry};
+pub use pipeline::Pipeline;
+#[cfg(feature = "satay")]
+pub use satay::{SatayCollector, SatayError};
+pub use supervisor::{Meathook, MeathookBuilder};

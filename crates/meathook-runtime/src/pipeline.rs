@@ -1,0 +1,425 @@
+//! `Pipeline`: one collector, one sink stack, one schedule.
+//!
+//! Every tick the pipeline polls its collector (unless backpressure says
+//! wait), stamps the batch with the one-second window of its collection time,
+//! drops keys accepted within the dedupe horizon, offers what it holds to the
+//! sink stack in order, and advances the stack's time so windows close even
+//! when polls return nothing. A batch the stack refuses stays here and is
+//! offered again first on the next tick: backpressure never drops a record
+//! that was collected. Collector errors and timeouts are counted and logged,
+//! never fatal.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+
+use meathook_core::{Clock, Collector, Drain, Sink, StackStats, SystemClock, WindowMeta};
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::budget::{Backpressure, Share};
+use crate::dedupe::{KeyHash, Seen, hash_key};
+use crate::error::PipelineError;
+use crate::metrics::{PipelineMetrics, Telemetry};
+
+type KeyFn<R> = Box<dyn Fn(&R) -> KeyHash + Send>;
+
+/// A collector polled on an interval into a sink stack.
+pub struct Pipeline<C: Collector, S> {
+    collector: C,
+    sink: S,
+    interval: Duration,
+    jitter: Duration,
+    collect_timeout: Duration,
+    key_fn: Option<KeyFn<C::Record>>,
+    horizon: Duration,
+    memory_limit: u64,
+    clock: Arc<dyn Clock>,
+}
+
+impl<C: Collector, S> std::fmt::Debug for Pipeline<C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.collector.name())
+            .field("interval", &self.interval)
+            .field("jitter", &self.jitter)
+            .field("collect_timeout", &self.collect_timeout)
+            .field("dedupe", &self.key_fn.is_some())
+            .field("horizon", &self.horizon)
+            .field("memory_limit", &self.memory_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A batch collected but not yet accepted by the stack, with its records'
+/// dedupe keys.
+struct Held<R> {
+    window: WindowMeta,
+    records: Vec<R>,
+    keys: Vec<KeyHash>,
+}
+
+/// What the supervisor hands a running pipeline.
+pub(crate) struct Ctx {
+    pub(crate) stop: watch::Receiver<Option<Drain>>,
+    pub(crate) metrics: PipelineMetrics,
+    pub(crate) share: Option<Share>,
+    pub(crate) backpressure: Backpressure,
+    pub(crate) drain_deadline: Duration,
+}
+
+impl<C, S> Pipeline<C, S>
+where
+    C: Collector,
+    S: Sink<C::Record>,
+{
+    /// Polls `collector` every `interval` into `sink`.
+    ///
+    /// Defaults: no jitter, a collect timeout equal to the interval (at least
+    /// one second), no dedupe, a 64 MiB memory limit, the system clock.
+    pub fn new(collector: C, sink: S, interval: Duration) -> Self {
+        Self {
+            collector,
+            sink,
+            interval: interval.max(Duration::from_millis(1)),
+            jitter: Duration::ZERO,
+            collect_timeout: interval.max(Duration::from_secs(1)),
+            key_fn: None,
+            horizon: Duration::from_secs(24 * 3600),
+            memory_limit: 64 << 20,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Drops records whose key was accepted within the dedupe horizon
+    /// (default 24 hours). A key is remembered only after the sink stack
+    /// accepted its record.
+    pub fn with_key_fn<K, F>(mut self, key: F) -> Self
+    where
+        K: Hash,
+        F: Fn(&C::Record) -> K + Send + 'static,
+    {
+        self.key_fn = Some(Box::new(move |r| hash_key(&key(r))));
+        self
+    }
+
+    /// How long accepted keys are remembered.
+    pub fn with_dedupe_horizon(mut self, horizon: Duration) -> Self {
+        self.horizon = horizon;
+        self
+    }
+
+    /// Delays each poll by a random amount below `jitter`, so that many
+    /// pipelines on one interval do not poll in step.
+    pub fn with_jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Gives up on a poll after `timeout` (counted as a `timeout` error).
+    pub fn with_collect_timeout(mut self, timeout: Duration) -> Self {
+        self.collect_timeout = timeout;
+        self
+    }
+
+    /// The most memory this pipeline and its stack may hold before polling
+    /// pauses (see [`Backpressure`]).
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = bytes.max(1);
+        self
+    }
+
+    /// Reads collection times from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The pipeline's name: its collector's.
+    pub fn name(&self) -> &str {
+        self.collector.name()
+    }
+
+    /// Runs this pipeline alone until `stop` completes, then drains
+    /// everything it holds; for embedding and tests. [`Meathook`](crate::Meathook)
+    /// runs many, supervised.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send,
+        telemetry: &Telemetry,
+    ) -> Result<(), PipelineError> {
+        let (tx, rx) = watch::channel(None);
+        let ctx = Ctx {
+            stop: rx,
+            metrics: telemetry.pipeline(self.name()),
+            share: None,
+            backpressure: Backpressure::default(),
+            drain_deadline: Duration::from_secs(30),
+        };
+        let run = self.run(ctx);
+        tokio::pin!(run);
+        tokio::select! {
+            result = &mut run => result,
+            () = stop => {
+                let _ = tx.send(Some(Drain::Everything));
+                run.await
+            }
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut ctx: Ctx) -> Result<(), PipelineError> {
+        let name = self.collector.name().to_owned();
+        self.sink.open().await.map_err(|e| PipelineError::Open {
+            pipeline: name.clone(),
+            message: e.to_string(),
+        })?;
+        let mut state = State {
+            seen: Seen::new(self.horizon),
+            in_flight: HashSet::new(),
+            held: VecDeque::new(),
+            stats: StackStats::default(),
+            refusing: false,
+        };
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut next_poll = Instant::now();
+        let drain = loop {
+            let scheduled = tokio::select! {
+                biased;
+                mode = stop_requested(&mut ctx.stop) => break mode,
+                at = ticker.tick() => at,
+            };
+            let delay = self.jitter.mul_f64(fastrand::f64());
+            if !delay.is_zero() {
+                tokio::select! {
+                    biased;
+                    mode = stop_requested(&mut ctx.stop) => break mode,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+            let started = Instant::now();
+            ctx.metrics.tick_lateness_seconds.observe(
+                started
+                    .saturating_duration_since(scheduled + delay)
+                    .as_secs_f64(),
+            );
+
+            let (utilisation, held_bytes, credits) = self.pressure(&state, &mut ctx);
+            let stretch = ctx.backpressure.stretch(utilisation);
+            if let Some(factor) = stretch.filter(|_| started >= next_poll) {
+                next_poll = scheduled + self.interval.mul_f64(factor);
+                if let Some(wait) = self.poll(&mut state, &ctx).await {
+                    next_poll = next_poll.max(Instant::now() + wait);
+                }
+            }
+            self.offer(&mut state, &ctx).await;
+            self.advance(&mut state, &ctx).await;
+            let now = self.clock.now();
+            ctx.metrics.publish(
+                &state.stats,
+                now,
+                held_bytes,
+                credits,
+                stretch.unwrap_or(0.0),
+            );
+        };
+        self.drain(&mut state, &mut ctx, drain).await
+    }
+
+    /// Utilisation, bytes held and bytes of credit left.
+    fn pressure(&self, state: &State<C::Record>, ctx: &mut Ctx) -> (f64, u64, u64) {
+        let record = std::mem::size_of::<C::Record>() as u64;
+        let held_records: u64 = state.held.iter().map(|h| h.records.len() as u64).sum();
+        let held = state.stats.held_bytes + held_records * record;
+        #[allow(clippy::cast_precision_loss)] // a ratio
+        let own = held as f64 / self.memory_limit as f64;
+        let mut utilisation = own.max(state.stats.utilisation);
+        let mut credits = self.memory_limit.saturating_sub(held);
+        if let Some(share) = ctx.share.as_mut() {
+            share.set(held);
+            let budget = share.budget();
+            utilisation = utilisation.max(budget.utilisation());
+            credits = credits.min(budget.limit().saturating_sub(budget.used()));
+        }
+        (utilisation, held, credits)
+    }
+
+    /// Polls once. Returns how long the source asked to be left alone, if it
+    /// did.
+    async fn poll(&mut self, state: &mut State<C::Record>, ctx: &Ctx) -> Option<Duration> {
+        let collected_at = self.clock.now();
+        let records = match tokio::time::timeout(self.collect_timeout, self.collector.collect())
+            .await
+        {
+            Err(_) => {
+                ctx.metrics.collect_error("timeout");
+                tracing::warn!(pipeline = self.collector.name(), timeout = ?self.collect_timeout, "poll timed out");
+                return None;
+            }
+            Ok(Err(error)) => {
+                ctx.metrics.collect_error(C::error_kind(&error));
+                let wait = C::retry_after(&error);
+                tracing::warn!(pipeline = self.collector.name(), %error, retry_after = ?wait, "poll failed");
+                return wait;
+            }
+            Ok(Ok(records)) => records,
+        };
+        ctx.metrics.collected.inc_by(records.len() as u64);
+        let (records, keys) = match &self.key_fn {
+            None => (records, Vec::new()),
+            Some(key_fn) => {
+                let mut kept = Vec::with_capacity(records.len());
+                let mut keys = Vec::with_capacity(records.len());
+                for record in records {
+                    let key = key_fn(&record);
+                    if state.seen.contains(key) || !state.in_flight.insert(key) {
+                        ctx.metrics.deduped.inc();
+                        continue;
+                    }
+                    kept.push(record);
+                    keys.push(key);
+                }
+                (kept, keys)
+            }
+        };
+        if !records.is_empty() {
+            let window = WindowMeta::instant(self.collector.name(), collected_at);
+            state.held.push_back(Held {
+                window,
+                records,
+                keys,
+            });
+        }
+        None
+    }
+
+    /// Offers held batches to the stack, oldest first, until one is refused.
+    async fn offer(&mut self, state: &mut State<C::Record>, ctx: &Ctx) {
+        while let Some(Held {
+            window,
+            records,
+            keys,
+        }) = state.held.pop_front()
+        {
+            let count = records.len();
+            let started = Instant::now();
+            match self.sink.ingest(&window, records).await {
+                Ok(receipt) => {
+                    ctx.metrics
+                        .ingest_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    ctx.metrics.accepted.inc_by(receipt.accepted() as u64);
+                    let now = self.clock.now();
+                    // Rejected records are final (they cannot be serialised):
+                    // their keys are remembered too, so a source repeating them
+                    // does not produce the same rejection every poll.
+                    for key in keys {
+                        state.in_flight.remove(&key);
+                        state.seen.remember(key, now);
+                    }
+                    for rejected in receipt.rejected() {
+                        tracing::warn!(%window, index = rejected.index, error = %rejected.error, "record rejected by the sink stack");
+                    }
+                    if state.refusing {
+                        tracing::info!(
+                            pipeline = self.collector.name(),
+                            "sink stack accepts batches again"
+                        );
+                        state.refusing = false;
+                    }
+                }
+                Err(refused) => {
+                    let (records, error) = refused.into_parts();
+                    if !state.refusing {
+                        tracing::warn!(%window, %error, records = count, "sink stack refused a batch; holding it and slowing down");
+                        state.refusing = true;
+                    }
+                    let keys = if records.len() == keys.len() {
+                        keys
+                    } else {
+                        Vec::new()
+                    };
+                    state.held.push_front(Held {
+                        window,
+                        records,
+                        keys,
+                    });
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn advance(&mut self, state: &mut State<C::Record>, ctx: &Ctx) {
+        let now = self.clock.now();
+        state.seen.expire(now);
+        if let Err(error) = self.sink.advance(now).await {
+            ctx.metrics.collect_error("sink");
+            tracing::error!(pipeline = self.collector.name(), %error, "sink stack failed to advance");
+        }
+        let mut stats = StackStats::default();
+        self.sink.observe(&mut stats);
+        state.stats = stats;
+    }
+
+    /// Offers what is held until the deadline, then drains the stack.
+    async fn drain(
+        &mut self,
+        state: &mut State<C::Record>,
+        ctx: &mut Ctx,
+        mode: Drain,
+    ) -> Result<(), PipelineError> {
+        let name = self.collector.name().to_owned();
+        let deadline = Instant::now() + ctx.drain_deadline;
+        tracing::info!(pipeline = %name, ?mode, "draining");
+        loop {
+            self.offer(state, ctx).await;
+            if state.held.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            self.advance(state, ctx).await;
+            tokio::time::sleep(Duration::from_millis(200).min(deadline - Instant::now())).await;
+        }
+        let undrained: usize = state.held.iter().map(|h| h.records.len()).sum();
+        let result = match tokio::time::timeout_at(deadline, self.sink.drain(mode)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(PipelineError::Drain {
+                pipeline: name.clone(),
+                message: e.to_string(),
+            }),
+            Err(_) => Err(PipelineError::Drain {
+                pipeline: name.clone(),
+                message: format!("did not finish within {:?}", ctx.drain_deadline),
+            }),
+        };
+        let mut stats = StackStats::default();
+        self.sink.observe(&mut stats);
+        ctx.metrics.publish(&stats, self.clock.now(), 0, 0, 0.0);
+        if undrained > 0 {
+            return Err(PipelineError::Undrained {
+                pipeline: name,
+                records: undrained,
+            });
+        }
+        result
+    }
+}
+
+/// What a running pipeline keeps between ticks.
+struct State<R> {
+    seen: Seen,
+    in_flight: HashSet<KeyHash>,
+    held: VecDeque<Held<R>>,
+    stats: StackStats,
+    refusing: bool,
+}
+
+/// Resolves once a stop is requested, with the drain mode.
+async fn stop_requested(stop: &mut watch::Receiver<Option<Drain>>) -> Drain {
+    match stop.wait_for(Option::is_some).await {
+        Ok(mode) => mode.unwrap_or_default(),
+        // The supervisor is gone: stop, delivering everything.
+        Err(_) => Drain::Everything,
+    }
+}
