@@ -1,10 +1,90 @@
 //! File encoders and file destinations for meathook.
 //!
-//! # Not yet here
+//! # Overview
 //!
-//! This crate will own `ParquetEncoder` (arrow schema derived with
-//! `serde_arrow`, streaming row groups), the JSON-lines and CSV encoders, and
-//! the file-destination terminal sink over `object_store` (local directory,
-//! `s3://`, `gs://`, `az://`, `memory://`). None of it is implemented yet:
-//! the crate is empty and pulls in no arrow or parquet dependency today.
+//! - [`ParquetEncoder`]: the arrow schema is traced from the record type with
+//!   `serde_arrow` (a plain `#[derive(Serialize, Deserialize)]` is all a
+//!   record needs), pages are zstd-compressed by default, row groups stream
+//!   out as they fill, statistics and the page index are written, and the
+//!   same records give the same bytes.
+//! - [`JsonLinesEncoder`] and [`CsvEncoder`] (flat records only).
+//! - [`FileSink`], the terminal sink that writes one file per batch, at a
+//!   deterministic path ([`layout`]), to a local directory (atomic writes)
+//!   or to S3, GCS, Azure or memory through `object_store` ([`Destination`]).
+//! - [`timestamp`]: `time::OffsetDateTime` fields as UTC timestamp columns.
+//!
+//! # Examples
+//!
+//! ```
+//! use meathook_core::{Encoder, WindowMeta};
+//! use meathook_parquet::{FileSink, ParquetEncoder};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Reading {
+//!     station_id: String,
+//!     #[serde(with = "meathook_parquet::timestamp")]
+//!     observed_at: time::OffsetDateTime,
+//!     value: f64,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let encoder = ParquetEncoder::<Reading>::new()?;
+//! let bytes = encoder.encode(&[Reading {
+//!     station_id: "S1".into(),
+//!     observed_at: time::OffsetDateTime::UNIX_EPOCH,
+//!     value: 21.5,
+//! }])?;
+//! assert_eq!(&bytes[..4], b"PAR1");
+//!
+//! let dir = std::env::temp_dir().join("meathook-doc-example");
+//! let sink: FileSink<Reading, _> = FileSink::new(dir.to_string_lossy(), encoder)?;
+//! # let _ = sink;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Schema evolution
+//!
+//! A file's schema is the record type's schema when the file was written.
+//! Adding a field of type `Option<_>` (with `#[serde(default)]`) in a new
+//! release breaks nothing already written: old files keep their columns,
+//! new files have one more. Readers see:
+//!
+//! - this crate's record type, read with `serde_arrow`: `None` for the new
+//!   field in old files;
+//! - pyarrow, DuckDB, Spark, polars reading several files with schema
+//!   merging (`pyarrow.dataset` with a unified schema, `union_by_name`):
+//!   null for the new column in old files;
+//! - a reader that takes the first file's schema for all files: it may drop
+//!   the new column or refuse the mix. The dataset viewer wants one schema
+//!   per config: give the new shape its own pipeline name (and config) if
+//!   that matters.
+//!
+//! Renaming, removing or retyping a field is not evolution: use a new
+//! pipeline name, so the files of each shape stay in their own folder.
 #![forbid(unsafe_code)]
+
+mod csv;
+mod error;
+mod file_sink;
+mod jsonl;
+pub mod layout;
+pub mod local;
+mod parquet;
+mod remote;
+mod schema;
+mod sink_error;
+mod store;
+pub mod timestamp;
+
+pub use crate::csv::{CsvEncoder, CsvSession};
+pub use crate::error::EncodeError;
+pub use crate::file_sink::{DEFAULT_SINGLE_PUT_LIMIT, Delivery, FileSink, FileSinkBuilder};
+pub use crate::jsonl::{JsonLinesEncoder, JsonLinesSession};
+pub use crate::parquet::{
+    Compression, DEFAULT_ROW_GROUP_SIZE, DEFAULT_ZSTD_LEVEL, ParquetEncoder, ParquetEncoderBuilder,
+    ParquetSession,
+};
+pub use crate::sink_error::FileSinkError;
+pub use crate::store::{Destination, DestinationError};

@@ -1,0 +1,566 @@
+//! `FileSink`: the terminal sink that writes one file per batch to a local
+//! directory or an object store.
+//!
+//! **Architecture invariant:** a batch becomes exactly one file at the path
+//! [`layout`](crate::layout) gives it, or nothing. The file is encoded into
+//! a scratch file chunk by chunk (memory is bounded by a chunk and a row
+//! group, not by the window), fsynced, then published atomically: linked
+//! into place locally, conditionally created remotely. A replay finds its
+//! file already there and does nothing. Encoding and file IO run on tokio's
+//! blocking pool, never on the executor's worker threads.
+
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use meathook_core::{
+    ChunkedError, ChunkedResult, EncodeSession, Encoder, IngestError, Receipt, RecordChunks,
+    RecordRejected, Sink, WindowMeta,
+};
+use object_store::path::Path as ObjectPath;
+
+use crate::error::EncodeError;
+use crate::layout::{self, BatchName};
+use crate::local::{self, Published, ScratchFile, Sealed};
+use crate::remote::{self, UploadError};
+use crate::sink_error::{FileSinkError, hex};
+use crate::store::{Destination, DestinationError};
+
+/// Files up to this size are uploaded with one conditional put.
+pub const DEFAULT_SINGLE_PUT_LIMIT: u64 = 16 << 20;
+
+/// One file the sink wrote, or found already written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Where it is: a local path or `scheme://bucket/prefix/path`.
+    pub location: String,
+    /// The path relative to the destination's root (the layout path).
+    pub path: String,
+    /// Records in the file.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the bytes.
+    pub sha256: [u8; 32],
+    /// `false` when an identical file was already there (a replay).
+    pub created: bool,
+}
+
+/// Settings for a [`FileSink`].
+#[derive(Debug, Clone)]
+pub struct FileSinkBuilder {
+    destination: Result<Destination, String>,
+    scratch_dir: Option<PathBuf>,
+    single_put_limit: u64,
+}
+
+impl FileSinkBuilder {
+    /// A sink writing to `url`: a local directory or one of the URL forms of
+    /// [`Destination::parse`]. The URL is checked by [`build`](Self::build).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            destination: Err(url.into()),
+            scratch_dir: None,
+            single_put_limit: DEFAULT_SINGLE_PUT_LIMIT,
+        }
+    }
+
+    /// A sink writing to a destination built by the caller.
+    pub fn with_destination(mut self, destination: Destination) -> Self {
+        self.destination = Ok(destination);
+        self
+    }
+
+    /// Where files are encoded before upload to a remote store (by
+    /// default, the system temporary directory). Local destinations always
+    /// use `.meathook-tmp` under their root, so publishing is a link.
+    pub fn with_scratch_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.scratch_dir = Some(dir.into());
+        self
+    }
+
+    /// Files larger than this go to remote stores in multipart parts,
+    /// without a conditional create (default
+    /// [`DEFAULT_SINGLE_PUT_LIMIT`]); smaller ones are read into memory for
+    /// one conditional put.
+    pub fn with_single_put_limit(mut self, bytes: u64) -> Self {
+        self.single_put_limit = bytes;
+        self
+    }
+
+    /// Builds the sink with `encoder`.
+    ///
+    /// # Errors
+    ///
+    /// [`DestinationError`] when the URL is refused.
+    pub fn build<R, E>(self, encoder: E) -> Result<FileSink<R, E>, DestinationError> {
+        let destination = match self.destination {
+            Ok(d) => d,
+            Err(url) => Destination::parse(&url)?,
+        };
+        let scratch = match (&destination, self.scratch_dir) {
+            (Destination::Local { root }, _) => root.join(local::SCRATCH_DIR),
+            (Destination::Remote { .. }, Some(dir)) => dir,
+            (Destination::Remote { .. }, None) => std::env::temp_dir().join("meathook-upload"),
+        };
+        Ok(FileSink {
+            destination,
+            scratch,
+            single_put_limit: self.single_put_limit,
+            encoder: Arc::new(encoder),
+            last: None,
+            files_created: 0,
+            files_found: 0,
+            _records: PhantomData,
+        })
+    }
+}
+
+/// Writes each batch as one file; see the [module docs](self).
+pub struct FileSink<R, E> {
+    destination: Destination,
+    scratch: PathBuf,
+    single_put_limit: u64,
+    encoder: Arc<E>,
+    last: Option<Delivery>,
+    files_created: u64,
+    files_found: u64,
+    _records: PhantomData<fn(R)>,
+}
+
+impl<R, E: std::fmt::Debug> std::fmt::Debug for FileSink<R, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSink")
+            .field("destination", &self.destination)
+            .field("encoder", &self.encoder)
+            .field("files_created", &self.files_created)
+            .field("files_found", &self.files_found)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R, E> FileSink<R, E> {
+    /// A sink writing to `url` with `encoder` and default settings.
+    ///
+    /// # Errors
+    ///
+    /// [`DestinationError`] when the URL is refused.
+    pub fn new(url: impl Into<String>, encoder: E) -> Result<Self, DestinationError> {
+        FileSinkBuilder::new(url).build(encoder)
+    }
+
+    /// The destination.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// The last file written or found.
+    pub fn last_delivery(&self) -> Option<&Delivery> {
+        self.last.as_ref()
+    }
+
+    /// Files this sink created, and files it found already there (replays).
+    pub fn file_counts(&self) -> (u64, u64) {
+        (self.files_created, self.files_found)
+    }
+}
+
+/// A record-level failure on the blocking pool, before it is tied to a
+/// window.
+type Rejected = Vec<(usize, EncodeError)>;
+
+/// A chunk of records on its way to the blocking pool and back.
+struct Records<R>(Vec<R>);
+
+impl<R> AsRef<[R]> for Records<R> {
+    fn as_ref(&self) -> &[R] {
+        &self.0
+    }
+}
+
+/// Writes `records` into `session`; records that cannot be encoded are
+/// found by encoding each alone and left out. Relies on the crate's
+/// encoders leaving a session unchanged when `write` fails on a record.
+fn write_lenient<R, E, W>(
+    encoder: &E,
+    session: &mut E::Session<W>,
+    records: &[R],
+    offset: usize,
+    rejected: &mut Rejected,
+) -> Result<(), EncodeError>
+where
+    E: Encoder<R, Error = EncodeError>,
+    W: std::io::Write + Send,
+{
+    match session.write(records) {
+        Ok(()) => return Ok(()),
+        Err(e) if !e.is_record() => return Err(e),
+        Err(_) => {}
+    }
+    let mut run_start = 0;
+    for (i, record) in records.iter().enumerate() {
+        if let Err(e) = encoder.encode(std::slice::from_ref(record)) {
+            if !e.is_record() {
+                return Err(e);
+            }
+            session.write(&records[run_start..i])?;
+            rejected.push((offset + i, e));
+            run_start = i + 1;
+        }
+    }
+    session.write(&records[run_start..])
+}
+
+impl<R, E> FileSink<R, E>
+where
+    R: Send + Sync + 'static,
+    E: Encoder<R, Error = EncodeError> + 'static,
+    E::Session<ScratchFile>: 'static,
+{
+    async fn blocking<T: Send + 'static>(
+        window: &WindowMeta,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, FileSinkError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| FileSinkError::Task {
+                window: window.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Opens a scratch file and an encoding session over it; returns the
+    /// scratch file's path too, to remove it if the batch fails.
+    async fn begin(
+        &self,
+        window: &WindowMeta,
+    ) -> Result<(E::Session<ScratchFile>, PathBuf), FileSinkError> {
+        let encoder = Arc::clone(&self.encoder);
+        let dir = self.scratch.clone();
+        let w = window.to_string();
+        Self::blocking(window, move || {
+            let file = ScratchFile::create(&dir).map_err(|source| FileSinkError::Local {
+                action: "creating scratch file in",
+                path: dir.clone(),
+                source,
+            })?;
+            let path = file.path().to_path_buf();
+            match encoder.begin(file) {
+                Ok(session) => Ok((session, path)),
+                Err(source) => {
+                    let _ = std::fs::remove_file(&path);
+                    Err(FileSinkError::Encode { window: w, source })
+                }
+            }
+        })
+        .await?
+    }
+
+    /// Writes one chunk on the blocking pool; hands the session and the
+    /// chunk back.
+    async fn write_chunk<T>(
+        &self,
+        window: &WindowMeta,
+        mut session: E::Session<ScratchFile>,
+        chunk: T,
+        offset: usize,
+        mut rejected: Rejected,
+    ) -> Result<(E::Session<ScratchFile>, T, Rejected), (FileSinkError, Option<T>)>
+    where
+        T: AsRef<[R]> + Send + 'static,
+    {
+        let encoder = Arc::clone(&self.encoder);
+        let w = window.to_string();
+        let (session, chunk, rejected, result) = Self::blocking(window, move || {
+            let r = write_lenient(
+                &*encoder,
+                &mut session,
+                chunk.as_ref(),
+                offset,
+                &mut rejected,
+            );
+            (session, chunk, rejected, r)
+        })
+        .await
+        .map_err(|e| (e, None))?;
+        match result {
+            Ok(()) => Ok((session, chunk, rejected)),
+            Err(source) => Err((FileSinkError::Encode { window: w, source }, Some(chunk))),
+        }
+    }
+
+    /// Seals and publishes a fully written session; removes the scratch
+    /// file on failure.
+    async fn complete(
+        &mut self,
+        window: &WindowMeta,
+        session: E::Session<ScratchFile>,
+        scratch: PathBuf,
+        total: usize,
+        rejected: Rejected,
+    ) -> Result<Receipt<FileSinkError>, FileSinkError> {
+        let sealed = match self.seal(window, session).await {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                self.discard(window, scratch).await;
+                return Err(e);
+            }
+        };
+        let accepted = total - rejected.len();
+        if accepted == 0 {
+            self.discard(window, scratch).await;
+            return Ok(Receipt::partial(0, Self::rejections(window, rejected)));
+        }
+        if let Err(e) = self.publish(window, sealed, accepted as u64).await {
+            self.discard(window, scratch).await;
+            return Err(e);
+        }
+        Ok(Receipt::partial(
+            accepted,
+            Self::rejections(window, rejected),
+        ))
+    }
+
+    async fn seal(
+        &self,
+        window: &WindowMeta,
+        session: E::Session<ScratchFile>,
+    ) -> Result<Sealed, FileSinkError> {
+        let w = window.to_string();
+        Self::blocking(window, move || {
+            let file = session
+                .finish()
+                .map_err(|source| FileSinkError::Encode { window: w, source })?;
+            let path = file.path().to_path_buf();
+            file.seal().map_err(|source| FileSinkError::Local {
+                action: "fsyncing",
+                path,
+                source,
+            })
+        })
+        .await?
+    }
+
+    /// Publishes a sealed file under the batch's path.
+    async fn publish(
+        &mut self,
+        window: &WindowMeta,
+        sealed: Sealed,
+        rows: u64,
+    ) -> Result<(), FileSinkError> {
+        let name = match window.batch {
+            Some(id) => BatchName::Sequence(id),
+            None => BatchName::Content(&sealed.sha256),
+        };
+        let relative = layout::object_path(window, name, self.encoder.extension());
+        let location = self.destination.describe(&relative);
+        let outcome = match &self.destination {
+            Destination::Local { root } => {
+                let target = root.join(&relative);
+                let scratch = sealed.path.clone();
+                let (sealed_back, outcome) = Self::blocking(window, move || {
+                    let outcome = local::publish(&sealed, &target);
+                    (sealed, outcome)
+                })
+                .await?;
+                let outcome = outcome.map_err(|source| FileSinkError::Local {
+                    action: "publishing",
+                    path: scratch,
+                    source,
+                });
+                (sealed_back, outcome)
+            }
+            Destination::Remote { store, prefix, .. } => {
+                let path = ObjectPath::from_iter(
+                    prefix
+                        .parts()
+                        .chain(ObjectPath::from(relative.as_str()).parts()),
+                );
+                let outcome = remote::upload(store, &path, &sealed, self.single_put_limit)
+                    .await
+                    .map_err(|e| match e {
+                        UploadError::Store(action, source) => FileSinkError::Store {
+                            action,
+                            path: location.clone(),
+                            source,
+                        },
+                        UploadError::Local(action, path, source) => FileSinkError::Local {
+                            action,
+                            path,
+                            source,
+                        },
+                        UploadError::Task(reason) => FileSinkError::Task {
+                            window: window.to_string(),
+                            reason,
+                        },
+                    });
+                let scratch = sealed.path.clone();
+                let _ = Self::blocking(window, move || std::fs::remove_file(scratch)).await;
+                (sealed, outcome)
+            }
+        };
+        let (sealed, outcome) = outcome;
+        let created = match outcome? {
+            Published::Created => true,
+            Published::AlreadyThere => false,
+            Published::Conflict { existing } => {
+                return Err(FileSinkError::Conflict {
+                    path: location,
+                    existing: hex(&existing),
+                    ours: hex(&sealed.sha256),
+                });
+            }
+        };
+        if created {
+            self.files_created += 1;
+        } else {
+            self.files_found += 1;
+        }
+        tracing::debug!(path = %location, rows, bytes = sealed.len, created, "file delivered");
+        self.last = Some(Delivery {
+            location,
+            path: relative,
+            rows,
+            bytes: sealed.len,
+            sha256: sealed.sha256,
+            created,
+        });
+        Ok(())
+    }
+
+    /// Removes a scratch file after a failure (or after publishing, if it
+    /// is still there), on the blocking pool.
+    async fn discard(&self, window: &WindowMeta, path: PathBuf) {
+        let _ = Self::blocking(window, move || match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await;
+    }
+
+    fn rejections(window: &WindowMeta, rejected: Rejected) -> Vec<RecordRejected<FileSinkError>> {
+        rejected
+            .into_iter()
+            .map(|(index, source)| RecordRejected {
+                index,
+                error: FileSinkError::Record {
+                    window: window.to_string(),
+                    index,
+                    source,
+                },
+            })
+            .collect()
+    }
+}
+
+impl<R, E> Sink<R> for FileSink<R, E>
+where
+    R: Send + Sync + 'static,
+    E: Encoder<R, Error = EncodeError> + 'static,
+    E::Session<ScratchFile>: 'static,
+{
+    type Error = FileSinkError;
+
+    /// Removes scratch files left by a crashed process.
+    async fn open(&mut self) -> Result<(), FileSinkError> {
+        let dir = self.scratch.clone();
+        let window = WindowMeta::instant("open", time::OffsetDateTime::UNIX_EPOCH);
+        let removed = Self::blocking(&window, move || {
+            local::remove_stale(&dir).map_err(|source| FileSinkError::Local {
+                action: "cleaning scratch directory",
+                path: dir,
+                source,
+            })
+        })
+        .await??;
+        if removed > 0 {
+            tracing::info!(removed, "removed scratch files left by an earlier process");
+        }
+        Ok(())
+    }
+
+    async fn ingest(
+        &mut self,
+        window: &WindowMeta,
+        records: Vec<R>,
+    ) -> Result<Receipt<FileSinkError>, IngestError<R, FileSinkError>> {
+        if records.is_empty() {
+            return Ok(Receipt::all(0));
+        }
+        // The records travel to the blocking pool and back, so that a
+        // refusal can hand them back.
+        let (session, scratch) = match self.begin(window).await {
+            Ok(begun) => begun,
+            Err(e) => return Err(IngestError::new(records, e)),
+        };
+        let total = records.len();
+        let written = self
+            .write_chunk(window, session, Records(records), 0, Rejected::new())
+            .await;
+        let (session, Records(records), rejected) = match written {
+            Ok(written) => written,
+            Err((e, records)) => {
+                self.discard(window, scratch).await;
+                // A blocking task that stopped (a panic) cannot hand its
+                // records back; every other failure does.
+                let records = records.map(|Records(r)| r).unwrap_or_default();
+                return Err(IngestError::new(records, e));
+            }
+        };
+        match self
+            .complete(window, session, scratch, total, rejected)
+            .await
+        {
+            Ok(receipt) => Ok(receipt),
+            Err(e) => Err(IngestError::new(records, e)),
+        }
+    }
+
+    async fn ingest_chunks<C>(
+        &mut self,
+        window: &WindowMeta,
+        mut chunks: C,
+    ) -> ChunkedResult<FileSinkError, C::Error>
+    where
+        C: RecordChunks<R>,
+        R: Send,
+    {
+        let (mut session, scratch) = self.begin(window).await.map_err(ChunkedError::Sink)?;
+        let mut rejected = Rejected::new();
+        let mut total = 0;
+        loop {
+            let chunk = match chunks.next_chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    drop(session);
+                    self.discard(window, scratch).await;
+                    return Err(ChunkedError::Source(e));
+                }
+            };
+            let len = chunk.len();
+            match self
+                .write_chunk(window, session, Records(chunk), total, rejected)
+                .await
+            {
+                Ok((s, _, r)) => {
+                    session = s;
+                    rejected = r;
+                }
+                Err((e, _)) => {
+                    self.discard(window, scratch).await;
+                    return Err(ChunkedError::Sink(e));
+                }
+            }
+            total += len;
+        }
+        self.complete(window, session, scratch, total, rejected)
+            .await
+            .map_err(ChunkedError::Sink)
+    }
+
+    /// Nothing is held: every `ingest` writes its file before returning.
+    async fn flush(&mut self) -> Result<(), FileSinkError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+//! The object path layout every file destination shares.
+//!
+//! **Architecture invariant:** a path is a pure function of the pipeline, the
+//! window's start and the batch's identity — the spool's sequence range when
+//! the batch has one, otherwise a hash of the encoded bytes — and of the file
+//! extension. Replaying a batch targets the same path whatever the encoder
+//! version; two different batches never share a path.
+//!
+//! ```text
+//! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-b{first}-{last}.{ext}   batch from a spool
+//! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-h{sha256[..32]}.{ext}   batch without identity
+//! ```
+//!
+//! `first` and `last` are zero-padded to 20 digits ([`BatchId`]'s `Display`),
+//! so names sort by sequence. The date and time are the window's start in
+//! UTC. The pipeline name is escaped by [`pipeline_segment`], injectively, so
+//! that no two pipelines share a folder, and so that no part of a generated
+//! path is read by the dataset viewer as a split name (`train`, `test`,
+//! `validation`, `dev`, `eval`, … see [`SPLIT_KEYWORDS`]). Partition values are
+//! not hive-style (`key=value`): the dataset viewer would not turn them into
+//! columns anyway.
+
+use std::fmt::Write as _;
+
+use meathook_core::{BatchId, WindowMeta};
+use sha2::{Digest, Sha256};
+
+/// Words the dataset viewer reads as split names when they appear as a
+/// folder or file name component (bounded by `-`, `.`, `_`, a space, a digit
+/// or `/`). Generated paths never contain one as a letter run, in any case.
+pub const SPLIT_KEYWORDS: &[&str] = &[
+    "train",
+    "training",
+    "validation",
+    "valid",
+    "val",
+    "dev",
+    "test",
+    "testing",
+    "eval",
+    "evaluation",
+];
+
+/// The folder under the destination's prefix that holds every data file.
+pub const DATA_DIR: &str = "data";
+
+/// How a batch is identified in its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchName<'a> {
+    /// The durable layer's sequence range: stable across replays and encoder
+    /// versions.
+    Sequence(BatchId),
+    /// The SHA-256 of the encoded bytes, for batches without a sequence range.
+    Content(&'a [u8; 32]),
+}
+
+/// The path of one batch's file, relative to the destination's prefix:
+/// `data/{pipeline}/{date}/{HHMMSS}Z-{batch}.{extension}`.
+pub fn object_path(window: &WindowMeta, batch: BatchName<'_>, extension: &str) -> String {
+    let start = window.start.to_offset(time::UtcOffset::UTC);
+    let (y, m, d) = (start.year(), u8::from(start.month()), start.day());
+    let (hh, mm, ss) = (start.hour(), start.minute(), start.second());
+    let mut path = format!(
+        "{DATA_DIR}/{}/{y:04}-{m:02}-{d:02}/{hh:02}{mm:02}{ss:02}Z-",
+        pipeline_segment(&window.pipeline)
+    );
+    match batch {
+        BatchName::Sequence(id) => {
+            let _ = write!(path, "b{id}");
+        }
+        BatchName::Content(hash) => {
+            path.push('h');
+            for byte in &hash[..16] {
+                let _ = write!(path, "{byte:02x}");
+            }
+        }
+    }
+    path.push('.');
+    path.push_str(&pipeline_segment(extension));
+    path
+}
+
+/// The glob matching every file of `pipeline` with `extension`, relative to
+/// the prefix: what a dataset card's `configs:` entry lists.
+pub fn pipeline_glob(pipeline: &str, extension: &str) -> String {
+    format!(
+        "{DATA_DIR}/{}/**/*.{}",
+        pipeline_segment(pipeline),
+        pipeline_segment(extension)
+    )
+}
+
+/// The SHA-256 of `bytes`, as the layout names content-identified batches.
+pub fn content_hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Escapes a pipeline name into one path segment.
+///
+/// ASCII letters, digits, `-` and `_` are kept; every other byte becomes
+/// `+XX` (two upper-case hex digits); a letter run that spells a split
+/// keyword (case-insensitively) has its last letter escaped the same way, so
+/// `test` becomes `tes+74`; the empty name becomes `+`. Every `+` of the
+/// output starts an escape, so the mapping can be undone and two names never
+/// share a segment.
+pub fn pipeline_segment(name: &str) -> String {
+    if name.is_empty() {
+        return "+".to_owned();
+    }
+    let bytes = name.as_bytes();
+    let mut out = String::with_capacity(name.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_alphabetic() {
+            let end = bytes[i..]
+                .iter()
+                .position(|c| !c.is_ascii_alphabetic())
+                .map_or(bytes.len(), |n| i + n);
+            let run = &name[i..end];
+            if is_split_keyword(run) {
+                out.push_str(&run[..run.len() - 1]);
+                escape(&mut out, bytes[end - 1]);
+            } else {
+                out.push_str(run);
+            }
+            i = end;
+            continue;
+        }
+        if b.is_ascii_digit() || b == b'-' || b == b'_' {
+            out.push(char::from(b));
+        } else {
+            escape(&mut out, b);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn escape(out: &mut String, byte: u8) {
+    let _ = write!(out, "+{byte:02X}");
+}
+
+/// Whether `word` is one of [`SPLIT_KEYWORDS`], ignoring case.
+pub fn is_split_keyword(word: &str) -> bool {
+    SPLIT_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(word))
+}
+
+/// Whether any letter run of `path` spells a split keyword: the check the
+/// tests run over every generated path.
+pub fn contains_split_keyword(path: &str) -> bool {
+    path.split(|c: char| !c.is_ascii_alphabetic())
+        .any(is_split_keyword)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    fn unescape(segment: &str) -> Vec<u8> {
+        let bytes = segment.as_bytes();
+        if segment == "+" {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'+' {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn paths_are_partitioned_by_pipeline_and_date() {
+        let window = WindowMeta::containing(
+            "air_temperature",
+            datetime!(2026-11-23 10:56 UTC),
+            std::time::Duration::from_secs(3600),
+        );
+        let id = BatchId { first: 7, last: 42 };
+        assert_eq!(
+            object_path(&window, BatchName::Sequence(id), "parquet"),
+            "data/air_temperature/2026-11-23/100000Z-b00000000000000000007-00000000000000000042.parquet"
+        );
+        let hash = content_hash(b"abc");
+        assert_eq!(
+            object_path(&window, BatchName::Content(&hash), "jsonl"),
+            "data/air_temperature/2026-11-23/100000Z-hba7816bf8f01cfea414140de5dae2223.jsonl"
+        );
+        assert_eq!(
+            pipeline_glob("air_temperature", "parquet"),
+            "data/air_temperature/**/*.parquet"
+        );
+    }
+
+    #[test]
+    fn split_keywords_are_escaped() {
+        assert_eq!(pipeline_segment("test"), "tes+74");
+        assert_eq!(pipeline_segment("Train-1"), "Trai+6E-1");
+        assert_eq!(pipeline_segment("my_dev.eval"), "my_de+76+2Eeva+6C");
+        assert_eq!(pipeline_segment("contest"), "contest");
+        assert_eq!(pipeline_segment("a/b c"), "a+2Fb+20c");
+        assert_eq!(pipeline_segment(""), "+");
+        assert_eq!(pipeline_segment(".."), "+2E+2E");
+        assert!(!contains_split_keyword(&pipeline_segment("test_train")));
+        assert!(contains_split_keyword("data/test/x.parquet"));
+    }
+
+    proptest! {
+        // The escape is injective (it can be undone), and no generated path
+        // has a split keyword or a segment object stores refuse.
+        #[test]
+        fn segments_are_reversible_and_keyword_free(
+            name in prop_oneof![
+                "[a-zA-Z0-9_./ +-]{0,24}",
+                "(test|train|dev|eval|val|x|_|-|1|/){0,6}",
+                any::<String>(),
+            ],
+            first in any::<u64>(),
+            last in any::<u64>(),
+        ) {
+            let segment = pipeline_segment(&name);
+            prop_assert_eq!(unescape(&segment), name.as_bytes().to_vec());
+            let window = WindowMeta::instant(name.as_str(), datetime!(2026-11-23 10:56:13 UTC));
+            let path = object_path(&window, BatchName::Sequence(BatchId { first, last }), "parquet");
+            prop_assert!(!contains_split_keyword(&path), "{}", path);
+            let parsed = object_store::path::Path::parse(&path);
+            prop_assert!(parsed.is_ok(), "{} {:?}", path, parsed);
+            let parsed = parsed.unwrap();
+            prop_assert_eq!(parsed.as_ref(), path.as_str());
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Where files go: a destination URL turned into a local directory or an
+//! `object_store` backend.
+//!
+//! | URL | destination |
+//! |---|---|
+//! | `/var/lib/data`, `./data`, `file:///var/lib/data` | local directory (the default; atomic writes, see [`local`](crate::local)) |
+//! | `s3://bucket/prefix` | Amazon S3 or an S3-compatible store, configured from `AWS_*` variables |
+//! | `gs://bucket/prefix` | Google Cloud Storage, from `GOOGLE_*` variables |
+//! | `az://container/prefix` | Azure Blob Storage, from `AZURE_*` variables |
+//! | `memory://` | an in-process store, for tests and examples |
+//!
+//! **Architecture invariant:** credentials come from the environment only,
+//! through `object_store`'s `from_env` builders; they never appear in this
+//! crate's `Debug` output, errors or files. [`Destination`]'s `Debug` shows
+//! the scheme and the bucket, nothing else.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use url::Url;
+
+/// Why a destination URL was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DestinationError {
+    /// The URL does not parse. What to do: check the spelling; a plain path
+    /// needs no scheme.
+    #[error("invalid destination url `{url}`: {reason}")]
+    BadUrl {
+        /// The URL as given (a URL with a password is not echoed).
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The scheme is none of `file`, `s3`, `gs`, `az`, `memory`.
+    #[error(
+        "unknown destination scheme `{scheme}`; use a local path, file://, s3://, gs://, az:// or memory://"
+    )]
+    UnknownScheme {
+        /// The scheme.
+        scheme: String,
+    },
+    /// The URL names no bucket or container (`s3:///x`).
+    #[error(
+        "destination url `{url}` names no bucket or container; write it as {scheme}://BUCKET/PREFIX"
+    )]
+    MissingBucket {
+        /// The URL.
+        url: String,
+        /// Its scheme.
+        scheme: &'static str,
+    },
+    /// The store's builder refused its configuration (a missing region,
+    /// malformed credentials in the environment, …). The message comes from
+    /// `object_store` and names the setting, never its value.
+    #[error("cannot configure {scheme} store for bucket `{bucket}`: {source}")]
+    Store {
+        /// The scheme.
+        scheme: &'static str,
+        /// The bucket or container.
+        bucket: String,
+        /// What the builder reported.
+        source: object_store::Error,
+    },
+}
+
+/// A parsed destination: a local directory or a remote object store with a
+/// prefix inside it.
+#[derive(Clone)]
+pub enum Destination {
+    /// A directory on this machine.
+    Local {
+        /// The directory files are written under.
+        root: PathBuf,
+    },
+    /// An object store.
+    Remote {
+        /// The store.
+        store: Arc<dyn ObjectStore>,
+        /// The prefix every path is written under (may be empty).
+        prefix: ObjectPath,
+        /// What to call it in messages: `s3://bucket`, `memory://`, …
+        label: String,
+    },
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local { root } => f.debug_struct("Local").field("root", root).finish(),
+            Self::Remote { prefix, label, .. } => f
+                .debug_struct("Remote")
+                .field("store", label)
+                .field("prefix", &prefix.as_ref())
+                .finish(),
+        }
+    }
+}
+
+impl Destination {
+    /// Parses `url`: a local path (anything without `scheme://`), or one of
+    /// the URL forms in the [module docs](self). Remote stores read their
+    /// credentials and settings from the environment.
+    ///
+    /// # Errors
+    ///
+    /// [`DestinationError`] naming what is wrong with the URL.
+    pub fn parse(url: &str) -> Result<Self, DestinationError> {
+        if !url.contains("://") {
+            if url.is_empty() {
+                return Err(DestinationError::BadUrl {
+                    url: String::new(),
+                    reason: "empty; give a directory or a url".into(),
+                });
+            }
+            return Ok(Self::Local {
+                root: PathBuf::from(url),
+            });
+        }
+        let parsed = Url::parse(url).map_err(|e| DestinationError::BadUrl {
+            url: redact(url),
+            reason: e.to_string(),
+        })?;
+        if parsed.password().is_some() {
+            return Err(DestinationError::BadUrl {
+                url: redact(url),
+                reason: "credentials in the url are refused; set them in the environment".into(),
+            });
+        }
+        let scheme: &'static str = match parsed.scheme() {
+            "file" => {
+                let root = parsed
+                    .to_file_path()
+                    .map_err(|()| DestinationError::BadUrl {
+                        url: url.to_owned(),
+                        reason: "not an absolute local path".into(),
+                    })?;
+                return Ok(Self::Local { root });
+            }
+            "memory" => {
+                return Ok(Self::Remote {
+                    store: Arc::new(InMemory::new()),
+                    prefix: prefix_of(&parsed, url)?,
+                    label: "memory://".into(),
+                });
+            }
+            "s3" | "s3a" => "s3",
+            "gs" => "gs",
+            "az" | "azure" | "abfs" | "abfss" => "az",
+            other => {
+                return Err(DestinationError::UnknownScheme {
+                    scheme: other.to_owned(),
+                });
+            }
+        };
+        let bucket = parsed.host_str().unwrap_or_default().to_owned();
+        if bucket.is_empty() {
+            return Err(DestinationError::MissingBucket {
+                url: url.to_owned(),
+                scheme,
+            });
+        }
+        let store_error = |source| DestinationError::Store {
+            scheme,
+            bucket: bucket.clone(),
+            source,
+        };
+        let store: Arc<dyn ObjectStore> = match scheme {
+            "s3" => Arc::new(
+                AmazonS3Builder::from_env()
+                    .with_bucket_name(&bucket)
+                    .build()
+                    .map_err(store_error)?,
+            ),
+            "gs" => Arc::new(
+                GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(&bucket)
+                    .build()
+                    .map_err(store_error)?,
+            ),
+            _ => Arc::new(
+                MicrosoftAzureBuilder::from_env()
+                    .with_container_name(&bucket)
+                    .build()
+                    .map_err(store_error)?,
+            ),
+        };
+        Ok(Self::Remote {
+            store,
+            prefix: prefix_of(&parsed, url)?,
+            label: format!("{scheme}://{bucket}"),
+        })
+    }
+
+    /// A destination in a store configured by the caller, under `prefix`.
+    ///
+    /// # Errors
+    ///
+    /// [`DestinationError::BadUrl`] when `prefix` is not a valid object path.
+    pub fn store(
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+        label: impl Into<String>,
+    ) -> Result<Self, DestinationError> {
+        let prefix = ObjectPath::parse(prefix).map_err(|e| DestinationError::BadUrl {
+            url: prefix.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self::Remote {
+            store,
+            prefix,
+            label: label.into(),
+        })
+    }
+
+    /// Where a relative layout path lands, for messages: a local path or
+    /// `scheme://bucket/prefix/path`.
+    pub fn describe(&self, relative: &str) -> String {
+        match self {
+            Self::Local { root } => root.join(relative).display().to_string(),
+            Self::Remote { prefix, label, .. } => {
+                let sep = if label.ends_with('/') { "" } else { "/" };
+                if prefix.as_ref().is_empty() {
+                    format!("{label}{sep}{relative}")
+                } else {
+                    format!("{label}{sep}{}/{relative}", prefix.as_ref())
+                }
+            }
+        }
+    }
+}
+
+fn prefix_of(parsed: &Url, url: &str) -> Result<ObjectPath, DestinationError> {
+    ObjectPath::from_url_path(parsed.path()).map_err(|e| DestinationError::BadUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// A URL with anything between `://` and `@` removed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(start), Some(at)) if at > start => {
+            format!("{}://***@{}", &url[..start], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_forms_are_recognised() {
+        assert!(
+            matches!(Destination::parse("./out").unwrap(), Destination::Local { root } if root == std::path::Path::new("./out"))
+        );
+        assert!(
+            matches!(Destination::parse("file:///srv/data").unwrap(), Destination::Local { root } if root == std::path::Path::new("/srv/data"))
+        );
+        let mem = Destination::parse("memory:///some/prefix").unwrap();
+        assert_eq!(mem.describe("data/x"), "memory://some/prefix/data/x");
+        let s3 = Destination::parse("s3://bucket/a/b").unwrap();
+        assert_eq!(s3.describe("data/x"), "s3://bucket/a/b/data/x");
+        assert!(format!("{s3:?}").contains("s3://bucket"));
+    }
+
+    #[test]
+    fn bad_urls_are_refused_clearly() {
+        let e = Destination::parse("ftp://host/x").unwrap_err().to_string();
+        assert!(e.contains("unknown destination scheme `ftp`"), "{e}");
+        let e = Destination::parse("s3:///x").unwrap_err().to_string();
+        assert!(e.contains("names no bucket"), "{e}");
+        let e = Destination::parse("s3://user:hunter2@bucket/x")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("credentials in the url are refused"), "{e}");
+        let e = Destination::parse("").unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+    }
+}
