@@ -1,6 +1,10 @@
 //! `SinkExt`: builds sink stacks by chaining layers.
 
+use std::path::PathBuf;
+
 use meathook_core::{Buffered, FlushPolicy, Sink, Tee};
+
+use crate::DiskSpool;
 
 /// Combinators that wrap a sink in another layer.
 ///
@@ -33,6 +37,14 @@ pub trait SinkExt<R>: Sink<R> + Sized {
     /// [`Tee`].
     fn tee<B: Sink<R>>(self, other: B) -> Tee<Self, B, R> {
         Tee::new(self, other)
+    }
+
+    /// Spools records durably in `dir` in front of `self`, in windows of
+    /// `policy`'s length, and delivers sealed windows in the background; see
+    /// [`DiskSpool`]. Infallible: the directory is locked and recovered when
+    /// the stack is opened.
+    fn spooled(self, dir: impl Into<PathBuf>, policy: FlushPolicy) -> DiskSpool<Self, R> {
+        DiskSpool::new(self, dir, policy)
     }
 }
 

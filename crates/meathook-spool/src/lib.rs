@@ -1,20 +1,152 @@
-//! The durable tier of meathook, and the combinators that build sink stacks.
+//! The durable tier of meathook — [`DiskSpool`], a crash-safe write-ahead
+//! spool — and the combinators that build sink stacks ([`SinkExt`]).
 //!
-//! # What lives here
+//! # Overview
 //!
-//! - [`SinkExt`]: `.buffered(policy)` and `.tee(other)` on every sink. It is
-//!   defined here, not in `meathook-core`, because this is the lowest crate
-//!   that knows every layer, so one trait can carry every combinator and
-//!   `use meathook::SinkExt as _;` brings all of them into scope.
+//! ```text
+//!  ingest(window, records)                    worker task (owns the inner sink)
+//!        │ frame, append, fdatasync                 ▲ oldest sealed segment first
+//!        ▼                                          │ ingest_chunks(window+BatchId, chunks)
+//!  ┌────────────── spool directory ──────────────┐  │ delete + dir fsync on Ok
+//!  │ LOCK            one writer (flock + holder) │  │ backoff on transient Err
+//!  │ sequence        leased seq / id limits      │  │ dead-letter/ after N permanent Errs
+//!  │ 0…0041.seg      sealed window ──────────────┼──┘
+//!  │ 0…0042.open     window being written        │
+//!  │ quarantine/     copies of damaged segments + .reason
+//!  │ dead-letter/    segments refused permanently + .reason
+//!  └─────────────────────────────────────────────┘
+//! ```
 //!
-//! # Not yet here
+//! `ingest` files a batch under `window.widen(policy.window())`, encodes
+//! each record (a record that fails to serialise or is larger than
+//! `max_record_bytes` is rejected on its own, with its index, in the
+//! [`Receipt`](meathook_core::Receipt)), appends the batch as one or more
+//! frames to the open segment of that window and, under the default
+//! [`Durability::EveryIngest`], `fdatasync`s before returning. All file IO
+//! runs on blocking threads, never on an executor thread. A segment is sealed
+//! when its window closes (`advance`), when it reaches `max_segment_bytes`,
+//! or on `flush`; sealing writes a seal frame, syncs, renames `.open` to
+//! `.seg` and fsyncs the directory. A worker task delivers sealed segments
+//! to the inner sink, oldest first, reading them back lazily in chunks, so a
+//! slow or failing inner sink never slows `ingest`, and a window of millions
+//! of records is never in memory. A batch arriving for a window whose
+//! segment was already sealed gets a segment of its own.
 //!
-//! `DiskSpool` — the write-ahead spool (segment format, writer, recovery,
-//! quarantine, limits, background delivery) and its `.spooled(dir, policy)`
-//! combinator — is not implemented yet. Nothing in this crate writes to disk
-//! today.
+//! # On-disk format
+//!
+//! A segment is a header followed by frames:
+//!
+//! ```text
+//! segment = header frame* seal?
+//! header  = "MHSPOOL\n" version:u16 encoding:u8 0:u8 header_len:u32
+//!           window_start:i64 window_end:i64 created_ns:i64 id:u64
+//!           pipeline_len:u16 pipeline:[u8] crc32c:u32
+//! frame   = F5 4D 48 46 payload_len:u32 first_seq:u64 index:u64 count:u32
+//!           kind:u8 0:[u8;3] header_crc32c:u32 payload_crc32c:u32 payload
+//! payload = raw_len:u32 lz4(record*)        record = len:u32 msgpack(value)
+//! seal    = a frame of kind 2, count 0, first_seq = the next sequence number
+//! ```
+//!
+//! All integers are little endian; the field-by-field layouts, with their
+//! "do not reorder" warnings, are in `segment.rs`, `frame.rs` and `codec.rs`.
+//! Sequence numbers count records, are global to the spool and never reused
+//! (they are leased in blocks through the `sequence` file, so they keep
+//! growing after every segment was delivered and deleted). A delivered
+//! segment's [`BatchId`](meathook_core::BatchId) is its first and last
+//! sequence number: stable across replays, unique across batches. The
+//! pipeline name and window come from the segment header, never from the
+//! directory.
+//!
+//! The payload encoding is MessagePack with named fields, compressed per
+//! frame with lz4: self-describing (a field added to the record type between
+//! runs decodes from old segments), `f64` bit-exact (NaN payloads, ±Inf,
+//! -0.0, subnormals), any Unicode, nested types and options. It was chosen
+//! by measurement against JSON, CBOR and zstd; the table is in `codec.rs`.
+//! Bench records take about 18 bytes each on disk.
+//!
+//! # Durability
+//!
+//! | [`Durability`] | `ingest` returns after | a process crash loses | a power loss loses |
+//! |---|---|---|---|
+//! | `EveryIngest` (default) | write + `fdatasync` | nothing acknowledged | nothing acknowledged |
+//! | `Interval(d)` | write; a sync at most every `d` | nothing acknowledged | up to `d` (plus one tick) of acknowledged records |
+//! | `Os` | write | nothing acknowledged | what the OS had not written back (typically ≤ 30 s) |
+//!
+//! Creating, renaming and deleting a segment are each followed by a
+//! directory fsync. A failed write or fsync is returned as
+//! [`SpoolError::Io`] with the records handed back; the segment is
+//! *abandoned* — cut back to its last acknowledged frame, never written or
+//! synced again — and delivered up to that frame, and the next batch starts
+//! a new segment. A failed fsync is never retried on the same file.
+//!
+//! # Recovery
+//!
+//! `open` (or the first `ingest` / `advance`) takes the lock and recovers,
+//! segment by segment with one frame in memory at a time; see
+//! `recovery.rs`. A torn tail of an open segment is cut; damage inside a
+//! segment costs exactly the damaged frames (counted through the frame
+//! indexes), the segment is copied to `quarantine/` with a `.reason` file
+//! and the rest is delivered; lengths are bounded before any allocation;
+//! stray files are reported in the [`RecoveryReport`] and left alone.
+//!
+//! # Failure table (as the tests in `tests/` measure it)
+//!
+//! | fault | acknowledged records lost | duplicated at the destination | test |
+//! |---|---|---|---|
+//! | SIGKILL at any point (`EveryIngest`) | none | none (replays reuse the BatchId; the file sink skips existing batches) | `sigkill_soak` |
+//! | crash with unsynced bytes dropped (model) | none | none | `model` |
+//! | torn tail, cut at every byte offset | none; exactly the complete frames survive | none | `recovery::torn_tail_at_every_offset` |
+//! | bit flip in a middle frame's header, length or payload | that frame's records, counted exactly, segment quarantined | none | `recovery::bit_flips_*` |
+//! | garbage tails: zeros, random bytes, `u32::MAX` lengths | none | none | `recovery::garbage_tails` |
+//! | ENOSPC during append | none; the batch is refused and handed back | none | `faults::enospc_*` |
+//! | fsync failure | none; the batch is refused, the segment abandoned | none | `faults::fsync_failure_*` |
+//! | inner sink down for 24 windows | none, delivered once, in order | none | `outage` |
+//! | inner sink refuses permanently | none: moved to `dead-letter/` with the error | none | `delivery::permanent_*` |
+//! | full spool, `Block` / `DropOldest` / `DropNewest` | none / oldest segments, counted / the batch, counted | none | `limits` |
+//!
+//! Deliveries are at-least-once: if the process dies after the inner sink
+//! accepted a segment and before its file was deleted, the segment is
+//! offered again after restart with the same `BatchId`.
+//!
+//! # Limits and backpressure
+//!
+//! [`Limits`] bound bytes on disk, free space left on the disk, the size of
+//! one record and of one segment. At a limit the [`FullPolicy`] applies:
+//! `Block` refuses the batch (backpressure: the caller keeps the records and
+//! slows down), `DropOldest` deletes the oldest undelivered sealed segments,
+//! `DropNewest` drops the batch; every dropped record is counted by reason.
+//! [`SpoolStats::utilisation`] and [`SpoolStats::credits`] say how close
+//! the spool is to its limit; the runtime reads them without `&mut`.
+//!
+//! # Inspection
+//!
+//! `meathook-spool inspect DIR` prints every segment (state, window,
+//! pipeline, records, bytes, age, damage); `meathook-spool verify DIR` does
+//! the same and exits non-zero if anything is damaged. Neither modifies the
+//! directory.
 #![forbid(unsafe_code)]
 
+mod codec;
+mod delivery;
+mod error;
 mod ext;
+mod frame;
+mod fs;
+mod inspect;
+mod limits;
+mod queue;
+mod reader;
+mod recovery;
+mod segment;
+mod spool;
+mod stats;
+mod writer;
 
+pub use error::{ReadError, SpoolError};
 pub use ext::SinkExt;
+pub use fs::{DirEntry, Fs, FsFile, StdFile, StdFs, StdLock};
+pub use inspect::{Inspection, SegmentReport, inspect};
+pub use limits::{Durability, FullPolicy, Limits, MAX_RECORD_BYTES};
+pub use recovery::{DEAD_LETTER_DIR, LOCK_FILE, QUARANTINE_DIR, RecoveryReport};
+pub use spool::DiskSpool;
+pub use stats::{Credits, SpoolStats, StatsSnapshot};

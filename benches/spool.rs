@@ -1,0 +1,3 @@
+//! The spool's benchmarks (being written).
+#![allow(missing_docs)]
+fn main() {}

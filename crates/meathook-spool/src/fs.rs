@@ -1,0 +1,236 @@
+//! The filesystem seam: every byte the spool reads or writes goes through
+//! [`Fs`].
+//!
+//! The real implementation, [`StdFs`], is `std::fs` plus `fdatasync`,
+//! directory fsyncs, `flock` and `statvfs`. Tests put a filesystem behind the
+//! same trait that tears writes, fails fsyncs, runs out of space or forgets
+//! unsynced bytes at a simulated crash, and run the unchanged spool on it.
+//!
+//! **Invariant:** the spool never touches `std::fs` directly; `grep std::fs`
+//! in this crate finds only this file and the inspection command.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The file name (no directory part).
+    pub name: OsString,
+    /// Whether the entry is a directory.
+    pub is_dir: bool,
+    /// The file's length in bytes (0 for directories).
+    pub len: u64,
+}
+
+/// A file opened for appending.
+pub trait FsFile: Send + 'static {
+    /// Writes all of `buf` at the end of the file. On error some prefix of
+    /// `buf` may have been written.
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Makes the file's data durable (`fdatasync`).
+    fn sync_data(&mut self) -> io::Result<()>;
+    /// Cuts or extends the file to `len` bytes.
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+}
+
+/// The filesystem operations the spool needs.
+pub trait Fs: Clone + Send + Sync + 'static {
+    /// A file opened for appending.
+    type File: FsFile;
+    /// A file opened for reading from its start.
+    type Reader: Read + Send + 'static;
+    /// Holds a directory lock until dropped.
+    type Lock: Send + Sync + 'static;
+
+    /// Creates `path` and every missing parent.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Creates a new, empty file; fails if it exists.
+    fn create_new(&self, path: &Path) -> io::Result<Self::File>;
+    /// Opens an existing file for appending.
+    fn open_append(&self, path: &Path) -> io::Result<Self::File>;
+    /// Opens an existing file for reading.
+    fn open_read(&self, path: &Path) -> io::Result<Self::Reader>;
+    /// Lists a directory, in no particular order.
+    fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>>;
+    /// Renames a file, replacing any file at `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Bytes available to this process on the filesystem holding `dir`.
+    fn available_space(&self, dir: &Path) -> io::Result<u64>;
+    /// Takes an exclusive lock on `path` (creating it) and writes `holder`
+    /// into it. `Ok(None)` when another holder has it.
+    fn try_lock(&self, path: &Path, holder: &str) -> io::Result<Option<Self::Lock>>;
+}
+
+/// The real filesystem.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdFs;
+
+/// A file of [`StdFs`].
+#[derive(Debug)]
+pub struct StdFile(File);
+
+/// The lock of [`StdFs`]: an `flock` held on the open lock file.
+pub struct StdLock(#[allow(dead_code)] File); // held for its Drop, which unlocks
+
+impl fmt::Debug for StdLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StdLock")
+    }
+}
+
+impl FsFile for StdFile {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+}
+
+impl Fs for StdFs {
+    type File = StdFile;
+    type Reader = File;
+    type Lock = StdLock;
+
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<StdFile> {
+        OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map(StdFile)
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<StdFile> {
+        OpenOptions::new().append(true).open(path).map(StdFile)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<File> {
+        File::open(path)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            out.push(DirEntry {
+                name: entry.file_name(),
+                is_dir: meta.is_dir(),
+                len: if meta.is_dir() { 0 } else { meta.len() },
+            });
+        }
+        Ok(out)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn available_space(&self, dir: &Path) -> io::Result<u64> {
+        let st = rustix::fs::statvfs(dir)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
+    fn try_lock(&self, path: &Path, holder: &str) -> io::Result<Option<StdLock>> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+        file.set_len(0)?;
+        file.write_all(holder.as_bytes())?;
+        file.sync_data()?;
+        Ok(Some(StdLock(file)))
+    }
+}
+
+/// Reads a small file (at most `max` bytes) through `fs`, for lock holders
+/// and reason files.
+pub(crate) fn read_small<F: Fs>(fs: &F, path: &Path, max: u64) -> io::Result<String> {
+    let mut out = String::new();
+    fs.open_read(path)?.take(max).read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Writes a whole new file through `fs` and makes it and its directory entry
+/// durable: write to `path.tmp`, fsync, rename, fsync the directory.
+pub(crate) fn write_file_durably<F: Fs>(fs: &F, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = Path::new(&tmp);
+    if fs.open_read(tmp).is_ok() {
+        fs.remove_file(tmp)?;
+    }
+    let mut file = fs.create_new(tmp)?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    drop(file);
+    fs.rename(tmp, path)?;
+    sync_parent(fs, path)
+}
+
+/// Copies `from` to a new file `to` in bounded chunks, durably.
+pub(crate) fn copy_durably<F: Fs>(fs: &F, from: &Path, to: &Path) -> io::Result<u64> {
+    let mut tmp = to.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = Path::new(&tmp);
+    if fs.open_read(tmp).is_ok() {
+        fs.remove_file(tmp)?;
+    }
+    let mut reader = fs.open_read(from)?;
+    let mut out = fs.create_new(tmp)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+    out.sync_data()?;
+    drop(out);
+    fs.rename(tmp, to)?;
+    sync_parent(fs, to)?;
+    Ok(total)
+}
+
+/// Fsyncs the directory holding `path`.
+pub(crate) fn sync_parent<F: Fs>(fs: &F, path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => fs.sync_dir(dir),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,228 @@
+//! Reading a segment back: frame by frame, counting what damage cost, and
+//! offering the records to the inner sink in bounded chunks.
+//!
+//! **Invariant:** a segment is never read whole. The scanner holds at most
+//! one frame plus 64 KiB; a delivery chunk holds at most `chunk_records`
+//! records (one frame more at worst).
+
+use std::io::{Read, Take};
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use meathook_core::RecordChunks;
+use serde::de::DeserializeOwned;
+
+use crate::codec;
+use crate::error::ReadError;
+use crate::frame::{FrameHeader, Item, Kind, Scanner};
+use crate::fs::Fs;
+use crate::segment::{HeaderError, SegmentHeader};
+
+/// What a full read of a segment found besides its records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Records known lost (damaged frames, undecodable records).
+    pub(crate) lost: u64,
+    /// Why, for the quarantine reason file; empty if nothing was damaged.
+    pub(crate) reasons: Vec<String>,
+    /// Offset and length of bytes after the last valid frame.
+    pub(crate) tail: Option<(u64, u64)>,
+    /// Whether a seal frame was found.
+    pub(crate) sealed: bool,
+    /// The next sequence number a seal frame recorded.
+    pub(crate) seal_next_seq: Option<u64>,
+}
+
+/// Frames of one segment, with loss accounting by segment index.
+#[derive(Debug)]
+pub(crate) struct FrameReader<Rd> {
+    scanner: Scanner<Take<Rd>>,
+    expected: u64,
+    pub(crate) damage: Damage,
+}
+
+impl<Rd: Read> FrameReader<Rd> {
+    /// Reads the header of a segment and positions at its first frame. At
+    /// most `limit` bytes of the file are read.
+    pub(crate) fn open(mut rd: Rd, limit: u64) -> Result<(SegmentHeader, Self), HeaderError> {
+        let (header, len) = SegmentHeader::read(&mut rd)?;
+        let reader = Self {
+            scanner: Scanner::new(rd.take(limit.saturating_sub(len)), len),
+            expected: 0,
+            damage: Damage::default(),
+        };
+        Ok((header, reader))
+    }
+
+    /// Records counted so far (the index after the last valid frame).
+    pub(crate) fn index(&self) -> u64 {
+        self.expected
+    }
+
+    fn gap(&mut self, index: u64) {
+        if index > self.expected {
+            let lost = index - self.expected;
+            self.damage.lost += lost;
+            self.damage.reasons.push(format!(
+                "{lost} records in damaged frames before record {index}"
+            ));
+        }
+    }
+
+    /// The next valid records frame, or `None` at the end.
+    pub(crate) fn next_frame(&mut self) -> std::io::Result<Option<(FrameHeader, Vec<u8>)>> {
+        while let Some(item) = self.scanner.next_item()? {
+            match item {
+                Item::Frame {
+                    header, payload, ..
+                } => {
+                    self.gap(header.index);
+                    self.expected = self.expected.max(header.end_index());
+                    match header.kind {
+                        Kind::Records => return Ok(Some((header, payload))),
+                        Kind::Seal => {
+                            self.damage.sealed = true;
+                            self.damage.seal_next_seq = Some(header.first_seq);
+                        }
+                    }
+                }
+                Item::Damaged { offset, len } => {
+                    self.damage
+                        .reasons
+                        .push(format!("{len} damaged bytes at offset {offset}"));
+                }
+                Item::Tail {
+                    offset,
+                    len,
+                    claimed,
+                } => {
+                    self.damage.tail = Some((offset, len));
+                    if let Some(h) = claimed.filter(|h| h.kind == Kind::Records) {
+                        self.damage.reasons.push(format!(
+                            "{len} bytes at offset {offset} end inside a frame of {} records",
+                            h.count
+                        ));
+                    } else {
+                        self.damage.reasons.push(format!(
+                            "{len} unreadable bytes at offset {offset} to the end"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Reads records for delivery, one chunk at a time, on a blocking thread.
+#[derive(Debug)]
+pub(crate) struct SegmentChunks<F: Fs, R> {
+    path: PathBuf,
+    reader: Option<FrameReader<F::Reader>>,
+    chunk_records: usize,
+    /// Shared with the delivery worker, which reads it after the inner sink
+    /// has consumed the chunks.
+    pub(crate) damage: Arc<Mutex<Damage>>,
+    _records: PhantomData<fn() -> R>,
+}
+
+impl<F: Fs, R> SegmentChunks<F, R> {
+    pub(crate) fn new(path: PathBuf, reader: FrameReader<F::Reader>, chunk_records: usize) -> Self {
+        Self {
+            path,
+            reader: Some(reader),
+            chunk_records: chunk_records.max(1),
+            damage: Arc::new(Mutex::new(Damage::default())),
+            _records: PhantomData,
+        }
+    }
+}
+
+fn read_chunk<Rd: Read, R: DeserializeOwned>(
+    reader: &mut FrameReader<Rd>,
+    max: usize,
+) -> std::io::Result<Option<Vec<R>>> {
+    let mut out = Vec::new();
+    while out.len() < max {
+        let Some((header, payload)) = reader.next_frame()? else {
+            break;
+        };
+        let raw = match codec::decompress(&payload) {
+            Ok(raw) => raw,
+            Err(codec::PayloadError::Corrupt(why)) => {
+                reader.damage.lost += u64::from(header.count);
+                reader.damage.reasons.push(format!(
+                    "frame at record {} ({} records) does not decompress: {why}",
+                    header.index, header.count
+                ));
+                continue;
+            }
+        };
+        let mut records = codec::Records::new(&raw);
+        let mut decoded = 0u64;
+        loop {
+            match records.next_bytes() {
+                Ok(Some(bytes)) => {
+                    decoded += 1;
+                    match codec::decode::<R>(bytes) {
+                        Ok(r) => out.push(r),
+                        Err(why) => {
+                            reader.damage.lost += 1;
+                            reader.damage.reasons.push(format!(
+                                "record {} does not decode: {why}",
+                                header.index + decoded - 1
+                            ));
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(codec::PayloadError::Corrupt(why)) => {
+                    let rest = u64::from(header.count).saturating_sub(decoded);
+                    reader.damage.lost += rest;
+                    reader
+                        .damage
+                        .reasons
+                        .push(format!("frame at record {}: {why}", header.index));
+                    break;
+                }
+            }
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+impl<F, R> RecordChunks<R> for SegmentChunks<F, R>
+where
+    F: Fs,
+    R: DeserializeOwned + Send + 'static,
+{
+    type Error = ReadError;
+
+    async fn next_chunk(&mut self) -> Result<Option<Vec<R>>, ReadError> {
+        let Some(mut reader) = self.reader.take() else {
+            return Ok(None);
+        };
+        let max = self.chunk_records;
+        let joined = tokio::task::spawn_blocking(move || {
+            let chunk = read_chunk::<_, R>(&mut reader, max);
+            (reader, chunk)
+        })
+        .await;
+        let (reader, chunk) = joined.map_err(|e| ReadError::Interrupted {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let chunk = chunk.map_err(|source| ReadError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        if let Ok(mut damage) = self.damage.lock() {
+            *damage = reader.damage.clone();
+        }
+        if chunk.is_some() {
+            self.reader = Some(reader);
+        }
+        Ok(chunk)
+    }
+}

@@ -1,0 +1,352 @@
+//! Recovery: what `open` does with the files a previous run left.
+//!
+//! Segment by segment, oldest first, each read once as a stream:
+//!
+//! - an `.open` segment (the run stopped while its window was open) has its
+//!   torn tail cut off after the last valid frame and becomes the open
+//!   segment of its window again, so the window is delivered whole when it
+//!   closes; one whose header never reached the disk held nothing
+//!   acknowledged and is removed;
+//! - a sealed `.seg` segment waits for delivery;
+//! - any segment with damage before its end (a checksum or decode failure,
+//!   or a sealed segment without its seal frame) is copied to `quarantine/`
+//!   with a `.reason` file and the number of records lost; its valid frames
+//!   are still delivered;
+//! - a segment whose header is unreadable is moved to `quarantine/`;
+//! - other files are reported and left alone.
+//!
+//! Nothing here allocates more than one frame, so a huge backlog or a length
+//! field of `u32::MAX` cannot exhaust memory, and no error other than being
+//! unable to create the directories stops the start.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::fs::{Fs, FsFile, copy_durably, read_small, write_file_durably};
+use crate::limits::Config;
+use crate::queue::{Due, Shared};
+use crate::reader::{Damage, FrameReader};
+use crate::segment::{self, HeaderError, Segment, State};
+use crate::writer::{OpenSeg, SEQUENCE_FILE, WriteFail, Writer};
+
+/// Subdirectory for copies of damaged segments.
+pub const QUARANTINE_DIR: &str = "quarantine";
+/// Subdirectory for segments the inner sink refused permanently.
+pub const DEAD_LETTER_DIR: &str = "dead-letter";
+/// The lock file.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// What recovery found when the spool was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Segments found and kept for delivery (open or sealed).
+    pub segments: usize,
+    /// Records in their valid frames.
+    pub records: u64,
+    /// Torn bytes cut from the tails of open segments.
+    pub truncated_bytes: u64,
+    /// Records lost to damage, exactly counted from the frame indexes.
+    pub lost_records: u64,
+    /// Copies written to `quarantine/`, each with a `.reason` file.
+    pub quarantined: Vec<PathBuf>,
+    /// Files that are not segments or could not be read, with the reason;
+    /// left where they are.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Scans the spool directory and builds the writer that continues it.
+pub(crate) fn recover<F: Fs>(
+    fs: F,
+    shared: Arc<Shared>,
+    cfg: Config,
+) -> Result<(Writer<F>, RecoveryReport), WriteFail> {
+    let dir = shared.dir.clone();
+    for d in [
+        dir.clone(),
+        dir.join(QUARANTINE_DIR),
+        dir.join(DEAD_LETTER_DIR),
+    ] {
+        fs.create_dir_all(&d).map_err(|source| WriteFail::Io {
+            op: "create directory",
+            path: d.clone(),
+            source,
+        })?;
+    }
+    let mut report = RecoveryReport::default();
+    let (seq_limit, id_limit) = read_leases(&fs, &dir, &mut report);
+    let entries = fs.list(&dir).map_err(|source| WriteFail::Io {
+        op: "list",
+        path: dir.clone(),
+        source,
+    })?;
+    let mut segments = Vec::new();
+    for e in entries {
+        let name = e.name.to_string_lossy().into_owned();
+        if e.is_dir && (name == QUARANTINE_DIR || name == DEAD_LETTER_DIR) {
+            continue;
+        }
+        if name == LOCK_FILE || name == SEQUENCE_FILE {
+            continue;
+        }
+        match segment::parse_name(&name).filter(|_| !e.is_dir) {
+            Some((id, state)) => segments.push((id, state, e.len)),
+            None => report
+                .skipped
+                .push((dir.join(&name), "not a spool segment".into())),
+        }
+    }
+    segments.sort_unstable();
+    let mut writer = Writer {
+        fs: fs.clone(),
+        shared: Arc::clone(&shared),
+        cfg,
+        open: Vec::new(),
+        next_seq: seq_limit,
+        seq_limit,
+        next_id: id_limit,
+        id_limit,
+        last_sync: Instant::now(),
+    };
+    for (id, state, len) in segments {
+        writer.next_id = writer.next_id.max(id + 1);
+        recover_one(&mut writer, &mut report, id, state, len);
+    }
+    // Two open segments of one window (after an abandoned write): all but
+    // the newest are sealed now.
+    let mut at = 0;
+    while at < writer.open.len() {
+        let window = writer.open[at].seg.window.clone();
+        if writer.open[at + 1..].iter().any(|o| o.seg.window == window) {
+            if let Err(e) = writer.seal(at) {
+                report.skipped.push((dir.clone(), describe(&e)));
+            }
+        } else {
+            at += 1;
+        }
+    }
+    Ok((writer, report))
+}
+
+fn describe(e: &WriteFail) -> String {
+    match e {
+        WriteFail::Io { op, path, source } => format!("{op} {}: {source}", path.display()),
+        other => format!("{other:?}"),
+    }
+}
+
+fn read_leases<F: Fs>(fs: &F, dir: &Path, report: &mut RecoveryReport) -> (u64, u64) {
+    let path = dir.join(SEQUENCE_FILE);
+    let Ok(text) = read_small(fs, &path, 256) else {
+        return (0, 0);
+    };
+    let mut parts = text.split_whitespace().map(str::parse::<u64>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(seq)), Some(Ok(id))) => (seq, id),
+        _ => {
+            report.skipped.push((
+                path,
+                "unreadable sequence file; sequence numbers restart above the segments found"
+                    .into(),
+            ));
+            (0, 0)
+        }
+    }
+}
+
+fn recover_one<F: Fs>(
+    w: &mut Writer<F>,
+    report: &mut RecoveryReport,
+    id: u64,
+    state: State,
+    len: u64,
+) {
+    let fs = w.fs.clone();
+    let dir = w.shared.dir.clone();
+    let path = segment::path(&dir, id, state);
+    let rd = match fs.open_read(&path) {
+        Ok(rd) => rd,
+        Err(e) => {
+            report.skipped.push((path, format!("cannot read: {e}")));
+            return;
+        }
+    };
+    let (header, mut reader) = match FrameReader::open(rd, u64::MAX) {
+        Ok(ok) => ok,
+        Err(HeaderError::Short) if state == State::Open => {
+            // Created but its header never made it: nothing acknowledged.
+            if fs
+                .remove_file(&path)
+                .and_then(|()| fs.sync_dir(&dir))
+                .is_ok()
+            {
+                report.truncated_bytes += len;
+            }
+            return;
+        }
+        Err(HeaderError::Io(e)) => {
+            report.skipped.push((path, format!("cannot read: {e}")));
+            return;
+        }
+        Err(HeaderError::Short) => {
+            quarantine_whole(w, report, &path, "the segment header is cut short");
+            return;
+        }
+        Err(HeaderError::Invalid(why)) => {
+            quarantine_whole(w, report, &path, &why);
+            return;
+        }
+    };
+    let mut seg = Segment {
+        id,
+        window: header.window.clone(),
+        created: header.created,
+        seqs: None,
+        records: 0,
+        bytes: len,
+    };
+    loop {
+        match reader.next_frame() {
+            Ok(Some((h, _))) => {
+                seg.note_frame(h.first_seq, h.count);
+                w.next_seq = w.next_seq.max(h.end_seq());
+            }
+            Ok(None) => break,
+            Err(e) => {
+                report.skipped.push((path, format!("read failed: {e}")));
+                return;
+            }
+        }
+    }
+    let damage = reader.damage.clone();
+    if let Some(next) = damage.seal_next_seq {
+        w.next_seq = w.next_seq.max(next);
+    }
+    let index = reader.index();
+    // In an open segment, bytes after the last valid frame are a torn write
+    // of a frame that was never acknowledged (in `EveryIngest`): not damage.
+    let torn_only = state == State::Open
+        && damage.lost == 0
+        && damage.reasons.len() <= 1
+        && damage.tail.is_some();
+    let damaged = match state {
+        State::Open => !damage.reasons.is_empty() && !torn_only,
+        State::Sealed => !damage.reasons.is_empty() || !damage.sealed,
+    };
+    if damaged {
+        quarantine_copy(w, report, &path, &damage);
+    }
+    if state == State::Open {
+        if let Some((offset, cut)) = damage.tail {
+            let truncated = fs
+                .open_append(&path)
+                .and_then(|mut f| f.set_len(offset).and_then(|()| f.sync_data()));
+            match truncated {
+                Ok(()) => {
+                    report.truncated_bytes += cut;
+                    w.shared.stats.add(|c| &c.truncated_bytes, cut);
+                    seg.bytes = offset;
+                }
+                Err(e) => {
+                    report
+                        .skipped
+                        .push((path, format!("cannot cut the torn tail: {e}")));
+                    return;
+                }
+            }
+        }
+    }
+    report.segments += 1;
+    report.records += seg.records;
+    let stats = &w.shared.stats;
+    stats.add(|c| &c.segments_on_disk, 1);
+    stats.add(|c| &c.bytes_on_disk, seg.bytes);
+    stats.add(|c| &c.records_on_disk, seg.records);
+    w.shared.note_created(id, seg.created);
+    match state {
+        State::Open => w.open.push(OpenSeg {
+            len: seg.bytes,
+            seg,
+            file: None,
+            index,
+            dirty: false,
+            known_lost: damage.lost,
+        }),
+        State::Sealed => w.shared.push_due(Due {
+            valid_len: u64::MAX,
+            known_lost: damage.lost,
+            segment: seg,
+            path,
+        }),
+    }
+}
+
+/// Copies a damaged segment to `quarantine/` with a reason file and counts
+/// its losses. A copy left by an earlier start is kept, not made again.
+pub(crate) fn quarantine_copy<F: Fs>(
+    w: &Writer<F>,
+    report: &mut RecoveryReport,
+    path: &Path,
+    damage: &Damage,
+) {
+    let mut reasons = damage.reasons.join("\n");
+    if !damage.sealed && path.extension().is_some_and(|e| e == "seg") {
+        reasons.push_str("\nthe seal frame is missing or damaged");
+    }
+    match copy_aside(&w.fs, &w.shared.dir, path, damage.lost, &reasons) {
+        Ok(Some(copy)) => {
+            tracing::error!(segment = %path.display(), lost = damage.lost, copy = %copy.display(), "damaged spool segment quarantined; its valid records are still delivered");
+            w.shared.stats.add(|c| &c.quarantined_records, damage.lost);
+            w.shared.stats.add(|c| &c.quarantined_segments, 1);
+            report.lost_records += damage.lost;
+            report.quarantined.push(copy);
+        }
+        Ok(None) => report.lost_records += damage.lost,
+        Err(e) => report.skipped.push((
+            path.to_path_buf(),
+            format!("cannot copy to quarantine: {e}"),
+        )),
+    }
+}
+
+/// Copies `path` into `quarantine/` with a `.reason` file; `Ok(None)` if a
+/// copy is already there.
+pub(crate) fn copy_aside<F: Fs>(
+    fs: &F,
+    dir: &Path,
+    path: &Path,
+    lost: u64,
+    reasons: &str,
+) -> std::io::Result<Option<PathBuf>> {
+    let name = path.file_name().unwrap_or_default();
+    let copy = dir.join(QUARANTINE_DIR).join(name);
+    if fs.open_read(&copy).is_ok() {
+        return Ok(None);
+    }
+    let mut reason_path = copy.clone().into_os_string();
+    reason_path.push(".reason");
+    let text = format!("records lost: {lost}\n{reasons}\n");
+    write_file_durably(fs, Path::new(&reason_path), text.as_bytes())?;
+    copy_durably(fs, path, &copy)?;
+    Ok(Some(copy))
+}
+
+fn quarantine_whole<F: Fs>(w: &Writer<F>, report: &mut RecoveryReport, path: &Path, why: &str) {
+    let reasons =
+        format!("unreadable segment header: {why}; the number of records lost is unknown");
+    match copy_aside(&w.fs, &w.shared.dir, path, 0, &reasons)
+        .and_then(|copy| w.fs.remove_file(path).map(|()| copy))
+        .and_then(|copy| w.fs.sync_dir(&w.shared.dir).map(|()| copy))
+    {
+        Ok(copy) => {
+            tracing::error!(segment = %path.display(), reason = why, "unreadable spool segment moved to quarantine");
+            w.shared.stats.add(|c| &c.quarantined_segments, 1);
+            report.quarantined.extend(copy);
+        }
+        Err(e) => report.skipped.push((
+            path.to_path_buf(),
+            format!("{why}; cannot move to quarantine: {e}"),
+        )),
+    }
+}

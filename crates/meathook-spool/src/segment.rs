@@ -1,0 +1,270 @@
+//! Segments: one file per window (or part of a window), header then frames.
+//!
+//! ```text
+//! 00000000000000000007.open      being appended to (the window is open)
+//! 00000000000000000007.seg       sealed: ends with a seal frame, immutable
+//!
+//! offset size  field                 (little endian; DO NOT REORDER FIELDS)
+//! 0      8     magic "MHSPOOL\n"
+//! 8      2     format version u16    1
+//! 10     1     payload encoding u8   1 = MessagePack maps in lz4 frames
+//! 11     1     reserved, zero
+//! 12     4     header_len u32        bytes of this header, checksum included
+//! 16     8     window start i64      Unix seconds, UTC
+//! 24     8     window end i64        Unix seconds, UTC (exclusive)
+//! 32     8     created i64           Unix nanoseconds, when the file was made
+//! 40     8     segment id u64        the number in the file name
+//! 48     2     pipeline_len u16      at most 1024
+//! 50     n     pipeline              UTF-8
+//! 50+n   4     header_crc u32        CRC32C of bytes 0..50+n
+//! ```
+//!
+//! The pipeline and window are read from here on replay, never from the
+//! directory or file name, so a spool directory can be moved or renamed.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use meathook_core::{BatchId, WindowMeta};
+use time::OffsetDateTime;
+
+/// First bytes of every segment.
+pub(crate) const MAGIC: [u8; 8] = *b"MHSPOOL\n";
+/// The format version this code writes and reads.
+pub(crate) const VERSION: u16 = 1;
+/// The longest pipeline name a header holds.
+pub(crate) const MAX_PIPELINE: usize = 1024;
+const FIXED: usize = 50;
+
+/// A decoded segment header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SegmentHeader {
+    pub(crate) id: u64,
+    pub(crate) encoding: u8,
+    pub(crate) window: WindowMeta,
+    pub(crate) created: OffsetDateTime,
+}
+
+impl SegmentHeader {
+    /// Encodes the header. The caller checked the pipeline length.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let pipeline = self.window.pipeline.as_bytes();
+        let plen = pipeline.len().min(MAX_PIPELINE);
+        let total = FIXED + plen + 4;
+        let mut h = Vec::with_capacity(total);
+        h.extend_from_slice(&MAGIC);
+        h.extend_from_slice(&VERSION.to_le_bytes());
+        h.push(self.encoding);
+        h.push(0);
+        h.extend_from_slice(&u32::try_from(total).unwrap_or(0).to_le_bytes());
+        h.extend_from_slice(&self.window.start.unix_timestamp().to_le_bytes());
+        h.extend_from_slice(&self.window.end.unix_timestamp().to_le_bytes());
+        let created = i64::try_from(self.created.unix_timestamp_nanos()).unwrap_or(i64::MAX);
+        h.extend_from_slice(&created.to_le_bytes());
+        h.extend_from_slice(&self.id.to_le_bytes());
+        h.extend_from_slice(&u16::try_from(plen).unwrap_or(0).to_le_bytes());
+        h.extend_from_slice(&pipeline[..plen]);
+        let crc = crc32c::crc32c(&h);
+        h.extend_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    /// Reads and checks a header from the start of a segment file.
+    pub(crate) fn read(r: &mut impl Read) -> Result<(Self, u64), HeaderError> {
+        let mut fixed = [0u8; FIXED];
+        read_exact(r, &mut fixed)?;
+        if fixed[0..8] != MAGIC {
+            return Err(HeaderError::Invalid(
+                "not a spool segment (bad magic)".into(),
+            ));
+        }
+        let version = u16::from_le_bytes([fixed[8], fixed[9]]);
+        if version != VERSION {
+            return Err(HeaderError::Invalid(format!(
+                "format version {version}, this build reads version {VERSION}: use a matching meathook release"
+            )));
+        }
+        let i64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&fixed[i..i + 8]);
+            i64::from_le_bytes(b)
+        };
+        let plen = usize::from(u16::from_le_bytes([fixed[48], fixed[49]]));
+        if plen > MAX_PIPELINE {
+            return Err(HeaderError::Invalid(format!(
+                "pipeline name of {plen} bytes"
+            )));
+        }
+        let mut rest = vec![0u8; plen + 4];
+        read_exact(r, &mut rest)?;
+        let mut all = fixed.to_vec();
+        all.extend_from_slice(&rest[..plen]);
+        let crc = u32::from_le_bytes([rest[plen], rest[plen + 1], rest[plen + 2], rest[plen + 3]]);
+        if crc != crc32c::crc32c(&all) {
+            return Err(HeaderError::Invalid("header checksum mismatch".into()));
+        }
+        let pipeline = std::str::from_utf8(&rest[..plen])
+            .map_err(|_| HeaderError::Invalid("pipeline name is not UTF-8".into()))?;
+        let time_at = |secs: i64| {
+            OffsetDateTime::from_unix_timestamp(secs)
+                .map_err(|_| HeaderError::Invalid(format!("window time {secs} out of range")))
+        };
+        let window = WindowMeta {
+            pipeline: Arc::from(pipeline),
+            start: time_at(i64_at(16))?,
+            end: time_at(i64_at(24))?,
+            batch: None,
+        };
+        let created = OffsetDateTime::from_unix_timestamp_nanos(i128::from(i64_at(32)))
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&fixed[40..48]);
+        let header = Self {
+            id: u64::from_le_bytes(id),
+            encoding: fixed[10],
+            window,
+            created,
+        };
+        Ok((header, (FIXED + plen + 4) as u64))
+    }
+}
+
+/// Why a segment header could not be read.
+#[derive(Debug)]
+pub(crate) enum HeaderError {
+    /// The file ends before the header does.
+    Short,
+    /// The header is damaged or from another format.
+    Invalid(String),
+    /// Reading failed.
+    Io(io::Error),
+}
+
+fn read_exact(r: &mut impl Read, buf: &mut [u8]) -> Result<(), HeaderError> {
+    r.read_exact(buf).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => HeaderError::Short,
+        _ => HeaderError::Io(e),
+    })
+}
+
+/// Whether a segment may still be appended to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum State {
+    Open,
+    Sealed,
+}
+
+impl State {
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Sealed => "seg",
+        }
+    }
+}
+
+/// The file name of segment `id` in state `state`.
+pub(crate) fn file_name(id: u64, state: State) -> String {
+    format!("{id:020}.{}", state.extension())
+}
+
+/// The path of segment `id` in `dir`.
+pub(crate) fn path(dir: &Path, id: u64, state: State) -> PathBuf {
+    dir.join(file_name(id, state))
+}
+
+/// Parses a segment file name.
+pub(crate) fn parse_name(name: &str) -> Option<(u64, State)> {
+    let (stem, ext) = name.split_once('.')?;
+    let state = match ext {
+        "open" => State::Open,
+        "seg" => State::Sealed,
+        _ => return None,
+    };
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stem.parse().ok()?, state))
+}
+
+/// What the spool knows about a segment without reading it.
+#[derive(Debug, Clone)]
+pub(crate) struct Segment {
+    pub(crate) id: u64,
+    pub(crate) window: WindowMeta,
+    pub(crate) created: OffsetDateTime,
+    /// Sequence numbers of the first and last record, if any.
+    pub(crate) seqs: Option<(u64, u64)>,
+    /// Records in valid frames.
+    pub(crate) records: u64,
+    /// Bytes of the file.
+    pub(crate) bytes: u64,
+}
+
+impl Segment {
+    /// The window, identified by this segment's sequence range, as it is
+    /// delivered. The same segment always gets the same identity.
+    pub(crate) fn delivery_window(&self) -> WindowMeta {
+        match self.seqs {
+            Some((first, last)) => self.window.clone().with_batch(BatchId { first, last }),
+            None => self.window.clone(),
+        }
+    }
+
+    /// Notes a frame of `count` records starting at `first_seq`.
+    pub(crate) fn note_frame(&mut self, first_seq: u64, count: u32) {
+        if count == 0 {
+            return;
+        }
+        let last = first_seq.saturating_add(u64::from(count) - 1);
+        self.seqs = Some(match self.seqs {
+            Some((first, _)) => (first, last),
+            None => (first_seq, last),
+        });
+        self.records += u64::from(count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn header_round_trips_and_names_parse() {
+        let h = SegmentHeader {
+            id: 7,
+            encoding: 1,
+            window: WindowMeta::containing(
+                "air_temperature",
+                datetime!(2026-11-23 10:30 UTC),
+                std::time::Duration::from_secs(3600),
+            ),
+            created: datetime!(2026-11-23 10:31:02.5 UTC),
+        };
+        let bytes = h.encode();
+        let (back, len) = SegmentHeader::read(&mut &bytes[..]).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(len as usize, bytes.len());
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            assert!(SegmentHeader::read(&mut &bad[..]).is_err(), "byte {i}");
+        }
+        assert!(matches!(
+            SegmentHeader::read(&mut &bytes[..20]),
+            Err(HeaderError::Short)
+        ));
+        assert_eq!(
+            parse_name(&file_name(7, State::Open)),
+            Some((7, State::Open))
+        );
+        assert_eq!(
+            parse_name("00000000000000000007.seg"),
+            Some((7, State::Sealed))
+        );
+        assert_eq!(parse_name("7.seg"), None);
+        assert_eq!(parse_name("notes.txt"), None);
+    }
+}

@@ -1,0 +1,534 @@
+//! `DiskSpool`: the durable tier. See the [crate docs](crate) for the design.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use meathook_core::{
+    Backoff, Drain, FlushPolicy, IngestError, Receipt, RecordRejected, Sink, StackStats, WindowMeta,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::RecordError;
+use crate::delivery::{self, Command};
+use crate::error::SpoolError;
+use crate::fs::{Fs, StdFs, read_small};
+use crate::limits::{Config, Durability, FullPolicy, Limits};
+use crate::queue::Shared;
+use crate::recovery::{LOCK_FILE, RecoveryReport, recover};
+use crate::stats::SpoolStats;
+use crate::writer::{Appended, WriteFail, Writer};
+
+/// A crash-safe write-ahead spool in front of `inner`; see the [crate
+/// docs](crate).
+pub struct DiskSpool<S: Sink<R>, R, F: Fs = StdFs> {
+    dir: PathBuf,
+    policy: FlushPolicy,
+    cfg: Config,
+    fs: F,
+    stats: SpoolStats,
+    inner: Option<S>,
+    running: Option<Running<S::Error, F>>,
+    report: Option<RecoveryReport>,
+    inner_stats: Arc<Mutex<StackStats>>,
+    now: Option<OffsetDateTime>,
+    poisoned: Option<String>,
+    _records: PhantomData<fn(R)>,
+}
+
+struct Running<E, F: Fs> {
+    writer: Option<Writer<F>>,
+    tx: mpsc::UnboundedSender<Command<E>>,
+    shared: Arc<Shared>,
+}
+
+impl<S: Sink<R>, R, F: Fs> fmt::Debug for DiskSpool<S, R, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiskSpool")
+            .field("dir", &self.dir)
+            .field("policy", &self.policy)
+            .field("config", &self.cfg)
+            .field("open", &self.running.is_some())
+            .field("stats", &self.stats.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Sink<R>, R> DiskSpool<S, R, StdFs> {
+    /// A spool in `dir` in front of `inner`, filing batches under windows of
+    /// `policy`'s length. Infallible: the directory is locked and recovered
+    /// by [`Sink::open`] (or the first `ingest` / `advance`).
+    pub fn new(inner: S, dir: impl Into<PathBuf>, policy: FlushPolicy) -> Self {
+        Self {
+            dir: dir.into(),
+            policy,
+            cfg: Config::default(),
+            fs: StdFs,
+            stats: SpoolStats::default(),
+            inner: Some(inner),
+            running: None,
+            report: None,
+            inner_stats: Arc::default(),
+            now: None,
+            poisoned: None,
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<S: Sink<R>, R, F: Fs> DiskSpool<S, R, F> {
+    /// The same spool doing its file IO through `fs` (fault injection).
+    pub fn with_fs<G: Fs>(self, fs: G) -> DiskSpool<S, R, G> {
+        DiskSpool {
+            dir: self.dir,
+            policy: self.policy,
+            cfg: self.cfg,
+            fs,
+            stats: self.stats,
+            inner: self.inner,
+            running: None,
+            report: None,
+            inner_stats: self.inner_stats,
+            now: None,
+            poisoned: None,
+            _records: PhantomData,
+        }
+    }
+
+    /// When appends are made durable; default [`Durability::EveryIngest`].
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.cfg.durability = durability;
+        self
+    }
+
+    /// All size limits at once.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.cfg.limits = limits;
+        self
+    }
+
+    /// Most bytes of segments on disk (default: no limit).
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.cfg.limits.max_bytes = Some(max_bytes);
+        self
+    }
+
+    /// Free bytes to leave on the disk (default 256 MiB).
+    pub fn with_min_free_bytes(mut self, min_free_bytes: u64) -> Self {
+        self.cfg.limits.min_free_bytes = min_free_bytes;
+        self
+    }
+
+    /// Largest encoded record (default 1 MiB, at most
+    /// [`MAX_RECORD_BYTES`](crate::MAX_RECORD_BYTES)).
+    pub fn with_max_record_bytes(mut self, max_record_bytes: usize) -> Self {
+        self.cfg.limits.max_record_bytes = max_record_bytes;
+        self
+    }
+
+    /// Size at which a segment is sealed and its window continues in a new
+    /// one (default 128 MiB).
+    pub fn with_max_segment_bytes(mut self, max_segment_bytes: u64) -> Self {
+        self.cfg.limits.max_segment_bytes = max_segment_bytes;
+        self
+    }
+
+    /// What `ingest` does at a limit; default [`FullPolicy::Block`].
+    pub fn with_full_policy(mut self, full: FullPolicy) -> Self {
+        self.cfg.full = full;
+        self
+    }
+
+    /// Permanent refusals of one segment before it goes to `dead-letter/`
+    /// (default 5, at least 1).
+    pub fn with_dead_letter_after(mut self, attempts: u32) -> Self {
+        self.cfg.dead_letter_after = attempts.max(1);
+        self
+    }
+
+    /// Whether `flush` leaves the window that is still open on disk for the
+    /// next start (as `drain(Drain::KeepActiveWindow)` does) instead of
+    /// delivering it now. Default `false`.
+    pub fn keep_active_window(mut self, keep: bool) -> Self {
+        self.cfg.keep_active_window = keep;
+        self
+    }
+
+    /// How long `flush` waits for delivery (default 30 s).
+    pub fn with_flush_deadline(mut self, deadline: Duration) -> Self {
+        self.cfg.flush_deadline = deadline;
+        self
+    }
+
+    /// The retry schedule after the inner sink refuses a segment (default
+    /// one second doubling to five minutes, jittered).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.cfg.backoff = backoff;
+        self
+    }
+
+    /// Records per chunk offered to the inner sink (default 8192).
+    pub fn with_chunk_records(mut self, records: usize) -> Self {
+        self.cfg.chunk_records = records.max(1);
+        self
+    }
+
+    /// The spool directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The flush policy (its window length files batches).
+    pub fn policy(&self) -> &FlushPolicy {
+        &self.policy
+    }
+
+    /// A handle on the counters, readable from any task without `&mut`.
+    pub fn stats(&self) -> SpoolStats {
+        self.stats.clone()
+    }
+
+    /// What recovery found, once the spool is open.
+    pub fn recovery_report(&self) -> Option<&RecoveryReport> {
+        self.report.as_ref()
+    }
+
+    /// Sealed segments waiting for delivery.
+    pub fn pending_segments(&self) -> usize {
+        self.running.as_ref().map_or(0, |r| r.shared.pending())
+    }
+
+    fn poison<E>(&mut self, reason: String) -> SpoolError<E> {
+        self.poisoned = Some(reason.clone());
+        self.running = None;
+        SpoolError::Poisoned {
+            dir: self.dir.clone(),
+            reason,
+        }
+    }
+}
+
+impl<E> From<(WriteFail, &Path)> for SpoolError<E> {
+    fn from((fail, dir): (WriteFail, &Path)) -> Self {
+        match fail {
+            WriteFail::Io { op, path, source } => SpoolError::Io { op, path, source },
+            WriteFail::Full {
+                on_disk,
+                max,
+                free,
+                min_free,
+            } => SpoolError::Full {
+                dir: dir.to_path_buf(),
+                bytes_on_disk: on_disk,
+                max_bytes: max,
+                free_bytes: free,
+                min_free_bytes: min_free,
+            },
+            WriteFail::PipelineName(len) => SpoolError::PipelineName {
+                dir: dir.to_path_buf(),
+                len,
+            },
+        }
+    }
+}
+
+impl<S, R, F> DiskSpool<S, R, F>
+where
+    S: Sink<R> + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
+    F: Fs,
+{
+    /// Locks and recovers the directory and starts the delivery worker, once.
+    async fn ensure_open(&mut self) -> Result<(), SpoolError<S::Error>> {
+        if self.running.is_some() {
+            return Ok(());
+        }
+        if let Some(reason) = &self.poisoned {
+            return Err(SpoolError::Poisoned {
+                dir: self.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let (fs, dir, cfg) = (self.fs.clone(), self.dir.clone(), self.cfg.clone());
+        let stats = self.stats.clone();
+        stats.set(|c| &c.max_bytes, cfg.limits.max_bytes.unwrap_or(0));
+        stats.set(|c| &c.min_free_bytes, cfg.limits.min_free_bytes);
+        let shared = Arc::new(Shared::new(dir.clone(), stats));
+        let shared2 = Arc::clone(&shared);
+        let opened = tokio::task::spawn_blocking(move || {
+            fs.create_dir_all(&dir)
+                .map_err(|source| SpoolError::io("create directory", dir.clone(), source))?;
+            let lock_path = dir.join(LOCK_FILE);
+            let holder = format!(
+                "process {} (locked at {})",
+                std::process::id(),
+                OffsetDateTime::now_utc()
+            );
+            let lock = fs
+                .try_lock(&lock_path, &holder)
+                .map_err(|source| SpoolError::io("lock", lock_path.clone(), source))?;
+            let Some(lock) = lock else {
+                let holder = read_small(&fs, &lock_path, 512)
+                    .map(|h| h.trim().to_owned())
+                    .unwrap_or_default();
+                let holder = if holder.is_empty() {
+                    "another spool".to_owned()
+                } else {
+                    holder
+                };
+                return Err(SpoolError::Locked { dir, holder });
+            };
+            let (writer, report) =
+                recover(fs, shared2, cfg).map_err(|f| SpoolError::from((f, dir.as_path())))?;
+            Ok((lock, writer, report))
+        })
+        .await;
+        let (lock, writer, report) = match opened {
+            Ok(Ok(ok)) => ok,
+            Ok(Err(e)) => return Err(e),
+            Err(join) => return Err(self.poison(format!("recovery panicked: {join}"))),
+        };
+        if !report.skipped.is_empty() || !report.quarantined.is_empty() {
+            tracing::warn!(dir = %self.dir.display(), ?report, "spool recovery found damaged or stray files");
+        }
+        self.report = Some(report);
+        let Some(inner) = self.inner.take() else {
+            return Err(self.poison("the inner sink was lost".into()));
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(delivery::run::<S, R, F, F::Lock>(
+            inner,
+            Arc::clone(&shared),
+            self.fs.clone(),
+            self.cfg.clone(),
+            rx,
+            lock,
+            Arc::clone(&self.inner_stats),
+        ));
+        self.running = Some(Running {
+            writer: Some(writer),
+            tx,
+            shared,
+        });
+        Ok(())
+    }
+
+    /// Runs `f` on the writer on a blocking thread.
+    async fn with_writer<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Writer<F>) -> T + Send + 'static,
+    ) -> Result<T, SpoolError<S::Error>> {
+        let Some(mut writer) = self.running.as_mut().and_then(|r| r.writer.take()) else {
+            return Err(self.poison("the writer was lost".into()));
+        };
+        match tokio::task::spawn_blocking(move || {
+            let out = f(&mut writer);
+            (writer, out)
+        })
+        .await
+        {
+            Ok((writer, out)) => {
+                if let Some(r) = self.running.as_mut() {
+                    r.writer = Some(writer);
+                }
+                Ok(out)
+            }
+            Err(join) => Err(self.poison(format!("the writer panicked: {join}"))),
+        }
+    }
+
+    fn send(&self, cmd: Command<S::Error>) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|r| r.tx.send(cmd).is_ok())
+    }
+
+    async fn finish(&mut self, mode: Drain) -> Result<(), SpoolError<S::Error>> {
+        self.ensure_open().await?;
+        let now = self.now;
+        let dir = self.dir.clone();
+        self.with_writer(move |w| match mode {
+            Drain::KeepActiveWindow => w.sync_all().and_then(|()| match now {
+                Some(now) => w.seal_closed(Some(now)),
+                None => Ok(()),
+            }),
+            _ => w.seal_closed(None),
+        })
+        .await?
+        .map_err(|f| SpoolError::from((f, dir.as_path())))?;
+        let (reply, answer) = oneshot::channel();
+        if !self.send(Command::Flush(mode, reply)) {
+            return Err(self.poison("the delivery worker stopped".into()));
+        }
+        let deadline = self.cfg.flush_deadline;
+        let started = Instant::now();
+        match tokio::time::timeout(deadline, answer).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(SpoolError::Inner(e)),
+            Ok(Err(_)) => Err(self.poison("the delivery worker stopped".into())),
+            Err(_) => Err(SpoolError::FlushTimeout {
+                dir: self.dir.clone(),
+                segments: self.pending_segments(),
+                deadline: started.elapsed().max(deadline),
+            }),
+        }
+    }
+}
+
+fn rejection<E>(window: &WindowMeta, e: RecordError, max: usize) -> SpoolError<E> {
+    match e {
+        RecordError::Serialize(reason) => SpoolError::Serialize {
+            window: window.clone(),
+            reason,
+        },
+        RecordError::TooLarge(size) => SpoolError::RecordTooLarge {
+            window: window.clone(),
+            size,
+            max,
+        },
+    }
+}
+
+impl<S, R, F> Sink<R> for DiskSpool<S, R, F>
+where
+    S: Sink<R> + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
+    F: Fs,
+{
+    type Error = SpoolError<S::Error>;
+
+    async fn open(&mut self) -> Result<(), Self::Error> {
+        self.ensure_open().await
+    }
+
+    async fn ingest(
+        &mut self,
+        window: &WindowMeta,
+        records: Vec<R>,
+    ) -> Result<Receipt<Self::Error>, IngestError<R, Self::Error>> {
+        if records.is_empty() {
+            return Ok(Receipt::all(0));
+        }
+        if let Err(e) = self.ensure_open().await {
+            return Err(IngestError::new(records, e));
+        }
+        let mut filed = window.widen(self.policy.window());
+        filed.batch = None;
+        let filed2 = filed.clone();
+        let outcome = self
+            .with_writer(move |w| {
+                let result = w.append(&filed2, &records);
+                (records, result)
+            })
+            .await;
+        let (records, result) = match outcome {
+            Ok(pair) => pair,
+            // The records moved into a thread that panicked: they are gone.
+            Err(e) => return Err(IngestError::new(Vec::new(), e)),
+        };
+        let max = self.cfg.max_record();
+        match result {
+            Ok(Appended::Accepted(rejected)) => {
+                self.stats
+                    .add(|c| &c.rejected_records, rejected.len() as u64);
+                let accepted = records.len() - rejected.len();
+                let rejected = rejected
+                    .into_iter()
+                    .map(|(index, e)| RecordRejected {
+                        index,
+                        error: rejection(&filed, e, max),
+                    })
+                    .collect();
+                Ok(Receipt::partial(accepted, rejected))
+            }
+            Ok(Appended::DroppedNewest) => {
+                self.stats.add(|c| &c.dropped_newest, records.len() as u64);
+                tracing::warn!(window = %filed, records = records.len(), "spool full: dropped the newest records");
+                let rejected = (0..records.len())
+                    .map(|index| RecordRejected {
+                        index,
+                        error: SpoolError::Dropped {
+                            dir: self.dir.clone(),
+                            window: filed.clone(),
+                        },
+                    })
+                    .collect();
+                Ok(Receipt::partial(0, rejected))
+            }
+            Err(fail) => Err(IngestError::new(
+                records,
+                SpoolError::from((fail, self.dir.as_path())),
+            )),
+        }
+    }
+
+    async fn advance(&mut self, now: OffsetDateTime) -> Result<(), Self::Error> {
+        self.ensure_open().await?;
+        self.now = Some(now);
+        let dir = self.dir.clone();
+        let sealed = self
+            .with_writer(move |w| w.seal_closed(Some(now)))
+            .await?
+            .map_err(|f| SpoolError::from((f, dir.as_path())));
+        self.send(Command::Advance(now));
+        sealed
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        let mode = if self.cfg.keep_active_window {
+            Drain::KeepActiveWindow
+        } else {
+            Drain::Everything
+        };
+        self.finish(mode).await
+    }
+
+    async fn drain(&mut self, mode: Drain) -> Result<(), Self::Error> {
+        self.finish(mode).await
+    }
+
+    fn observe(&self, stats: &mut StackStats) {
+        let s = self.stats.snapshot();
+        stats.spooled_bytes += s.bytes_on_disk;
+        stats.note_utilisation(self.stats.utilisation());
+        if let Some(at) = s.oldest_undelivered {
+            stats.note_undelivered(at);
+        }
+        stats.delivered_records = s.delivered_records;
+        stats.failed_attempts = s.deliveries_failed;
+        stats.retries = s.deliveries_retried;
+        stats.rejected_records += s.rejected_records + s.rejected_by_inner;
+        stats.dropped_records += s.dropped_oldest + s.dropped_newest;
+        stats.quarantined_records += s.quarantined_records;
+        stats.dead_lettered_records += s.dead_lettered_records;
+        if let Ok(inner) = self.inner_stats.lock() {
+            merge_below(stats, &inner);
+        }
+    }
+}
+
+/// Adds what the inner sink last reported (the worker owns it, so it
+/// reports after each delivery) as `observe` on a layer below would.
+fn merge_below(stats: &mut StackStats, below: &StackStats) {
+    stats.held_records += below.held_records;
+    stats.held_bytes += below.held_bytes;
+    stats.note_utilisation(below.utilisation);
+    stats.spooled_bytes += below.spooled_bytes;
+    if let Some(at) = below.oldest_undelivered {
+        stats.note_undelivered(at);
+    }
+    if below.delivered_records > 0 || below.failed_attempts > 0 || below.retries > 0 {
+        stats.delivered_records = below.delivered_records;
+        stats.failed_attempts = below.failed_attempts;
+        stats.retries = below.retries;
+    }
+    stats.rejected_records += below.rejected_records;
+    stats.dropped_records += below.dropped_records;
+    stats.quarantined_records += below.quarantined_records;
+    stats.dead_lettered_records += below.dead_lettered_records;
+}

@@ -1,0 +1,497 @@
+//! The writer: frames batches, appends them to the open segment of their
+//! window, syncs per [`Durability`], seals segments.
+//!
+//! Runs only on blocking threads (the spool moves it into `spawn_blocking`
+//! for every call), so no file IO happens on an executor thread.
+//!
+//! **Invariants:**
+//! - `OpenSeg::len` is the length of the file up to the last acknowledged
+//!   frame. A failed write or fsync never moves it; the segment is then
+//!   *abandoned*: cut back to `len` (best effort), never written again, and
+//!   handed to the worker to deliver no further than `len`. A failed fsync is
+//!   therefore never retried on the same segment.
+//! - Sequence numbers and segment ids only grow, across restarts too: they
+//!   are leased in blocks recorded durably in the `sequence` file before use.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use meathook_core::WindowMeta;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::codec::{self, FrameBuilder, RecordError};
+use crate::frame::{FrameHeader, HEADER_LEN, Kind};
+use crate::fs::{Fs, FsFile, write_file_durably};
+use crate::limits::{Config, Durability, FullPolicy};
+use crate::queue::{Due, Shared};
+use crate::segment::{self, MAX_PIPELINE, Segment, SegmentHeader, State};
+
+const SEQ_LEASE: u64 = 1 << 20;
+const ID_LEASE: u64 = 1 << 10;
+/// The file holding the leased sequence and segment id limits.
+pub(crate) const SEQUENCE_FILE: &str = "sequence";
+
+/// A segment being appended to.
+#[derive(Debug)]
+pub(crate) struct OpenSeg<W> {
+    pub(crate) seg: Segment,
+    pub(crate) file: Option<W>,
+    pub(crate) len: u64,
+    pub(crate) index: u64,
+    pub(crate) dirty: bool,
+    pub(crate) known_lost: u64,
+}
+
+/// A failure of the writer; the spool adds the inner sink's error type.
+#[derive(Debug)]
+pub(crate) enum WriteFail {
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    Full {
+        on_disk: u64,
+        max: u64,
+        free: u64,
+        min_free: u64,
+    },
+    PipelineName(usize),
+}
+
+/// How a batch went.
+#[derive(Debug)]
+pub(crate) enum Appended {
+    /// Every record but the rejected ones was appended.
+    Accepted(Vec<(usize, RecordError)>),
+    /// The spool was full and drops the newest records: nothing appended.
+    DroppedNewest,
+}
+
+/// Appends and seals segments; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Writer<F: Fs> {
+    pub(crate) fs: F,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) cfg: Config,
+    pub(crate) open: Vec<OpenSeg<F::File>>,
+    pub(crate) next_seq: u64,
+    pub(crate) seq_limit: u64,
+    pub(crate) next_id: u64,
+    pub(crate) id_limit: u64,
+    pub(crate) last_sync: Instant,
+}
+
+fn io_fail(op: &'static str, path: PathBuf) -> impl FnOnce(io::Error) -> WriteFail {
+    move |source| WriteFail::Io { op, path, source }
+}
+
+impl<F: Fs> Writer<F> {
+    fn dir(&self) -> PathBuf {
+        self.shared.dir.clone()
+    }
+
+    fn persist_leases(&mut self, seq_limit: u64, id_limit: u64) -> Result<(), WriteFail> {
+        let path = self.shared.dir.join(SEQUENCE_FILE);
+        let text = format!("{seq_limit} {id_limit}\n");
+        write_file_durably(&self.fs, &path, text.as_bytes())
+            .map_err(io_fail("sequence write", path))?;
+        self.seq_limit = seq_limit;
+        self.id_limit = id_limit;
+        Ok(())
+    }
+
+    fn take_seqs(&mut self, n: u64) -> Result<u64, WriteFail> {
+        if self.next_seq + n > self.seq_limit {
+            self.persist_leases(self.next_seq + n + SEQ_LEASE, self.id_limit)?;
+        }
+        let first = self.next_seq;
+        self.next_seq += n;
+        Ok(first)
+    }
+
+    fn take_id(&mut self) -> Result<u64, WriteFail> {
+        if self.next_id + 1 > self.id_limit {
+            self.persist_leases(self.seq_limit, self.next_id + 1 + ID_LEASE)?;
+        }
+        self.next_id += 1;
+        Ok(self.next_id - 1)
+    }
+
+    /// Frames `records`, makes room, appends and syncs.
+    pub(crate) fn append<R: Serialize>(
+        &mut self,
+        window: &WindowMeta,
+        records: &[R],
+    ) -> Result<Appended, WriteFail> {
+        let max = self.cfg.max_record();
+        let mut frames = Vec::new();
+        let mut builder = FrameBuilder::default();
+        let mut rejected = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            match builder.push(record, max) {
+                Ok(()) if builder.raw_len() >= self.cfg.frame_bytes => {
+                    frames.push(builder.finish())
+                }
+                Ok(()) => {}
+                Err(e) => rejected.push((i, e)),
+            }
+        }
+        if builder.count() > 0 {
+            frames.push(builder.finish());
+        }
+        if frames.is_empty() {
+            return Ok(Appended::Accepted(rejected));
+        }
+        let body: usize = frames.iter().map(|(p, _)| HEADER_LEN + p.len()).sum();
+        let needed = (body + HEADER_LEN + 64 + window.pipeline.len()) as u64;
+        if !self.make_room(needed)? {
+            return Ok(Appended::DroppedNewest);
+        }
+        let accepted: u64 = frames.iter().map(|(_, n)| u64::from(*n)).sum();
+        let first_seq = self.take_seqs(accepted)?;
+        let at = self.open_index(window)?;
+        let o = &mut self.open[at];
+        let mut buf = Vec::with_capacity(body);
+        let (mut seq, mut index) = (first_seq, o.index);
+        for (payload, count) in &frames {
+            buf.extend_from_slice(&FrameHeader::encode(
+                Kind::Records,
+                seq,
+                index,
+                *count,
+                payload,
+            ));
+            buf.extend_from_slice(payload);
+            seq += u64::from(*count);
+            index += u64::from(*count);
+        }
+        let path = segment::path(&self.shared.dir, o.seg.id, State::Open);
+        let written = match o.file.as_mut() {
+            Some(file) => file.write_all(&buf),
+            None => Err(io::Error::other("segment file not open")),
+        };
+        if let Err(source) = written {
+            self.abandon(at);
+            return Err(WriteFail::Io {
+                op: "append",
+                path,
+                source,
+            });
+        }
+        let o = &mut self.open[at];
+        o.dirty = true;
+        if self.cfg.durability == Durability::EveryIngest {
+            if let Err(source) = sync(o, &self.shared) {
+                self.abandon(at);
+                return Err(WriteFail::Io {
+                    op: "fsync",
+                    path,
+                    source,
+                });
+            }
+        }
+        let o = &mut self.open[at];
+        o.len += buf.len() as u64;
+        o.index = index;
+        o.seg.bytes = o.len;
+        o.seg.seqs = Some(match o.seg.seqs {
+            Some((first, _)) => (first, seq - 1),
+            None => (first_seq, seq - 1),
+        });
+        o.seg.records += accepted;
+        let stats = &self.shared.stats;
+        stats.add(|c| &c.records_appended, accepted);
+        stats.add(|c| &c.records_on_disk, accepted);
+        stats.add(|c| &c.bytes_appended, buf.len() as u64);
+        stats.add(|c| &c.bytes_on_disk, buf.len() as u64);
+        let full = o.len >= self.cfg.limits.max_segment_bytes;
+        self.group_sync()?;
+        if full {
+            self.seal(at)?;
+        }
+        Ok(Appended::Accepted(rejected))
+    }
+
+    /// Whether `needed` more bytes fit, after dropping the oldest segments
+    /// if the policy says so; `Ok(false)` means drop the batch.
+    fn make_room(&mut self, needed: u64) -> Result<bool, WriteFail> {
+        let stats = self.shared.stats.clone();
+        let limits = self.cfg.limits;
+        loop {
+            let free = match self.fs.available_space(&self.shared.dir) {
+                Ok(free) => free,
+                Err(e) => {
+                    tracing::warn!(dir = %self.shared.dir.display(), error = %e, "cannot read free space; not enforcing min_free_bytes");
+                    u64::MAX
+                }
+            };
+            stats.set(|c| &c.free_bytes, free);
+            let on_disk = stats.snapshot().bytes_on_disk;
+            let over_max = limits.max_bytes.is_some_and(|m| on_disk + needed > m);
+            let over_free = free < limits.min_free_bytes.saturating_add(needed);
+            if !over_max && !over_free {
+                return Ok(true);
+            }
+            let full = WriteFail::Full {
+                on_disk,
+                max: limits.max_bytes.unwrap_or(0),
+                free,
+                min_free: limits.min_free_bytes,
+            };
+            match self.cfg.full {
+                FullPolicy::Block => return Err(full),
+                FullPolicy::DropNewest => return Ok(false),
+                FullPolicy::DropOldest => {
+                    let victim = {
+                        let mut q = self.shared.queue();
+                        let in_flight = q.in_flight;
+                        let pos = q.due.iter().position(|d| Some(d.segment.id) != in_flight);
+                        pos.and_then(|p| q.due.remove(p))
+                    };
+                    let Some(victim) = victim else {
+                        return Err(full);
+                    };
+                    self.fs
+                        .remove_file(&victim.path)
+                        .and_then(|()| self.fs.sync_dir(&self.shared.dir))
+                        .map_err(io_fail("drop oldest", victim.path.clone()))?;
+                    let lost = victim.segment.records.saturating_sub(victim.known_lost);
+                    tracing::warn!(segment = %victim.path.display(), window = %victim.segment.window, records = lost, "spool full: dropped the oldest segment");
+                    stats.add(|c| &c.dropped_oldest, lost);
+                    stats.sub(|c| &c.records_on_disk, victim.segment.records);
+                    stats.sub(|c| &c.bytes_on_disk, victim.segment.bytes);
+                    stats.sub(|c| &c.segments_on_disk, 1);
+                    self.shared.note_removed(victim.segment.id);
+                }
+            }
+        }
+    }
+
+    /// The open segment of `window`, created if there is none.
+    fn open_index(&mut self, window: &WindowMeta) -> Result<usize, WriteFail> {
+        if let Some(at) = self.open.iter().position(|o| o.seg.window == *window) {
+            if self.open[at].file.is_none() {
+                let path = segment::path(&self.shared.dir, self.open[at].seg.id, State::Open);
+                let file = self
+                    .fs
+                    .open_append(&path)
+                    .map_err(io_fail("reopen", path))?;
+                self.open[at].file = Some(file);
+            }
+            return Ok(at);
+        }
+        if window.pipeline.len() > MAX_PIPELINE {
+            return Err(WriteFail::PipelineName(window.pipeline.len()));
+        }
+        let id = self.take_id()?;
+        let created = OffsetDateTime::now_utc();
+        let header = SegmentHeader {
+            id,
+            encoding: codec::ENCODING_MSGPACK_LZ4,
+            window: window.clone(),
+            created,
+        }
+        .encode();
+        let path = segment::path(&self.shared.dir, id, State::Open);
+        let mut file = self
+            .fs
+            .create_new(&path)
+            .map_err(io_fail("create", path.clone()))?;
+        if let Err(source) = file
+            .write_all(&header)
+            .and_then(|()| self.fs.sync_dir(&self.shared.dir))
+        {
+            drop(file);
+            let _ = self.fs.remove_file(&path);
+            return Err(WriteFail::Io {
+                op: "create",
+                path,
+                source,
+            });
+        }
+        let len = header.len() as u64;
+        let stats = &self.shared.stats;
+        stats.add(|c| &c.segments_created, 1);
+        stats.add(|c| &c.segments_on_disk, 1);
+        stats.add(|c| &c.bytes_on_disk, len);
+        stats.add(|c| &c.bytes_appended, len);
+        self.shared.note_created(id, created);
+        self.open.push(OpenSeg {
+            seg: Segment {
+                id,
+                window: window.clone(),
+                created,
+                seqs: None,
+                records: 0,
+                bytes: len,
+            },
+            file: Some(file),
+            len,
+            index: 0,
+            dirty: true,
+            known_lost: 0,
+        });
+        Ok(self.open.len() - 1)
+    }
+
+    /// Stops writing to segment `at` after a failure and hands it to the
+    /// worker, to be delivered no further than its acknowledged length.
+    fn abandon(&mut self, at: usize) {
+        let mut o = self.open.remove(at);
+        if let Some(file) = o.file.as_mut() {
+            // Best effort: the reader stops at `len` whatever happens here.
+            let _ = file.set_len(o.len);
+        }
+        let path = segment::path(&self.shared.dir, o.seg.id, State::Open);
+        tracing::error!(segment = %path.display(), window = %o.seg.window, "write failed; segment abandoned at its last acknowledged frame");
+        self.shared.push_due(Due {
+            valid_len: o.len,
+            known_lost: o.known_lost,
+            segment: o.seg,
+            path,
+        });
+    }
+
+    /// Seals segment `at`: seal frame, fsync, rename, directory fsync.
+    pub(crate) fn seal(&mut self, at: usize) -> Result<(), WriteFail> {
+        let dir = self.dir();
+        let open_path = segment::path(&dir, self.open[at].seg.id, State::Open);
+        if self.open[at].seg.records == 0 && self.open[at].known_lost == 0 {
+            let o = self.open.remove(at);
+            drop(o.file);
+            self.fs
+                .remove_file(&open_path)
+                .and_then(|()| self.fs.sync_dir(&dir))
+                .map_err(io_fail("remove empty segment", open_path))?;
+            let stats = &self.shared.stats;
+            stats.sub(|c| &c.bytes_on_disk, o.len);
+            stats.sub(|c| &c.segments_on_disk, 1);
+            self.shared.note_removed(o.seg.id);
+            return Ok(());
+        }
+        if self.open[at].file.is_none() {
+            match self.fs.open_append(&open_path) {
+                Ok(f) => self.open[at].file = Some(f),
+                Err(source) => {
+                    self.abandon(at);
+                    return Err(WriteFail::Io {
+                        op: "seal",
+                        path: open_path,
+                        source,
+                    });
+                }
+            }
+        }
+        let seal = FrameHeader::encode(Kind::Seal, self.next_seq, self.open[at].index, 0, &[]);
+        let o = &mut self.open[at];
+        let result = match o.file.as_mut() {
+            Some(file) => file.write_all(&seal),
+            None => Err(io::Error::other("segment file not open")),
+        };
+        if let Err(source) = result.and_then(|()| sync(o, &self.shared)) {
+            self.abandon(at);
+            return Err(WriteFail::Io {
+                op: "seal",
+                path: open_path,
+                source,
+            });
+        }
+        let sealed_path = segment::path(&dir, o.seg.id, State::Sealed);
+        if let Err(source) = self.fs.rename(&open_path, &sealed_path) {
+            self.abandon(at);
+            return Err(WriteFail::Io {
+                op: "seal rename",
+                path: open_path,
+                source,
+            });
+        }
+        let mut o = self.open.remove(at);
+        drop(o.file.take());
+        o.len += HEADER_LEN as u64;
+        o.seg.bytes = o.len;
+        let stats = &self.shared.stats;
+        stats.add(|c| &c.bytes_on_disk, HEADER_LEN as u64);
+        stats.add(|c| &c.bytes_appended, HEADER_LEN as u64);
+        let synced = self.fs.sync_dir(&dir);
+        self.shared.push_due(Due {
+            valid_len: o.len,
+            known_lost: o.known_lost,
+            segment: o.seg,
+            path: sealed_path.clone(),
+        });
+        synced.map_err(io_fail("seal directory fsync", sealed_path))
+    }
+
+    /// Seals every open segment whose window closed by `now` (every one if
+    /// `now` is `None`), then runs a due group commit.
+    pub(crate) fn seal_closed(&mut self, now: Option<OffsetDateTime>) -> Result<(), WriteFail> {
+        let mut first_err = None;
+        let mut at = 0;
+        while at < self.open.len() {
+            let closed = now.is_none_or(|now| self.open[at].seg.window.is_closed_at(now));
+            if closed {
+                if let Err(e) = self.seal(at) {
+                    first_err.get_or_insert(e);
+                }
+            } else {
+                at += 1;
+            }
+        }
+        if let Err(e) = self.group_sync() {
+            first_err.get_or_insert(e);
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Syncs every open segment with unsynced appends.
+    pub(crate) fn sync_all(&mut self) -> Result<(), WriteFail> {
+        let mut first_err = None;
+        let mut at = 0;
+        while at < self.open.len() {
+            let o = &mut self.open[at];
+            if o.dirty && o.file.is_some() {
+                if let Err(source) = sync(o, &self.shared) {
+                    let path = segment::path(&self.shared.dir, o.seg.id, State::Open);
+                    self.abandon(at);
+                    first_err.get_or_insert(WriteFail::Io {
+                        op: "fsync",
+                        path,
+                        source,
+                    });
+                    continue;
+                }
+            }
+            at += 1;
+        }
+        self.last_sync = Instant::now();
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Group commit: syncs if the interval has passed since the last sync.
+    fn group_sync(&mut self) -> Result<(), WriteFail> {
+        match self.cfg.durability {
+            Durability::Interval(every) if self.last_sync.elapsed() >= every => self.sync_all(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `fdatasync`s one segment, timing it.
+fn sync<W: FsFile>(o: &mut OpenSeg<W>, shared: &Shared) -> io::Result<()> {
+    let Some(file) = o.file.as_mut() else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let result = file.sync_data();
+    shared.stats.note_fsync(started.elapsed());
+    if result.is_err() {
+        shared.stats.add(|c| &c.fsync_failures, 1);
+    } else {
+        o.dirty = false;
+    }
+    result
+}
