@@ -45,6 +45,7 @@ struct Running<E, F: Fs> {
     writer: Option<Writer<F>>,
     tx: mpsc::UnboundedSender<Command<E>>,
     shared: Arc<Shared>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 impl<S: Sink<R>, R, F: Fs> fmt::Debug for DiskSpool<S, R, F> {
@@ -301,7 +302,7 @@ where
             return Err(self.poison("the inner sink was lost".into()));
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(delivery::run::<S, R, F, F::Lock>(
+        let worker = tokio::spawn(delivery::run::<S, R, F, F::Lock>(
             inner,
             Arc::clone(&shared),
             self.fs.clone(),
@@ -314,6 +315,7 @@ where
             writer: Some(writer),
             tx,
             shared,
+            worker,
         });
         Ok(())
     }
@@ -339,6 +341,19 @@ where
                 Ok(out)
             }
             Err(join) => Err(self.poison(format!("the writer panicked: {join}"))),
+        }
+    }
+
+    /// Stops the delivery worker (after the delivery it is making, if any)
+    /// and waits until it has let go of the directory lock, so that another
+    /// spool can open the directory at once. Nothing is flushed: call
+    /// [`Sink::flush`] or [`Sink::drain`] first. Dropping the spool instead
+    /// stops the worker just the same, without waiting.
+    pub async fn close(mut self) {
+        if let Some(running) = self.running.take() {
+            drop(running.writer);
+            drop(running.tx);
+            let _ = running.worker.await;
         }
     }
 

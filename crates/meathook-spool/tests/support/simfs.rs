@@ -1,0 +1,301 @@
+//! An in-memory filesystem behind the spool's `Fs` seam that models what a
+//! crash keeps: file data up to the last `sync_data`, directory entries as of
+//! the last `sync_dir` of their directory. It also injects faults: a write
+//! that runs out of space part way, fsyncs that fail, a disk with little
+//! free space.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{self, Cursor};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use meathook_spool::{DirEntry, Fs, FsFile};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Dir,
+    File(u64),
+}
+
+#[derive(Debug, Default)]
+struct Inode {
+    data: Vec<u8>,
+    synced: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Sim {
+    inodes: HashMap<u64, Inode>,
+    live: BTreeMap<PathBuf, Node>,
+    durable: BTreeMap<PathBuf, Node>,
+    next_inode: u64,
+    locks: HashSet<PathBuf>,
+    /// Bytes writes may still add before failing with ENOSPC.
+    write_budget: Option<usize>,
+    /// The next `n` data fsyncs fail.
+    fail_syncs: u32,
+    /// Reported free space.
+    space: u64,
+}
+
+/// The simulated filesystem; clones share state.
+#[derive(Debug, Clone)]
+pub struct SimFs(Arc<Mutex<Sim>>);
+
+impl Default for SimFs {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(Sim {
+            space: u64::MAX / 2,
+            ..Sim::default()
+        })))
+    }
+}
+
+impl SimFs {
+    fn sim(&self) -> MutexGuard<'_, Sim> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes fail with ENOSPC once `bytes` more have been written (the
+    /// failing write keeps its prefix up to the budget).
+    pub fn fail_writes_after(&self, bytes: usize) {
+        self.sim().write_budget = Some(bytes);
+    }
+
+    /// Writes succeed again.
+    pub fn heal_writes(&self) {
+        self.sim().write_budget = None;
+    }
+
+    /// The next `n` data fsyncs fail with EIO.
+    pub fn fail_next_syncs(&self, n: u32) {
+        self.sim().fail_syncs = n;
+    }
+
+    /// Sets the free space `available_space` reports.
+    pub fn set_space(&self, bytes: u64) {
+        self.sim().space = bytes;
+    }
+
+    /// A crash: every file reverts to its synced data, plus (if `torn` gives
+    /// a fraction) a prefix of what was appended after the last sync; every
+    /// directory to its last synced entries; locks are released.
+    pub fn crash(&self, mut torn: impl FnMut(usize) -> usize) {
+        let mut sim = self.sim();
+        sim.live = sim.durable.clone();
+        sim.locks.clear();
+        for inode in sim.inodes.values_mut() {
+            let mut kept = inode.synced.clone();
+            if inode.data.len() > kept.len() && inode.data.starts_with(&kept) {
+                let extra = inode.data.len() - kept.len();
+                let keep = torn(extra).min(extra);
+                kept.extend_from_slice(&inode.data[inode.synced.len()..inode.synced.len() + keep]);
+            }
+            inode.data = kept.clone();
+            inode.synced = kept;
+        }
+    }
+
+    /// The live bytes of a file, for tests that damage files.
+    pub fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        let sim = self.sim();
+        match sim.live.get(path)? {
+            Node::File(i) => Some(sim.inodes.get(i)?.data.clone()),
+            Node::Dir => None,
+        }
+    }
+
+    fn inode(&self, path: &Path) -> io::Result<u64> {
+        match self.sim().live.get(path) {
+            Some(Node::File(i)) => Ok(*i),
+            Some(Node::Dir) => Err(io::Error::other("is a directory")),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                path.display().to_string(),
+            )),
+        }
+    }
+}
+
+/// A file of [`SimFs`].
+#[derive(Debug)]
+pub struct SimFile {
+    fs: SimFs,
+    inode: u64,
+}
+
+impl FsFile for SimFile {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut sim = self.fs.sim();
+        let (take, fail) = match sim.write_budget {
+            Some(budget) if buf.len() > budget => (budget, true),
+            _ => (buf.len(), false),
+        };
+        if let Some(b) = sim.write_budget.as_mut() {
+            *b -= take;
+        }
+        let inode = sim.inodes.entry(self.inode).or_default();
+        inode.data.extend_from_slice(&buf[..take]);
+        if fail {
+            Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space left on device (simulated)",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        let mut sim = self.fs.sim();
+        if sim.fail_syncs > 0 {
+            sim.fail_syncs -= 1;
+            return Err(io::Error::other(
+                "input/output error (simulated fsync failure)",
+            ));
+        }
+        let inode = sim.inodes.entry(self.inode).or_default();
+        inode.synced = inode.data.clone();
+        Ok(())
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        let mut sim = self.fs.sim();
+        let inode = sim.inodes.entry(self.inode).or_default();
+        inode
+            .data
+            .resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
+        Ok(())
+    }
+}
+
+/// The lock of [`SimFs`].
+#[derive(Debug)]
+pub struct SimLock {
+    fs: SimFs,
+    path: PathBuf,
+}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        self.fs.sim().locks.remove(&self.path);
+    }
+}
+
+impl Fs for SimFs {
+    type File = SimFile;
+    type Reader = Cursor<Vec<u8>>;
+    type Lock = SimLock;
+
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut sim = self.sim();
+        for p in path.ancestors() {
+            sim.live.insert(p.to_path_buf(), Node::Dir);
+            sim.durable.insert(p.to_path_buf(), Node::Dir);
+        }
+        Ok(())
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<SimFile> {
+        let mut sim = self.sim();
+        if sim.live.contains_key(path) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                path.display().to_string(),
+            ));
+        }
+        sim.next_inode += 1;
+        let inode = sim.next_inode;
+        sim.inodes.insert(inode, Inode::default());
+        sim.live.insert(path.to_path_buf(), Node::File(inode));
+        Ok(SimFile {
+            fs: self.clone(),
+            inode,
+        })
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<SimFile> {
+        Ok(SimFile {
+            fs: self.clone(),
+            inode: self.inode(path)?,
+        })
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Cursor<Vec<u8>>> {
+        let inode = self.inode(path)?;
+        let data = self
+            .sim()
+            .inodes
+            .get(&inode)
+            .map(|i| i.data.clone())
+            .unwrap_or_default();
+        Ok(Cursor::new(data))
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>> {
+        let sim = self.sim();
+        Ok(sim
+            .live
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(dir))
+            .map(|(p, node)| DirEntry {
+                name: p.file_name().unwrap_or_default().to_owned(),
+                is_dir: *node == Node::Dir,
+                len: match node {
+                    Node::File(i) => sim.inodes.get(i).map_or(0, |i| i.data.len() as u64),
+                    Node::Dir => 0,
+                },
+            })
+            .collect())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut sim = self.sim();
+        let node = sim
+            .live
+            .remove(from)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, from.display().to_string()))?;
+        sim.live.insert(to.to_path_buf(), node);
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.sim()
+            .live
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.display().to_string()))
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut sim = self.sim();
+        let live: Vec<(PathBuf, Node)> = sim
+            .live
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(dir))
+            .map(|(p, n)| (p.clone(), *n))
+            .collect();
+        sim.durable.retain(|p, _| p.parent() != Some(dir));
+        sim.durable.extend(live);
+        Ok(())
+    }
+
+    fn available_space(&self, _dir: &Path) -> io::Result<u64> {
+        Ok(self.sim().space)
+    }
+
+    fn try_lock(&self, path: &Path, holder: &str) -> io::Result<Option<SimLock>> {
+        if !self.sim().locks.insert(path.to_path_buf()) {
+            return Ok(None);
+        }
+        let _ = self.remove_file(path);
+        let mut f = self.create_new(path)?;
+        f.write_all(holder.as_bytes())?;
+        Ok(Some(SimLock {
+            fs: self.clone(),
+            path: path.to_path_buf(),
+        }))
+    }
+}
