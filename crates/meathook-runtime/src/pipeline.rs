@@ -249,6 +249,7 @@ where
     /// did.
     async fn poll(&mut self, state: &mut State<C::Record>, ctx: &Ctx) -> Option<Duration> {
         let collected_at = self.clock.now();
+        state.seen.expire(collected_at);
         let records = match tokio::time::timeout(self.collect_timeout, self.collector.collect())
             .await
         {
