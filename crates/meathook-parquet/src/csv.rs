@@ -1,7 +1,8 @@
 //! `CsvEncoder`: flat records as CSV with a header row.
 //!
 //! Columns follow the same traced schema as parquet, so a field is written
-//! the way arrow formats its column: timestamps as RFC 3339, enums as their
+//! the way arrow formats its column: timestamps as RFC 3339 in UTC
+//! (`2026-11-23T10:00:00.250Z`), enums as their
 //! variant name, `None` as an empty cell. A record type with a nested field
 //! (struct, list, map) is refused when the encoder is built, naming the
 //! field.
@@ -10,7 +11,7 @@ use std::io::Write;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use arrow_schema::FieldRef;
+use arrow_schema::{DataType, FieldRef};
 use meathook_core::{EncodeSession, Encoder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,6 +49,19 @@ impl<R: Serialize + DeserializeOwned> CsvEncoder<R> {
                 data_type: data_type.to_string(),
             });
         }
+        // arrow-csv formats offsets, not zone names (it is built without a
+        // time zone database): the same instant, spelled `+00:00`.
+        let fields: Vec<FieldRef> = fields
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(unit, Some(_)) => Arc::new(
+                    f.as_ref()
+                        .clone()
+                        .with_data_type(DataType::Timestamp(*unit, Some("+00:00".into()))),
+                ),
+                _ => Arc::clone(f),
+            })
+            .collect();
         Ok(Self {
             fields: fields.into(),
             _records: PhantomData,

@@ -51,25 +51,45 @@ impl Default for Compression {
 
 /// Settings for a [`ParquetEncoder`]: `new`, `with_*`, then a fallible
 /// [`build`](Self::build) that traces the record type.
-#[derive(Debug, Clone)]
-pub struct ParquetEncoderBuilder {
+pub struct ParquetEncoderBuilder<R> {
     compression: Compression,
     row_group_size: usize,
+    _records: PhantomData<fn(&R)>,
 }
 
-impl Default for ParquetEncoderBuilder {
+impl<R> std::fmt::Debug for ParquetEncoderBuilder<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetEncoderBuilder")
+            .field("compression", &self.compression)
+            .field("row_group_size", &self.row_group_size)
+            .finish()
+    }
+}
+
+impl<R> Clone for ParquetEncoderBuilder<R> {
+    fn clone(&self) -> Self {
+        Self {
+            compression: self.compression,
+            row_group_size: self.row_group_size,
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<R> Default for ParquetEncoderBuilder<R> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl ParquetEncoderBuilder {
+impl<R> ParquetEncoderBuilder<R> {
     /// zstd at level [`DEFAULT_ZSTD_LEVEL`], [`DEFAULT_ROW_GROUP_SIZE`] rows per
     /// row group.
     pub fn new() -> Self {
         Self {
             compression: Compression::default(),
             row_group_size: DEFAULT_ROW_GROUP_SIZE,
+            _records: PhantomData,
         }
     }
 
@@ -93,7 +113,10 @@ impl ParquetEncoderBuilder {
     /// [`EncodeError::Schema`] naming the field when `R` has a field that
     /// cannot be a column; [`EncodeError::Setting`] naming the parameter
     /// when a setting is out of range.
-    pub fn build<R: Serialize + DeserializeOwned>(self) -> Result<ParquetEncoder<R>, EncodeError> {
+    pub fn build(self) -> Result<ParquetEncoder<R>, EncodeError>
+    where
+        R: Serialize + DeserializeOwned,
+    {
         if self.row_group_size == 0 {
             return Err(EncodeError::Setting {
                 parameter: "row_group_size",
@@ -137,7 +160,7 @@ pub struct ParquetEncoder<R> {
     schema: SchemaRef,
     props: WriterProperties,
     row_group_size: usize,
-    settings: ParquetEncoderBuilder,
+    settings: ParquetEncoderBuilder<R>,
     _records: PhantomData<fn(&R)>,
 }
 
@@ -161,7 +184,7 @@ impl<R: Serialize + DeserializeOwned> ParquetEncoder<R> {
     }
 
     /// The builder, to change the defaults.
-    pub fn builder() -> ParquetEncoderBuilder {
+    pub fn builder() -> ParquetEncoderBuilder<R> {
         ParquetEncoderBuilder::new()
     }
 }

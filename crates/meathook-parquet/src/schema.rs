@@ -26,11 +26,12 @@ pub(crate) fn trace<R: DeserializeOwned>() -> Result<Vec<FieldRef>, EncodeError>
         .strings_as_large_utf8(false)
         .sequence_as_large_list(false)
         .bytes_as_large_binary(false);
-    let fields =
-        Vec::<FieldRef>::from_type::<R>(options).map_err(|source| EncodeError::Schema {
+    let fields = crate::timestamp::tracing(|| Vec::<FieldRef>::from_type::<R>(options)).map_err(
+        |source| EncodeError::Schema {
             record_type: std::any::type_name::<R>(),
             source,
-        })?;
+        },
+    )?;
     Ok(fields.iter().map(rewrite).collect())
 }
 

@@ -21,9 +21,9 @@
 //! `2026-11-23T10:00:00.5Z`.
 //!
 //! How: schema tracing (see [`ParquetEncoder`](crate::ParquetEncoder)) reads
-//! the type's `Deserialize` impl, which here asks for a one-field struct
-//! whose field is named [`MARKER`]; the encoder replaces every such struct
-//! with a timestamp column. Binary formats serialise the instant as
+//! the type's `Deserialize` impl, which, while the encoder traces, asks for a
+//! one-field struct whose field is named [`MARKER`]; the encoder replaces
+//! every such struct with a timestamp column. Binary formats serialise the instant as
 //! nanoseconds since the Unix epoch, so the supported range is that of a
 //! nanosecond timestamp: 1677-09-21 to 2262-04-11. A record outside it is
 //! rejected on its own when encoded.
@@ -32,6 +32,7 @@
 //! `time::serde::rfc3339` on a mirror type: this module reads the binary form
 //! only.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -71,13 +72,34 @@ pub fn serialize<S: Serializer>(at: &OffsetDateTime, serializer: S) -> Result<S:
 ///
 /// When the value is not an integer in range.
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
-    if deserializer.is_human_readable() {
+    if TRACING.with(Cell::get) {
         // What schema tracing sees: a marker struct, turned into a timestamp
         // column by the encoder.
         deserializer.deserialize_struct("UtcTimestamp", FIELDS, NanosVisitor)
     } else {
         deserializer.deserialize_i64(NanosVisitor)
     }
+}
+
+thread_local! {
+    /// Set while this thread traces a schema; see [`tracing`].
+    static TRACING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a schema trace) with timestamp fields showing as marker
+/// structs. Tracing calls `Deserialize` impls synchronously on this thread,
+/// so a thread-local flag tells the trace apart from reading data — which
+/// `is_human_readable` cannot: serde_arrow answers it differently at
+/// different depths.
+pub(crate) fn tracing<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            TRACING.with(|t| t.set(self.0));
+        }
+    }
+    let _reset = Reset(TRACING.with(|t| t.replace(true)));
+    f()
 }
 
 struct NanosVisitor;
