@@ -40,5 +40,5 @@ pub use error::{PipelineError, RuntimeError};
 pub use metrics::{PipelineState, Telemetry};
 pub use pipeline::Pipeline;
 #[cfg(feature = "satay")]
-pub use satay::{SatayCollector, SatayError};
+pub use satay::{SatayCollector, SatayError, SatayReply};
 pub use supervisor::{Meathook, MeathookBuilder};

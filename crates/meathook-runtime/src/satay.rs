@@ -1,11 +1,14 @@
 //! `SatayCollector`: any satay-generated API client as a collector.
 //!
 //! The request closure sends an action with satay-reqwest's
-//! `send_buffered_with`, which keeps the status and headers next to the body.
-//! A 2xx response is decoded with the action's own decoder and flattened into
-//! records; any other status is a collector error that names the status and
-//! a snippet of the body, and a 429 carries the server's `Retry-After` or
-//! `RateLimit` hint so the pipeline waits that long before polling again.
+//! `send_buffered_with`, which keeps the status and headers next to the body,
+//! and turns the result into a [`SatayReply`] with `SatayReply::from`: a 2xx
+//! body is decoded by the action's own decoder there, while the action (which
+//! may borrow the client's API value) is still alive. The collector flattens
+//! decoded responses into records. Any other status is a collector error that
+//! names the status and the start of the body, and a 429 carries the server's
+//! `Retry-After` or `RateLimit` hint, so the pipeline waits that long before
+//! polling again.
 
 use std::time::Duration;
 
@@ -18,19 +21,20 @@ const SNIPPET: usize = 200;
 /// Polls a satay action; see the [module docs](crate).
 ///
 /// ```no_run
-/// # async fn demo() {
-/// use meathook_runtime::SatayCollector;
+/// use meathook_core::Collector as _;
+/// use meathook_runtime::{SatayCollector, SatayReply};
 /// use satay_reqwest::ReqwestActionExt as _;
 ///
+/// # async fn demo() {
 /// let api = nea_rs::Api::new();
-/// let collector = SatayCollector::new(
+/// let mut collector = SatayCollector::new(
 ///     "air_temperature",
 ///     reqwest::Client::new(),
 ///     move |client: reqwest::Client| {
 ///         let api = api.clone();
-///         async move { api.weather_readings().air_temperature().send_buffered_with(&client).await }
+///         async move { SatayReply::from(api.weather_readings().air_temperature().send_buffered_with(&client).await) }
 ///     },
-///     // Only 2xx responses reach this closure; others are collector errors.
+///     // Only decoded 2xx responses reach this closure; others are errors.
 ///     |response: nea_rs::AirTemperatureOperationResponse| match response {
 ///         nea_rs::AirTemperatureOperationResponse::Ok(ok) => ok
 ///             .data
@@ -42,7 +46,8 @@ const SNIPPET: usize = 200;
 ///         _ => Vec::new(),
 ///     },
 /// );
-/// # let _ = collector; }
+/// let readings: Vec<(String, f64)> = collector.collect().await.unwrap_or_default();
+/// # let _ = readings; }
 /// ```
 pub struct SatayCollector<Cl, F, G> {
     name: String,
@@ -60,7 +65,7 @@ impl<Cl, F, G> std::fmt::Debug for SatayCollector<Cl, F, G> {
 }
 
 impl<Cl, F, G> SatayCollector<Cl, F, G> {
-    /// A collector named `name` that sends `make_request(client.clone())` on
+    /// A collector named `name` that awaits `make_request(client.clone())` on
     /// every poll and turns a decoded 2xx response into records with
     /// `flatten`.
     pub fn new(name: impl Into<String>, client: Cl, make_request: F, flatten: G) -> Self {
@@ -69,6 +74,48 @@ impl<Cl, F, G> SatayCollector<Cl, F, G> {
             client,
             make_request,
             flatten,
+        }
+    }
+}
+
+/// What one request of a satay action came to, owned: build it with
+/// `SatayReply::from(action.send_buffered_with(&client).await)`.
+#[derive(Debug)]
+pub enum SatayReply<T, E> {
+    /// A 2xx response, decoded (or not) by the action's decoder.
+    Decoded(Result<T, satay_runtime::Error>),
+    /// Any other status.
+    Status {
+        /// The status.
+        status: http::StatusCode,
+        /// The server's hint, from `Retry-After` or `RateLimit`.
+        retry_after: Option<Duration>,
+        /// The start of the body, for the log.
+        body: String,
+    },
+    /// The request could not be sent or its response not read.
+    Transport(E),
+}
+
+impl<A, B, E> From<Result<BufferedResponse<A, B>, E>> for SatayReply<A::OwnedResponse, E>
+where
+    A: OwnedAction,
+    B: AsRef<[u8]>,
+{
+    fn from(sent: Result<BufferedResponse<A, B>, E>) -> Self {
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return Self::Transport(error),
+        };
+        let parts = response.parts();
+        if parts.status.is_success() {
+            Self::Decoded(response.decode_owned())
+        } else {
+            Self::Status {
+                status: parts.status,
+                retry_after: retry_hint(&parts.headers),
+                body: snippet(parts.body.as_ref()),
+            }
         }
     }
 }
@@ -110,15 +157,13 @@ pub enum SatayError<E> {
     },
 }
 
-impl<Cl, F, Fut, A, B, E, G, R> Collector for SatayCollector<Cl, F, G>
+impl<Cl, F, Fut, T, E, G, R> Collector for SatayCollector<Cl, F, G>
 where
     Cl: Clone + Send + 'static,
     F: FnMut(Cl) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<BufferedResponse<A, B>, E>> + Send,
-    A: OwnedAction + 'static,
-    B: AsRef<[u8]> + Send,
+    Fut: Future<Output = SatayReply<T, E>> + Send,
     E: std::error::Error + Send + Sync + 'static,
-    G: FnMut(A::OwnedResponse) -> Vec<R> + Send + 'static,
+    G: FnMut(T) -> Vec<R> + Send + 'static,
     R: Send + 'static,
 {
     type Record = R;
@@ -129,29 +174,22 @@ where
     }
 
     async fn collect(&mut self) -> Result<Vec<R>, Self::Error> {
-        let pipeline = || self.name.clone();
-        let response = (self.make_request)(self.client.clone())
-            .await
-            .map_err(|source| SatayError::Transport {
-                pipeline: pipeline(),
-                source,
-            })?;
-        let parts = response.parts();
-        if !parts.status.is_success() {
-            return Err(SatayError::Status {
-                pipeline: pipeline(),
-                status: parts.status,
-                retry_after: retry_hint(&parts.headers),
-                body: snippet(parts.body.as_ref()),
-            });
+        let pipeline = self.name.clone();
+        match (self.make_request)(self.client.clone()).await {
+            SatayReply::Decoded(Ok(decoded)) => Ok((self.flatten)(decoded)),
+            SatayReply::Decoded(Err(source)) => Err(SatayError::Decode { pipeline, source }),
+            SatayReply::Status {
+                status,
+                retry_after,
+                body,
+            } => Err(SatayError::Status {
+                pipeline,
+                status,
+                retry_after,
+                body,
+            }),
+            SatayReply::Transport(source) => Err(SatayError::Transport { pipeline, source }),
         }
-        let decoded = response
-            .decode_owned()
-            .map_err(|source| SatayError::Decode {
-                pipeline: pipeline(),
-                source,
-            })?;
-        Ok((self.flatten)(decoded))
     }
 
     fn error_kind(error: &Self::Error) -> &'static str {

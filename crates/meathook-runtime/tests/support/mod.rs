@@ -105,9 +105,9 @@ pub struct Closed;
 
 impl SinkError for Closed {}
 
-#[derive(Debug, Default)]
-struct GateState {
-    batches: Mutex<Vec<(WindowMeta, Vec<u64>)>>,
+#[derive(Debug)]
+struct GateState<R> {
+    batches: Mutex<Vec<(WindowMeta, Vec<R>)>>,
     closed: AtomicBool,
     offers: AtomicUsize,
     advances: AtomicUsize,
@@ -116,13 +116,37 @@ struct GateState {
 
 /// A terminal sink that records batches, refuses while closed, and can be
 /// slow.
-#[derive(Debug, Clone, Default)]
-pub struct Gate {
-    state: Arc<GateState>,
+#[derive(Debug)]
+pub struct Gate<R = u64> {
+    state: Arc<GateState<R>>,
     pub delay: Duration,
 }
 
-impl Gate {
+impl<R> Default for Gate<R> {
+    fn default() -> Self {
+        Self {
+            state: Arc::new(GateState {
+                batches: Mutex::new(Vec::new()),
+                closed: AtomicBool::new(false),
+                offers: AtomicUsize::new(0),
+                advances: AtomicUsize::new(0),
+                drained: AtomicBool::new(false),
+            }),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+impl<R> Clone for Gate<R> {
+    fn clone(&self) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+            delay: self.delay,
+        }
+    }
+}
+
+impl<R: Clone> Gate<R> {
     pub fn close(&self) {
         self.state.closed.store(true, Ordering::SeqCst);
     }
@@ -131,7 +155,7 @@ impl Gate {
         self.state.closed.store(false, Ordering::SeqCst);
     }
 
-    pub fn records(&self) -> Vec<u64> {
+    pub fn records(&self) -> Vec<R> {
         self.state
             .batches
             .lock()
@@ -141,7 +165,7 @@ impl Gate {
             .collect()
     }
 
-    pub fn batches(&self) -> Vec<(WindowMeta, Vec<u64>)> {
+    pub fn batches(&self) -> Vec<(WindowMeta, Vec<R>)> {
         self.state.batches.lock().unwrap().clone()
     }
 
@@ -158,14 +182,14 @@ impl Gate {
     }
 }
 
-impl Sink<u64> for Gate {
+impl<R: Send + Sync> Sink<R> for Gate<R> {
     type Error = Closed;
 
     async fn ingest(
         &mut self,
         window: &WindowMeta,
-        records: Vec<u64>,
-    ) -> Result<Receipt<Closed>, IngestError<u64, Closed>> {
+        records: Vec<R>,
+    ) -> Result<Receipt<Closed>, IngestError<R, Closed>> {
         self.state.offers.fetch_add(1, Ordering::SeqCst);
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;

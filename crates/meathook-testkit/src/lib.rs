@@ -1,0 +1,11 @@
+//! Servers the tests, the demo and the benchmarks talk to, on 127.0.0.1.
+//!
+//! - [`FakeNea`]: NEA's real-time weather API (air temperature, rainfall,
+//!   relative humidity) in the shape nea-rs decodes, with a new reading per
+//!   station on a fixed cadence, fault injection per route, and a log of
+//!   every reading it served.
+#![forbid(unsafe_code)]
+
+mod nea;
+
+pub use nea::{FakeNea, FakeNeaConfig, Fault, Route, ServedReading};
