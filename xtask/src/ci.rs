@@ -10,6 +10,7 @@ type Step = fn() -> Result<(), String>;
 const STEPS: &[(&str, Step)] = &[
     ("fmt", fmt),
     ("clippy", clippy),
+    ("python", crate::python::setup),
     ("test", test),
     ("doc", doc),
     ("features", features),
@@ -83,8 +84,13 @@ fn clippy() -> Result<(), String> {
 }
 
 fn test() -> Result<(), String> {
+    let mut cmd = cargo(["test", "--workspace", "--all-features", "--locked"]);
+    // Interop tests read files with pyarrow from the `python` step's venv;
+    // here a missing venv is a failure, not a skip.
+    cmd.env(crate::python::REQUIRE_ENV, "1")
+        .env("MEATHOOK_PYTHON", crate::python::venv().join("bin").join("python"));
     sh(
-        cargo(["test", "--workspace", "--all-features", "--locked"]),
+        cmd,
         "run the failing test alone with `cargo test -p <crate> --test <file> <name>` and read its message",
     )
 }

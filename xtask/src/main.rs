@@ -8,6 +8,7 @@
 mod bench;
 mod ci;
 mod cmd;
+mod python;
 
 use std::process::ExitCode;
 
@@ -15,7 +16,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci [STEP]       run every CI step, or one: fmt, clippy, test, doc, features, deny
+  ci [STEP]       run every CI step, or one: fmt, clippy, python, test, doc, features, deny
   bench [NAME]    run release benchmarks (all, or benches/NAME.rs); figures in target/meathook-bench/
 ";
 
