@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::RuntimeError;
 use crate::metrics::Telemetry;
-use crate::supervisor::MeathookBuilder;
+use crate::supervisor::Settings;
 
 /// Background exporters; stopped when dropped.
 #[derive(Debug, Default)]
@@ -25,10 +25,7 @@ impl Drop for Exporters {
 }
 
 /// Starts the configured exporters, failing if one cannot start.
-pub(crate) fn start(
-    telemetry: &Telemetry,
-    builder: &MeathookBuilder,
-) -> Result<Exporters, RuntimeError> {
+pub(crate) fn start(telemetry: &Telemetry, builder: &Settings) -> Result<Exporters, RuntimeError> {
     let mut exporters = Exporters::default();
     if let Some((path, every)) = builder.textfile_config() {
         write_textfile(path, &telemetry.encode()).map_err(|source| {

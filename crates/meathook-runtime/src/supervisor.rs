@@ -60,6 +60,13 @@ impl Meathook {
 /// Configures and runs a [`Meathook`] runtime.
 pub struct MeathookBuilder {
     factories: Vec<Factory>,
+    settings: Settings,
+}
+
+/// Everything but the factories: shared by reference while pipelines run,
+/// so it holds nothing that is not `Sync`.
+#[derive(Debug)]
+pub(crate) struct Settings {
     drain: Drain,
     drain_deadline: Duration,
     restart_backoff: Backoff,
@@ -77,11 +84,8 @@ impl std::fmt::Debug for MeathookBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MeathookBuilder")
             .field("pipelines", &self.factories.len())
-            .field("drain", &self.drain)
-            .field("drain_deadline", &self.drain_deadline)
-            .field("give_up_after", &self.give_up_after)
-            .field("budget", &self.budget)
-            .finish_non_exhaustive()
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 
@@ -89,6 +93,14 @@ impl Default for MeathookBuilder {
     fn default() -> Self {
         Self {
             factories: Vec::new(),
+            settings: Settings::default(),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
             drain: Drain::Everything,
             drain_deadline: Duration::from_secs(30),
             restart_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
@@ -120,20 +132,20 @@ impl MeathookBuilder {
 
     /// What the drain at shutdown does (default: deliver everything).
     pub fn drain(mut self, mode: Drain) -> Self {
-        self.drain = mode;
+        self.settings.drain = mode;
         self
     }
 
     /// How long the drain at shutdown may take (default 30 s).
     pub fn drain_deadline(mut self, deadline: Duration) -> Self {
-        self.drain_deadline = deadline;
+        self.settings.drain_deadline = deadline;
         self
     }
 
     /// The wait before rebuilding a failed pipeline (default 1 s doubling to
     /// 60 s, jittered).
     pub fn restart_backoff(mut self, backoff: Backoff) -> Self {
-        self.restart_backoff = backoff;
+        self.settings.restart_backoff = backoff;
         self
     }
 
@@ -141,28 +153,28 @@ impl MeathookBuilder {
     /// at least 1). A run that lasted `healthy_after` (default 60 s) resets
     /// the count.
     pub fn give_up_after(mut self, failures: u32, healthy_after: Duration) -> Self {
-        self.give_up_after = failures.max(1);
-        self.healthy_after = healthy_after;
+        self.settings.give_up_after = failures.max(1);
+        self.settings.healthy_after = healthy_after;
         self
     }
 
     /// A memory budget shared by all pipelines (default: none, each pipeline
     /// is bound by its own limit only).
     pub fn memory_budget(mut self, bytes: u64) -> Self {
-        self.budget = Some(MemoryBudget::new(bytes));
+        self.settings.budget = Some(MemoryBudget::new(bytes));
         self
     }
 
     /// How utilisation slows polling (default: from 0.8, pause at 1.0).
     pub fn backpressure(mut self, backpressure: Backpressure) -> Self {
-        self.backpressure = backpressure;
+        self.settings.backpressure = backpressure;
         self
     }
 
     /// Serves `/metrics` (OpenMetrics) and `/healthz` on `addr`.
     #[cfg(feature = "metrics-http")]
     pub fn metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
-        self.metrics_addr = Some(addr);
+        self.settings.metrics_addr = Some(addr);
         self
     }
 
@@ -173,22 +185,13 @@ impl MeathookBuilder {
         path: impl Into<std::path::PathBuf>,
         every: Duration,
     ) -> Self {
-        self.textfile = Some((path.into(), every));
+        self.settings.textfile = Some((path.into(), every));
         self
-    }
-
-    pub(crate) fn textfile_config(&self) -> Option<(&std::path::Path, Duration)> {
-        self.textfile.as_ref().map(|(p, d)| (p.as_path(), *d))
-    }
-
-    #[cfg(feature = "metrics-http")]
-    pub(crate) fn metrics_addr_config(&self) -> Option<std::net::SocketAddr> {
-        self.metrics_addr
     }
 
     /// The runtime's metrics and health, to read or serve elsewhere.
     pub fn telemetry(&self) -> Telemetry {
-        self.telemetry.clone()
+        self.settings.telemetry.clone()
     }
 
     /// Runs until SIGTERM or ctrl-c, then drains. A second signal stops at
@@ -207,13 +210,36 @@ impl MeathookBuilder {
             .await
     }
 
-    async fn supervise(mut self, mut signals: crate::signals::Signals) -> Result<(), RuntimeError> {
-        if self.factories.is_empty() {
+    async fn supervise(self, signals: crate::signals::Signals) -> Result<(), RuntimeError> {
+        let Self {
+            factories,
+            settings,
+        } = self;
+        settings.supervise(factories, signals).await
+    }
+}
+
+impl Settings {
+    pub(crate) fn textfile_config(&self) -> Option<(&std::path::Path, Duration)> {
+        self.textfile.as_ref().map(|(p, d)| (p.as_path(), *d))
+    }
+
+    #[cfg(feature = "metrics-http")]
+    pub(crate) fn metrics_addr_config(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr
+    }
+
+    async fn supervise(
+        self,
+        factories: Vec<Factory>,
+        mut signals: crate::signals::Signals,
+    ) -> Result<(), RuntimeError> {
+        if factories.is_empty() {
             return Err(RuntimeError::NoPipelines);
         }
-        let mut slots = Vec::with_capacity(self.factories.len());
+        let mut slots = Vec::with_capacity(factories.len());
         let mut names = std::collections::HashSet::new();
-        for (index, mut factory) in std::mem::take(&mut self.factories).into_iter().enumerate() {
+        for (index, mut factory) in factories.into_iter().enumerate() {
             let built = build(&mut factory)
                 .map_err(|message| RuntimeError::FactoryPanicked { index, message })?;
             let name = built.name();

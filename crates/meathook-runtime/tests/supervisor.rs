@@ -211,3 +211,20 @@ async fn bad_pipeline_names_are_refused_before_anything_runs() {
         Err(RuntimeError::NoPipelines)
     ));
 }
+
+#[test]
+fn the_runtime_future_can_be_spawned() {
+    fn assert_send<T: Send>(_: &T) {}
+    let runtime = Meathook::builder().pipeline(|| {
+        Pipeline::new(
+            Scripted {
+                name: "p",
+                script: Script::new([]),
+            },
+            Gate::default(),
+            Duration::from_secs(1),
+        )
+    });
+    let future = runtime.run_until(std::future::pending());
+    assert_send(&future);
+}
