@@ -2,7 +2,8 @@
 //! files with.
 //!
 //! Creates `target/venv` with `python3 -m venv` and installs pinned
-//! versions of `pyarrow` (an independent parquet reader) and `moto[server]`
+//! versions of `pyarrow` (an independent parquet reader), `prometheus-client`
+//! (an independent OpenMetrics parser) and `moto[server]`
 //! (a local S3-compatible server). Re-running is cheap: nothing is installed
 //! when the pins already match. The test step then sets
 //! [`REQUIRE_ENV`], so a missing interpreter fails the tests instead of
@@ -14,7 +15,7 @@ use std::process::Command;
 use crate::cmd::{root, run as sh};
 
 /// The packages and the exact versions the tests were written against.
-const PINS: &[&str] = &["pyarrow==21.0.0", "moto[server]==5.1.10"];
+const PINS: &[&str] = &["pyarrow==21.0.0", "moto[server]==5.1.10", "prometheus-client==0.26.0"];
 
 /// Set for the test step: tests that need the venv fail without it.
 pub(crate) const REQUIRE_ENV: &str = "MEATHOOK_REQUIRE_PYTHON";
