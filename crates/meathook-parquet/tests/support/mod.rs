@@ -263,3 +263,55 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The venv's interpreter made by `cargo xtask ci python`, or `None` (with a
+/// message) when it is missing outside CI. Under `cargo xtask ci` (which sets
+/// `MEATHOOK_REQUIRE_PYTHON`) a missing interpreter fails the test.
+pub fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("MEATHOOK_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/python")
+        });
+    if candidate.is_file() {
+        return Some(candidate);
+    }
+    let hint = format!(
+        "no Python venv at {}: run `cargo xtask ci python` to create it (pyarrow, moto)",
+        candidate.display()
+    );
+    if std::env::var_os("MEATHOOK_REQUIRE_PYTHON").is_some() {
+        panic!("{hint}");
+    }
+    eprintln!("SKIPPED: {hint}");
+    None
+}
+
+/// The bits of a float as the Python checker expects them.
+pub fn f64_json(x: f64) -> serde_json::Value {
+    serde_json::json!({ "f64": format!("{:016x}", x.to_bits()) })
+}
+
+/// A station as the Python checker expects to read it.
+pub fn station_json(s: &Station) -> serde_json::Value {
+    serde_json::json!({
+        "id": s.id,
+        "seq": s.seq,
+        "delta": s.delta,
+        "small": s.small,
+        "byte": s.byte,
+        "ok": s.ok,
+        "value": f64_json(s.value),
+        "maybe": s.maybe.map(f64_json),
+        "note": s.note,
+        "quality": format!("{:?}", s.quality),
+        "location": {
+            "lat": f64_json(s.location.lat),
+            "lon": f64_json(s.location.lon),
+            "name": s.location.name,
+        },
+        "history": s.history.iter().map(|x| f64_json(*x)).collect::<Vec<_>>(),
+        "tags": s.tags,
+        "observed_at": i64::try_from(s.observed_at.unix_timestamp_nanos()).unwrap(),
+    })
+}
