@@ -67,6 +67,7 @@ async fn metrics_parse_as_openmetrics_and_health_fails_when_a_pipeline_is_given_
     let port = free_port();
     let textfile = std::env::temp_dir().join(format!("meathook-metrics-{port}.prom"));
     let gate = Gate::default();
+    // "doomed" panics on its fourth poll, so /healthz is healthy at first.
     let runtime = {
         let gate = gate.clone();
         Meathook::builder()
@@ -91,7 +92,12 @@ async fn metrics_parse_as_openmetrics_and_health_fails_when_a_pipeline_is_given_
                 Pipeline::new(
                     Scripted {
                         name: "doomed",
-                        script: Script::new([Step::Panic]),
+                        script: Script::new([
+                            Step::Records(vec![]),
+                            Step::Records(vec![]),
+                            Step::Records(vec![]),
+                            Step::Panic,
+                        ]),
                     },
                     Gate::default(),
                     Duration::from_millis(100),
@@ -106,8 +112,10 @@ async fn metrics_parse_as_openmetrics_and_health_fails_when_a_pipeline_is_given_
             tokio::time::sleep(Duration::from_millis(50)).await;
             if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
                 let status = r.status().as_u16();
-                health.push((status, r.text().await.unwrap_or_default()));
-                if status == 503 {
+                let body = r.text().await.unwrap_or_default();
+                let given_up = body.contains("GivenUp");
+                health.push((status, body));
+                if given_up {
                     break;
                 }
             }
