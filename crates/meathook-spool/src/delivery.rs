@@ -212,6 +212,10 @@ where
     R: DeserializeOwned + Send + 'static,
     F: Fs,
 {
+    if due.segment.records == 0 {
+        // Every frame was damaged (and counted by recovery): nothing to offer.
+        return Outcome::Delivered;
+    }
     let (fs2, path, limit) = (fs.clone(), due.path.clone(), due.valid_len);
     let opened = tokio::task::spawn_blocking(move || {
         let rd = fs2.open_read(&path).map_err(|e| e.to_string())?;

@@ -19,9 +19,12 @@
 //! field of `u32::MAX` cannot exhaust memory, and no error other than being
 //! unable to create the directories stops the start.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+
+use meathook_core::WindowMeta;
 
 use crate::fs::{Fs, FsFile, copy_durably, read_small, write_file_durably};
 use crate::limits::Config;
@@ -113,12 +116,25 @@ pub(crate) fn recover<F: Fs>(
         writer.next_id = writer.next_id.max(id + 1);
         recover_one(&mut writer, &mut report, id, state, len);
     }
-    // Two open segments of one window (after an abandoned write): all but
-    // the newest are sealed now.
+    // An open segment followed by a later segment of its window was
+    // abandoned after a write failure: it is sealed now, so that it is
+    // delivered before the later one.
+    let mut newest: HashMap<WindowMeta, u64> = HashMap::new();
+    let due_ids: Vec<(WindowMeta, u64)> = shared
+        .queue()
+        .due
+        .iter()
+        .map(|d| (d.segment.window.clone(), d.segment.id))
+        .collect();
+    let open_ids = writer.open.iter().map(|o| (o.seg.window.clone(), o.seg.id));
+    for (window, id) in due_ids.into_iter().chain(open_ids) {
+        let slot = newest.entry(window).or_insert(id);
+        *slot = (*slot).max(id);
+    }
     let mut at = 0;
     while at < writer.open.len() {
-        let window = writer.open[at].seg.window.clone();
-        if writer.open[at + 1..].iter().any(|o| o.seg.window == window) {
+        let seg = &writer.open[at].seg;
+        if newest.get(&seg.window).is_some_and(|&max| max > seg.id) {
             if let Err(e) = writer.seal(at) {
                 report.skipped.push((dir.clone(), describe(&e)));
             }
@@ -237,6 +253,10 @@ fn recover_one<F: Fs>(
     if damaged {
         quarantine_copy(w, report, &path, &damage);
     }
+    // An open segment whose torn tail cannot be cut is never appended to
+    // again: it is delivered up to its last valid frame, like a segment
+    // abandoned after a write failure.
+    let mut abandoned_at = None;
     if state == State::Open {
         if let Some((offset, cut)) = damage.tail {
             let truncated = fs
@@ -249,10 +269,11 @@ fn recover_one<F: Fs>(
                     seg.bytes = offset;
                 }
                 Err(e) => {
-                    report
-                        .skipped
-                        .push((path, format!("cannot cut the torn tail: {e}")));
-                    return;
+                    report.skipped.push((
+                        path.clone(),
+                        format!("cannot cut the torn tail ({e}); delivering the segment up to it"),
+                    ));
+                    abandoned_at = Some(offset);
                 }
             }
         }
@@ -264,8 +285,14 @@ fn recover_one<F: Fs>(
     stats.add(|c| &c.bytes_on_disk, seg.bytes);
     stats.add(|c| &c.records_on_disk, seg.records);
     w.shared.note_created(id, seg.created);
-    match state {
-        State::Open => w.open.push(OpenSeg {
+    match (state, abandoned_at) {
+        (State::Open, Some(valid_len)) => w.shared.push_due(Due {
+            valid_len,
+            known_lost: damage.lost,
+            segment: seg,
+            path,
+        }),
+        (State::Open, None) => w.open.push(OpenSeg {
             len: seg.bytes,
             seg,
             file: None,
@@ -273,7 +300,7 @@ fn recover_one<F: Fs>(
             dirty: false,
             known_lost: damage.lost,
         }),
-        State::Sealed => w.shared.push_due(Due {
+        (State::Sealed, _) => w.shared.push_due(Due {
             valid_len: u64::MAX,
             known_lost: damage.lost,
             segment: seg,

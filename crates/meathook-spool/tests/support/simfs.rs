@@ -290,12 +290,14 @@ impl Fs for SimFs {
         if !self.sim().locks.insert(path.to_path_buf()) {
             return Ok(None);
         }
+        // Built first so that a failure below releases the lock again.
+        let lock = SimLock {
+            fs: self.clone(),
+            path: path.to_path_buf(),
+        };
         let _ = self.remove_file(path);
         let mut f = self.create_new(path)?;
         f.write_all(holder.as_bytes())?;
-        Ok(Some(SimLock {
-            fs: self.clone(),
-            path: path.to_path_buf(),
-        }))
+        Ok(Some(lock))
     }
 }
