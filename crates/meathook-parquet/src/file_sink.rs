@@ -21,100 +21,12 @@ use object_store::path::Path as ObjectPath;
 
 use crate::error::EncodeError;
 use crate::layout::{self, BatchName};
+use crate::lenient::{Records, Rejected, write_lenient};
 use crate::local::{self, Published, ScratchFile, Sealed};
 use crate::remote::{self, UploadError};
+use crate::sink_builder::{Delivery, FileSinkBuilder};
 use crate::sink_error::{FileSinkError, hex};
 use crate::store::{Destination, DestinationError};
-
-/// Files up to this size are uploaded with one conditional put.
-pub const DEFAULT_SINGLE_PUT_LIMIT: u64 = 16 << 20;
-
-/// One file the sink wrote, or found already written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// Where it is: a local path or `scheme://bucket/prefix/path`.
-    pub location: String,
-    /// The path relative to the destination's root (the layout path).
-    pub path: String,
-    /// Records in the file.
-    pub rows: u64,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// SHA-256 of the bytes.
-    pub sha256: [u8; 32],
-    /// `false` when an identical file was already there (a replay).
-    pub created: bool,
-}
-
-/// Settings for a [`FileSink`].
-#[derive(Debug, Clone)]
-pub struct FileSinkBuilder {
-    destination: Result<Destination, String>,
-    scratch_dir: Option<PathBuf>,
-    single_put_limit: u64,
-}
-
-impl FileSinkBuilder {
-    /// A sink writing to `url`: a local directory or one of the URL forms of
-    /// [`Destination::parse`]. The URL is checked by [`build`](Self::build).
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            destination: Err(url.into()),
-            scratch_dir: None,
-            single_put_limit: DEFAULT_SINGLE_PUT_LIMIT,
-        }
-    }
-
-    /// A sink writing to a destination built by the caller.
-    pub fn with_destination(mut self, destination: Destination) -> Self {
-        self.destination = Ok(destination);
-        self
-    }
-
-    /// Where files are encoded before upload to a remote store (by
-    /// default, the system temporary directory). Local destinations always
-    /// use `.meathook-tmp` under their root, so publishing is a link.
-    pub fn with_scratch_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.scratch_dir = Some(dir.into());
-        self
-    }
-
-    /// Files larger than this go to remote stores in multipart parts,
-    /// without a conditional create (default
-    /// [`DEFAULT_SINGLE_PUT_LIMIT`]); smaller ones are read into memory for
-    /// one conditional put.
-    pub fn with_single_put_limit(mut self, bytes: u64) -> Self {
-        self.single_put_limit = bytes;
-        self
-    }
-
-    /// Builds the sink with `encoder`.
-    ///
-    /// # Errors
-    ///
-    /// [`DestinationError`] when the URL is refused.
-    pub fn build<R, E>(self, encoder: E) -> Result<FileSink<R, E>, DestinationError> {
-        let destination = match self.destination {
-            Ok(d) => d,
-            Err(url) => Destination::parse(&url)?,
-        };
-        let scratch = match (&destination, self.scratch_dir) {
-            (Destination::Local { root }, _) => root.join(local::SCRATCH_DIR),
-            (Destination::Remote { .. }, Some(dir)) => dir,
-            (Destination::Remote { .. }, None) => std::env::temp_dir().join("meathook-upload"),
-        };
-        Ok(FileSink {
-            destination,
-            scratch,
-            single_put_limit: self.single_put_limit,
-            encoder: Arc::new(encoder),
-            last: None,
-            files_created: 0,
-            files_found: 0,
-            _records: PhantomData,
-        })
-    }
-}
 
 /// Writes each batch as one file; see the [module docs](self).
 pub struct FileSink<R, E> {
@@ -140,6 +52,24 @@ impl<R, E: std::fmt::Debug> std::fmt::Debug for FileSink<R, E> {
 }
 
 impl<R, E> FileSink<R, E> {
+    pub(crate) fn from_parts(
+        destination: Destination,
+        scratch: PathBuf,
+        single_put_limit: u64,
+        encoder: E,
+    ) -> Self {
+        Self {
+            destination,
+            scratch,
+            single_put_limit,
+            encoder: Arc::new(encoder),
+            last: None,
+            files_created: 0,
+            files_found: 0,
+            _records: PhantomData,
+        }
+    }
+
     /// A sink writing to `url` with `encoder` and default settings.
     ///
     /// # Errors
@@ -163,52 +93,6 @@ impl<R, E> FileSink<R, E> {
     pub fn file_counts(&self) -> (u64, u64) {
         (self.files_created, self.files_found)
     }
-}
-
-/// A record-level failure on the blocking pool, before it is tied to a
-/// window.
-type Rejected = Vec<(usize, EncodeError)>;
-
-/// A chunk of records on its way to the blocking pool and back.
-struct Records<R>(Vec<R>);
-
-impl<R> AsRef<[R]> for Records<R> {
-    fn as_ref(&self) -> &[R] {
-        &self.0
-    }
-}
-
-/// Writes `records` into `session`; records that cannot be encoded are
-/// found by encoding each alone and left out. Relies on the crate's
-/// encoders leaving a session unchanged when `write` fails on a record.
-fn write_lenient<R, E, W>(
-    encoder: &E,
-    session: &mut E::Session<W>,
-    records: &[R],
-    offset: usize,
-    rejected: &mut Rejected,
-) -> Result<(), EncodeError>
-where
-    E: Encoder<R, Error = EncodeError>,
-    W: std::io::Write + Send,
-{
-    match session.write(records) {
-        Ok(()) => return Ok(()),
-        Err(e) if !e.is_record() => return Err(e),
-        Err(_) => {}
-    }
-    let mut run_start = 0;
-    for (i, record) in records.iter().enumerate() {
-        if let Err(e) = encoder.encode(std::slice::from_ref(record)) {
-            if !e.is_record() {
-                return Err(e);
-            }
-            session.write(&records[run_start..i])?;
-            rejected.push((offset + i, e));
-            run_start = i + 1;
-        }
-    }
-    session.write(&records[run_start..])
 }
 
 impl<R, E> FileSink<R, E>

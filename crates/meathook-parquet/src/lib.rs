@@ -70,21 +70,24 @@ mod error;
 mod file_sink;
 mod jsonl;
 pub mod layout;
+mod lenient;
 pub mod local;
 mod parquet;
 mod remote;
 mod schema;
+mod sink_builder;
 mod sink_error;
 mod store;
 pub mod timestamp;
 
 pub use crate::csv::{CsvEncoder, CsvSession};
 pub use crate::error::EncodeError;
-pub use crate::file_sink::{DEFAULT_SINGLE_PUT_LIMIT, Delivery, FileSink, FileSinkBuilder};
+pub use crate::file_sink::FileSink;
 pub use crate::jsonl::{JsonLinesEncoder, JsonLinesSession};
 pub use crate::parquet::{
     Compression, DEFAULT_ROW_GROUP_SIZE, DEFAULT_ZSTD_LEVEL, ParquetEncoder, ParquetEncoderBuilder,
     ParquetSession,
 };
+pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, Delivery, FileSinkBuilder};
 pub use crate::sink_error::FileSinkError;
 pub use crate::store::{Destination, DestinationError};

@@ -1,0 +1,93 @@
+//! Settings for a [`FileSink`], and what it reports per file.
+
+use std::path::PathBuf;
+
+use crate::file_sink::FileSink;
+use crate::local;
+use crate::store::{Destination, DestinationError};
+
+/// Files up to this size are uploaded with one conditional put.
+pub const DEFAULT_SINGLE_PUT_LIMIT: u64 = 16 << 20;
+
+/// One file the sink wrote, or found already written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Where it is: a local path or `scheme://bucket/prefix/path`.
+    pub location: String,
+    /// The path relative to the destination's root (the layout path).
+    pub path: String,
+    /// Records in the file.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the bytes.
+    pub sha256: [u8; 32],
+    /// `false` when an identical file was already there (a replay).
+    pub created: bool,
+}
+
+/// Settings for a [`FileSink`].
+#[derive(Debug, Clone)]
+pub struct FileSinkBuilder {
+    destination: Result<Destination, String>,
+    scratch_dir: Option<PathBuf>,
+    single_put_limit: u64,
+}
+
+impl FileSinkBuilder {
+    /// A sink writing to `url`: a local directory or one of the URL forms of
+    /// [`Destination::parse`]. The URL is checked by [`build`](Self::build).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            destination: Err(url.into()),
+            scratch_dir: None,
+            single_put_limit: DEFAULT_SINGLE_PUT_LIMIT,
+        }
+    }
+
+    /// A sink writing to a destination built by the caller.
+    pub fn with_destination(mut self, destination: Destination) -> Self {
+        self.destination = Ok(destination);
+        self
+    }
+
+    /// Where files are encoded before upload to a remote store (by
+    /// default, the system temporary directory). Local destinations always
+    /// use `.meathook-tmp` under their root, so publishing is a link.
+    pub fn with_scratch_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.scratch_dir = Some(dir.into());
+        self
+    }
+
+    /// Files larger than this go to remote stores in multipart parts,
+    /// without a conditional create (default
+    /// [`DEFAULT_SINGLE_PUT_LIMIT`]); smaller ones are read into memory for
+    /// one conditional put.
+    pub fn with_single_put_limit(mut self, bytes: u64) -> Self {
+        self.single_put_limit = bytes;
+        self
+    }
+
+    /// Builds the sink with `encoder`.
+    ///
+    /// # Errors
+    ///
+    /// [`DestinationError`] when the URL is refused.
+    pub fn build<R, E>(self, encoder: E) -> Result<FileSink<R, E>, DestinationError> {
+        let destination = match self.destination {
+            Ok(d) => d,
+            Err(url) => Destination::parse(&url)?,
+        };
+        let scratch = match (&destination, self.scratch_dir) {
+            (Destination::Local { root }, _) => root.join(local::SCRATCH_DIR),
+            (Destination::Remote { .. }, Some(dir)) => dir,
+            (Destination::Remote { .. }, None) => std::env::temp_dir().join("meathook-upload"),
+        };
+        Ok(FileSink::from_parts(
+            destination,
+            scratch,
+            self.single_put_limit,
+            encoder,
+        ))
+    }
+}
