@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use meathook_core::{
     ChunkedError, ChunkedResult, EncodeSession, Encoder, IngestError, Receipt, RecordChunks,
-    RecordRejected, Sink, WindowMeta,
+    RecordRejected, Sink, StackStats, WindowMeta,
 };
 use object_store::path::Path as ObjectPath;
 
@@ -37,6 +37,8 @@ pub struct FileSink<R, E> {
     last: Option<Delivery>,
     files_created: u64,
     files_found: u64,
+    records_delivered: u64,
+    records_rejected: u64,
     _records: PhantomData<fn(R)>,
 }
 
@@ -66,6 +68,8 @@ impl<R, E> FileSink<R, E> {
             last: None,
             files_created: 0,
             files_found: 0,
+            records_delivered: 0,
+            records_rejected: 0,
             _records: PhantomData,
         }
     }
@@ -191,6 +195,7 @@ where
             }
         };
         let accepted = total - rejected.len();
+        self.records_rejected += rejected.len() as u64;
         if accepted == 0 {
             self.discard(window, scratch).await;
             return Ok(Receipt::partial(0, Self::rejections(window, rejected)));
@@ -300,6 +305,7 @@ where
         } else {
             self.files_found += 1;
         }
+        self.records_delivered += rows;
         tracing::debug!(path = %location, rows, bytes = sealed.len, created, "file delivered");
         self.last = Some(Delivery {
             location,
@@ -441,6 +447,13 @@ where
         self.complete(window, session, scratch, total, rejected)
             .await
             .map_err(ChunkedError::Sink)
+    }
+
+    /// Reports the records in files written or found (`delivered_records`)
+    /// and the records rejected on their own.
+    fn observe(&self, stats: &mut StackStats) {
+        stats.delivered_records = self.records_delivered;
+        stats.rejected_records += self.records_rejected;
     }
 
     /// Nothing is held: every `ingest` writes its file before returning.

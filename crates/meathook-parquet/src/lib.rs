@@ -73,6 +73,7 @@ pub mod layout;
 mod lenient;
 pub mod local;
 mod parquet;
+mod read;
 mod remote;
 mod schema;
 mod sink_builder;
@@ -88,6 +89,7 @@ pub use crate::parquet::{
     Compression, DEFAULT_ROW_GROUP_SIZE, DEFAULT_ZSTD_LEVEL, ParquetEncoder, ParquetEncoderBuilder,
     ParquetSession,
 };
+pub use crate::read::{ReadBackError, read_parquet};
 pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, Delivery, FileSinkBuilder};
 pub use crate::sink_error::FileSinkError;
 pub use crate::store::{Destination, DestinationError};

@@ -141,6 +141,9 @@ async fn a_record_that_cannot_be_encoded_is_rejected_alone() {
         back.iter().map(|s| s.small).collect::<Vec<_>>(),
         [0, 1, 3, 5]
     );
+    let mut stats = meathook_core::StackStats::default();
+    sink.observe(&mut stats);
+    assert_eq!((stats.delivered_records, stats.rejected_records), (4, 2));
 }
 
 /// Yields `chunks` chunks, then (as the crash child) reports and hangs.
