@@ -284,6 +284,11 @@ where
                 };
                 return Err(SpoolError::Locked { dir, holder });
             };
+            // Utilisation needs the free space from the start: a recovered
+            // backlog measured against no free space would read as full and
+            // pause polling until the next append, which may never come.
+            let free = fs.available_space(&dir).unwrap_or(u64::MAX);
+            shared2.stats.set(|c| &c.free_bytes, free);
             let (writer, report) =
                 recover(fs, shared2, cfg).map_err(|f| SpoolError::from((f, dir.as_path())))?;
             Ok((lock, writer, report))
