@@ -44,6 +44,10 @@ impl Seen {
         }
     }
 
+    pub(crate) fn horizon(&self) -> Duration {
+        self.horizon
+    }
+
     pub(crate) fn contains(&self, key: KeyHash) -> bool {
         self.at.contains_key(&key)
     }

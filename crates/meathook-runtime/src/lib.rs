@@ -28,6 +28,7 @@ mod budget;
 mod dedupe;
 mod error;
 mod export;
+mod journal;
 mod metrics;
 mod pipeline;
 #[cfg(feature = "satay")]

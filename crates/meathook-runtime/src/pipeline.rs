@@ -21,6 +21,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::budget::{Backpressure, Share};
 use crate::dedupe::{KeyHash, Seen, hash_key};
 use crate::error::PipelineError;
+use crate::journal::KeyJournal;
 use crate::metrics::{PipelineMetrics, Telemetry};
 
 type KeyFn<R> = Box<dyn Fn(&R) -> KeyHash + Send>;
@@ -34,6 +35,7 @@ pub struct Pipeline<C: Collector, S> {
     collect_timeout: Duration,
     key_fn: Option<KeyFn<C::Record>>,
     horizon: Duration,
+    dedupe_file: Option<std::path::PathBuf>,
     memory_limit: u64,
     clock: Arc<dyn Clock>,
 }
@@ -87,6 +89,7 @@ where
             collect_timeout: interval.max(Duration::from_secs(1)),
             key_fn: None,
             horizon: Duration::from_secs(24 * 3600),
+            dedupe_file: None,
             memory_limit: 64 << 20,
             clock: Arc::new(SystemClock),
         }
@@ -101,6 +104,15 @@ where
         F: Fn(&C::Record) -> K + Send + 'static,
     {
         self.key_fn = Some(Box::new(move |r| hash_key(&key(r))));
+        self
+    }
+
+    /// Keeps the dedupe memory in a journal at `path`, so a restarted
+    /// pipeline does not store again a reading the API still serves (see the
+    /// journal's format and its one-fsync window in the crate docs of
+    /// `meathook-runtime`). Without it, dedupe starts empty after a restart.
+    pub fn with_dedupe_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.dedupe_file = Some(path.into());
         self
     }
 
@@ -180,7 +192,17 @@ where
             held: VecDeque::new(),
             stats: StackStats::default(),
             refusing: false,
+            journal: None,
         };
+        if let (Some(path), Some(_)) = (&self.dedupe_file, &self.key_fn) {
+            let journal = KeyJournal::open(path.clone(), &mut state.seen, self.clock.now())
+                .await
+                .map_err(|e| PipelineError::Open {
+                    pipeline: name.clone(),
+                    message: format!("dedupe journal {}: {e}", path.display()),
+                })?;
+            state.journal = Some(journal);
+        }
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut next_poll = Instant::now();
@@ -318,6 +340,9 @@ where
                     for key in keys {
                         state.in_flight.remove(&key);
                         state.seen.remember(key, now);
+                        if let Some(journal) = state.journal.as_mut() {
+                            journal.push(key, now);
+                        }
                     }
                     for rejected in receipt.rejected() {
                         tracing::warn!(%window, index = rejected.index, error = %rejected.error, "record rejected by the sink stack");
@@ -353,6 +378,11 @@ where
     }
 
     async fn advance(&mut self, state: &mut State<C::Record>, ctx: &Ctx) {
+        if let Some(journal) = state.journal.as_mut() {
+            if let Err(error) = journal.sync().await {
+                tracing::warn!(pipeline = self.collector.name(), path = %journal.path().display(), %error, "cannot write the dedupe journal; a restart may store recent readings twice");
+            }
+        }
         let now = self.clock.now();
         state.seen.expire(now);
         if let Err(error) = self.sink.advance(now).await {
@@ -414,6 +444,7 @@ struct State<R> {
     held: VecDeque<Held<R>>,
     stats: StackStats,
     refusing: bool,
+    journal: Option<KeyJournal>,
 }
 
 /// Resolves once a stop is requested, with the drain mode.

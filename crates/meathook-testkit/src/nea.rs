@@ -68,6 +68,7 @@ impl Route {
     }
 
     /// The value of a station's reading in snapshot `index`.
+    #[allow(clippy::cast_precision_loss)] // small test values
     pub fn value(self, station: usize, index: u64) -> f64 {
         let wiggle = ((index * 7 + station as u64 * 13) % 50) as f64 / 10.0;
         match self {
@@ -276,6 +277,11 @@ async fn serve(State(shared): State<Arc<Shared>>, Path(route): Path<String>) -> 
 
 /// The current snapshot of `route`; with `record`, logs its readings as
 /// served.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)] // snapshot indices and test values
 fn snapshot(shared: &Shared, route: Route, record: bool) -> serde_json::Value {
     let config = &shared.config;
     let every = config.reading_every.as_secs_f64().max(0.001);

@@ -1,0 +1,275 @@
+//! The reference consumer: Singapore NEA weather readings, polled by three
+//! pipelines, spooled durably, and landed as hourly parquet files in a local
+//! dataset directory.
+//!
+//! ```sh
+//! cargo run --example nea_weather -- examples/meathook.toml
+//! ```
+//!
+//! Exit codes: 0 after a clean drain, 2 for a configuration error (nothing
+//! is started), 130 when a second signal cut the drain short, 1 for any
+//! other failure.
+
+#[path = "nea_weather/config.rs"]
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use meathook::parquet::{Destination, FileSinkBuilder, ParquetEncoder};
+use meathook::runtime::{
+    Meathook, MeathookBuilder, Pipeline, RuntimeError, SatayCollector, SatayReply,
+};
+use meathook::{Drain, FlushPolicy, SinkExt as _};
+use satay_reqwest::ReqwestActionExt as _;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use config::{Config, DrainMode};
+
+/// One station's reading, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Reading {
+    /// NEA station id, such as `S109`.
+    pub(crate) station_id: String,
+    /// When NEA took the reading.
+    #[serde(with = "meathook::parquet::timestamp")]
+    pub(crate) timestamp: OffsetDateTime,
+    /// The reading.
+    pub(crate) value: f64,
+    /// Its unit, as NEA names it (`deg C`, `mm`, `percentage`).
+    pub(crate) unit: String,
+}
+
+fn readings(snapshots: Vec<nea_rs::NeaReadingSnapshot>, unit: &str) -> Vec<Reading> {
+    snapshots
+        .into_iter()
+        .flat_map(|snapshot| {
+            let at = snapshot.timestamp;
+            snapshot.data.into_iter().map(move |r| Reading {
+                station_id: r.station_id.to_string(),
+                timestamp: at,
+                value: r.value,
+                unit: unit.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// What every pipeline's factory needs, cloned into each.
+#[derive(Clone)]
+struct Shared {
+    client: reqwest::Client,
+    api: nea_rs::Api,
+    spool_dir: PathBuf,
+    url: String,
+    destination: Destination,
+    flush: FlushPolicy,
+}
+
+/// Adds one pipeline that polls with `make_request` and keeps what
+/// `flatten` makes of each 2xx response.
+fn add<M, Fut, T, G>(
+    builder: MeathookBuilder,
+    shared: &Shared,
+    name: String,
+    interval: Duration,
+    make_request: M,
+    flatten: G,
+) -> MeathookBuilder
+where
+    M: Fn(nea_rs::Api, reqwest::Client) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = SatayReply<T, satay_reqwest::Error>> + Send + 'static,
+    T: 'static,
+    G: Fn(T) -> Vec<Reading> + Clone + Send + 'static,
+{
+    let shared = shared.clone();
+    builder.pipeline(move || {
+        // Rebuilt after a panic: a fresh client stack and spool recovery.
+        let api = shared.api.clone();
+        let make_request = make_request.clone();
+        let collector = SatayCollector::new(
+            name.clone(),
+            shared.client.clone(),
+            move |client| make_request(api.clone(), client),
+            flatten.clone(),
+        );
+        // Both were checked when the configuration was loaded.
+        let encoder =
+            ParquetEncoder::<Reading>::new().unwrap_or_else(|e| panic!("the Reading schema: {e}"));
+        let files = FileSinkBuilder::new(shared.url.clone())
+            .with_destination(shared.destination.clone())
+            .build(encoder)
+            .unwrap_or_else(|e| panic!("destination {}: {e}", shared.url));
+        let stack = files.spooled(shared.spool_dir.join(&name), shared.flush);
+        // The dedupe memory survives restarts, beside the pipeline's spool.
+        let dedupe = shared.spool_dir.join(format!("{name}.dedupe"));
+        Pipeline::new(collector, stack, interval)
+            .with_jitter(interval.min(Duration::from_secs(2)) / 4)
+            .with_key_fn(|r: &Reading| (r.station_id.clone(), r.timestamp))
+            .with_dedupe_file(dedupe)
+    })
+}
+
+fn build(config: &Config, api_key: Option<String>) -> Result<MeathookBuilder, String> {
+    let mut api = nea_rs::Api::new();
+    if let Some(base) = &config.api.base_url {
+        api = api.base_url(base.clone());
+    }
+    if let Some(key) = api_key {
+        api = api.x_api_key(key);
+    }
+    let flush = match config.flush.max_records {
+        Some(max) => FlushPolicy::new(config.flush.every, max),
+        None => FlushPolicy::every(config.flush.every),
+    }
+    .map_err(|e| e.to_string())?;
+    let url = config.destination();
+    let shared = Shared {
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("http client: {e}"))?,
+        api,
+        spool_dir: config.spool_dir.clone(),
+        destination: Destination::parse(&url).map_err(|e| e.to_string())?,
+        url,
+        flush,
+    };
+    ParquetEncoder::<Reading>::new().map_err(|e| format!("the Reading schema: {e}"))?;
+
+    let drain = match config.shutdown.drain {
+        DrainMode::Everything => Drain::Everything,
+        DrainMode::KeepActiveWindow => Drain::KeepActiveWindow,
+    };
+    let mut builder = Meathook::builder()
+        .drain(drain)
+        .drain_deadline(config.shutdown.deadline);
+    if let Some(addr) = config.metrics.addr {
+        builder = builder.metrics_addr(addr);
+    }
+    if let Some(path) = &config.metrics.textfile {
+        builder = builder.metrics_textfile(path, Duration::from_secs(15));
+    }
+    for (key, collector) in &config.collectors {
+        let name = collector.name.clone().unwrap_or_else(|| key.clone());
+        let interval = collector.interval;
+        builder = match key.as_str() {
+            "air_temperature" => add(
+                builder,
+                &shared,
+                name,
+                interval,
+                |api, client| async move {
+                    SatayReply::from(
+                        api.weather_readings()
+                            .air_temperature()
+                            .send_buffered_with(&client)
+                            .await,
+                    )
+                },
+                |r: nea_rs::AirTemperatureOperationResponse| match r {
+                    nea_rs::AirTemperatureOperationResponse::Ok(ok) => {
+                        readings(ok.data.readings, ok.data.reading_unit.as_str())
+                    }
+                    _ => Vec::new(),
+                },
+            ),
+            "rainfall" => add(
+                builder,
+                &shared,
+                name,
+                interval,
+                |api, client| async move {
+                    SatayReply::from(
+                        api.weather_readings()
+                            .rainfall()
+                            .send_buffered_with(&client)
+                            .await,
+                    )
+                },
+                |r: nea_rs::RainfallOperationResponse| match r {
+                    nea_rs::RainfallOperationResponse::Ok(ok) => {
+                        readings(ok.data.readings, ok.data.reading_unit.as_str())
+                    }
+                    _ => Vec::new(),
+                },
+            ),
+            "relative_humidity" => add(
+                builder,
+                &shared,
+                name,
+                interval,
+                |api, client| async move {
+                    SatayReply::from(
+                        api.weather_readings()
+                            .relative_humidity()
+                            .send_buffered_with(&client)
+                            .await,
+                    )
+                },
+                |r: nea_rs::RelativeHumidityOperationResponse| match r {
+                    nea_rs::RelativeHumidityOperationResponse::Ok(ok) => {
+                        readings(ok.data.readings, ok.data.reading_unit.as_str())
+                    }
+                    _ => Vec::new(),
+                },
+            ),
+            other => return Err(format!("unknown collector {other}")),
+        };
+    }
+    Ok(builder)
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+
+    let path = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("examples/meathook.toml"), PathBuf::from);
+    let hf_token = std::env::var("HF_TOKEN").ok();
+    let config = match Config::load(&path, hf_token.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("nea_weather: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let builder = match build(
+        &config,
+        std::env::var("X_API_KEY").ok().filter(|k| !k.is_empty()),
+    ) {
+        Ok(builder) => builder,
+        Err(e) => {
+            eprintln!("nea_weather: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nea_weather: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(config = %path.display(), destination = %config.destination(), spool = %config.spool_dir.display(), "starting");
+    match runtime.block_on(builder.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(RuntimeError::Interrupted) => ExitCode::from(130),
+        Err(e) => {
+            eprintln!("nea_weather: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

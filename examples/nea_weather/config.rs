@@ -1,0 +1,258 @@
+//! The example's configuration file: parsed strictly (unknown keys, bad
+//! durations and bad names are errors that name the key and line), with
+//! secrets only from the environment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The pipelines this example knows: NEA station-reading APIs.
+pub(crate) const KNOWN_APIS: [&str; 3] = ["air_temperature", "rainfall", "relative_humidity"];
+
+/// `examples/meathook.toml`, parsed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Where each pipeline's spool lives: `spool_dir/<pipeline>`.
+    pub(crate) spool_dir: PathBuf,
+    /// The spool tier's windows and caps.
+    pub(crate) flush: Flush,
+    /// Where delivered windows go.
+    #[serde(default)]
+    pub(crate) sink: Sinks,
+    /// The NEA API.
+    #[serde(default)]
+    pub(crate) api: Api,
+    /// Metrics exporters.
+    #[serde(default)]
+    pub(crate) metrics: Metrics,
+    /// What happens on SIGTERM / ctrl-c.
+    #[serde(default)]
+    pub(crate) shutdown: Shutdown,
+    /// One pipeline per entry, keyed by the NEA API it polls.
+    pub(crate) collectors: BTreeMap<String, Collector>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Flush {
+    #[serde(deserialize_with = "duration")]
+    pub(crate) every: Duration,
+    pub(crate) max_records: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Sinks {
+    pub(crate) local: Option<Local>,
+    pub(crate) huggingface: Option<HuggingFace>,
+}
+
+/// The embedded default destination: a local dataset directory (or any
+/// URL the file sink understands).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Local {
+    pub(crate) dir: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HuggingFace {
+    pub(crate) repo: String,
+    #[serde(default = "main_branch")]
+    pub(crate) branch: String,
+}
+
+fn main_branch() -> String {
+    "main".to_owned()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Api {
+    /// Defaults to NEA's public endpoint.
+    pub(crate) base_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Metrics {
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Shutdown {
+    #[serde(deserialize_with = "duration", default = "thirty_seconds")]
+    pub(crate) deadline: Duration,
+    #[serde(default)]
+    pub(crate) drain: DrainMode,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self {
+            deadline: thirty_seconds(),
+            drain: DrainMode::default(),
+        }
+    }
+}
+
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DrainMode {
+    #[default]
+    Everything,
+    KeepActiveWindow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Collector {
+    #[serde(deserialize_with = "duration")]
+    pub(crate) interval: Duration,
+    /// The pipeline's name; defaults to the collector's key.
+    pub(crate) name: Option<String>,
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    let parsed = humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "bad duration {text:?}: {e} (write e.g. \"30s\", \"5m\", \"1h\")"
+        ))
+    })?;
+    if parsed.is_zero() {
+        return Err(serde::de::Error::custom(format!(
+            "bad duration {text:?}: must be more than zero"
+        )));
+    }
+    Ok(parsed)
+}
+
+/// A configuration that cannot be used; the message names the file, the key
+/// and, where the parser knows it, the line.
+#[derive(Debug)]
+pub(crate) struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and checks `path`; `hf_token` is the `HF_TOKEN` variable's value.
+    pub(crate) fn load(path: &Path, hf_token: Option<&str>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            ConfigError(format!("{}: {}", path.display(), e.to_string().trim_end()))
+        })?;
+        config.check(path, &text, hf_token)?;
+        Ok(config)
+    }
+
+    fn check(&self, path: &Path, text: &str, hf_token: Option<&str>) -> Result<(), ConfigError> {
+        let at = |key: &str| {
+            line_of(text, key)
+                .map(|l| format!(", line {l}"))
+                .unwrap_or_default()
+        };
+        let file = path.display();
+        if self.collectors.is_empty() {
+            return Err(ConfigError(format!(
+                "{file}: [collectors] is empty: add at least one of {}",
+                KNOWN_APIS.join(", ")
+            )));
+        }
+        for (key, collector) in &self.collectors {
+            if !KNOWN_APIS.contains(&key.as_str()) {
+                return Err(ConfigError(format!(
+                    "{file}: unknown collector `collectors.{key}`{}: known NEA APIs are {}",
+                    at(&format!("[collectors.{key}]")),
+                    KNOWN_APIS.join(", ")
+                )));
+            }
+            let name = collector.name.as_deref().unwrap_or(key);
+            if let Some(reason) = bad_name(name) {
+                return Err(ConfigError(format!(
+                    "{file}: `collectors.{key}.name` = {name:?}{}: {reason}",
+                    at("name")
+                )));
+            }
+        }
+        if self.flush.max_records == Some(0) {
+            return Err(ConfigError(format!(
+                "{file}: `flush.max_records`{} must be more than zero",
+                at("max_records")
+            )));
+        }
+        meathook::FlushPolicy::every(self.flush.every)
+            .map_err(|e| ConfigError(format!("{file}: `flush.every`{}: {e}", at("every"))))?;
+        if let Some(local) = &self.sink.local {
+            meathook::parquet::Destination::parse(&local.dir)
+                .map_err(|e| ConfigError(format!("{file}: `sink.local.dir`{}: {e}", at("dir"))))?;
+        }
+        if let Some(hf) = &self.sink.huggingface {
+            if hf_token.is_none_or(str::is_empty) {
+                return Err(ConfigError(format!(
+                    "{file}: [sink.huggingface]{} is configured for {} (branch {}) but HF_TOKEN is not set: export a token with write access to that repo, or remove the section",
+                    at("[sink.huggingface]"),
+                    hf.repo,
+                    hf.branch
+                )));
+            }
+            return Err(ConfigError(format!(
+                "{file}: [sink.huggingface]{}: the HuggingFace sink is not available in this version of meathook yet; use [sink.local]",
+                at("[sink.huggingface]")
+            )));
+        }
+        Ok(())
+    }
+
+    /// The local destination: `[sink.local] dir`, or a dataset directory
+    /// beside the spools.
+    pub(crate) fn destination(&self) -> String {
+        match &self.sink.local {
+            Some(local) => local.dir.clone(),
+            None => self
+                .spool_dir
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("dataset")
+                .to_string_lossy()
+                .into_owned(),
+        }
+    }
+}
+
+/// Why a pipeline name cannot be used in paths, if it cannot.
+fn bad_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("a pipeline name cannot be empty")
+    } else if name.contains('/') || name.contains('\\') {
+        Some("a pipeline name cannot contain a path separator")
+    } else if name.contains("..") {
+        Some("a pipeline name cannot contain `..`")
+    } else {
+        None
+    }
+}
+
+/// The 1-based line of the first occurrence of `needle`.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}

@@ -1,0 +1,307 @@
+//! The NEA example as a user runs it: a real process against the fake NEA
+//! API on 127.0.0.1, stopped by SIGTERM (drains, exits 0, every collected
+//! reading lands once) or by SIGKILL (restart loses and duplicates nothing
+//! that was acknowledged), and refused bad configurations.
+#![cfg(all(feature = "parquet", feature = "satay", feature = "metrics-http"))]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use meathook_testkit::{FakeNea, FakeNeaConfig};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, Deserialize)]
+struct Reading {
+    station_id: String,
+    #[serde(with = "meathook::parquet::timestamp")]
+    timestamp: OffsetDateTime,
+    value: f64,
+    unit: String,
+}
+
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join("nea_weather");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build --example nea_weather`",
+        path.display()
+    );
+    path
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("meathook-nea-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config(dir: &Path, base_url: &str) -> PathBuf {
+    let path = dir.join("meathook.toml");
+    let text = format!(
+        "spool_dir = \"{spool}\"\n[flush]\nevery = \"1h\"\n[sink.local]\ndir = \"{data}\"\n[api]\nbase_url = \"{base_url}\"\n\
+         [shutdown]\ndeadline = \"20s\"\n[collectors.air_temperature]\ninterval = \"1s\"\n[collectors.rainfall]\ninterval = \"1s\"\n",
+        spool = dir.join("spool").display(),
+        data = dir.join("dataset").display(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start(config: &Path, log: &Path) -> Child {
+    Command::new(example())
+        .arg(config)
+        .env_remove("HF_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} failed");
+}
+
+fn wait(child: &mut Child, limit: Duration, log: &Path) -> i32 {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the example did not exit within {limit:?}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every reading in the dataset, keyed by (pipeline, station, timestamp),
+/// with how often each key occurs.
+fn dataset(dir: &Path) -> BTreeMap<(String, String, OffsetDateTime), usize> {
+    let mut seen = BTreeMap::new();
+    let mut stack = vec![dir.join("dataset")];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let pipeline = path
+                    .components()
+                    .rev()
+                    .nth(2)
+                    .unwrap()
+                    .as_os_str()
+                    .to_string_lossy()
+                    .into_owned();
+                for r in meathook::parquet::read_parquet::<Reading>(&path).unwrap() {
+                    assert!(r.value.is_finite() && !r.unit.is_empty(), "{r:?}");
+                    *seen
+                        .entry((pipeline.clone(), r.station_id, r.timestamp))
+                        .or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// Every reading the fake served, keyed like [`dataset`].
+fn served(fake: &FakeNea) -> Vec<(String, String, OffsetDateTime)> {
+    fake.served()
+        .into_iter()
+        .map(|r| {
+            let pipeline = match r.route.path() {
+                "air-temperature" => "air_temperature",
+                "rainfall" => "rainfall",
+                other => panic!("unexpected route {other}"),
+            };
+            (
+                pipeline.to_owned(),
+                r.station,
+                OffsetDateTime::parse(&r.timestamp, &Rfc3339).unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn fake_nea() -> FakeNea {
+    FakeNea::start(FakeNeaConfig {
+        stations: 4,
+        ..FakeNeaConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_every_collected_reading_lands_once() {
+    let fake = fake_nea().await;
+    let dir = scratch("term");
+    let log = dir.join("run.log");
+    let mut child = start(&config(&dir, &fake.base_url()), &log);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    signal(&child, "TERM");
+    let code = tokio::task::block_in_place(|| wait(&mut child, Duration::from_secs(40), &log));
+    assert_eq!(code, 0, "{}", std::fs::read_to_string(&log).unwrap());
+
+    let landed = dataset(&dir);
+    let served = served(&fake);
+    assert!(
+        served.len() >= 2 * 4 * 3,
+        "only {} readings served",
+        served.len()
+    );
+    let duplicates: Vec<_> = landed.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "duplicated: {duplicates:?}");
+    for key in &served {
+        assert!(
+            landed.contains_key(key),
+            "collected but not in the dataset: {key:?}"
+        );
+    }
+    assert_eq!(
+        landed.len(),
+        served.len(),
+        "the dataset holds readings the API never served"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_then_restart_loses_and_duplicates_nothing_acknowledged() {
+    let fake = fake_nea().await;
+    let dir = scratch("kill");
+    let config = config(&dir, &fake.base_url());
+    let log = dir.join("run1.log");
+    let mut child = start(&config, &log);
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let killed_at = OffsetDateTime::now_utc();
+    signal(&child, "KILL");
+    tokio::task::block_in_place(|| wait(&mut child, Duration::from_secs(10), &log));
+
+    let log = dir.join("run2.log");
+    let mut child = start(&config, &log);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    signal(&child, "TERM");
+    let code = tokio::task::block_in_place(|| wait(&mut child, Duration::from_secs(40), &log));
+    assert_eq!(code, 0, "{}", std::fs::read_to_string(&log).unwrap());
+
+    let landed = dataset(&dir);
+    let duplicates: Vec<_> = landed.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        duplicates.is_empty(),
+        "duplicated after the restart: {duplicates:?}"
+    );
+    // A poll in flight when the process died was never acknowledged: its
+    // readings (served within the last two seconds) may be missing. Nothing
+    // older may be.
+    let window = time::Duration::seconds(2);
+    let missing: Vec<_> = served(&fake)
+        .into_iter()
+        .filter(|k| !landed.contains_key(k))
+        .collect();
+    for key in &missing {
+        assert!(
+            (key.2 - killed_at).abs() <= window,
+            "acknowledged long before the kill, yet lost: {key:?} (killed at {killed_at})"
+        );
+    }
+    assert!(
+        missing.len() <= 2 * 4 * 2,
+        "{} readings missing: {missing:?}",
+        missing.len()
+    );
+    assert!(
+        landed.len() > 2 * 4 * 6,
+        "only {} readings landed",
+        landed.len()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn refused(name: &str, text: &str) -> String {
+    let dir = scratch(name);
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(example())
+        .arg(&path)
+        .env_remove("HF_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+    assert!(!dir.join("spool").exists(), "{name}: something started");
+    let _ = std::fs::remove_dir_all(dir);
+    stderr
+}
+
+#[test]
+fn bad_configurations_exit_2_naming_the_key_and_line() {
+    let base = "spool_dir = \"spool\"\n[flush]\nevery = \"1h\"\n";
+    let unknown = refused(
+        "unknown",
+        &format!("{base}flsuh = 3\n[collectors.rainfall]\ninterval = \"1m\"\n"),
+    );
+    assert!(
+        unknown.contains("flsuh") && unknown.contains("line 4"),
+        "{unknown}"
+    );
+
+    let duration = refused(
+        "duration",
+        &format!("{base}[collectors.rainfall]\ninterval = \"5 parsecs\"\n"),
+    );
+    assert!(
+        duration.contains("interval")
+            && duration.contains("5 parsecs")
+            && duration.contains("line 5"),
+        "{duration}"
+    );
+
+    let token = refused(
+        "token",
+        &format!(
+            "{base}[sink.huggingface]\nrepo = \"you/weather\"\n[collectors.rainfall]\ninterval = \"1m\"\n"
+        ),
+    );
+    assert!(
+        token.contains("HF_TOKEN") && token.contains("you/weather") && token.contains("line 4"),
+        "{token}"
+    );
+
+    let name = refused(
+        "name",
+        &format!("{base}[collectors.rainfall]\ninterval = \"1m\"\nname = \"../rain\"\n"),
+    );
+    assert!(
+        name.contains("collectors.rainfall.name") && name.contains("line 6"),
+        "{name}"
+    );
+
+    let api = refused(
+        "api",
+        &format!("{base}[collectors.wind]\ninterval = \"1m\"\n"),
+    );
+    assert!(
+        api.contains("collectors.wind") && api.contains("air_temperature"),
+        "{api}"
+    );
+}
