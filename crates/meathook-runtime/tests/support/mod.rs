@@ -146,6 +146,16 @@ impl<R> Clone for Gate<R> {
     }
 }
 
+impl<R> Gate<R> {
+    /// A gate that takes `delay` for every offer.
+    pub fn slow(delay: Duration) -> Self {
+        Self {
+            delay,
+            ..Self::default()
+        }
+    }
+}
+
 impl<R: Clone> Gate<R> {
     pub fn close(&self) {
         self.state.closed.store(true, Ordering::SeqCst);
