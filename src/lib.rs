@@ -24,7 +24,10 @@ pub use meathook_core::{
     SystemClock, Tee, TeeError, TokioClock, Weigher, WindowMeta,
 };
 #[doc(inline)]
-pub use meathook_spool::SinkExt;
+pub use meathook_spool::{
+    Credits, DiskSpool, Durability, FullPolicy, Limits, RecoveryReport, SinkExt, SpoolError,
+    SpoolStats, StatsSnapshot,
+};
 
 /// The core contracts crate, for items not re-exported at the top level.
 pub use meathook_core as core;

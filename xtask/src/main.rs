@@ -2,13 +2,16 @@
 //!
 //! - `ci [STEP]`: every check CI runs, or one of them.
 //! - `bench [NAME]`: release-mode benchmarks, a table and JSON figures.
+//! - `soak`: the spool's long model and SIGKILL runs.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)] // a command-line tool: stdout is its interface
 
 mod bench;
 mod ci;
 mod cmd;
+mod demo;
 mod python;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -17,7 +20,9 @@ usage: cargo xtask <command>
 
 commands:
   ci [STEP]       run every CI step, or one: fmt, clippy, python, test, doc, features, deny
+  demo            run the NEA example offline for 20 s and show what it wrote
   bench [NAME]    run release benchmarks (all, or benches/NAME.rs); figures in target/meathook-bench/
+  soak            long durability runs of the spool (model test, SIGKILL soak)
 ";
 
 fn main() -> ExitCode {
@@ -25,6 +30,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(args.get(1).map(String::as_str)),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
+        Some("demo") => demo::run(),
+        Some("soak") => soak::run(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -257,24 +257,24 @@ fn recover_one<F: Fs>(
     // again: it is delivered up to its last valid frame, like a segment
     // abandoned after a write failure.
     let mut abandoned_at = None;
-    if state == State::Open {
-        if let Some((offset, cut)) = damage.tail {
-            let truncated = fs
-                .open_append(&path)
-                .and_then(|mut f| f.set_len(offset).and_then(|()| f.sync_data()));
-            match truncated {
-                Ok(()) => {
-                    report.truncated_bytes += cut;
-                    w.shared.stats.add(|c| &c.truncated_bytes, cut);
-                    seg.bytes = offset;
-                }
-                Err(e) => {
-                    report.skipped.push((
-                        path.clone(),
-                        format!("cannot cut the torn tail ({e}); delivering the segment up to it"),
-                    ));
-                    abandoned_at = Some(offset);
-                }
+    if state == State::Open
+        && let Some((offset, cut)) = damage.tail
+    {
+        let truncated = fs
+            .open_append(&path)
+            .and_then(|mut f| f.set_len(offset).and_then(|()| f.sync_data()));
+        match truncated {
+            Ok(()) => {
+                report.truncated_bytes += cut;
+                w.shared.stats.add(|c| &c.truncated_bytes, cut);
+                seg.bytes = offset;
+            }
+            Err(e) => {
+                report.skipped.push((
+                    path.clone(),
+                    format!("cannot cut the torn tail ({e}); delivering the segment up to it"),
+                ));
+                abandoned_at = Some(offset);
             }
         }
     }

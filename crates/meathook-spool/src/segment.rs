@@ -246,7 +246,7 @@ mod tests {
         let bytes = h.encode();
         let (back, len) = SegmentHeader::read(&mut &bytes[..]).unwrap();
         assert_eq!(back, h);
-        assert_eq!(len as usize, bytes.len());
+        assert_eq!(len, bytes.len() as u64);
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x01;

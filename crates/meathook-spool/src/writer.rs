@@ -184,15 +184,15 @@ impl<F: Fs> Writer<F> {
         }
         let o = &mut self.open[at];
         o.dirty = true;
-        if self.cfg.durability == Durability::EveryIngest {
-            if let Err(source) = sync(o, &self.shared) {
-                self.abandon(at);
-                return Err(WriteFail::Io {
-                    op: "fsync",
-                    path,
-                    source,
-                });
-            }
+        if self.cfg.durability == Durability::EveryIngest
+            && let Err(source) = sync(o, &self.shared)
+        {
+            self.abandon(at);
+            return Err(WriteFail::Io {
+                op: "fsync",
+                path,
+                source,
+            });
         }
         let o = &mut self.open[at];
         o.len += buf.len() as u64;
@@ -453,17 +453,18 @@ impl<F: Fs> Writer<F> {
         let mut at = 0;
         while at < self.open.len() {
             let o = &mut self.open[at];
-            if o.dirty && o.file.is_some() {
-                if let Err(source) = sync(o, &self.shared) {
-                    let path = segment::path(&self.shared.dir, o.seg.id, State::Open);
-                    self.abandon(at);
-                    first_err.get_or_insert(WriteFail::Io {
-                        op: "fsync",
-                        path,
-                        source,
-                    });
-                    continue;
-                }
+            if o.dirty
+                && o.file.is_some()
+                && let Err(source) = sync(o, &self.shared)
+            {
+                let path = segment::path(&self.shared.dir, o.seg.id, State::Open);
+                self.abandon(at);
+                first_err.get_or_insert(WriteFail::Io {
+                    op: "fsync",
+                    path,
+                    source,
+                });
+                continue;
             }
             at += 1;
         }

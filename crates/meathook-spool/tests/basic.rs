@@ -1,7 +1,11 @@
 //! The spool's everyday behaviour: accept durably, deliver in the window
 //! with a stable batch identity, reject bad records one by one, keep the
 //! pipeline name in the file, refuse a second writer.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)] // tests; small fixed sizes
 
 mod support;
 

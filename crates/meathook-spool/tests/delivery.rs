@@ -1,6 +1,10 @@
 //! Background delivery: retries with backoff, dead-letter after permanent
 //! refusals, and `ingest` never waiting on the inner sink.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)] // tests; small fixed sizes
 
 mod support;
 

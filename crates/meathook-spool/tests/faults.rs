@@ -2,7 +2,11 @@
 //! part way through a write, failed fsyncs, a crash that drops unsynced
 //! bytes. Nothing unwritten is acknowledged; everything acknowledged
 //! survives; the spool carries on once the fault clears.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)] // tests; small fixed sizes
 
 mod support;
 

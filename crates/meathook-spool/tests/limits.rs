@@ -1,6 +1,10 @@
 //! Limits and the full policies: backpressure, drops counted by reason,
 //! utilisation and credits.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)] // tests; small fixed sizes
 
 mod support;
 
@@ -115,7 +119,7 @@ async fn drop_oldest_deletes_the_oldest_windows_and_counts_them() {
         s.advance(T0 + HOUR * (hour as u32 + 1)).await.unwrap();
     }
     let dropped = s.stats().snapshot().dropped_oldest;
-    assert!(dropped > 0 && dropped % 10 == 0, "{dropped}");
+    assert!(dropped > 0 && dropped.is_multiple_of(10), "{dropped}");
     out.set_mode(Mode::Accept);
     s.flush().await.unwrap();
     let got = out.records();

@@ -11,7 +11,11 @@
 //!
 //! `MEATHOOK_MODEL_CASES` sets the number of cases (CI runs a few dozen;
 //! `cargo xtask soak` runs thousands).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)] // tests; small fixed sizes
 
 mod support;
 

@@ -1,7 +1,11 @@
 //! An inner sink down for 24 windows, then back: the spool's memory stays
 //! flat while the backlog grows on disk, and every record arrives once, in
 //! order, in its window.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)] // tests; small fixed sizes
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

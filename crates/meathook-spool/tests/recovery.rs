@@ -1,6 +1,10 @@
 //! Recovery from damaged files: torn tails at every byte, bit flips in a
 //! middle frame, garbage tails. Real files, real spools.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)] // tests; small fixed sizes
 
 mod support;
 
