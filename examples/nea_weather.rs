@@ -12,6 +12,8 @@
 
 #[path = "nea_weather/config.rs"]
 mod config;
+#[path = "nea_weather/reading.rs"]
+mod reading;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,24 +25,9 @@ use meathook::runtime::{
 };
 use meathook::{Drain, FlushPolicy, SinkExt as _};
 use satay_reqwest::ReqwestActionExt as _;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use config::{Config, DrainMode};
-
-/// One station's reading, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Reading {
-    /// NEA station id, such as `S109`.
-    pub(crate) station_id: String,
-    /// When NEA took the reading.
-    #[serde(with = "meathook::parquet::timestamp")]
-    pub(crate) timestamp: OffsetDateTime,
-    /// The reading.
-    pub(crate) value: f64,
-    /// Its unit, as NEA names it (`deg C`, `mm`, `percentage`).
-    pub(crate) unit: String,
-}
+use reading::Reading;
 
 fn readings(snapshots: Vec<nea_rs::NeaReadingSnapshot>, unit: &str) -> Vec<Reading> {
     snapshots

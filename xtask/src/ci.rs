@@ -87,8 +87,10 @@ fn test() -> Result<(), String> {
     let mut cmd = cargo(["test", "--workspace", "--all-features", "--locked"]);
     // Interop tests read files with pyarrow from the `python` step's venv;
     // here a missing venv is a failure, not a skip.
-    cmd.env(crate::python::REQUIRE_ENV, "1")
-        .env("MEATHOOK_PYTHON", crate::python::venv().join("bin").join("python"));
+    cmd.env(crate::python::REQUIRE_ENV, "1").env(
+        "MEATHOOK_PYTHON",
+        crate::python::venv().join("bin").join("python"),
+    );
     sh(
         cmd,
         "run the failing test alone with `cargo test -p <crate> --test <file> <name>` and read its message",

@@ -15,7 +15,11 @@ use std::process::Command;
 use crate::cmd::{root, run as sh};
 
 /// The packages and the exact versions the tests were written against.
-const PINS: &[&str] = &["pyarrow==21.0.0", "moto[server]==5.1.10", "prometheus-client==0.26.0"];
+const PINS: &[&str] = &[
+    "pyarrow==21.0.0",
+    "moto[server]==5.1.10",
+    "prometheus-client==0.26.0",
+];
 
 /// Set for the test step: tests that need the venv fail without it.
 pub(crate) const REQUIRE_ENV: &str = "MEATHOOK_REQUIRE_PYTHON";
@@ -44,7 +48,13 @@ pub(crate) fn setup() -> Result<(), String> {
     )?;
     let mut install = Command::new(python());
     install
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(PINS);
     sh(
         install,
