@@ -207,3 +207,56 @@ async fn stray_and_unreadable_files_are_reported_and_skipped() {
     );
     assert!(!dir.path().join("00000000000000000099.seg").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_and_verify_report_segments_and_damage_without_modifying_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seg, ends) = write_segment(dir.path(), 3, 5, true).await;
+    let bin = env!("CARGO_BIN_EXE_meathook-spool");
+    let run = |cmd: &str| {
+        std::process::Command::new(bin)
+            .args([cmd, dir.path().to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let ok = run("verify");
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(ok.status.success(), "{text}");
+    assert!(
+        text.contains("sealed")
+            && text.contains("air [2026-11-23T10:00:00Z, 2026-11-23T11:00:00Z)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("records 15") && text.contains("1 segments, 15 records"),
+        "{text}"
+    );
+    assert!(
+        text.contains("oldest undelivered") && text.contains("verify: ok"),
+        "{text}"
+    );
+    // Damage the middle frame's payload.
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = (ends[1] + 45) as usize;
+    bytes[at] ^= 0xFF;
+    std::fs::write(&seg, &bytes).unwrap();
+    let bad = run("verify");
+    let text = String::from_utf8_lossy(&bad.stdout).into_owned();
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("damaged:") && text.contains("records lost: 5"),
+        "{text}"
+    );
+    assert_eq!(run("inspect").status.code(), Some(0));
+    assert_eq!(
+        std::fs::read(&seg).unwrap(),
+        bytes,
+        "inspection changed the segment"
+    );
+    assert!(
+        !dir.path()
+            .join(QUARANTINE_DIR)
+            .join(seg.file_name().unwrap())
+            .exists()
+    );
+}
