@@ -93,16 +93,21 @@
 //!
 //! | fault | acknowledged records lost | duplicated at the destination | test |
 //! |---|---|---|---|
-//! | SIGKILL at any point (`EveryIngest`) | none | none (replays reuse the BatchId; the file sink skips existing batches) | `sigkill_soak` |
-//! | crash with unsynced bytes dropped (model) | none | none | `model` |
-//! | torn tail, cut at every byte offset | none; exactly the complete frames survive | none | `recovery::torn_tail_at_every_offset` |
-//! | bit flip in a middle frame's header, length or payload | that frame's records, counted exactly, segment quarantined | none | `recovery::bit_flips_*` |
-//! | garbage tails: zeros, random bytes, `u32::MAX` lengths | none | none | `recovery::garbage_tails` |
-//! | ENOSPC during append | none; the batch is refused and handed back | none | `faults::enospc_*` |
-//! | fsync failure | none; the batch is refused, the segment abandoned | none | `faults::fsync_failure_*` |
-//! | inner sink down for 24 windows | none, delivered once, in order | none | `outage` |
-//! | inner sink refuses permanently | none: moved to `dead-letter/` with the error | none | `delivery::permanent_*` |
-//! | full spool, `Block` / `DropOldest` / `DropNewest` | none / oldest segments, counted / the batch, counted | none | `limits` |
+//! | SIGKILL at any point (`EveryIngest`) | none | none (replays reuse the BatchId; the file sink skips existing batches) | `tests/sigkill_soak.rs` |
+//! | crash with unsynced bytes dropped (model) | none | none | `tests/model.rs` |
+//! | torn tail, cut at every byte offset | none; exactly the complete frames survive | none | `tests/recovery.rs` |
+//! | bit flip in a middle frame's header, length or payload | that frame's records, counted exactly, segment quarantined | none | `tests/recovery.rs` |
+//! | garbage tails: zeros, random bytes, `u32::MAX` lengths | none | none | `tests/recovery.rs` |
+//! | ENOSPC during append | none; the batch is refused and handed back | none | `tests/faults.rs` |
+//! | fsync failure | none; the batch is refused, the segment abandoned | none | `tests/faults.rs` |
+//! | inner sink down for 24 windows | none, delivered once, in order | none | `tests/outage.rs` |
+//! | inner sink refuses permanently | none: moved to `dead-letter/` with the error | none | `tests/delivery.rs` |
+//! | full spool, `Block` / `DropOldest` / `DropNewest` | none / oldest segments, counted / the batch, counted | none | `tests/limits.rs` |
+//!
+//! One limit of the table: damage to the *last* frame of a segment that is
+//! still open cannot be told apart from a torn write, so recovery cuts it as
+//! a torn tail without counting its records as lost (under `EveryIngest` a
+//! torn last frame was never acknowledged).
 //!
 //! Deliveries are at-least-once: if the process dies after the inner sink
 //! accepted a segment and before its file was deleted, the segment is
