@@ -252,7 +252,10 @@ impl<R, W: Write + Send> ParquetSession<R, W> {
         if self.pending_rows == 0 {
             return Ok(());
         }
-        let batch = arrow_select::concat::concat_batches(&self.schema, &self.pending)?;
+        let batch = match self.pending.as_slice() {
+            [one] => one.clone(),
+            many => arrow_select::concat::concat_batches(&self.schema, many)?,
+        };
         self.pending.clear();
         self.pending_rows = 0;
         self.writer.write(&batch)?;
