@@ -4,6 +4,7 @@
 //!
 //! ```sh
 //! cargo run --example nea_weather -- examples/meathook.toml
+//! cargo run --example nea_weather -- --check examples/meathook.toml   # validate only
 //! ```
 //!
 //! Exit codes: 0 after a clean drain, 2 for a configuration error (nothing
@@ -218,8 +219,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let path = std::env::args_os()
-        .nth(1)
+    // `nea_weather [--check] [CONFIG]`: `--check` validates and exits.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let check_only = args.first().is_some_and(|a| a == "--check");
+    if check_only {
+        args.remove(0);
+    }
+    let path = args
+        .first()
         .map_or_else(|| PathBuf::from("examples/meathook.toml"), PathBuf::from);
     let hf_token = std::env::var("HF_TOKEN").ok();
     let config = match Config::load(&path, hf_token.as_deref()) {
@@ -239,6 +246,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if check_only {
+        eprintln!("nea_weather: {} is valid", path.display());
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -3,6 +3,7 @@
 //! reading lands once) or by SIGKILL (restart loses and duplicates nothing
 //! that was acknowledged), and refused bad configurations.
 #![cfg(all(feature = "parquet", feature = "satay", feature = "metrics-http"))]
+#![allow(clippy::unwrap_used)] // test helpers: a failed set-up step fails the test
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -304,4 +305,58 @@ fn bad_configurations_exit_2_naming_the_key_and_line() {
         api.contains("collectors.wind") && api.contains("air_temperature"),
         "{api}"
     );
+}
+
+/// The shard configurations of the Kubernetes manifest, and the example's
+/// own configuration, pass the example's strict loader.
+#[test]
+fn shipped_configurations_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("examples/deploy/statefulset.yaml")).unwrap();
+    let dir = scratch("shipped");
+    // The ConfigMap's `shard-N.toml: |` blocks, indented four spaces.
+    let mut shards: Vec<(String, String)> = Vec::new();
+    let mut inside = false;
+    for line in manifest.lines() {
+        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(": |")) {
+            shards.push((name.to_owned(), String::new()));
+            inside = true;
+        } else if let (true, Some(body), Some((_, text))) =
+            (inside, line.strip_prefix("    "), shards.last_mut())
+        {
+            text.push_str(body);
+            text.push('\n');
+        } else {
+            inside = false;
+        }
+    }
+    assert_eq!(
+        shards.len(),
+        2,
+        "expected two shard configurations in the manifest"
+    );
+    let mut paths: Vec<PathBuf> = shards
+        .into_iter()
+        .map(|(name, text)| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect();
+    paths.push(root.join("examples/meathook.toml"));
+    for path in paths {
+        let out = Command::new(example())
+            .arg("--check")
+            .arg(&path)
+            .env_remove("HF_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -40,6 +40,20 @@ pub(crate) fn run(name: Option<&str>) -> Result<(), String> {
             ));
         }
         eprintln!("== bench: {name}");
+        if name == "runtime" {
+            // It measures the NEA example as a separate process.
+            crate::cmd::run(
+                cargo([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "--all-features",
+                    "--example",
+                    "nea_weather",
+                ]),
+                "the example must build: `cargo build --release --example nea_weather`",
+            )?;
+        }
         let stdout = output(cargo([
             "bench",
             "--locked",

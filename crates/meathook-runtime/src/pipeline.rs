@@ -378,10 +378,15 @@ where
     }
 
     async fn advance(&mut self, state: &mut State<C::Record>, ctx: &Ctx) {
-        if let Some(journal) = state.journal.as_mut() {
-            if let Err(error) = journal.sync().await {
-                tracing::warn!(pipeline = self.collector.name(), path = %journal.path().display(), %error, "cannot write the dedupe journal; a restart may store recent readings twice");
-            }
+        if let Some(journal) = state.journal.as_mut()
+            && let Err(error) = journal.sync().await
+        {
+            tracing::warn!(
+                pipeline = self.collector.name(),
+                path = %journal.path().display(),
+                %error,
+                "cannot write the dedupe journal; a restart may store recent readings twice"
+            );
         }
         let now = self.clock.now();
         state.seen.expire(now);

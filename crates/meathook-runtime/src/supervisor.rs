@@ -58,6 +58,7 @@ impl Meathook {
 }
 
 /// Configures and runs a [`Meathook`] runtime.
+#[derive(Default)]
 pub struct MeathookBuilder {
     factories: Vec<Factory>,
     settings: Settings,
@@ -86,15 +87,6 @@ impl std::fmt::Debug for MeathookBuilder {
             .field("pipelines", &self.factories.len())
             .field("settings", &self.settings)
             .finish()
-    }
-}
-
-impl Default for MeathookBuilder {
-    fn default() -> Self {
-        Self {
-            factories: Vec::new(),
-            settings: Settings::default(),
-        }
     }
 }
 

@@ -2,6 +2,9 @@
 //! Python `prometheus_client`), `/healthz` turns 503 when a pipeline is
 //! given up, and the textfile exporter writes the same text.
 
+#![cfg(feature = "metrics-http")]
+#![allow(clippy::unwrap_used)] // test helpers: a failed set-up step fails the test
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! API: every kind of bad answer is counted under its kind, never fatal; the
 //! pipeline keeps its schedule and recovers with the API.
 
+#![cfg(feature = "satay")]
+
 mod support;
 
 use std::collections::BTreeSet;
@@ -121,10 +123,7 @@ async fn bad_answers_are_counted_by_kind_and_the_pipeline_recovers() {
             "{r:?} was never served"
         );
     }
-    // The 429 asked for a second: no request reached the API within it.
+    // At most one request per 300 ms tick over 6 s: no retry storm.
     let requests = fake.requests(Route::AirTemperature);
-    assert!(
-        requests < 6 / 1 * 4,
-        "{requests} requests: the schedule ran away"
-    );
+    assert!(requests <= 21, "{requests} requests: the schedule ran away");
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use meathook_runtime::{Meathook, Pipeline, RuntimeError};
 use support::{Gate, Script, Scripted};
 
+#[allow(clippy::unwrap_used)] // a test helper: failing to signal fails the test
 fn sigterm_self() {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &std::process::id().to_string()])
