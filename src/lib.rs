@@ -10,7 +10,9 @@
 //! | feature | default | enables |
 //! |---|---|---|
 //! | `parquet` | yes | `meathook::parquet`: file encoders and destinations |
-//! | `huggingface` | yes | `meathook::hf`: the HuggingFace dataset sink (implies `parquet`) |
+//! | `huggingface` | yes | `meathook::hf`: the HuggingFace dataset sink (implies `parquet`, `satay`, `metrics-http`) |
+//! | `satay` | with `huggingface` | `runtime::SatayCollector` for satay-generated API clients |
+//! | `metrics-http` | with `huggingface` | the runtime's `/metrics` and `/healthz` listener |
 //!
 //! With `--no-default-features` you get the core contracts, the layers, the
 //! spool and the runtime, and no HTTP, arrow or parquet crate.
