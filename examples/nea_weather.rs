@@ -143,67 +143,39 @@ fn build(config: &Config, api_key: Option<String>) -> Result<MeathookBuilder, St
     for (key, collector) in &config.collectors {
         let name = collector.name.clone().unwrap_or_else(|| key.clone());
         let interval = collector.interval;
+        // The three APIs differ only in the action and its response type.
+        macro_rules! station_readings {
+            ($action:ident, $response:ident) => {
+                add(
+                    builder,
+                    &shared,
+                    name,
+                    interval,
+                    |api, client| async move {
+                        SatayReply::from(
+                            api.weather_readings()
+                                .$action()
+                                .send_buffered_with(&client)
+                                .await,
+                        )
+                    },
+                    |r: nea_rs::$response| match r {
+                        nea_rs::$response::Ok(ok) => {
+                            readings(ok.data.readings, ok.data.reading_unit.as_str())
+                        }
+                        _ => Vec::new(),
+                    },
+                )
+            };
+        }
         builder = match key.as_str() {
-            "air_temperature" => add(
-                builder,
-                &shared,
-                name,
-                interval,
-                |api, client| async move {
-                    SatayReply::from(
-                        api.weather_readings()
-                            .air_temperature()
-                            .send_buffered_with(&client)
-                            .await,
-                    )
-                },
-                |r: nea_rs::AirTemperatureOperationResponse| match r {
-                    nea_rs::AirTemperatureOperationResponse::Ok(ok) => {
-                        readings(ok.data.readings, ok.data.reading_unit.as_str())
-                    }
-                    _ => Vec::new(),
-                },
-            ),
-            "rainfall" => add(
-                builder,
-                &shared,
-                name,
-                interval,
-                |api, client| async move {
-                    SatayReply::from(
-                        api.weather_readings()
-                            .rainfall()
-                            .send_buffered_with(&client)
-                            .await,
-                    )
-                },
-                |r: nea_rs::RainfallOperationResponse| match r {
-                    nea_rs::RainfallOperationResponse::Ok(ok) => {
-                        readings(ok.data.readings, ok.data.reading_unit.as_str())
-                    }
-                    _ => Vec::new(),
-                },
-            ),
-            "relative_humidity" => add(
-                builder,
-                &shared,
-                name,
-                interval,
-                |api, client| async move {
-                    SatayReply::from(
-                        api.weather_readings()
-                            .relative_humidity()
-                            .send_buffered_with(&client)
-                            .await,
-                    )
-                },
-                |r: nea_rs::RelativeHumidityOperationResponse| match r {
-                    nea_rs::RelativeHumidityOperationResponse::Ok(ok) => {
-                        readings(ok.data.readings, ok.data.reading_unit.as_str())
-                    }
-                    _ => Vec::new(),
-                },
-            ),
+            "air_temperature" => {
+                station_readings!(air_temperature, AirTemperatureOperationResponse)
+            }
+            "rainfall" => station_readings!(rainfall, RainfallOperationResponse),
+            "relative_humidity" => {
+                station_readings!(relative_humidity, RelativeHumidityOperationResponse)
+            }
             other => return Err(format!("unknown collector {other}")),
         };
     }

@@ -350,41 +350,34 @@ impl PipelineMetrics {
         let f = &self.families;
         let l = &self.label;
         let last = &self.last;
-        add_delta(
-            &f.delivered.get_or_create(l),
-            last.delivered_records,
-            stats.delivered_records,
-        );
-        add_delta(
-            &f.rejected.get_or_create(l),
-            last.rejected_records,
-            stats.rejected_records,
-        );
-        add_delta(
-            &f.dropped.get_or_create(l),
-            last.dropped_records,
-            stats.dropped_records,
-        );
-        add_delta(
-            &f.quarantined.get_or_create(l),
-            last.quarantined_records,
-            stats.quarantined_records,
-        );
-        add_delta(
-            &f.dead_lettered.get_or_create(l),
-            last.dead_lettered_records,
-            stats.dead_lettered_records,
-        );
-        add_delta(
-            &f.delivery_failures.get_or_create(l),
-            last.failed_attempts,
-            stats.failed_attempts,
-        );
-        add_delta(
-            &f.delivery_retries.get_or_create(l),
-            last.retries,
-            stats.retries,
-        );
+        let cumulative = [
+            (
+                &f.delivered,
+                last.delivered_records,
+                stats.delivered_records,
+            ),
+            (&f.rejected, last.rejected_records, stats.rejected_records),
+            (&f.dropped, last.dropped_records, stats.dropped_records),
+            (
+                &f.quarantined,
+                last.quarantined_records,
+                stats.quarantined_records,
+            ),
+            (
+                &f.dead_lettered,
+                last.dead_lettered_records,
+                stats.dead_lettered_records,
+            ),
+            (
+                &f.delivery_failures,
+                last.failed_attempts,
+                stats.failed_attempts,
+            ),
+            (&f.delivery_retries, last.retries, stats.retries),
+        ];
+        for (family, before, now) in cumulative {
+            add_delta(&family.get_or_create(l), before, now);
+        }
         f.spool_bytes
             .get_or_create(l)
             .set(i64::try_from(stats.spooled_bytes).unwrap_or(i64::MAX));
