@@ -68,6 +68,12 @@ struct Families {
     poll_stretch: FloatGauges,
     ingest_seconds: Histograms,
     tick_lateness_seconds: Histograms,
+    delivery_latency_seconds: Histograms,
+}
+
+fn delivery_histogram() -> Histogram {
+    // 1 s to about 18 h: windows are minutes to hours long.
+    Histogram::new(exponential_buckets(1.0, 2.0, 17))
 }
 
 fn latency_histogram() -> Histogram {
@@ -121,6 +127,7 @@ impl Telemetry {
             poll_stretch: FloatGauges::default(),
             ingest_seconds: Family::new_with_constructor(latency_histogram),
             tick_lateness_seconds: Family::new_with_constructor(latency_histogram),
+            delivery_latency_seconds: Family::new_with_constructor(delivery_histogram),
         };
         let f = &families;
         registry.register(
@@ -227,6 +234,11 @@ impl Telemetry {
             "tick_lateness_seconds",
             "How late each poll started against its schedule",
             f.tick_lateness_seconds.clone(),
+        );
+        registry.register(
+            "delivery_latency_seconds",
+            "Age of the oldest record of each delivery when the next tick saw it delivered",
+            f.delivery_latency_seconds.clone(),
         );
         Self {
             registry: Arc::new(registry),
@@ -377,6 +389,14 @@ impl PipelineMetrics {
         ];
         for (family, before, now) in cumulative {
             add_delta(&family.get_or_create(l), before, now);
+        }
+        // Records were delivered since the last tick: the oldest of them was
+        // the oldest undelivered record then.
+        if stats.delivered_records != last.delivered_records
+            && let Some(oldest) = last.oldest_undelivered
+        {
+            let age = (now - oldest).as_seconds_f64().max(0.0);
+            f.delivery_latency_seconds.get_or_create(l).observe(age);
         }
         f.spool_bytes
             .get_or_create(l)

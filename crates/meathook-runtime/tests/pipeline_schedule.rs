@@ -213,3 +213,51 @@ async fn each_batch_is_stamped_with_its_collection_second() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn delivery_latency_is_the_age_of_the_oldest_record_delivered() {
+    use meathook_core::{Buffered, FlushPolicy};
+    let gate = Gate::default();
+    // A one-minute memory tier: readings from 10:00:00 leave at 10:01:00.
+    let stack = Buffered::new(
+        gate.clone(),
+        FlushPolicy::every(Duration::from_secs(60)).unwrap(),
+    );
+    let pipeline = Pipeline::new(
+        Scripted {
+            name: "p",
+            script: Script::new([]),
+        },
+        stack,
+        Duration::from_secs(10),
+    )
+    .with_clock(clock());
+    let telemetry = Telemetry::new();
+    pipeline
+        .run_until(tokio::time::sleep(Duration::from_secs(65)), &telemetry)
+        .await
+        .unwrap();
+
+    let text = telemetry.encode();
+    assert_eq!(
+        sample(
+            &text,
+            "meathook_delivery_latency_seconds_count{pipeline=\"p\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "meathook_delivery_latency_seconds_sum{pipeline=\"p\"}"
+        ),
+        Some(60.0),
+        "{text}"
+    );
+    assert_eq!(
+        gate.batches().len(),
+        2,
+        "the open window was drained at the stop"
+    );
+}
