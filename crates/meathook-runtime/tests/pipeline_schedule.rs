@@ -238,13 +238,15 @@ async fn delivery_latency_is_the_age_of_the_oldest_record_delivered() {
         .await
         .unwrap();
 
+    // Two deliveries: the 10:00 window at 10:01:00 (its oldest reading 60 s
+    // old) and, at the stop's drain, the reading of 10:01:00 (5 s old).
     let text = telemetry.encode();
     assert_eq!(
         sample(
             &text,
             "meathook_delivery_latency_seconds_count{pipeline=\"p\"}"
         ),
-        Some(1.0),
+        Some(2.0),
         "{text}"
     );
     assert_eq!(
@@ -252,7 +254,7 @@ async fn delivery_latency_is_the_age_of_the_oldest_record_delivered() {
             &text,
             "meathook_delivery_latency_seconds_sum{pipeline=\"p\"}"
         ),
-        Some(60.0),
+        Some(65.0),
         "{text}"
     );
     assert_eq!(
