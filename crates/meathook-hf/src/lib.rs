@@ -1,9 +1,63 @@
 //! The HuggingFace dataset sink for meathook.
 //!
-//! # Not yet here
+//! # Overview
 //!
-//! This crate will own `HfSink`: sans-IO Hub actions (preupload, LFS batch,
-//! multipart upload, commit) sent through `satay-reqwest`, commit coalescing
-//! under a per-repo budget, and the dataset card. None of it is implemented
-//! yet: the crate is empty and pulls in no HTTP dependency today.
+//! [`HfSink`] commits each window it is given as one parquet file to a
+//! dataset repository on the Hub, over the Hub's own protocol: preupload
+//! (which paths already hold which sha256), the LFS batch API, presigned
+//! uploads (basic or multipart, without the token), then one NDJSON commit
+//! that references the uploaded objects. Parquet is never inlined as
+//! base64. It sits behind a `DiskSpool`, which keeps windows on disk until
+//! the commit is confirmed and retries them.
+//!
+//! - **Idempotent**: paths come from the spool's `BatchId`
+//!   ([`meathook_parquet::layout`]); every attempt starts with preupload,
+//!   so a replay or a retry after a lost answer skips files already there.
+//! - **Paced**: every sink on one repository branch shares one committer,
+//!   which coalesces files ready within a short delay into one commit and
+//!   keeps under a commit budget (default 100 per hour), honouring 429,
+//!   `RateLimit` and `Retry-After`.
+//! - **Classified errors**: 400/401/403/404/422 are permanent with a
+//!   message naming the repository and the token variable; 5xx, 408, 429,
+//!   timeouts and resets are transient. See [`HfError`].
+//! - **Dataset card**: `README.md` gets one `configs:` entry per pipeline;
+//!   the rest of the card is kept ([`card`]).
+//! - **Secret**: the token ([`HfToken`]) is never formatted.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use meathook_core::FlushPolicy;
+//! use meathook_hf::HfSink;
+//! use meathook_spool::SinkExt as _;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Reading { station: String, value: f64 }
+//!
+//! let token = std::env::var("HF_TOKEN").unwrap_or_default();
+//! let sink = HfSink::<Reading>::new(reqwest::Client::new(), "you/your-dataset", token)
+//!     .branch("main")
+//!     .spooled("/var/lib/meathook/spool/readings", FlushPolicy::hourly());
+//! # drop(sink);
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod action;
+mod attempt;
+mod builder;
+pub mod card;
+mod committer;
+mod encode;
+mod error;
+mod hub;
+pub mod rate_limit;
+pub mod repo;
+mod sink;
+mod startup;
+mod token;
+
+pub use crate::committer::CommitSettings;
+pub use crate::error::HfError;
+pub use crate::repo::{DEFAULT_ENDPOINT, RepoId};
+pub use crate::sink::HfSink;
+pub use crate::token::HfToken;

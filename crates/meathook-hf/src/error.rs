@@ -1,0 +1,328 @@
+//! `HfError`: why the Hub did not take a window, and whether a retry can
+//! help.
+//!
+//! **Invariant:** no variant holds the token; messages name the repository,
+//! the call and, for credentials, the environment variable the token came
+//! from. [`class`](SinkError::class) is what the spool acts on: permanent
+//! errors are reported and dead-lettered after its attempts, never spun on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use meathook_core::{ErrorClass, SinkError};
+
+use crate::action::HubError;
+
+/// An error of [`HfSink`](crate::HfSink).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum HfError {
+    /// The repository is not `namespace/name`. Permanent.
+    #[error("{repo:?} is not a dataset repository id: write it as namespace/name")]
+    InvalidRepo {
+        /// What was given.
+        repo: String,
+    },
+    /// No token was configured. Permanent.
+    #[error("no HuggingFace token for {repo}: set {token_var} to a token with write access")]
+    NoToken {
+        /// The repository.
+        repo: String,
+        /// Where the token should come from.
+        token_var: String,
+    },
+    /// 401: the token was refused. Permanent.
+    #[error(
+        "{call} on {repo} was refused (401): the token in {token_var} is invalid or expired; \
+         create a new write token at https://huggingface.co/settings/tokens ({message})"
+    )]
+    Unauthorized {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// Where the token came from.
+        token_var: String,
+        /// The Hub's message.
+        message: String,
+    },
+    /// 403: the token may not write here, or the repository is disabled.
+    /// Permanent.
+    #[error(
+        "{call} on {repo} was forbidden (403): the token in {token_var} needs write access \
+         to this dataset (a write token, or a fine-grained token with write permission on \
+         {repo}) ({message})"
+    )]
+    Forbidden {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// Where the token came from.
+        token_var: String,
+        /// The Hub's message.
+        message: String,
+    },
+    /// 404: the repository or branch does not exist. Permanent.
+    #[error(
+        "{call} on {repo} (branch {branch}) found nothing (404 {code}): create the dataset \
+         and the branch, or enable create-if-missing ({message})"
+    )]
+    NotFound {
+        /// The repository.
+        repo: String,
+        /// The branch.
+        branch: String,
+        /// The call.
+        call: &'static str,
+        /// `X-Error-Code`, or `-`.
+        code: String,
+        /// The Hub's message.
+        message: String,
+    },
+    /// 400, 413, 422 or another 4xx: the request is wrong and will stay
+    /// wrong. Permanent: a bug to report.
+    #[error("{call} on {repo} was rejected ({status}): {message}")]
+    Rejected {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// The status.
+        status: u16,
+        /// The Hub's message.
+        message: String,
+    },
+    /// 429: rate limited. Transient, with the wait the Hub asked for.
+    #[error("{call} on {repo} was rate limited (429): waiting {wait:?}")]
+    RateLimited {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// How long to wait.
+        wait: Duration,
+    },
+    /// 412: the branch moved since preupload. Transient: preupload again.
+    #[error("the head of {repo} moved during a commit (412): preuploading again")]
+    StaleParent {
+        /// The repository.
+        repo: String,
+    },
+    /// 5xx, 408 or another answer that may change. Transient.
+    #[error("{call} on {repo} failed ({status}): {message}")]
+    Server {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        message: String,
+    },
+    /// A connection failed, was reset, or timed out. Transient.
+    #[error("{call} on {repo} failed in transport: {reason}")]
+    Transport {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// What the transport said.
+        reason: String,
+    },
+    /// An answer could not be understood (a proxy's HTML, a truncated
+    /// body). Transient.
+    #[error("{call} on {repo} returned an answer that cannot be read: {reason}")]
+    Decode {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The LFS batch refused one object. Permanent for 4xx codes.
+    #[error("LFS refused {path} in {repo} (code {code}): {message}")]
+    Object {
+        /// The repository.
+        repo: String,
+        /// The file.
+        path: String,
+        /// The per-object code.
+        code: u16,
+        /// The message.
+        message: String,
+    },
+    /// The window could not be encoded. Permanent.
+    #[error("cannot encode {window} for {repo}: {reason}")]
+    Encode {
+        /// The repository.
+        repo: String,
+        /// The window.
+        window: String,
+        /// What the encoder said.
+        reason: String,
+    },
+    /// One record could not be encoded and was left out; reported in the
+    /// receipt. Permanent.
+    #[error("record {index} of {window} cannot be encoded, so it was left out: {reason}")]
+    Record {
+        /// The window.
+        window: String,
+        /// The record's index in the batch.
+        index: usize,
+        /// What the encoder said.
+        reason: String,
+    },
+    /// A scratch file operation failed. Transient (a full disk may clear).
+    #[error("{action} {path} failed: {reason}; check its permissions and free space")]
+    Local {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's answer.
+        reason: String,
+    },
+    /// The commit round carrying this file stopped before it answered (its
+    /// task was cancelled). Transient.
+    #[error("the commit to {repo} carrying {path} was interrupted; it will be retried")]
+    Interrupted {
+        /// The repository.
+        repo: String,
+        /// The file.
+        path: String,
+    },
+}
+
+impl HfError {
+    /// Classifies a refusal of `call` on `repo`.
+    pub(crate) fn from_hub(
+        e: HubError,
+        call: &'static str,
+        repo: &str,
+        branch: &str,
+        token_var: &str,
+    ) -> Self {
+        let repo = repo.to_owned();
+        let message = e.message;
+        let token_var = token_var.to_owned();
+        match e.status.as_u16() {
+            401 => Self::Unauthorized {
+                repo,
+                call,
+                token_var,
+                message,
+            },
+            403 => Self::Forbidden {
+                repo,
+                call,
+                token_var,
+                message,
+            },
+            404 => Self::NotFound {
+                repo,
+                branch: branch.to_owned(),
+                call,
+                code: e.code.unwrap_or_else(|| "-".into()),
+                message,
+            },
+            412 => Self::StaleParent { repo },
+            429 => Self::RateLimited {
+                repo,
+                call,
+                wait: e.retry_after.unwrap_or(crate::action::QUOTA_FLOOR),
+            },
+            408 => Self::Server {
+                repo,
+                call,
+                status: 408,
+                message,
+            },
+            status @ 400..=499 => Self::Rejected {
+                repo,
+                call,
+                status,
+                message,
+            },
+            status => Self::Server {
+                repo,
+                call,
+                status,
+                message,
+            },
+        }
+    }
+}
+
+impl SinkError for HfError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::InvalidRepo { .. }
+            | Self::NoToken { .. }
+            | Self::Unauthorized { .. }
+            | Self::Forbidden { .. }
+            | Self::NotFound { .. }
+            | Self::Rejected { .. }
+            | Self::Encode { .. }
+            | Self::Record { .. } => ErrorClass::Permanent,
+            Self::Object { code, .. } if (400..500).contains(code) && *code != 429 => {
+                ErrorClass::Permanent
+            }
+            _ => ErrorClass::Transient,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { wait, .. } => Some(*wait),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    fn hub(status: u16) -> HubError {
+        HubError {
+            status: StatusCode::from_u16(status).unwrap(),
+            code: None,
+            message: "m".into(),
+            retry_after: Some(Duration::from_secs(9)),
+        }
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        for s in [400, 401, 403, 404, 413, 422] {
+            let e = HfError::from_hub(hub(s), "commit", "ns/ds", "main", "HF_TOKEN");
+            assert_eq!(e.class(), ErrorClass::Permanent, "{s}");
+        }
+        for s in [408, 412, 429, 500, 502, 503, 504] {
+            let e = HfError::from_hub(hub(s), "commit", "ns/ds", "main", "HF_TOKEN");
+            assert_eq!(e.class(), ErrorClass::Transient, "{s}");
+        }
+        let e = HfError::from_hub(hub(429), "commit", "ns/ds", "main", "HF_TOKEN");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(9)));
+    }
+
+    #[test]
+    fn credential_errors_name_the_repo_and_variable() {
+        let e = HfError::from_hub(hub(401), "preupload", "ns/ds", "main", "HF_TOKEN");
+        let text = e.to_string();
+        assert!(
+            text.contains("ns/ds") && text.contains("HF_TOKEN"),
+            "{text}"
+        );
+        let e = HfError::from_hub(hub(403), "commit", "ns/ds", "main", "MY_TOKEN");
+        let text = e.to_string();
+        assert!(
+            text.contains("write access") && text.contains("MY_TOKEN"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! `HubClient`: sends the [actions](crate::action) through satay-reqwest,
+//! bounds each call with a timeout, and turns every failure into an
+//! [`HfError`] that names the repository and the call.
+//!
+//! **Invariant:** one file's bytes are in memory at most once: a basic
+//! upload reads the scratch file into one `Bytes` that the transport sends
+//! without copying; a multipart upload reads one part at a time.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use satay_reqwest::ReqwestActionExt as _;
+use satay_runtime::OwnedAction;
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+
+use crate::action::{
+    BatchObject, CompleteMultipart, HubError, LfsBatch, ObjectAction, PutObject, Verify,
+};
+use crate::error::HfError;
+use crate::repo::Target;
+use crate::token::HfToken;
+
+/// The Hub, as one sink stack's calls see it.
+#[derive(Debug, Clone)]
+pub(crate) struct HubClient {
+    pub(crate) client: reqwest::Client,
+    pub(crate) target: Target,
+    pub(crate) token: HfToken,
+    pub(crate) token_var: String,
+    /// Bound on API calls (the Hub times requests out at about 60 s).
+    pub(crate) request_timeout: Duration,
+    /// Bound on one upload `PUT`.
+    pub(crate) upload_timeout: Duration,
+}
+
+impl HubClient {
+    pub(crate) fn repo(&self) -> String {
+        self.target.repo.to_string()
+    }
+
+    /// Sends `action`, bounded by `timeout`.
+    pub(crate) async fn send<A, T>(
+        &self,
+        call: &'static str,
+        action: A,
+        timeout: Duration,
+    ) -> Result<T, HfError>
+    where
+        A: OwnedAction<OwnedResponse = Result<T, HubError>, RequestBody = Bytes> + Send,
+    {
+        let sent = tokio::time::timeout(timeout, action.send_buffered_with(&self.client)).await;
+        let response = match sent {
+            Err(_) => {
+                return Err(HfError::Transport {
+                    repo: self.repo(),
+                    call,
+                    reason: format!("no answer within {timeout:?}"),
+                });
+            }
+            Ok(Err(e)) => return Err(self.transport(call, &e)),
+            Ok(Ok(response)) => response,
+        };
+        match response.decode_owned() {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(refusal)) => Err(HfError::from_hub(
+                refusal,
+                call,
+                &self.repo(),
+                &self.target.branch,
+                &self.token_var,
+            )),
+            Err(e) => Err(HfError::Decode {
+                repo: self.repo(),
+                call,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// An API call with the default timeout.
+    pub(crate) async fn call<A, T>(&self, call: &'static str, action: A) -> Result<T, HfError>
+    where
+        A: OwnedAction<OwnedResponse = Result<T, HubError>, RequestBody = Bytes> + Send,
+    {
+        self.send(call, action, self.request_timeout).await
+    }
+
+    fn transport(&self, call: &'static str, e: &satay_reqwest::Error) -> HfError {
+        let reason = match e {
+            // reqwest's text names the URL: a presigned URL is no secret of
+            // ours, and the token is never in a URL.
+            satay_reqwest::Error::Reqwest(e) => {
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(e);
+                while let Some(s) = source {
+                    text.push_str(": ");
+                    text.push_str(&s.to_string());
+                    source = s.source();
+                }
+                text
+            }
+            satay_reqwest::Error::Satay(e) => {
+                return HfError::Rejected {
+                    repo: self.repo(),
+                    call,
+                    status: 0,
+                    message: format!("the request could not be built: {e}"),
+                };
+            }
+        };
+        HfError::Transport {
+            repo: self.repo(),
+            call,
+            reason,
+        }
+    }
+
+    /// Uploads one object as the batch answer says, then verifies it if
+    /// asked. `path` is the repository path, for messages.
+    pub(crate) async fn upload(
+        &self,
+        object: &BatchObject,
+        file: &Path,
+        size: u64,
+        path: &str,
+    ) -> Result<(), HfError> {
+        match &object.action {
+            ObjectAction::Stored => return Ok(()),
+            ObjectAction::Error { code, message } => {
+                return Err(HfError::Object {
+                    repo: self.repo(),
+                    path: path.to_owned(),
+                    code: *code,
+                    message: message.clone(),
+                });
+            }
+            ObjectAction::Basic { href } => {
+                let body = self.read(file, 0, size).await?;
+                let put = PutObject {
+                    url: href.clone(),
+                    body,
+                };
+                self.send("upload", put, self.upload_timeout).await?;
+            }
+            ObjectAction::Multipart {
+                complete,
+                chunk_size,
+                parts,
+            } => {
+                let mut etags = Vec::with_capacity(parts.len());
+                for (i, url) in parts.iter().enumerate() {
+                    let start = chunk_size.saturating_mul(i as u64);
+                    let len = (*chunk_size).min(size.saturating_sub(start));
+                    let body = self.read(file, start, len).await?;
+                    let put = PutObject {
+                        url: url.clone(),
+                        body,
+                    };
+                    let etag = self.send("upload part", put, self.upload_timeout).await?;
+                    etags.push(etag.ok_or_else(|| HfError::Decode {
+                        repo: self.repo(),
+                        call: "upload part",
+                        reason: format!("part {} of {path} was answered without an ETag", i + 1),
+                    })?);
+                }
+                let done = CompleteMultipart {
+                    url: complete.clone(),
+                    oid: object.oid.clone(),
+                    etags,
+                };
+                self.call("multipart completion", done).await?;
+            }
+        }
+        if let Some(url) = &object.verify {
+            let verify = Verify {
+                url: url.clone(),
+                token: self.token.clone(),
+                oid: object.oid.clone(),
+                size,
+            };
+            self.call("verify", verify).await?;
+        }
+        Ok(())
+    }
+
+    /// Asks where to upload `objects`.
+    pub(crate) async fn batch(
+        &self,
+        objects: Vec<(String, u64)>,
+    ) -> Result<Vec<BatchObject>, HfError> {
+        let batch = LfsBatch {
+            target: self.target.clone(),
+            token: self.token.clone(),
+            objects,
+        };
+        self.call("LFS batch", batch).await
+    }
+
+    /// Reads `len` bytes at `start` of a scratch file into one buffer.
+    async fn read(&self, file: &Path, start: u64, len: u64) -> Result<Bytes, HfError> {
+        let local = |reason: std::io::Error| HfError::Local {
+            action: "reading",
+            path: file.to_path_buf(),
+            reason: reason.to_string(),
+        };
+        let cap = usize::try_from(len).map_err(|_| HfError::Local {
+            action: "reading",
+            path: file.to_path_buf(),
+            reason: "the file is larger than memory can address".into(),
+        })?;
+        let mut f = tokio::fs::File::open(file).await.map_err(local)?;
+        f.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(local)?;
+        let mut buf = Vec::with_capacity(cap);
+        (&mut f)
+            .take(len)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(local)?;
+        if buf.len() != cap {
+            return Err(HfError::Local {
+                action: "reading",
+                path: file.to_path_buf(),
+                reason: format!("expected {len} bytes at {start}, found {}", buf.len()),
+            });
+        }
+        Ok(Bytes::from(buf))
+    }
+}
