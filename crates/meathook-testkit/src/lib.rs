@@ -4,8 +4,12 @@
 //!   relative humidity) in the shape nea-rs decodes, with a new reading per
 //!   station on a fixed cadence, fault injection per route, and a log of
 //!   every reading it served.
+//! - [`hub::FakeHub`]: the HuggingFace Hub routes a dataset sink and the
+//!   official `huggingface_hub` client use, with fault injection per route,
+//!   request counters and a commit log.
 #![forbid(unsafe_code)]
 
+pub mod hub;
 mod nea;
 
 pub use nea::{FakeNea, FakeNeaConfig, Fault, Route, ServedReading};

@@ -1,0 +1,219 @@
+//! HfSink against the fake Hub: a clean run, then one fault at a time at
+//! each phase of a commit. After each, the dataset must hold every record
+//! exactly once.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use meathook_core::{ErrorClass, Sink, SinkError};
+use meathook_testkit::hub::{FakeHub, FakeHubConfig, HubFault, HubRoute};
+use support::{REPO, Reading, assert_exactly, readings, sink, window};
+
+/// Delivers three hourly windows of 200 readings; returns what was sent.
+async fn deliver_three(hub: &FakeHub) -> Vec<Reading> {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = sink(hub, scratch.path());
+    sink.open().await.unwrap();
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let records = readings(i * 200, 200);
+        sent.extend(records.clone());
+        let receipt = sink
+            .ingest(&window("air_temperature", i), records)
+            .await
+            .unwrap_or_else(|e| panic!("window {i} refused: {}", e.error()));
+        assert_eq!(receipt.accepted(), 200);
+    }
+    sent
+}
+
+/// Objects above 1 KiB go up in 1 KiB parts, so every window is multipart.
+fn multipart() -> FakeHubConfig {
+    FakeHubConfig {
+        multipart_threshold: 1024,
+        chunk_size: 1024,
+        ..FakeHubConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn windows_become_lfs_files_with_a_dataset_card() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    let sent = deliver_three(&hub).await;
+    assert_exactly(&hub, &sent);
+
+    let files = hub.files(REPO, "main");
+    let parquet: Vec<_> = files
+        .iter()
+        .filter(|f| f.path.ends_with(".parquet"))
+        .collect();
+    assert_eq!(parquet.len(), 3, "{files:?}");
+    for f in &parquet {
+        assert!(
+            f.lfs_oid.is_some(),
+            "{} was committed inline, not via LFS",
+            f.path
+        );
+        assert!(f.path.starts_with("data/air_temperature/"), "{}", f.path);
+    }
+    let card = String::from_utf8(hub.download(REPO, "main", "README.md").unwrap()).unwrap();
+    assert!(card.contains("config_name: air_temperature"), "{card}");
+    assert!(card.contains("data/air_temperature/**/*.parquet"), "{card}");
+    assert_eq!(
+        hub.leaked_authorization(),
+        0,
+        "the token went to an upload URL"
+    );
+}
+
+#[tokio::test]
+async fn multipart_uploads_join_their_parts() {
+    let hub = FakeHub::start(multipart()).await.unwrap();
+    let sent = deliver_three(&hub).await;
+    assert_exactly(&hub, &sent);
+    assert!(hub.requests(HubRoute::Complete) >= 3);
+    assert!(
+        hub.requests(HubRoute::Put) > hub.requests(HubRoute::Complete),
+        "each window should have gone up in several parts"
+    );
+    assert_eq!(hub.leaked_authorization(), 0);
+}
+
+#[tokio::test]
+async fn two_server_errors_at_each_phase_lose_and_duplicate_nothing() {
+    let phases = [
+        (HubRoute::Preupload, false),
+        (HubRoute::Batch, false),
+        (HubRoute::Put, false),
+        (HubRoute::Put, true),
+        (HubRoute::Complete, true),
+        (HubRoute::Verify, false),
+        (HubRoute::Commit, false),
+    ];
+    for (route, parts) in phases {
+        let config = if parts {
+            multipart()
+        } else {
+            FakeHubConfig::default()
+        };
+        let hub = FakeHub::start(config).await.unwrap();
+        hub.inject(route, [HubFault::Status(500), HubFault::Status(503)]);
+        let sent = deliver_three(&hub).await;
+        assert_exactly(&hub, &sent);
+        assert!(
+            hub.requests(route) >= 3,
+            "{route:?}: the faults were never hit ({} requests)",
+            hub.requests(route)
+        );
+    }
+}
+
+#[tokio::test]
+async fn connection_resets_are_retried() {
+    for route in [
+        HubRoute::Preupload,
+        HubRoute::Batch,
+        HubRoute::Put,
+        HubRoute::Commit,
+    ] {
+        let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+        hub.inject(route, [HubFault::Reset]);
+        let sent = deliver_three(&hub).await;
+        assert_exactly(&hub, &sent);
+        assert!(
+            hub.requests(route) >= 2,
+            "{route:?}: the reset was never hit"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_commit_applied_then_answered_504_is_not_committed_again() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    hub.inject(HubRoute::Commit, [HubFault::ApplyThen504]);
+    let sent = deliver_three(&hub).await;
+    assert_exactly(&hub, &sent);
+    // The first window's commit was applied despite the 504; the retry's
+    // preupload found the file and committed nothing. Then one commit for
+    // each other window.
+    let commits = hub.commits();
+    assert_eq!(commits.len(), 3, "{commits:#?}");
+    let first_window_commits = commits
+        .iter()
+        .filter(|c| c.paths.iter().any(|p| p.contains("/100000Z-")))
+        .count();
+    assert_eq!(first_window_commits, 1, "{commits:#?}");
+}
+
+#[tokio::test]
+async fn a_429_waits_as_long_as_the_hub_says() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    hub.inject(
+        HubRoute::Commit,
+        [HubFault::RateLimited {
+            remaining: 0,
+            reset: 1,
+            retry_after: None,
+        }],
+    );
+    let started = Instant::now();
+    let sent = deliver_three(&hub).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried before the RateLimit reset (t=1): {:?}",
+        started.elapsed()
+    );
+    assert_exactly(&hub, &sent);
+    assert_eq!(hub.requests(HubRoute::Commit), 4);
+}
+
+#[tokio::test]
+async fn a_stale_parent_reruns_preupload_and_commits_once() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    hub.inject(HubRoute::Commit, [HubFault::StaleParent]);
+    let sent = deliver_three(&hub).await;
+    assert_exactly(&hub, &sent);
+    assert_eq!(hub.commits().len(), 3);
+    assert_eq!(
+        hub.requests(HubRoute::Preupload),
+        4,
+        "the 412 should have sent the round back to preupload once"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_window_is_found_not_uploaded_again() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    let sent = deliver_three(&hub).await;
+    let puts = hub.requests(HubRoute::Put);
+    let commits = hub.commits().len();
+    // The spool replays the same batch after a crash: same window, same
+    // batch id, same records.
+    let again = deliver_three(&hub).await;
+    assert_eq!(sent, again);
+    assert_exactly(&hub, &sent);
+    assert_eq!(hub.requests(HubRoute::Put), puts, "uploaded again");
+    assert_eq!(hub.commits().len(), commits, "committed again");
+}
+
+#[tokio::test]
+async fn hub_server_errors_are_transient_and_name_the_repository() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    hub.inject(HubRoute::Preupload, (0..5).map(|_| HubFault::Status(502)));
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = sink(&hub, scratch.path());
+    let err = sink
+        .ingest(&window("air_temperature", 0), readings(0, 10))
+        .await
+        .expect_err("five 502s exhaust the round's attempts");
+    assert_eq!(err.error().class(), ErrorClass::Transient);
+    assert!(err.error().to_string().contains(REPO), "{}", err.error());
+    assert_eq!(err.records().len(), 10, "the records come back");
+    // The next attempt (the spool's) succeeds.
+    sink.ingest(&window("air_temperature", 0), readings(0, 10))
+        .await
+        .unwrap();
+    assert_exactly(&hub, &readings(0, 10));
+}

@@ -1,0 +1,270 @@
+//! The fake Hub's API routes: whoami, create, preupload and commit.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::state::{CommitLog, Entered, Entry, base64_decode, enter, refuse};
+use super::{HubRoute, Shared, TokenRole, lock};
+
+const MAX_INLINE: usize = 10 * 1024 * 1024;
+const LFS_SUFFIXES: &[&str] = &[".parquet", ".arrow", ".bin", ".gz", ".zip", ".zst", ".npy"];
+
+pub(crate) async fn whoami(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    if let Entered::Answer(r) = enter(&shared, HubRoute::WhoAmI).await {
+        return r;
+    }
+    let hub = lock(&shared);
+    match hub.auth(&headers) {
+        Err(r) => r,
+        Ok(role) => {
+            let role = if role == TokenRole::Write {
+                "write"
+            } else {
+                "read"
+            };
+            Json(json!({"type":"user","name":"meathook-tester","auth":{"accessToken":{"displayName":"test","role":role}}})).into_response()
+        }
+    }
+}
+
+pub(crate) async fn create(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Entered::Answer(r) = enter(&shared, HubRoute::CreateRepo).await {
+        return r;
+    }
+    let mut hub = lock(&shared);
+    let name = body["name"].as_str().unwrap_or_default();
+    let org = body["organization"].as_str().unwrap_or("meathook-tester");
+    let repo = if name.contains('/') {
+        name.to_owned()
+    } else {
+        format!("{org}/{name}")
+    };
+    if let Err(r) = hub.auth_write(&headers, &repo) {
+        return r;
+    }
+    if body["type"].as_str() != Some("dataset") {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            None,
+            "this fake only hosts datasets",
+        );
+    }
+    let url = format!("{}/datasets/{repo}", hub.base);
+    if hub.create_repo(&repo) {
+        Json(json!({"url": url, "name": repo})).into_response()
+    } else {
+        // The Hub names the existing repository in its 409, and clients
+        // asked to tolerate an existing one read that URL.
+        let mut r = refuse(
+            StatusCode::CONFLICT,
+            None,
+            "You already created this dataset repo",
+        );
+        *r.body_mut() = axum::body::Body::from(
+            json!({"error": "You already created this dataset repo", "url": url}).to_string(),
+        );
+        r
+    }
+}
+
+pub(crate) async fn preupload(
+    State(shared): State<Shared>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Entered::Answer(r) = enter(&shared, HubRoute::Preupload).await {
+        return r;
+    }
+    let repo = format!("{ns}/{name}");
+    let mut hub = lock(&shared);
+    if let Err(r) = hub.auth_write(&headers, &repo) {
+        return r;
+    }
+    let branch = match hub.branch(&repo, &rev) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(files) = body["files"].as_array() else {
+        return refuse(StatusCode::BAD_REQUEST, None, "files must be a list");
+    };
+    if files.len() > 256 {
+        return refuse(StatusCode::BAD_REQUEST, None, "at most 256 files per call");
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let path = f["path"].as_str().unwrap_or_default();
+        let size = f["size"].as_u64().unwrap_or(0);
+        let sample = base64_decode(f["sample"].as_str().unwrap_or_default()).unwrap_or_default();
+        let lfs = LFS_SUFFIXES.iter().any(|s| path.ends_with(s))
+            || size >= MAX_INLINE as u64
+            || sample.contains(&0);
+        let mut entry = json!({
+            "path": path,
+            "uploadMode": if lfs { "lfs" } else { "regular" },
+            "shouldIgnore": false,
+        });
+        if let Some(Entry::Lfs { oid, .. }) = branch.files.get(path) {
+            entry["oid"] = Value::from(oid.as_str());
+        }
+        out.push(entry);
+    }
+    Json(json!({"commitOid": branch.head, "files": out})).into_response()
+}
+
+fn bad_path(path: &str) -> bool {
+    path.is_empty()
+        || path.starts_with('/')
+        || path
+            .split('/')
+            .any(|s| s == ".." || s == "." || s.is_empty())
+}
+
+pub(crate) async fn commit(
+    State(shared): State<Shared>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let special = match enter(&shared, HubRoute::Commit).await {
+        Entered::Answer(r) => return r,
+        Entered::Special(f) => Some(f),
+        Entered::Go => None,
+    };
+    let repo = format!("{ns}/{name}");
+    let mut hub = lock(&shared);
+    if let Err(r) = hub.auth_write(&headers, &repo) {
+        return r;
+    }
+    if let Err(r) = hub.branch(&repo, &rev) {
+        return r;
+    }
+    if special == Some(super::HubFault::StaleParent) {
+        let oid = hub.new_oid();
+        if let Ok(b) = hub.branch(&repo, &rev) {
+            b.head = oid;
+        }
+    }
+    let lines: Result<Vec<Value>, _> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(serde_json::from_slice::<Value>)
+        .collect();
+    let Ok(lines) = lines else {
+        return refuse(StatusCode::BAD_REQUEST, None, "every line must be JSON");
+    };
+    if !body.ends_with(b"\n") || lines.first().map(|l| &l["key"]) != Some(&json!("header")) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            None,
+            "the header line must come first",
+        );
+    }
+    let header = &lines[0]["value"];
+    let mut changes: Vec<(String, Option<Entry>)> = Vec::new();
+    for line in &lines[1..] {
+        let v = &line["value"];
+        let path = v["path"].as_str().unwrap_or_default().to_owned();
+        if bad_path(&path) {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                &format!("invalid path {path:?}"),
+            );
+        }
+        match line["key"].as_str() {
+            Some("lfsFile") => {
+                let oid = v["oid"].as_str().unwrap_or_default().to_owned();
+                let size = v["size"].as_u64().unwrap_or(u64::MAX);
+                if hub.stored.get(&oid) != Some(&size) {
+                    return refuse(
+                        StatusCode::BAD_REQUEST,
+                        None,
+                        &format!("lfsFile {path} references object {oid} which was never uploaded"),
+                    );
+                }
+                changes.push((path, Some(Entry::Lfs { oid, size })));
+            }
+            Some("file") => {
+                let Some(content) = base64_decode(v["content"].as_str().unwrap_or_default()) else {
+                    return refuse(StatusCode::BAD_REQUEST, None, "content is not base64");
+                };
+                if content.len() >= MAX_INLINE || content.contains(&0) {
+                    return refuse(
+                        StatusCode::BAD_REQUEST,
+                        None,
+                        &format!("{path}: binary or ≥ 10 MiB files must be uploaded with LFS"),
+                    );
+                }
+                changes.push((path, Some(Entry::Regular { content })));
+            }
+            Some("deletedFile") => changes.push((path, None)),
+            other => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    &format!("unknown operation {other:?}"),
+                );
+            }
+        }
+    }
+    if changes.is_empty() {
+        return refuse(StatusCode::BAD_REQUEST, None, "no operations in the commit");
+    }
+    let oid = hub.new_oid();
+    let base = hub.base.clone();
+    let Ok(branch) = hub.branch(&repo, &rev) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if let Some(parent) = header["parentCommit"].as_str()
+        && parent != branch.head
+    {
+        return refuse(
+            StatusCode::PRECONDITION_FAILED,
+            None,
+            "A commit has happened since. Please refresh and try again.",
+        );
+    }
+    let mut paths = Vec::new();
+    for (path, entry) in changes {
+        match entry {
+            Some(e) => {
+                branch.files.insert(path.clone(), e);
+            }
+            None => {
+                branch.files.remove(&path);
+            }
+        }
+        paths.push(path);
+    }
+    branch.head = oid.clone();
+    hub.commits.push(CommitLog {
+        repo: repo.clone(),
+        branch: rev,
+        oid: oid.clone(),
+        at: tokio::time::Instant::now(),
+        paths,
+    });
+    if special == Some(super::HubFault::ApplyThen504) {
+        return (
+            StatusCode::GATEWAY_TIMEOUT,
+            "<html>504 Gateway Time-out</html>",
+        )
+            .into_response();
+    }
+    Json(json!({
+        "success": true,
+        "commitOid": oid,
+        "commitUrl": format!("{base}/datasets/{repo}/commit/{oid}"),
+        "commitMessage": header["summary"],
+    }))
+    .into_response()
+}

@@ -1,0 +1,264 @@
+//! A fake HuggingFace Hub: the routes a dataset sink and the official
+//! `huggingface_hub` client use, on 127.0.0.1.
+//!
+//! Routes: `whoami-v2`, `repos/create`, preupload, the LFS batch API,
+//! presigned-style `PUT`s (whole objects and parts, refused if they carry
+//! an `Authorization` header, as a presigned storage URL would), multipart
+//! completion, verify, the NDJSON commit, tree listing and `resolve`
+//! downloads. Behaviours: `%2F` in revisions is decoded; the header line
+//! must come first; a stale `parentCommit` gets 412; a dangling `lfsFile`,
+//! an inline file of 10 MiB or more or with a NUL byte, and an empty commit
+//! get 400; a `..` path gets 422; a missing repository 404 with
+//! `X-Error-Code`; a bad token 401 with `X-Error-Message`.
+//!
+//! Faults queued per [`HubRoute`] replace its next responses one by one
+//! ([`HubFault`]): a status, a 429 with `RateLimit`, a delay, a connection
+//! cut mid-response, "apply the commit, then answer 504", and a stale
+//! parent (another writer moves the branch first). Every request is
+//! counted per route, and every applied commit is logged.
+//!
+//! Objects live in memory, or under `data/objects/` when a data directory
+//! is given (the standalone server); repository trees live in memory.
+
+// Route helpers return an axum `Response` as their error, by value, as the
+// handlers do: a test server, where the size of an error is no concern.
+#![allow(clippy::result_large_err)]
+
+mod api;
+mod lfs;
+mod read;
+mod state;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+
+use state::Hub;
+pub use state::{CommitLog, HubFile};
+
+/// A route of the fake, for fault injection and counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HubRoute {
+    /// `GET /api/whoami-v2`.
+    WhoAmI,
+    /// `POST /api/repos/create`.
+    CreateRepo,
+    /// `POST /api/datasets/{ns}/{name}/preupload/{rev}`.
+    Preupload,
+    /// `POST /datasets/{ns}/{name}.git/info/lfs/objects/batch`.
+    Batch,
+    /// `PUT` of a whole object or one part.
+    Put,
+    /// `POST` of a multipart completion.
+    Complete,
+    /// `POST` of a verify call.
+    Verify,
+    /// `POST /api/datasets/{ns}/{name}/commit/{rev}`.
+    Commit,
+    /// `GET /api/datasets/{ns}/{name}/tree/{rev}`.
+    Tree,
+    /// `GET /datasets/{ns}/{name}/resolve/{rev}/{path}`.
+    Resolve,
+}
+
+/// A response to serve instead of the normal one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubFault {
+    /// This status, with `{"error":…}` and `X-Error-Message`.
+    Status(u16),
+    /// 429 with `RateLimit: "api";r={remaining};t={reset}` and, if given,
+    /// `Retry-After`.
+    RateLimited {
+        /// `r`.
+        remaining: u64,
+        /// `t`, seconds.
+        reset: u64,
+        /// `Retry-After`, seconds.
+        retry_after: Option<u64>,
+    },
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Answer 200 and cut the connection before the body is complete.
+    Reset,
+    /// Commit only: apply the commit, then answer 504.
+    ApplyThen504,
+    /// Commit only: another writer commits to the branch first, so the
+    /// request's `parentCommit` is stale.
+    StaleParent,
+}
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRole {
+    /// May read and write.
+    Write,
+    /// May only read.
+    Read,
+}
+
+/// How the fake behaves.
+#[derive(Debug, Clone)]
+pub struct FakeHubConfig {
+    /// Accepted tokens; empty accepts any non-empty token as a write token.
+    pub tokens: HashMap<String, TokenRole>,
+    /// Create a dataset on first use instead of answering 404.
+    pub auto_create: bool,
+    /// Objects at least this large are uploaded in parts.
+    pub multipart_threshold: u64,
+    /// The part size of multipart uploads.
+    pub chunk_size: u64,
+    /// Whether batch answers ask for a verify call.
+    pub verify: bool,
+    /// Where objects are stored; `None` keeps them in memory.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for FakeHubConfig {
+    /// Any token, datasets created on first use, parts of 8 MiB above
+    /// 16 MiB, verify asked for, objects in memory.
+    fn default() -> Self {
+        Self {
+            tokens: HashMap::new(),
+            auto_create: true,
+            multipart_threshold: 16 << 20,
+            chunk_size: 8 << 20,
+            verify: true,
+            data_dir: None,
+        }
+    }
+}
+
+pub(crate) type Shared = Arc<Mutex<Hub>>;
+
+pub(crate) fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Hub> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running fake Hub; stops when dropped.
+#[derive(Debug)]
+pub struct FakeHub {
+    addr: SocketAddr,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeHub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeHub {
+    /// Starts on a free port of 127.0.0.1.
+    pub async fn start(config: FakeHubConfig) -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
+    }
+
+    /// Starts on `addr`.
+    pub async fn start_on(addr: SocketAddr, config: FakeHubConfig) -> std::io::Result<Self> {
+        if let Some(dir) = &config.data_dir {
+            std::fs::create_dir_all(dir.join("objects"))?;
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared: Shared = Arc::new(Mutex::new(Hub::new(config, format!("http://{addr}"))));
+        let app = router(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, shared, task })
+    }
+
+    /// The address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, the endpoint to configure.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues faults for the next requests to `route`.
+    pub fn inject(&self, route: HubRoute, faults: impl IntoIterator<Item = HubFault>) {
+        lock(&self.shared).inject(route, faults);
+    }
+
+    /// Requests received on `route` so far.
+    pub fn requests(&self, route: HubRoute) -> u64 {
+        lock(&self.shared).count(route)
+    }
+
+    /// Requests received on every route.
+    pub fn total_requests(&self) -> u64 {
+        lock(&self.shared).total()
+    }
+
+    /// Creates a dataset (with a `main` branch holding `.gitattributes`).
+    pub fn create_repo(&self, repo: &str) {
+        lock(&self.shared).create_repo(repo);
+    }
+
+    /// Every commit applied, in order.
+    pub fn commits(&self) -> Vec<CommitLog> {
+        lock(&self.shared).commits.clone()
+    }
+
+    /// The files of `repo` at the head of `branch`.
+    pub fn files(&self, repo: &str, branch: &str) -> Vec<HubFile> {
+        lock(&self.shared).files(repo, branch)
+    }
+
+    /// The bytes of a file of `repo` on `branch`.
+    pub fn download(&self, repo: &str, branch: &str, path: &str) -> Option<Vec<u8>> {
+        lock(&self.shared).read_file(repo, branch, path)
+    }
+
+    /// Requests to presigned URLs that carried an `Authorization` header
+    /// (refused; a sink must never send one).
+    pub fn leaked_authorization(&self) -> u64 {
+        lock(&self.shared).leaked_auth
+    }
+}
+
+fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/api/whoami-v2", get(api::whoami))
+        .route("/api/repos/create", post(api::create))
+        .route(
+            "/api/datasets/{ns}/{name}/preupload/{rev}",
+            post(api::preupload),
+        )
+        .route("/api/datasets/{ns}/{name}/commit/{rev}", post(api::commit))
+        .route("/api/datasets/{ns}/{name}/tree/{rev}", get(read::tree_root))
+        .route(
+            "/api/datasets/{ns}/{name}/tree/{rev}/{*path}",
+            get(read::tree),
+        )
+        .route(
+            "/api/datasets/{ns}/{name}/revision/{rev}",
+            get(read::info_at),
+        )
+        .route("/api/datasets/{ns}/{name}", get(read::info))
+        .route(
+            "/datasets/{ns}/{name}/resolve/{rev}/{*path}",
+            get(read::resolve),
+        )
+        .route(
+            "/datasets/{ns}/{name}/info/lfs/objects/batch",
+            post(lfs::batch),
+        )
+        .route("/lfs-upload/{oid}", put(lfs::put_object))
+        .route("/lfs-upload/{oid}/part/{n}", put(lfs::put_part))
+        .route("/lfs-upload/{oid}/complete", post(lfs::complete))
+        .route("/lfs-verify/{oid}", post(lfs::verify))
+        // Uploads are as large as the objects and parts the fake asks for.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(shared)
+}

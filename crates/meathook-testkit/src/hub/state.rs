@@ -1,0 +1,362 @@
+//! The fake Hub's state: repositories and their branches, LFS objects,
+//! queued faults, request counters and the commit log; and the shapes of
+//! its error answers.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{FakeHubConfig, HubFault, HubRoute, TokenRole};
+
+/// A file at a branch's head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubFile {
+    /// Its path.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Its sha256 for LFS files; `None` for regular files.
+    pub lfs_oid: Option<String>,
+}
+
+/// One applied commit.
+#[derive(Debug, Clone)]
+pub struct CommitLog {
+    /// `ns/name`.
+    pub repo: String,
+    /// The branch.
+    pub branch: String,
+    /// The new head.
+    pub oid: String,
+    /// When it was applied (tokio's clock, so paused-clock tests can
+    /// check budgets).
+    pub at: tokio::time::Instant,
+    /// The paths it added or replaced.
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Lfs { oid: String, size: u64 },
+    Regular { content: Vec<u8> },
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Branch {
+    pub(crate) head: String,
+    pub(crate) files: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Hub {
+    pub(crate) config: FakeHubConfig,
+    pub(crate) base: String,
+    pub(crate) repos: HashMap<String, HashMap<String, Branch>>,
+    pub(crate) objects: HashMap<String, Vec<u8>>,
+    pub(crate) stored: HashMap<String, u64>,
+    /// Objects a batch answer asked for, with their sizes.
+    pub(crate) expected: HashMap<String, u64>,
+    pub(crate) parts: HashMap<(String, u32), Vec<u8>>,
+    faults: HashMap<HubRoute, VecDeque<HubFault>>,
+    counts: HashMap<HubRoute, u64>,
+    pub(crate) commits: Vec<CommitLog>,
+    pub(crate) leaked_auth: u64,
+    next_commit: u64,
+}
+
+/// Lower-case hex sha256.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An error answer in the Hub's shape.
+pub(crate) fn refuse(status: StatusCode, code: Option<&str>, message: &str) -> Response {
+    let mut r = (status, axum::Json(json!({ "error": message }))).into_response();
+    if let Ok(v) = HeaderValue::from_str(message) {
+        r.headers_mut().insert("x-error-message", v);
+    }
+    if let Some(code) = code.and_then(|c| HeaderValue::from_str(c).ok()) {
+        r.headers_mut().insert("x-error-code", code);
+    }
+    r
+}
+
+/// A body that fails after the headers went out: the client sees the
+/// connection cut mid-response.
+struct Cut;
+
+impl http_body::Body for Cut {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fake hub: injected reset",
+        ))))
+    }
+}
+
+fn cut() -> Response {
+    let mut r = Response::new(Body::new(Cut));
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("64"));
+    r
+}
+
+impl Hub {
+    pub(crate) fn new(config: FakeHubConfig, base: String) -> Self {
+        Self {
+            config,
+            base,
+            repos: HashMap::new(),
+            objects: HashMap::new(),
+            stored: HashMap::new(),
+            expected: HashMap::new(),
+            parts: HashMap::new(),
+            faults: HashMap::new(),
+            counts: HashMap::new(),
+            commits: Vec::new(),
+            leaked_auth: 0,
+            next_commit: 0,
+        }
+    }
+
+    pub(crate) fn inject(&mut self, route: HubRoute, faults: impl IntoIterator<Item = HubFault>) {
+        self.faults.entry(route).or_default().extend(faults);
+    }
+
+    pub(crate) fn count(&self, route: HubRoute) -> u64 {
+        self.counts.get(&route).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    /// Counts a request and takes its next fault.
+    pub(crate) fn enter(&mut self, route: HubRoute) -> Option<HubFault> {
+        *self.counts.entry(route).or_default() += 1;
+        self.faults.get_mut(&route).and_then(VecDeque::pop_front)
+    }
+
+    pub(crate) fn new_oid(&mut self) -> String {
+        self.next_commit += 1;
+        let seed = format!("commit-{}", self.next_commit);
+        sha256_hex(seed.as_bytes())[..40].to_owned()
+    }
+
+    pub(crate) fn create_repo(&mut self, repo: &str) -> bool {
+        if self.repos.contains_key(repo) {
+            return false;
+        }
+        let head = self.new_oid();
+        let mut main = Branch {
+            head,
+            files: BTreeMap::new(),
+        };
+        main.files.insert(
+            ".gitattributes".into(),
+            Entry::Regular {
+                content: b"*.parquet filter=lfs diff=lfs merge=lfs -text\n".to_vec(),
+            },
+        );
+        self.repos
+            .insert(repo.to_owned(), HashMap::from([("main".to_owned(), main)]));
+        true
+    }
+
+    /// Checks the Bearer token.
+    pub(crate) fn auth(&self, headers: &HeaderMap) -> Result<TokenRole, Response> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|t| !t.is_empty());
+        let role = match token {
+            None => None,
+            Some(_) if self.config.tokens.is_empty() => Some(TokenRole::Write),
+            Some(t) => self.config.tokens.get(t).copied(),
+        };
+        role.ok_or_else(|| {
+            refuse(
+                StatusCode::UNAUTHORIZED,
+                None,
+                "Invalid credentials in Authorization header",
+            )
+        })
+    }
+
+    /// Checks a write token.
+    pub(crate) fn auth_write(&self, headers: &HeaderMap, repo: &str) -> Result<(), Response> {
+        match self.auth(headers)? {
+            TokenRole::Write => Ok(()),
+            TokenRole::Read => Err(refuse(
+                StatusCode::FORBIDDEN,
+                None,
+                &format!("You don't have the rights to write to {repo}: the token is read-only"),
+            )),
+        }
+    }
+
+    /// The branch `rev` of `repo`, creating the dataset if configured.
+    pub(crate) fn branch(&mut self, repo: &str, rev: &str) -> Result<&mut Branch, Response> {
+        if !self.repos.contains_key(repo) && self.config.auto_create {
+            self.create_repo(repo);
+        }
+        let Some(branches) = self.repos.get_mut(repo) else {
+            return Err(refuse(
+                StatusCode::NOT_FOUND,
+                Some("RepoNotFound"),
+                &format!("Repository not found: {repo}"),
+            ));
+        };
+        branches.get_mut(rev).ok_or_else(|| {
+            refuse(
+                StatusCode::NOT_FOUND,
+                Some("RevisionNotFound"),
+                &format!("Invalid rev id: {rev}"),
+            )
+        })
+    }
+
+    pub(crate) fn files(&self, repo: &str, rev: &str) -> Vec<HubFile> {
+        let Some(b) = self.repos.get(repo).and_then(|r| r.get(rev)) else {
+            return Vec::new();
+        };
+        b.files
+            .iter()
+            .map(|(path, e)| match e {
+                Entry::Lfs { oid, size } => HubFile {
+                    path: path.clone(),
+                    size: *size,
+                    lfs_oid: Some(oid.clone()),
+                },
+                Entry::Regular { content } => HubFile {
+                    path: path.clone(),
+                    size: content.len() as u64,
+                    lfs_oid: None,
+                },
+            })
+            .collect()
+    }
+
+    pub(crate) fn object(&self, oid: &str) -> Option<Vec<u8>> {
+        match &self.config.data_dir {
+            None => self.objects.get(oid).cloned(),
+            Some(dir) => std::fs::read(dir.join("objects").join(oid)).ok(),
+        }
+    }
+
+    pub(crate) fn store_object(&mut self, oid: &str, bytes: Vec<u8>) -> std::io::Result<()> {
+        self.stored.insert(oid.to_owned(), bytes.len() as u64);
+        match &self.config.data_dir {
+            None => {
+                self.objects.insert(oid.to_owned(), bytes);
+            }
+            Some(dir) => std::fs::write(dir.join("objects").join(oid), bytes)?,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read_file(&self, repo: &str, rev: &str, path: &str) -> Option<Vec<u8>> {
+        match self.repos.get(repo)?.get(rev)?.files.get(path)? {
+            Entry::Regular { content } => Some(content.clone()),
+            Entry::Lfs { oid, .. } => self.object(oid),
+        }
+    }
+}
+
+/// What a route does with its next fault, before its own work.
+pub(crate) enum Entered {
+    /// Serve normally.
+    Go,
+    /// Serve normally, with a commit-only fault to act on.
+    Special(HubFault),
+    /// Answer this instead.
+    Answer(Response),
+}
+
+/// Counts the request, applies a queued fault.
+pub(crate) async fn enter(shared: &super::Shared, route: HubRoute) -> Entered {
+    let fault = super::lock(shared).enter(route);
+    match fault {
+        None => Entered::Go,
+        Some(HubFault::Status(s)) => {
+            let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            if status.is_server_error() {
+                let mut r = (status, "<html><body>Internal Error - We're working hard to fix this as soon as possible!</body></html>").into_response();
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+                Entered::Answer(r)
+            } else {
+                Entered::Answer(refuse(status, None, &format!("injected {s}")))
+            }
+        }
+        Some(HubFault::RateLimited {
+            remaining,
+            reset,
+            retry_after,
+        }) => {
+            let mut r = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                "You have exceeded the rate limit for repository commits (128 per hour)",
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("\"api\";r={remaining};t={reset}")) {
+                r.headers_mut().insert("ratelimit", v);
+            }
+            r.headers_mut().insert(
+                "ratelimit-policy",
+                HeaderValue::from_static("\"fixed window\";\"api\";q=1000;w=300"),
+            );
+            if let Some(ra) = retry_after {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(ra));
+            }
+            Entered::Answer(r)
+        }
+        Some(HubFault::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            Entered::Go
+        }
+        Some(HubFault::Reset) => Entered::Answer(cut()),
+        Some(f) => Entered::Special(f),
+    }
+}
+
+/// Decodes standard base64 (padding optional).
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
