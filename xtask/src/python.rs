@@ -3,8 +3,9 @@
 //!
 //! Creates `target/venv` with `python3 -m venv` and installs pinned
 //! versions of `pyarrow` (an independent parquet reader), `prometheus-client`
-//! (an independent OpenMetrics parser) and `moto[server]`
-//! (a local S3-compatible server). Re-running is cheap: nothing is installed
+//! (an independent OpenMetrics parser), `moto[server]` (a local
+//! S3-compatible server) and `huggingface_hub` (the Hub's official client,
+//! pointed at the fake Hub). Re-running is cheap: nothing is installed
 //! when the pins already match. The test step then sets
 //! [`REQUIRE_ENV`], so a missing interpreter fails the tests instead of
 //! skipping them.
@@ -19,6 +20,7 @@ const PINS: &[&str] = &[
     "pyarrow==21.0.0",
     "moto[server]==5.1.10",
     "prometheus-client==0.26.0",
+    "huggingface_hub==2.4.0",
 ];
 
 /// Set for the test step: tests that need the venv fail without it.

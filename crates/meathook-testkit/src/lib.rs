@@ -7,9 +7,12 @@
 //! - [`hub::FakeHub`]: the HuggingFace Hub routes a dataset sink and the
 //!   official `huggingface_hub` client use, with fault injection per route,
 //!   request counters and a commit log.
+//! - [`python::interpreter`]: the venv the interop tests run Python
+//!   readers and clients from.
 #![forbid(unsafe_code)]
 
 pub mod hub;
 mod nea;
+pub mod python;
 
 pub use nea::{FakeNea, FakeNeaConfig, Fault, Route, ServedReading};
