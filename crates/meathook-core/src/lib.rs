@@ -9,7 +9,9 @@
 //! - [`Buffered`], the bounded in-memory tier, flushing per [`FlushPolicy`];
 //! - [`Tee`], fan-out to two stacks, each batch to each branch exactly once;
 //! - [`Encoder`], the shape of file encoders (parquet, JSON lines, CSV);
-//! - [`Backoff`] and [`Clock`], shared by every layer that retries or tells time.
+//! - [`Backoff`] and [`Clock`], shared by every layer that retries or tells time;
+//! - [`Delivery`] and [`Deliveries`], the record of every file a terminal sink
+//!   lands and the hook it reports through (the catalog implements it).
 //!
 //! It does no file or network IO and depends on no HTTP, arrow or parquet
 //! crate, so a custom sink needs only this crate and `meathook-spool`. The
@@ -47,6 +49,7 @@ mod backoff;
 mod buffered;
 mod clock;
 mod collector;
+mod delivery;
 mod encoder;
 mod policy;
 mod sink;
@@ -58,6 +61,9 @@ pub use backoff::Backoff;
 pub use buffered::{Buffered, BufferedError, Capacity, Weigher, inline_size};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use collector::Collector;
+pub use delivery::{
+    CatalogSnapshot, CatalogStats, Deliveries, Delivery, DeliveryLog, DeliveryLogError,
+};
 pub use encoder::{EncodeSession, Encoder};
 pub use policy::{FlushPolicy, MIN_WINDOW, PolicyError};
 pub use sink::{
