@@ -8,14 +8,20 @@
 //! into place locally, conditionally created remotely. A replay finds its
 //! file already there and does nothing. Encoding and file IO run on tokio's
 //! blocking pool, never on the executor's worker threads.
+//!
+//! With [`with_deliveries`](FileSink::with_deliveries), every file landed,
+//! and every file a replay finds already there, is reported as a
+//! [`Delivery`](meathook_core::Delivery) before `ingest` returns `Ok`; a
+//! failed report fails the `ingest` (transiently), so the batch stays with
+//! the layer above and is delivered and reported again.
 
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use meathook_core::{
-    ChunkedError, ChunkedResult, EncodeSession, Encoder, IngestError, Receipt, RecordChunks,
-    RecordRejected, Sink, StackStats, WindowMeta,
+    BatchId, ChunkedError, ChunkedResult, Deliveries, Delivery as DeliveryRecord, EncodeSession,
+    Encoder, IngestError, Receipt, RecordChunks, RecordRejected, Sink, StackStats, WindowMeta,
 };
 use object_store::path::Path as ObjectPath;
 
@@ -39,7 +45,17 @@ pub struct FileSink<R, E> {
     files_found: u64,
     records_delivered: u64,
     records_rejected: u64,
+    deliveries: Option<Deliveries>,
+    /// The batch whose last attempt failed, and how many attempts failed.
+    failing: Option<(AttemptKey, u32)>,
     _records: PhantomData<fn(R)>,
+}
+
+/// Identifies a batch across retries: pipeline, window start, batch.
+type AttemptKey = (Arc<str>, time::OffsetDateTime, Option<BatchId>);
+
+fn attempt_key(window: &WindowMeta) -> AttemptKey {
+    (Arc::clone(&window.pipeline), window.start, window.batch)
 }
 
 impl<R, E: std::fmt::Debug> std::fmt::Debug for FileSink<R, E> {
@@ -49,6 +65,7 @@ impl<R, E: std::fmt::Debug> std::fmt::Debug for FileSink<R, E> {
             .field("encoder", &self.encoder)
             .field("files_created", &self.files_created)
             .field("files_found", &self.files_found)
+            .field("deliveries", &self.deliveries)
             .finish_non_exhaustive()
     }
 }
@@ -70,8 +87,48 @@ impl<R, E> FileSink<R, E> {
             files_found: 0,
             records_delivered: 0,
             records_rejected: 0,
+            deliveries: None,
+            failing: None,
             _records: PhantomData,
         }
+    }
+
+    /// Reports every file landed (or found on a replay) to `deliveries`
+    /// before `ingest` returns `Ok`.
+    pub fn with_deliveries(mut self, deliveries: Deliveries) -> Self {
+        self.deliveries = Some(deliveries);
+        self
+    }
+
+    /// The destination as delivery records name it: the local root, or the
+    /// store URL with its prefix.
+    fn destination_label(&self) -> String {
+        match &self.destination {
+            Destination::Local { root } => root.display().to_string(),
+            Destination::Remote { .. } => self
+                .destination
+                .describe("")
+                .trim_end_matches('/')
+                .to_owned(),
+        }
+    }
+
+    /// Attempts at `window`'s batch, this one included.
+    fn attempts(&self, window: &WindowMeta) -> u32 {
+        match &self.failing {
+            Some((key, failed)) if *key == attempt_key(window) => failed.saturating_add(1),
+            _ => 1,
+        }
+    }
+
+    /// Remembers how an attempt at `window`'s batch ended.
+    fn note_attempt(&mut self, window: &WindowMeta, ok: bool) {
+        if ok {
+            self.failing = None;
+            return;
+        }
+        let failed = self.attempts(window);
+        self.failing = Some((attempt_key(window), failed));
     }
 
     /// A sink writing to `url` with `encoder` and default settings.
@@ -305,6 +362,24 @@ where
         } else {
             self.files_found += 1;
         }
+        if let Some(deliveries) = &self.deliveries {
+            let record = DeliveryRecord::new(
+                window,
+                self.destination_label(),
+                relative.clone(),
+                rows,
+                sealed.len,
+                sealed.sha256,
+            )
+            .with_attempts(self.attempts(window));
+            deliveries
+                .report(record)
+                .await
+                .map_err(|source| FileSinkError::Catalog {
+                    path: location.clone(),
+                    source,
+                })?;
+        }
         self.records_delivered += rows;
         tracing::debug!(path = %location, rows, bytes = sealed.len, created, "file delivered");
         self.last = Some(Delivery {
@@ -374,6 +449,49 @@ where
         window: &WindowMeta,
         records: Vec<R>,
     ) -> Result<Receipt<FileSinkError>, IngestError<R, FileSinkError>> {
+        let result = self.ingest_batch(window, records).await;
+        self.note_attempt(window, result.is_ok());
+        result
+    }
+
+    async fn ingest_chunks<C>(
+        &mut self,
+        window: &WindowMeta,
+        chunks: C,
+    ) -> ChunkedResult<FileSinkError, C::Error>
+    where
+        C: RecordChunks<R>,
+        R: Send,
+    {
+        let result = self.ingest_chunked(window, chunks).await;
+        self.note_attempt(window, result.is_ok());
+        result
+    }
+
+    /// Reports the records in files written or found (`delivered_records`)
+    /// and the records rejected on their own.
+    fn observe(&self, stats: &mut StackStats) {
+        stats.delivered_records = self.records_delivered;
+        stats.rejected_records += self.records_rejected;
+    }
+
+    /// Nothing is held: every `ingest` writes its file before returning.
+    async fn flush(&mut self) -> Result<(), FileSinkError> {
+        Ok(())
+    }
+}
+
+impl<R, E> FileSink<R, E>
+where
+    R: Send + Sync + 'static,
+    E: Encoder<R, Error = EncodeError> + 'static,
+    E::Session<ScratchFile>: 'static,
+{
+    async fn ingest_batch(
+        &mut self,
+        window: &WindowMeta,
+        records: Vec<R>,
+    ) -> Result<Receipt<FileSinkError>, IngestError<R, FileSinkError>> {
         if records.is_empty() {
             return Ok(Receipt::all(0));
         }
@@ -406,7 +524,7 @@ where
         }
     }
 
-    async fn ingest_chunks<C>(
+    async fn ingest_chunked<C>(
         &mut self,
         window: &WindowMeta,
         mut chunks: C,
@@ -447,17 +565,5 @@ where
         self.complete(window, session, scratch, total, rejected)
             .await
             .map_err(ChunkedError::Sink)
-    }
-
-    /// Reports the records in files written or found (`delivered_records`)
-    /// and the records rejected on their own.
-    fn observe(&self, stats: &mut StackStats) {
-        stats.delivered_records = self.records_delivered;
-        stats.rejected_records += self.records_rejected;
-    }
-
-    /// Nothing is held: every `ingest` writes its file before returning.
-    async fn flush(&mut self) -> Result<(), FileSinkError> {
-        Ok(())
     }
 }

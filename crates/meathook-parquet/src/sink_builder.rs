@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use meathook_core::Deliveries;
+
 use crate::file_sink::FileSink;
 use crate::local;
 use crate::store::{Destination, DestinationError};
@@ -32,6 +34,7 @@ pub struct FileSinkBuilder {
     destination: Result<Destination, String>,
     scratch_dir: Option<PathBuf>,
     single_put_limit: u64,
+    deliveries: Option<Deliveries>,
 }
 
 impl FileSinkBuilder {
@@ -42,7 +45,15 @@ impl FileSinkBuilder {
             destination: Err(url.into()),
             scratch_dir: None,
             single_put_limit: DEFAULT_SINGLE_PUT_LIMIT,
+            deliveries: None,
         }
+    }
+
+    /// Reports every file landed, and every file a replay finds already
+    /// there, to `deliveries` (the catalog) before `ingest` returns `Ok`.
+    pub fn with_deliveries(mut self, deliveries: Deliveries) -> Self {
+        self.deliveries = Some(deliveries);
+        self
     }
 
     /// A sink writing to a destination built by the caller.
@@ -83,11 +94,10 @@ impl FileSinkBuilder {
             (Destination::Remote { .. }, Some(dir)) => dir,
             (Destination::Remote { .. }, None) => std::env::temp_dir().join("meathook-upload"),
         };
-        Ok(FileSink::from_parts(
-            destination,
-            scratch,
-            self.single_put_limit,
-            encoder,
-        ))
+        let sink = FileSink::from_parts(destination, scratch, self.single_put_limit, encoder);
+        Ok(match self.deliveries {
+            Some(deliveries) => sink.with_deliveries(deliveries),
+            None => sink,
+        })
     }
 }

@@ -93,6 +93,17 @@ pub enum FileSinkError {
         /// What happened.
         reason: String,
     },
+    /// The file is in place but its delivery record could not be made
+    /// durable in the catalog. Transient: the batch stays with the layer
+    /// above, the retry finds the file there and reports it again. What to
+    /// do: check the manifest's directory (free space, permissions).
+    #[error("{path} was delivered but not recorded in the catalog: {source}")]
+    Catalog {
+        /// The delivered file.
+        path: String,
+        /// What the catalog reported.
+        source: meathook_core::DeliveryLogError,
+    },
 }
 
 impl SinkError for FileSinkError {
@@ -109,7 +120,7 @@ impl SinkError for FileSinkError {
                 _ => ErrorClass::Transient,
             },
             Self::Store { source, .. } => store_class(source),
-            Self::Task { .. } => ErrorClass::Transient,
+            Self::Task { .. } | Self::Catalog { .. } => ErrorClass::Transient,
         }
     }
 }
