@@ -13,6 +13,7 @@
 //! | `huggingface` | yes | `meathook::hf`: the HuggingFace dataset sink (implies `parquet`, `satay`, `metrics-http`) |
 //! | `satay` | with `huggingface` | `runtime::SatayCollector` for satay-generated API clients |
 //! | `metrics-http` | with `huggingface` | the runtime's `/metrics` and `/healthz` listener |
+//! | `postgres` | no | `catalog::postgres`: the delivery catalog in PostgreSQL, back-filled from the manifest |
 //!
 //! With `--no-default-features` you get the core contracts, the layers, the
 //! spool and the runtime, and no HTTP, arrow or parquet crate.
@@ -20,8 +21,9 @@
 
 #[doc(inline)]
 pub use meathook_core::{
-    Backoff, BatchId, Branch, Buffered, BufferedError, Capacity, ChunkedError, ChunkedResult,
-    Clock, Collector, Drain, EncodeSession, Encoder, ErrorClass, FlushPolicy, IngestError,
+    Backoff, BatchId, Branch, Buffered, BufferedError, Capacity, CatalogSnapshot, CatalogStats,
+    ChunkedError, ChunkedResult, Clock, Collector, Deliveries, Delivery, DeliveryLog,
+    DeliveryLogError, Drain, EncodeSession, Encoder, ErrorClass, FlushPolicy, IngestError,
     LayerStats, PolicyError, Receipt, RecordChunks, RecordRejected, Sink, SinkError, StackStats,
     SystemClock, Tee, TeeError, TokioClock, Weigher, WindowMeta,
 };
@@ -31,6 +33,9 @@ pub use meathook_spool::{
     SpoolStats, StatsSnapshot,
 };
 
+/// The delivery catalog: the JSON-lines manifest, and PostgreSQL with the
+/// `postgres` feature.
+pub use meathook_catalog as catalog;
 /// The core contracts crate, for items not re-exported at the top level.
 pub use meathook_core as core;
 #[cfg(feature = "huggingface")]

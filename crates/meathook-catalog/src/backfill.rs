@@ -1,0 +1,326 @@
+//! The back-fill: a task that copies the manifest into PostgreSQL.
+//!
+//! **Architecture invariant:** a database outage never blocks or loses a
+//! delivery. Sinks only ever write the manifest; this task reads it from a
+//! durable cursor (a byte offset in `<manifest>.cursor`, replaced
+//! atomically after each committed batch) and upserts. Upserts are
+//! idempotent, so a cursor that lags (a crash after the commit, before the
+//! cursor was replaced) only means a few records are written twice, as one
+//! row each. While the database is away, the task retries with capped,
+//! jittered backoff and keeps `backlog` up to date.
+
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meathook_core::{Backoff, CatalogStats};
+use tokio::sync::watch;
+
+use crate::manifest::{self, Chunk, Manifest, ManifestError};
+use crate::postgres::{Catalog, PostgresConfig, PostgresError};
+
+/// Records per database transaction.
+pub const DEFAULT_BATCH: usize = 256;
+
+/// How often the task looks at the manifest when no append woke it.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
+
+/// Why a back-fill pass stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackfillError {
+    /// The manifest or the cursor could not be read or written.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The database could not be reached or written.
+    #[error(transparent)]
+    Database(#[from] PostgresError),
+    /// A blocking file task stopped.
+    #[error("a back-fill file task stopped: {0}")]
+    Task(String),
+}
+
+/// Copies a manifest into PostgreSQL; see the [module docs](self).
+#[derive(Debug)]
+pub struct Backfill {
+    manifest: Manifest,
+    config: PostgresConfig,
+    cursor: PathBuf,
+    batch: usize,
+    poll: Duration,
+    backoff: Backoff,
+    catalog: Option<Catalog>,
+}
+
+impl Backfill {
+    /// A back-fill of `manifest` into the catalog at `config`, with a
+    /// backoff from one second to one minute.
+    pub fn new(manifest: Manifest, config: PostgresConfig) -> Self {
+        let cursor = cursor_path(manifest.path());
+        Self {
+            manifest,
+            config,
+            cursor,
+            batch: DEFAULT_BATCH,
+            poll: DEFAULT_POLL,
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
+            catalog: None,
+        }
+    }
+
+    /// Delays between attempts while the database is unreachable.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Records per transaction (at least 1).
+    pub fn with_batch(mut self, records: usize) -> Self {
+        self.batch = records.max(1);
+        self
+    }
+
+    /// How often to look at the manifest without a wake-up.
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// The catalog's figures (shared with the manifest).
+    pub fn stats(&self) -> CatalogStats {
+        self.manifest.stats()
+    }
+
+    /// Copies everything in the manifest now, once: connects if needed,
+    /// upserts batch by batch, moves the cursor. Returns the records
+    /// written.
+    ///
+    /// # Errors
+    ///
+    /// [`BackfillError`] at the first failure; what was committed before it
+    /// stays committed and the cursor says so.
+    pub async fn run_once(&mut self) -> Result<u64, BackfillError> {
+        let stats = self.stats();
+        let mut written = 0;
+        let mut cursor = self.load_cursor().await?;
+        loop {
+            let catalog = match self.catalog.take() {
+                Some(c) if !c.is_closed() => c,
+                _ => match self.config.connect().await {
+                    Ok(c) => {
+                        stats.database_reached();
+                        c
+                    }
+                    Err(e) => {
+                        stats.database_failed();
+                        self.note_backlog(cursor).await;
+                        return Err(e.into());
+                    }
+                },
+            };
+            let catalog = self.catalog.insert(catalog);
+            let chunk = read(&self.manifest, cursor, self.batch).await?;
+            if chunk.records.is_empty() {
+                if chunk.next != cursor {
+                    store_cursor(&self.cursor, chunk.next).await?;
+                }
+                stats.set_backlog(0);
+                return Ok(written);
+            }
+            match catalog.upsert(&chunk.records).await {
+                Ok(n) => {
+                    stats.database_written(n);
+                    written += n;
+                }
+                Err(e) => {
+                    stats.database_failed();
+                    self.catalog = None;
+                    self.note_backlog(cursor).await;
+                    return Err(e.into());
+                }
+            }
+            cursor = chunk.next;
+            store_cursor(&self.cursor, cursor).await?;
+            if chunk.at_end {
+                stats.set_backlog(0);
+                return Ok(written);
+            }
+        }
+    }
+
+    /// Runs until stopped: a pass whenever the manifest grows (or every
+    /// poll interval), retrying with backoff while the database is away.
+    pub fn spawn(mut self) -> BackfillHandle {
+        let (stop, mut stopped) = watch::channel(false);
+        let stats = self.stats();
+        let task = tokio::spawn(async move {
+            let mut failures_logged = 0u32;
+            loop {
+                let wait = match self.run_once().await {
+                    Ok(written) => {
+                        if failures_logged > 0 {
+                            tracing::info!(
+                                target = %self.config.target(),
+                                "catalog database reachable again; back-filling"
+                            );
+                            failures_logged = 0;
+                        }
+                        if written > 0 {
+                            tracing::debug!(written, "deliveries back-filled into the catalog");
+                        }
+                        self.backoff.reset();
+                        None
+                    }
+                    Err(e) => {
+                        let delay = self.backoff.fail();
+                        // Loud on the first failure, then every tenth.
+                        if failures_logged.is_multiple_of(10) {
+                            tracing::warn!(
+                                error = %e,
+                                retry_in = ?delay,
+                                "catalog back-fill failed; deliveries wait in the manifest"
+                            );
+                        }
+                        failures_logged = failures_logged.saturating_add(1);
+                        Some(delay)
+                    }
+                };
+                let manifest = self.manifest.clone();
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    () = tokio::time::sleep(wait.unwrap_or(self.poll)) => {}
+                    () = manifest.appended(), if wait.is_none() => {}
+                }
+            }
+        });
+        BackfillHandle { stop, task, stats }
+    }
+
+    async fn load_cursor(&self) -> Result<u64, BackfillError> {
+        let path = self.cursor.clone();
+        let manifest = self.manifest.path().to_path_buf();
+        Ok(blocking(move || load_cursor(&path, &manifest)).await??)
+    }
+
+    async fn note_backlog(&self, cursor: u64) {
+        let path = self.manifest.path().to_path_buf();
+        if let Ok(Ok(n)) = blocking(move || manifest::count_lines(&path, cursor)).await {
+            self.stats().set_backlog(n);
+        }
+    }
+}
+
+/// A running back-fill.
+#[derive(Debug)]
+pub struct BackfillHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    stats: CatalogStats,
+}
+
+impl BackfillHandle {
+    /// The catalog's figures.
+    pub fn stats(&self) -> CatalogStats {
+        self.stats.clone()
+    }
+
+    /// Stops after the current pass; what is not copied yet waits in the
+    /// manifest for the next start.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// `<manifest>.cursor`.
+pub fn cursor_path(manifest: &Path) -> PathBuf {
+    let mut name = manifest.file_name().unwrap_or_default().to_os_string();
+    name.push(".cursor");
+    manifest.with_file_name(name)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, BackfillError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BackfillError::Task(e.to_string()))
+}
+
+async fn read(manifest: &Manifest, offset: u64, max: usize) -> Result<Chunk, BackfillError> {
+    let manifest = manifest.clone();
+    Ok(blocking(move || manifest.read_from(offset, max)).await??)
+}
+
+/// The cursor's offset; 0 when there is none, or when it points past the
+/// manifest's end (the manifest was replaced: copy it all again, which the
+/// upsert makes harmless).
+fn load_cursor(path: &Path, manifest: &Path) -> Result<u64, ManifestError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(ManifestError {
+                action: "reading",
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let len = std::fs::metadata(manifest).map(|m| m.len()).unwrap_or(0);
+    match text.trim().parse::<u64>() {
+        Ok(offset) if offset <= len => Ok(offset),
+        _ => {
+            tracing::warn!(
+                cursor = %path.display(),
+                "the back-fill cursor is unreadable or past the manifest's end; copying the manifest again from the start"
+            );
+            Ok(0)
+        }
+    }
+}
+
+async fn store_cursor(path: &Path, offset: u64) -> Result<(), BackfillError> {
+    let path = path.to_path_buf();
+    Ok(blocking(move || write_cursor(&path, offset)).await??)
+}
+
+/// Replaces the cursor atomically: temporary file, fsync, rename,
+/// directory fsync.
+fn write_cursor(path: &Path, offset: u64) -> Result<(), ManifestError> {
+    let tmp = path.with_extension("cursor.tmp");
+    let fail = |action: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ManifestError {
+            action,
+            path: p,
+            source,
+        }
+    };
+    let mut f = std::fs::File::create(&tmp).map_err(fail("creating", &tmp))?;
+    writeln!(f, "{offset}")
+        .and_then(|()| f.sync_data())
+        .map_err(fail("writing", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(fail("renaming", &tmp))?;
+    let dir = manifest::parent_of(path);
+    manifest::sync_dir(&dir).map_err(fail("syncing directory", &dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_survives_and_a_stale_one_restarts_from_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("deliveries.jsonl");
+        std::fs::write(&manifest, b"0123456789\n").unwrap();
+        let cursor = cursor_path(&manifest);
+        assert_eq!(cursor, dir.path().join("deliveries.jsonl.cursor"));
+        assert_eq!(load_cursor(&cursor, &manifest).unwrap(), 0);
+        write_cursor(&cursor, 11).unwrap();
+        assert_eq!(load_cursor(&cursor, &manifest).unwrap(), 11);
+        write_cursor(&cursor, 99).unwrap();
+        assert_eq!(load_cursor(&cursor, &manifest).unwrap(), 0, "past the end");
+    }
+}
