@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use meathook_core::StackStats;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use meathook_core::{CatalogStats, StackStats};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -87,6 +88,85 @@ pub struct Telemetry {
     registry: Arc<Registry>,
     families: Arc<Families>,
     health: Arc<Mutex<BTreeMap<String, Health>>>,
+    catalogs: Catalogs,
+}
+
+/// The delivery catalogs whose figures are exported, read at each scrape.
+#[derive(Debug, Clone, Default)]
+struct Catalogs(Arc<Mutex<Vec<CatalogStats>>>);
+
+impl Collector for Catalogs {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let catalogs = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if catalogs.is_empty() {
+            return Ok(());
+        }
+        let mut sum = [0u64; 5];
+        let mut up = true;
+        for c in catalogs.iter() {
+            let s = c.snapshot();
+            let figures = [
+                s.manifest_writes,
+                s.manifest_failures,
+                s.database_writes,
+                s.database_failures,
+                s.backlog,
+            ];
+            for (total, v) in sum.iter_mut().zip(figures) {
+                *total = total.saturating_add(v);
+            }
+            up &= s.database_up;
+        }
+        drop(catalogs);
+        let counters = [
+            (
+                "catalog_manifest_writes",
+                "Delivery records appended and synced to the manifest",
+                sum[0],
+            ),
+            (
+                "catalog_manifest_failures",
+                "Delivery records the manifest failed to keep (the batch is retried)",
+                sum[1],
+            ),
+            (
+                "catalog_database_writes",
+                "Delivery records upserted into the catalog database",
+                sum[2],
+            ),
+            (
+                "catalog_database_failures",
+                "Failed attempts to reach or write the catalog database",
+                sum[3],
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let gauges = [
+            (
+                "catalog_backfill_backlog",
+                "Delivery records in the manifest not yet in the database",
+                i64::try_from(sum[4]).unwrap_or(i64::MAX),
+            ),
+            (
+                "catalog_database_up",
+                "1 while the last back-fill pass reached the database",
+                i64::from(up),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -240,11 +320,25 @@ impl Telemetry {
             "Age of the oldest record of each delivery when the next tick saw it delivered",
             f.delivery_latency_seconds.clone(),
         );
+        let catalogs = Catalogs::default();
+        registry.register_collector(Box::new(catalogs.clone()));
         Self {
             registry: Arc::new(registry),
             families: Arc::new(families),
             health: Arc::new(Mutex::new(BTreeMap::new())),
+            catalogs,
         }
+    }
+
+    /// Exports a delivery catalog's figures (`meathook_catalog_*`): manifest
+    /// and database writes and failures, the back-fill backlog, and whether
+    /// the database was reached. Several catalogs are summed.
+    pub fn watch_catalog(&self, stats: CatalogStats) {
+        self.catalogs
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(stats);
     }
 
     /// The registry in OpenMetrics text.
@@ -423,5 +517,53 @@ impl PipelineMetrics {
             h.full = full;
         }
         self.last = stats.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_figures_are_exported_once_a_catalog_is_watched() {
+        let telemetry = Telemetry::new();
+        assert!(
+            !telemetry.encode().contains("catalog_"),
+            "nothing before a catalog is watched"
+        );
+        let stats = CatalogStats::default();
+        telemetry.watch_catalog(stats.clone());
+        for _ in 0..3 {
+            stats.manifest_written();
+        }
+        stats.database_failed();
+        stats.set_backlog(3);
+        let text = telemetry.encode();
+        for line in [
+            "meathook_catalog_manifest_writes_total 3",
+            "meathook_catalog_manifest_failures_total 0",
+            "meathook_catalog_database_writes_total 0",
+            "meathook_catalog_database_failures_total 1",
+            "meathook_catalog_backfill_backlog 3",
+            "meathook_catalog_database_up 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing from\n{text}"
+            );
+        }
+        stats.database_reached();
+        stats.database_written(3);
+        stats.set_backlog(0);
+        let text = telemetry.encode();
+        assert!(
+            text.contains("meathook_catalog_database_writes_total 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("meathook_catalog_backfill_backlog 0"),
+            "{text}"
+        );
+        assert!(text.contains("meathook_catalog_database_up 1"), "{text}");
     }
 }
