@@ -11,6 +11,7 @@ const STEPS: &[(&str, Step)] = &[
     ("fmt", fmt),
     ("clippy", clippy),
     ("python", crate::python::setup),
+    ("postgres", crate::postgres::ensure),
     ("test", test),
     ("doc", doc),
     ("features", features),

@@ -10,6 +10,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod demo;
+mod postgres;
 mod python;
 mod soak;
 
@@ -19,7 +20,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci [STEP]       run every CI step, or one: fmt, clippy, python, test, doc, features, deny
+  ci [STEP]       run every CI step, or one: fmt, clippy, python, postgres, test, doc, features, deny
   demo            run the NEA example offline for 20 s and show what it wrote
   bench [NAME]    run release benchmarks (all, or benches/NAME.rs); figures in target/meathook-bench/
   soak            long durability runs of the spool (model test, SIGKILL soak)
