@@ -1,6 +1,7 @@
 //! The reference consumer: Singapore NEA weather readings, polled by three
 //! pipelines, spooled durably, and landed as hourly parquet files in a local
-//! dataset directory.
+//! dataset directory — or, with `[sink.huggingface]` and `HF_TOKEN`, in a
+//! HuggingFace dataset.
 //!
 //! ```sh
 //! cargo run --example nea_weather -- examples/meathook.toml
@@ -20,11 +21,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use meathook::hf::HfSink;
 use meathook::parquet::{Destination, FileSinkBuilder, ParquetEncoder};
 use meathook::runtime::{
     Meathook, MeathookBuilder, Pipeline, RuntimeError, SatayCollector, SatayReply,
 };
-use meathook::{Drain, FlushPolicy, SinkExt as _};
+use meathook::spool::DiskSpool;
+use meathook::{Drain, FlushPolicy, Sink, SinkExt as _};
 use satay_reqwest::ReqwestActionExt as _;
 
 use config::{Config, DrainMode};
@@ -51,26 +54,29 @@ struct Shared {
     client: reqwest::Client,
     api: nea_rs::Api,
     spool_dir: PathBuf,
-    url: String,
-    destination: Destination,
     flush: FlushPolicy,
 }
 
-/// Adds one pipeline that polls with `make_request` and keeps what
-/// `flatten` makes of each 2xx response.
-fn add<M, Fut, T, G>(
+/// Adds one pipeline that polls with `make_request`, keeps what `flatten`
+/// makes of each 2xx response, and spools it in front of what `terminal`
+/// makes for the pipeline.
+fn add<M, Fut, T, G, K, S>(
     builder: MeathookBuilder,
     shared: &Shared,
     name: String,
     interval: Duration,
     make_request: M,
     flatten: G,
+    terminal: K,
 ) -> MeathookBuilder
 where
     M: Fn(nea_rs::Api, reqwest::Client) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = SatayReply<T, satay_reqwest::Error>> + Send + 'static,
     T: 'static,
     G: Fn(T) -> Vec<Reading> + Clone + Send + 'static,
+    K: Fn(&str) -> S + Send + 'static,
+    S: Sink<Reading>,
+    DiskSpool<S, Reading>: Sink<Reading> + 'static,
 {
     let shared = shared.clone();
     builder.pipeline(move || {
@@ -83,14 +89,7 @@ where
             move |client| make_request(api.clone(), client),
             flatten.clone(),
         );
-        // Both were checked when the configuration was loaded.
-        let encoder =
-            ParquetEncoder::<Reading>::new().unwrap_or_else(|e| panic!("the Reading schema: {e}"));
-        let files = FileSinkBuilder::new(shared.url.clone())
-            .with_destination(shared.destination.clone())
-            .build(encoder)
-            .unwrap_or_else(|e| panic!("destination {}: {e}", shared.url));
-        let stack = files.spooled(shared.spool_dir.join(&name), shared.flush);
+        let stack = terminal(&name).spooled(shared.spool_dir.join(&name), shared.flush);
         // The dedupe memory survives restarts, beside the pipeline's spool.
         let dedupe = shared.spool_dir.join(format!("{name}.dedupe"));
         Pipeline::new(collector, stack, interval)
@@ -100,7 +99,94 @@ where
     })
 }
 
-fn build(config: &Config, api_key: Option<String>) -> Result<MeathookBuilder, String> {
+/// Adds the pipeline of the NEA API `key`, delivering into what `terminal`
+/// makes.
+fn add_api<K, S>(
+    builder: MeathookBuilder,
+    shared: &Shared,
+    key: &str,
+    name: String,
+    interval: Duration,
+    terminal: K,
+) -> Result<MeathookBuilder, String>
+where
+    K: Fn(&str) -> S + Send + 'static,
+    S: Sink<Reading>,
+    DiskSpool<S, Reading>: Sink<Reading> + 'static,
+{
+    // The three APIs differ only in the action and its response type.
+    macro_rules! station_readings {
+        ($action:ident, $response:ident) => {
+            add(
+                builder,
+                shared,
+                name,
+                interval,
+                |api, client| async move {
+                    SatayReply::from(
+                        api.weather_readings()
+                            .$action()
+                            .send_buffered_with(&client)
+                            .await,
+                    )
+                },
+                |r: nea_rs::$response| match r {
+                    nea_rs::$response::Ok(ok) => {
+                        readings(ok.data.readings, ok.data.reading_unit.as_str())
+                    }
+                    _ => Vec::new(),
+                },
+                terminal,
+            )
+        };
+    }
+    Ok(match key {
+        "air_temperature" => station_readings!(air_temperature, AirTemperatureOperationResponse),
+        "rainfall" => station_readings!(rainfall, RainfallOperationResponse),
+        "relative_humidity" => {
+            station_readings!(relative_humidity, RelativeHumidityOperationResponse)
+        }
+        other => return Err(format!("unknown collector {other}")),
+    })
+}
+
+/// Makes each pipeline's `HfSink` from `[sink.huggingface]`.
+fn hub_sinks(
+    hf: &config::HuggingFace,
+    client: &reqwest::Client,
+    token: &meathook::hf::HfToken,
+    spool_dir: &std::path::Path,
+) -> impl Fn(&str) -> HfSink<Reading> + Send + 'static {
+    let (hf_repo, branch) = (hf.repo.clone(), hf.branch.clone());
+    let (endpoint, prefix) = (hf.endpoint.clone(), hf.path_prefix.clone());
+    let create = hf.create.then_some(hf.private);
+    let budget = hf.commits_per_hour;
+    let (client, token, spool_dir) = (client.clone(), token.clone(), spool_dir.to_path_buf());
+    move |name: &str| {
+        let mut sink = HfSink::new(client.clone(), hf_repo.clone(), token.clone())
+            .branch(branch.clone())
+            .commit_budget(budget, Duration::from_secs(3600))
+            // Each pipeline its own scratch directory: a sink clears stale
+            // scratch files when it opens.
+            .scratch_dir(spool_dir.join(format!("{name}.scratch")));
+        if let Some(endpoint) = &endpoint {
+            sink = sink.endpoint(endpoint.clone());
+        }
+        if let Some(private) = create {
+            sink = sink.create_if_missing(private);
+        }
+        if let Some(prefix) = &prefix {
+            sink = sink.path_prefix(prefix.clone());
+        }
+        sink
+    }
+}
+
+fn build(
+    config: &Config,
+    api_key: Option<String>,
+    hf_token: Option<meathook::hf::HfToken>,
+) -> Result<MeathookBuilder, String> {
     let mut api = nea_rs::Api::new();
     if let Some(base) = &config.api.base_url {
         api = api.base_url(base.clone());
@@ -114,6 +200,7 @@ fn build(config: &Config, api_key: Option<String>) -> Result<MeathookBuilder, St
     }
     .map_err(|e| e.to_string())?;
     let url = config.destination();
+    let destination = Destination::parse(&url).map_err(|e| e.to_string())?;
     let shared = Shared {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -121,11 +208,13 @@ fn build(config: &Config, api_key: Option<String>) -> Result<MeathookBuilder, St
             .map_err(|e| format!("http client: {e}"))?,
         api,
         spool_dir: config.spool_dir.clone(),
-        destination: Destination::parse(&url).map_err(|e| e.to_string())?,
-        url,
         flush,
     };
     ParquetEncoder::<Reading>::new().map_err(|e| format!("the Reading schema: {e}"))?;
+    // Uploads of large windows take longer than one API call.
+    let hub_client = reqwest::Client::builder()
+        .build()
+        .map_err(|e| format!("http client: {e}"))?;
 
     let drain = match config.shutdown.drain {
         DrainMode::Everything => Drain::Everything,
@@ -143,40 +232,25 @@ fn build(config: &Config, api_key: Option<String>) -> Result<MeathookBuilder, St
     for (key, collector) in &config.collectors {
         let name = collector.name.clone().unwrap_or_else(|| key.clone());
         let interval = collector.interval;
-        // The three APIs differ only in the action and its response type.
-        macro_rules! station_readings {
-            ($action:ident, $response:ident) => {
-                add(
-                    builder,
-                    &shared,
-                    name,
-                    interval,
-                    |api, client| async move {
-                        SatayReply::from(
-                            api.weather_readings()
-                                .$action()
-                                .send_buffered_with(&client)
-                                .await,
-                        )
-                    },
-                    |r: nea_rs::$response| match r {
-                        nea_rs::$response::Ok(ok) => {
-                            readings(ok.data.readings, ok.data.reading_unit.as_str())
-                        }
-                        _ => Vec::new(),
-                    },
-                )
-            };
-        }
-        builder = match key.as_str() {
-            "air_temperature" => {
-                station_readings!(air_temperature, AirTemperatureOperationResponse)
+        builder = match (&config.sink.huggingface, &hf_token) {
+            (Some(hf), Some(token)) => {
+                let sinks = hub_sinks(hf, &hub_client, token, &config.spool_dir);
+                add_api(builder, &shared, key, name, interval, sinks)?
             }
-            "rainfall" => station_readings!(rainfall, RainfallOperationResponse),
-            "relative_humidity" => {
-                station_readings!(relative_humidity, RelativeHumidityOperationResponse)
+            (Some(_), None) => return Err("[sink.huggingface] needs HF_TOKEN".into()),
+            (None, _) => {
+                let (url, destination) = (url.clone(), destination.clone());
+                let files = move |_: &str| {
+                    // Both were checked when the configuration was loaded.
+                    let encoder = ParquetEncoder::<Reading>::new()
+                        .unwrap_or_else(|e| panic!("the Reading schema: {e}"));
+                    FileSinkBuilder::new(url.clone())
+                        .with_destination(destination.clone())
+                        .build(encoder)
+                        .unwrap_or_else(|e| panic!("destination {url}: {e}"))
+                };
+                add_api(builder, &shared, key, name, interval, files)?
             }
-            other => return Err(format!("unknown collector {other}")),
         };
     }
     Ok(builder)
@@ -211,6 +285,7 @@ fn main() -> ExitCode {
     let builder = match build(
         &config,
         std::env::var("X_API_KEY").ok().filter(|k| !k.is_empty()),
+        hf_token.map(meathook::hf::HfToken::new),
     ) {
         Ok(builder) => builder,
         Err(e) => {
@@ -233,7 +308,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(config = %path.display(), destination = %config.destination(), spool = %config.spool_dir.display(), "starting");
+    let destination = match &config.sink.huggingface {
+        Some(hf) => format!("huggingface dataset {} (branch {})", hf.repo, hf.branch),
+        None => config.destination(),
+    };
+    tracing::info!(config = %path.display(), %destination, spool = %config.spool_dir.display(), "starting");
     match runtime.block_on(builder.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(RuntimeError::Interrupted) => ExitCode::from(130),

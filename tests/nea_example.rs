@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use meathook_testkit::hub::{FakeHub, FakeHubConfig, HubRoute, TokenRole};
 use meathook_testkit::{FakeNea, FakeNeaConfig};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -56,9 +57,16 @@ fn config(dir: &Path, base_url: &str) -> PathBuf {
 }
 
 fn start(config: &Path, log: &Path) -> Child {
-    Command::new(example())
-        .arg(config)
-        .env_remove("HF_TOKEN")
+    start_with(config, log, None)
+}
+
+fn start_with(config: &Path, log: &Path, hf_token: Option<&str>) -> Child {
+    let mut cmd = Command::new(example());
+    cmd.env_remove("HF_TOKEN");
+    if let Some(token) = hf_token {
+        cmd.env("HF_TOKEN", token);
+    }
+    cmd.arg(config)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -238,6 +246,79 @@ async fn sigkill_then_restart_loses_and_duplicates_nothing_acknowledged() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// With `[sink.huggingface]` and `HF_TOKEN`, the example creates the
+/// dataset, commits every collected reading once, and writes a dataset
+/// card with one config per pipeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sink_huggingface_every_reading_is_committed_once() {
+    let fake = fake_nea().await;
+    let token = "hf_example_token_93e1";
+    let hub = FakeHub::start(FakeHubConfig {
+        tokens: [(token.to_owned(), TokenRole::Write)].into(),
+        auto_create: false,
+        ..FakeHubConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("hub");
+    let path = config(&dir, &fake.base_url());
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "[sink.huggingface]\nrepo = \"org/sg-weather\"\nendpoint = \"{}\"\ncreate = true\n",
+        hub.endpoint()
+    ));
+    std::fs::write(&path, text).unwrap();
+    let log = dir.join("run.log");
+    let mut child = start_with(&path, &log, Some(token));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    signal(&child, "TERM");
+    let code = tokio::task::block_in_place(|| wait(&mut child, Duration::from_secs(40), &log));
+    let output = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, 0, "{output}");
+    assert!(!output.contains(token), "the token is in the log");
+    assert!(
+        !dir.join("dataset").exists(),
+        "[sink.huggingface] replaces [sink.local]"
+    );
+
+    // Download what the Hub holds into the layout `dataset` reads.
+    let repo = "org/sg-weather";
+    for f in hub.files(repo, "main") {
+        if f.path.ends_with(".parquet") {
+            let local = dir.join("dataset").join(&f.path);
+            std::fs::create_dir_all(local.parent().unwrap()).unwrap();
+            std::fs::write(&local, hub.download(repo, "main", &f.path).unwrap()).unwrap();
+        }
+    }
+    let landed = dataset(&dir);
+    let served = served(&fake);
+    assert!(
+        served.len() >= 2 * 4 * 3,
+        "only {} readings served",
+        served.len()
+    );
+    let duplicates: Vec<_> = landed.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "duplicated: {duplicates:?}");
+    for key in &served {
+        assert!(
+            landed.contains_key(key),
+            "collected but not committed: {key:?}"
+        );
+    }
+    assert_eq!(landed.len(), served.len());
+    assert_eq!(hub.requests(HubRoute::CreateRepo), 1);
+    assert_eq!(
+        hub.requests(HubRoute::WhoAmI),
+        1,
+        "whoami once per repository"
+    );
+    let card = String::from_utf8(hub.download(repo, "main", "README.md").unwrap()).unwrap();
+    for pipeline in ["air_temperature", "rainfall"] {
+        assert!(card.contains(&format!("config_name: {pipeline}")), "{card}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn refused(name: &str, text: &str) -> String {
     let dir = scratch(name);
     let path = dir.join("bad.toml");
@@ -286,6 +367,19 @@ fn bad_configurations_exit_2_naming_the_key_and_line() {
     assert!(
         token.contains("HF_TOKEN") && token.contains("you/weather") && token.contains("line 4"),
         "{token}"
+    );
+
+    let repo = refused(
+        "repo",
+        &format!(
+            "{base}[sink.huggingface]\nrepo = \"weather\"\n[collectors.rainfall]\ninterval = \"1m\"\n"
+        ),
+    );
+    assert!(
+        repo.contains("sink.huggingface.repo")
+            && repo.contains("namespace/name")
+            && repo.contains("line 5"),
+        "{repo}"
     );
 
     let name = refused(

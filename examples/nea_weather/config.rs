@@ -60,12 +60,36 @@ pub(crate) struct Local {
     pub(crate) dir: String,
 }
 
+/// A HuggingFace dataset; when set it replaces `[sink.local]`. The token
+/// comes from `HF_TOKEN` only.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HuggingFace {
+    /// `namespace/name`.
     pub(crate) repo: String,
     #[serde(default = "main_branch")]
     pub(crate) branch: String,
+    /// Defaults to `https://huggingface.co`.
+    pub(crate) endpoint: Option<String>,
+    /// Create the dataset at start-up if it does not exist.
+    #[serde(default)]
+    pub(crate) create: bool,
+    /// Whether a created dataset is private.
+    #[serde(default = "yes")]
+    pub(crate) private: bool,
+    /// The commit budget of the repository (the Hub allows about 128).
+    #[serde(default = "hundred")]
+    pub(crate) commits_per_hour: usize,
+    /// A folder inside the repository holding `data/`.
+    pub(crate) path_prefix: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn hundred() -> usize {
+    100
 }
 
 fn main_branch() -> String {
@@ -207,7 +231,28 @@ impl Config {
                 .map_err(|e| ConfigError(format!("{file}: `sink.local.dir`{}: {e}", at("dir"))))?;
         }
         if let Some(hf) = &self.sink.huggingface {
-            if hf_token.is_none_or(str::is_empty) {
+            if meathook::hf::RepoId::parse(&hf.repo).is_none() {
+                return Err(ConfigError(format!(
+                    "{file}: `sink.huggingface.repo` = {:?}{}: write the dataset as namespace/name",
+                    hf.repo,
+                    at("repo")
+                )));
+            }
+            if let Some(endpoint) = &hf.endpoint
+                && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+            {
+                return Err(ConfigError(format!(
+                    "{file}: `sink.huggingface.endpoint` = {endpoint:?}{}: an http:// or https:// URL",
+                    at("endpoint")
+                )));
+            }
+            if hf.commits_per_hour == 0 {
+                return Err(ConfigError(format!(
+                    "{file}: `sink.huggingface.commits_per_hour`{} must be more than zero",
+                    at("commits_per_hour")
+                )));
+            }
+            if hf_token.is_none_or(|t| t.trim().is_empty()) {
                 return Err(ConfigError(format!(
                     "{file}: [sink.huggingface]{} is configured for {} (branch {}) but HF_TOKEN is not set: export a token with write access to that repo, or remove the section",
                     at("[sink.huggingface]"),
@@ -215,10 +260,6 @@ impl Config {
                     hf.branch
                 )));
             }
-            return Err(ConfigError(format!(
-                "{file}: [sink.huggingface]{}: the HuggingFace sink is not available in this version of meathook yet; use [sink.local]",
-                at("[sink.huggingface]")
-            )));
         }
         Ok(())
     }
