@@ -3,6 +3,7 @@
 //! - `ci [STEP]`: every check CI runs, or one of them.
 //! - `bench [NAME]`: release-mode benchmarks, a table and JSON figures.
 //! - `soak`: the spool's long model and SIGKILL runs.
+//! - `fake-hub [ARGS]`: the fake HuggingFace Hub as a standalone server.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)] // a command-line tool: stdout is its interface
 
@@ -10,6 +11,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod demo;
+mod fake_hub;
 mod postgres;
 mod python;
 mod soak;
@@ -24,6 +26,8 @@ commands:
   demo            run the NEA example offline for 20 s and show what it wrote
   bench [NAME]    run release benchmarks (all, or benches/NAME.rs); figures in target/meathook-bench/
   soak            long durability runs of the spool (model test, SIGKILL soak)
+  fake-hub [ARGS] the fake HuggingFace Hub on 127.0.0.1 until ctrl-c
+                  (--port N, --data DIR, --token T, --read-token T, --multipart-mib N, --chunk-mib N, --no-verify)
 ";
 
 fn main() -> ExitCode {
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("demo") => demo::run(),
         Some("soak") => soak::run(),
+        Some("fake-hub") => fake_hub::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
