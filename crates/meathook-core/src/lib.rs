@@ -62,7 +62,7 @@ pub use buffered::{Buffered, BufferedError, Capacity, Weigher, inline_size};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use collector::Collector;
 pub use delivery::{
-    CatalogSnapshot, CatalogStats, Deliveries, Delivery, DeliveryLog, DeliveryLogError,
+    Attempts, CatalogSnapshot, CatalogStats, Deliveries, Delivery, DeliveryLog, DeliveryLogError,
 };
 pub use encoder::{EncodeSession, Encoder};
 pub use policy::{FlushPolicy, MIN_WINDOW, PolicyError};

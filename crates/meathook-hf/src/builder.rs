@@ -43,6 +43,8 @@ impl<R, E> HfSink<R, E> {
             upload_timeout: self.upload_timeout,
             committer: None,
             stats: self.stats,
+            deliveries: self.deliveries,
+            attempts: self.attempts,
             _records: self._records,
         }
     }
@@ -111,6 +113,16 @@ impl<R, E> HfSink<R, E> {
     pub fn retries(mut self, attempts: u32, backoff: Backoff) -> Self {
         self.settings.attempts = attempts.max(1);
         self.settings.backoff = backoff;
+        self
+    }
+
+    /// Reports every window committed (or found already committed, on a
+    /// replay) to `deliveries` (a catalog) before `ingest` returns `Ok`,
+    /// with the commit id when this sink made the commit. A failed report
+    /// is a transient [`HfError::Catalog`](crate::HfError::Catalog): the
+    /// window stays spooled and is reported again.
+    pub fn with_deliveries(mut self, deliveries: meathook_core::Deliveries) -> Self {
+        self.deliveries = Some(deliveries);
         self
     }
 

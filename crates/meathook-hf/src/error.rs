@@ -194,6 +194,18 @@ pub enum HfError {
         /// The file.
         path: String,
     },
+    /// The file is in the dataset, but its delivery record could not be
+    /// written to the catalog. Transient: the window stays spooled, and the
+    /// retry finds the file already there and reports it again.
+    #[error("{path} is in {repo}, but recording its delivery failed: {reason}")]
+    Catalog {
+        /// The repository.
+        repo: String,
+        /// The file.
+        path: String,
+        /// Why the record was not written.
+        reason: String,
+    },
 }
 
 impl HfError {

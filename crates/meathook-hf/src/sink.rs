@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meathook_core::{
-    ChunkedError, ChunkedResult, Encoder, IngestError, Receipt, RecordChunks, RecordRejected, Sink,
-    StackStats, WindowMeta,
+    Attempts, ChunkedError, ChunkedResult, Deliveries, Delivery, Encoder, IngestError, Receipt,
+    RecordChunks, RecordRejected, Sink, StackStats, WindowMeta,
 };
 use meathook_parquet::local::ScratchFile;
 use meathook_parquet::{EncodeError, layout};
@@ -51,6 +51,8 @@ pub struct HfSink<R, E = meathook_parquet::ParquetEncoder<R>> {
     pub(crate) upload_timeout: Duration,
     pub(crate) committer: Option<Arc<Committer>>,
     pub(crate) stats: Counts,
+    pub(crate) deliveries: Option<Deliveries>,
+    pub(crate) attempts: Attempts,
     pub(crate) _records: PhantomData<fn(R)>,
 }
 
@@ -74,6 +76,7 @@ impl<R, E: std::fmt::Debug> std::fmt::Debug for HfSink<R, E> {
             .field("encoder", &self.encoder)
             .field("settings", &self.settings)
             .field("stats", &self.stats)
+            .field("deliveries", &self.deliveries)
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +111,8 @@ impl<R> HfSink<R> {
             upload_timeout: Duration::from_secs(900),
             committer: None,
             stats: Counts::default(),
+            deliveries: None,
+            attempts: Attempts::default(),
             _records: PhantomData,
         }
     }
@@ -232,19 +237,54 @@ where
             glob: self.prefixed(&layout::pipeline_glob(&window.pipeline, &ext)),
         };
         let path = file.path.clone();
-        match committer.submit(&hub, file).await? {
+        let size = file.size;
+        let commit = match committer.submit(&hub, file).await? {
             Delivered::Committed(commit) => {
                 self.stats.files_committed += 1;
                 tracing::debug!(repo = %self.repo, %path, %commit, rows = accepted, "window committed");
+                Some(commit)
             }
             Delivered::AlreadyThere => {
                 self.stats.files_found += 1;
                 tracing::debug!(repo = %self.repo, %path, "window already in the dataset");
+                None
             }
+        };
+        if let Some(deliveries) = &self.deliveries {
+            let mut record = Delivery::new(
+                window,
+                self.destination_label(),
+                path.clone(),
+                accepted as u64,
+                size,
+                encoded.sealed.sha256,
+            )
+            .with_attempts(self.attempts.current(window));
+            if let Some(commit) = commit {
+                record = record.with_commit(commit);
+            }
+            deliveries
+                .report(record)
+                .await
+                .map_err(|e| HfError::Catalog {
+                    repo: self.repo.clone(),
+                    path,
+                    reason: e.to_string(),
+                })?;
         }
         self.stats.records_delivered += accepted as u64;
         self.stats.records_rejected += rejected.len() as u64;
         Ok(Receipt::partial(accepted, rejected))
+    }
+
+    /// How the catalog names this dataset: `hf://datasets/{repo}`, with
+    /// `@{branch}` for a branch other than `main` (the Hub's fsspec form).
+    fn destination_label(&self) -> String {
+        if self.branch == "main" {
+            format!("hf://datasets/{}", self.repo)
+        } else {
+            format!("hf://datasets/{}@{}", self.repo, self.branch)
+        }
     }
 
     fn prefixed(&self, path: &str) -> String {
@@ -316,6 +356,48 @@ where
         window: &WindowMeta,
         records: Vec<R>,
     ) -> Result<Receipt<HfError>, IngestError<R, HfError>> {
+        let result = self.ingest_batch(window, records).await;
+        self.attempts.note(window, result.is_ok());
+        result
+    }
+
+    async fn ingest_chunks<C>(
+        &mut self,
+        window: &WindowMeta,
+        chunks: C,
+    ) -> ChunkedResult<HfError, C::Error>
+    where
+        C: RecordChunks<R>,
+        R: Send,
+    {
+        let result = self.ingest_chunked(window, chunks).await;
+        self.attempts.note(window, result.is_ok());
+        result
+    }
+
+    /// Holds nothing: every `ingest` commits before it returns.
+    async fn flush(&mut self) -> Result<(), HfError> {
+        Ok(())
+    }
+
+    fn observe(&self, stats: &mut StackStats) {
+        stats.delivered_records = self.stats.records_delivered;
+        stats.failed_attempts = self.stats.failures;
+        stats.rejected_records += self.stats.records_rejected;
+    }
+}
+
+impl<R, E> HfSink<R, E>
+where
+    R: Send + Sync + 'static,
+    E: Encoder<R, Error = EncodeError> + 'static,
+    E::Session<ScratchFile>: 'static,
+{
+    async fn ingest_batch(
+        &mut self,
+        window: &WindowMeta,
+        records: Vec<R>,
+    ) -> Result<Receipt<HfError>, IngestError<R, HfError>> {
         if records.is_empty() {
             return Ok(Receipt::all(0));
         }
@@ -342,14 +424,13 @@ where
             .map_err(|e| IngestError::new(records, e))
     }
 
-    async fn ingest_chunks<C>(
+    async fn ingest_chunked<C>(
         &mut self,
         window: &WindowMeta,
         mut chunks: C,
     ) -> ChunkedResult<HfError, C::Error>
     where
         C: RecordChunks<R>,
-        R: Send,
     {
         let (encoder, mut job) = self.begin(window).await.map_err(ChunkedError::Sink)?;
         let w = window.to_string();
@@ -380,16 +461,5 @@ where
         self.commit(window, encoded, total)
             .await
             .map_err(ChunkedError::Sink)
-    }
-
-    /// Holds nothing: every `ingest` commits before it returns.
-    async fn flush(&mut self) -> Result<(), HfError> {
-        Ok(())
-    }
-
-    fn observe(&self, stats: &mut StackStats) {
-        stats.delivered_records = self.stats.records_delivered;
-        stats.failed_attempts = self.stats.failures;
-        stats.rejected_records += self.stats.records_rejected;
     }
 }

@@ -217,3 +217,39 @@ async fn hub_server_errors_are_transient_and_name_the_repository() {
         .unwrap();
     assert_exactly(&hub, &readings(0, 10));
 }
+
+/// With a catalog, every committed window is recorded with its commit id
+/// before `ingest` returns; a replay that finds the file records it again
+/// (the catalog keys on destination and path) without a commit id.
+#[tokio::test]
+async fn committed_windows_are_recorded_in_the_catalog_manifest() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let manifest = meathook_catalog::Manifest::open_async(work.path().join("deliveries.jsonl"))
+        .await
+        .unwrap();
+    let mut sink = sink(&hub, work.path()).with_deliveries(manifest.deliveries());
+    sink.ingest(&window("air_temperature", 0), readings(0, 40))
+        .await
+        .unwrap();
+    sink.ingest(&window("air_temperature", 0), readings(0, 40))
+        .await
+        .unwrap();
+
+    let mut records = Vec::new();
+    meathook_catalog::for_each_record(manifest.path(), |r| records.push(r)).unwrap();
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let files = hub.files(REPO, "main");
+    let file = files.iter().find(|f| f.path.ends_with(".parquet")).unwrap();
+    let commit = hub.commits()[0].oid.clone();
+    for r in &records {
+        assert_eq!(r.destination, format!("hf://datasets/{REPO}"));
+        assert_eq!(r.path, file.path);
+        assert_eq!(r.rows, 40);
+        assert_eq!(r.bytes, file.size);
+        assert_eq!(Some(r.sha256.as_str()), file.lfs_oid.as_deref());
+        assert_eq!(r.pipeline, "air_temperature");
+    }
+    assert_eq!(records[0].commit.as_deref(), Some(commit.as_str()));
+    assert_eq!(records[1].commit, None, "the replay made no commit");
+}
