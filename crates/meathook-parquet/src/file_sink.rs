@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use meathook_core::{
-    BatchId, ChunkedError, ChunkedResult, Deliveries, Delivery as DeliveryRecord, EncodeSession,
+    Attempts, ChunkedError, ChunkedResult, Deliveries, Delivery as DeliveryRecord, EncodeSession,
     Encoder, IngestError, Receipt, RecordChunks, RecordRejected, Sink, StackStats, WindowMeta,
 };
 use object_store::path::Path as ObjectPath;
@@ -46,16 +46,8 @@ pub struct FileSink<R, E> {
     records_delivered: u64,
     records_rejected: u64,
     deliveries: Option<Deliveries>,
-    /// The batch whose last attempt failed, and how many attempts failed.
-    failing: Option<(AttemptKey, u32)>,
+    attempts: Attempts,
     _records: PhantomData<fn(R)>,
-}
-
-/// Identifies a batch across retries: pipeline, window start, batch.
-type AttemptKey = (Arc<str>, time::OffsetDateTime, Option<BatchId>);
-
-fn attempt_key(window: &WindowMeta) -> AttemptKey {
-    (Arc::clone(&window.pipeline), window.start, window.batch)
 }
 
 impl<R, E: std::fmt::Debug> std::fmt::Debug for FileSink<R, E> {
@@ -88,7 +80,7 @@ impl<R, E> FileSink<R, E> {
             records_delivered: 0,
             records_rejected: 0,
             deliveries: None,
-            failing: None,
+            attempts: Attempts::default(),
             _records: PhantomData,
         }
     }
@@ -111,24 +103,6 @@ impl<R, E> FileSink<R, E> {
                 .trim_end_matches('/')
                 .to_owned(),
         }
-    }
-
-    /// Attempts at `window`'s batch, this one included.
-    fn attempts(&self, window: &WindowMeta) -> u32 {
-        match &self.failing {
-            Some((key, failed)) if *key == attempt_key(window) => failed.saturating_add(1),
-            _ => 1,
-        }
-    }
-
-    /// Remembers how an attempt at `window`'s batch ended.
-    fn note_attempt(&mut self, window: &WindowMeta, ok: bool) {
-        if ok {
-            self.failing = None;
-            return;
-        }
-        let failed = self.attempts(window);
-        self.failing = Some((attempt_key(window), failed));
     }
 
     /// A sink writing to `url` with `encoder` and default settings.
@@ -371,7 +345,7 @@ where
                 sealed.len,
                 sealed.sha256,
             )
-            .with_attempts(self.attempts(window));
+            .with_attempts(self.attempts.current(window));
             deliveries
                 .report(record)
                 .await
@@ -450,7 +424,7 @@ where
         records: Vec<R>,
     ) -> Result<Receipt<FileSinkError>, IngestError<R, FileSinkError>> {
         let result = self.ingest_batch(window, records).await;
-        self.note_attempt(window, result.is_ok());
+        self.attempts.note(window, result.is_ok());
         result
     }
 
@@ -464,7 +438,7 @@ where
         R: Send,
     {
         let result = self.ingest_chunked(window, chunks).await;
-        self.note_attempt(window, result.is_ok());
+        self.attempts.note(window, result.is_ok());
         result
     }
 
@@ -536,8 +510,9 @@ where
         let (mut session, scratch) = self.begin(window).await.map_err(ChunkedError::Sink)?;
         let mut rejected = Rejected::new();
         let mut total = 0;
+        let mut next = chunks.next_chunk().await;
         loop {
-            let chunk = match chunks.next_chunk().await {
+            let chunk = match next {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(e) => {
@@ -547,10 +522,13 @@ where
                 }
             };
             let len = chunk.len();
-            match self
-                .write_chunk(window, session, Records(chunk), total, rejected)
-                .await
-            {
+            // The source reads the next chunk while this one is encoded.
+            let (written, read) = tokio::join!(
+                self.write_chunk(window, session, Records(chunk), total, rejected),
+                chunks.next_chunk(),
+            );
+            next = read;
+            match written {
                 Ok((s, _, r)) => {
                     session = s;
                     rejected = r;
