@@ -94,6 +94,20 @@ impl Manifest {
     /// [`ManifestError`] when the directory or file cannot be created,
     /// read or repaired.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, ManifestError> {
+        Self::open_with_stats(path, CatalogStats::default())
+    }
+
+    /// [`open`](Self::open), counting into `stats` (handed to the runtime's
+    /// metrics before the manifest is opened, or shared by several
+    /// manifests).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_with_stats(
+        path: impl Into<PathBuf>,
+        stats: CatalogStats,
+    ) -> Result<Self, ManifestError> {
         let path = path.into();
         let dir = parent_of(&path);
         std::fs::create_dir_all(&dir).map_err(ManifestError::new("creating directory", &dir))?;
@@ -126,7 +140,7 @@ impl Manifest {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(Writer { file, len }),
-                stats: CatalogStats::default(),
+                stats,
                 appended: Notify::new(),
             }),
         })
