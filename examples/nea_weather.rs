@@ -12,6 +12,8 @@
 //! is started), 130 when a second signal cut the drain short, 1 for any
 //! other failure.
 
+#[path = "nea_weather/catalog.rs"]
+mod catalog;
 #[path = "nea_weather/config.rs"]
 mod config;
 #[path = "nea_weather/reading.rs"]
@@ -156,19 +158,22 @@ fn hub_sinks(
     client: &reqwest::Client,
     token: &meathook::hf::HfToken,
     spool_dir: &std::path::Path,
+    deliveries: &meathook::Deliveries,
 ) -> impl Fn(&str) -> HfSink<Reading> + Send + 'static {
     let (hf_repo, branch) = (hf.repo.clone(), hf.branch.clone());
     let (endpoint, prefix) = (hf.endpoint.clone(), hf.path_prefix.clone());
     let create = hf.create.then_some(hf.private);
     let budget = hf.commits_per_hour;
     let (client, token, spool_dir) = (client.clone(), token.clone(), spool_dir.to_path_buf());
+    let deliveries = deliveries.clone();
     move |name: &str| {
         let mut sink = HfSink::new(client.clone(), hf_repo.clone(), token.clone())
             .branch(branch.clone())
             .commit_budget(budget, Duration::from_secs(3600))
             // Each pipeline its own scratch directory: a sink clears stale
             // scratch files when it opens.
-            .scratch_dir(spool_dir.join(format!("{name}.scratch")));
+            .scratch_dir(spool_dir.join(format!("{name}.scratch")))
+            .with_deliveries(deliveries.clone());
         if let Some(endpoint) = &endpoint {
             sink = sink.endpoint(endpoint.clone());
         }
@@ -186,6 +191,7 @@ fn build(
     config: &Config,
     api_key: Option<String>,
     hf_token: Option<meathook::hf::HfToken>,
+    catalog: &catalog::Catalog,
 ) -> Result<MeathookBuilder, String> {
     let mut api = nea_rs::Api::new();
     if let Some(base) = &config.api.base_url {
@@ -229,23 +235,27 @@ fn build(
     if let Some(path) = &config.metrics.textfile {
         builder = builder.metrics_textfile(path, Duration::from_secs(15));
     }
+    builder.telemetry().watch_catalog(catalog.stats());
     for (key, collector) in &config.collectors {
         let name = collector.name.clone().unwrap_or_else(|| key.clone());
         let interval = collector.interval;
         builder = match (&config.sink.huggingface, &hf_token) {
             (Some(hf), Some(token)) => {
-                let sinks = hub_sinks(hf, &hub_client, token, &config.spool_dir);
+                let deliveries = catalog.deliveries();
+                let sinks = hub_sinks(hf, &hub_client, token, &config.spool_dir, &deliveries);
                 add_api(builder, &shared, key, name, interval, sinks)?
             }
             (Some(_), None) => return Err("[sink.huggingface] needs HF_TOKEN".into()),
             (None, _) => {
                 let (url, destination) = (url.clone(), destination.clone());
+                let deliveries = catalog.deliveries();
                 let files = move |_: &str| {
                     // Both were checked when the configuration was loaded.
                     let encoder = ParquetEncoder::<Reading>::new()
                         .unwrap_or_else(|e| panic!("the Reading schema: {e}"));
                     FileSinkBuilder::new(url.clone())
                         .with_destination(destination.clone())
+                        .with_deliveries(deliveries.clone())
                         .build(encoder)
                         .unwrap_or_else(|e| panic!("destination {url}: {e}"))
                 };
@@ -282,10 +292,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let catalog = match catalog::Catalog::new(&config.catalog, &config.spool_dir) {
+        Ok(catalog) => catalog,
+        Err(e) => {
+            eprintln!("nea_weather: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
     let builder = match build(
         &config,
         std::env::var("X_API_KEY").ok().filter(|k| !k.is_empty()),
         hf_token.map(meathook::hf::HfToken::new),
+        &catalog,
     ) {
         Ok(builder) => builder,
         Err(e) => {
@@ -312,8 +330,24 @@ fn main() -> ExitCode {
         Some(hf) => format!("huggingface dataset {} (branch {})", hf.repo, hf.branch),
         None => config.destination(),
     };
-    tracing::info!(config = %path.display(), %destination, spool = %config.spool_dir.display(), "starting");
-    match runtime.block_on(builder.run()) {
+    tracing::info!(
+        config = %path.display(),
+        %destination,
+        spool = %config.spool_dir.display(),
+        catalog = %catalog.describe(),
+        "starting"
+    );
+    if let Err(e) = catalog.open() {
+        eprintln!("nea_weather: {e}");
+        return ExitCode::FAILURE;
+    }
+    let run = async {
+        let backfill = catalog.start();
+        let result = builder.run().await;
+        backfill.stop().await;
+        result
+    };
+    match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(RuntimeError::Interrupted) => ExitCode::from(130),
         Err(e) => {

@@ -33,6 +33,9 @@ pub(crate) struct Config {
     /// What happens on SIGTERM / ctrl-c.
     #[serde(default)]
     pub(crate) shutdown: Shutdown,
+    /// Where every delivered file is recorded.
+    #[serde(default)]
+    pub(crate) catalog: crate::catalog::CatalogSection,
     /// One pipeline per entry, keyed by the NEA API it polls.
     pub(crate) collectors: BTreeMap<String, Collector>,
 }
@@ -261,6 +264,9 @@ impl Config {
                 )));
             }
         }
+        self.catalog
+            .check(&file.to_string(), at)
+            .map_err(ConfigError)?;
         Ok(())
     }
 
