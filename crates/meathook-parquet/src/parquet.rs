@@ -1,24 +1,43 @@
 //! `ParquetEncoder`: records to parquet, streamed one row group at a time.
 //!
-//! **Architecture invariant:** memory is bounded by one row group, not by the
-//! file. A session converts each slice of records it is given to arrow
+//! **Architecture invariant:** memory is bounded by a few row groups, not by
+//! the file. A session converts each slice of records it is given to arrow
 //! arrays, keeps them until a row group is full, then hands exactly one
-//! row-group-sized batch to the parquet writer, which encodes and writes it
-//! out. Because row groups are cut by row count alone, the bytes depend only
-//! on the records and the settings — not on how the records were sliced
-//! into `write` calls — and nothing in the file depends on the clock: the
-//! same records give the same bytes.
+//! row-group-sized batch to a background thread that encodes and compresses
+//! it while the next records are converted; encoded row groups are written
+//! out in order. Because row groups are cut by row count alone and each is
+//! encoded on its own, the bytes depend only on the records and the settings
+//! — not on how the records were sliced into `write` calls, nor on thread
+//! timing — and nothing in the file depends on the clock: the same records
+//! give the same bytes.
+//!
+//! A `write` that fails on a record leaves the session as it was: row groups
+//! it handed to the background are dropped when they come back, and nothing
+//! reaches the output until the whole slice has been converted.
+//!
+//! Floating-point columns are written without a dictionary and with the
+//! `BYTE_STREAM_SPLIT` encoding: measured values are nearly all distinct, so
+//! a dictionary only costs time, and splitting the bytes of each value into
+//! streams lets zstd find the shared sign, exponent and leading mantissa
+//! bytes. Values stay bit-exact (NaN payloads, ±Inf).
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 
 use arrow_array::RecordBatch;
 use arrow_schema::{FieldRef, Schema, SchemaRef};
 use meathook_core::{EncodeSession, Encoder};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::ZstdLevel;
+use parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
+};
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
+use parquet::basic::{Encoding, Type as PhysicalType, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -99,8 +118,9 @@ impl<R> ParquetEncoderBuilder<R> {
         self
     }
 
-    /// Rows per row group (at least 1). Memory while encoding is about two
-    /// row groups of arrow arrays.
+    /// Rows per row group (at least 1). Memory while encoding is about three
+    /// row groups of arrow arrays (one being converted, one queued, one being
+    /// encoded) and the encoded row groups of the slice being written.
     pub fn with_row_group_size(mut self, rows: usize) -> Self {
         self.row_group_size = rows;
         self
@@ -136,15 +156,28 @@ impl<R> ParquetEncoderBuilder<R> {
             Compression::Uncompressed => parquet::basic::Compression::UNCOMPRESSED,
         };
         let fields = schema::trace::<R>()?;
-        let props = WriterProperties::builder()
+        let schema = Arc::new(Schema::new(fields.clone()));
+        let mut props = WriterProperties::builder()
             .set_compression(compression)
             .set_max_row_group_row_count(Some(self.row_group_size))
             // Page-level statistics write the column and offset indexes
             // (the page index) as well as chunk statistics.
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .build();
+            .set_statistics_enabled(EnabledStatistics::Page);
+        // Floats, at any depth: no dictionary, byte streams split (see the
+        // module docs).
+        for column in ArrowSchemaConverter::new().convert(&schema)?.columns() {
+            if matches!(
+                column.physical_type(),
+                PhysicalType::FLOAT | PhysicalType::DOUBLE
+            ) {
+                props = props
+                    .set_column_dictionary_enabled(column.path().clone(), false)
+                    .set_column_encoding(column.path().clone(), Encoding::BYTE_STREAM_SPLIT);
+            }
+        }
+        let props = props.build();
         Ok(ParquetEncoder {
-            schema: Arc::new(Schema::new(fields.clone())),
+            schema,
             fields: fields.into(),
             props,
             row_group_size: self.row_group_size,
@@ -214,14 +247,24 @@ impl<R: Serialize + Send + Sync> Encoder<R> for ParquetEncoder<R> {
     }
 
     fn begin<W: Write + Send>(&self, out: W) -> Result<ParquetSession<R, W>, EncodeError> {
-        let writer = ArrowWriter::try_new(out, Arc::clone(&self.schema), Some(self.props.clone()))?;
+        // The arrow writer stores the arrow schema in the file's metadata;
+        // its lower half writes row groups encoded elsewhere.
+        let (writer, factory) =
+            ArrowWriter::try_new(out, Arc::clone(&self.schema), Some(self.props.clone()))?
+                .into_serialized_writer()?;
         Ok(ParquetSession {
             writer,
+            factory: Arc::new(factory),
             fields: Arc::clone(&self.fields),
             schema: Arc::clone(&self.schema),
             row_group_size: self.row_group_size,
             pending: Vec::new(),
             pending_rows: 0,
+            background: None,
+            outstanding: VecDeque::new(),
+            held: Vec::new(),
+            queued: 0,
+            broken: false,
             _records: PhantomData,
         })
     }
@@ -229,13 +272,100 @@ impl<R: Serialize + Send + Sync> Encoder<R> for ParquetEncoder<R> {
 
 /// One parquet file being written; see [`ParquetEncoder`].
 pub struct ParquetSession<R, W: Write + Send> {
-    writer: ArrowWriter<W>,
+    writer: SerializedFileWriter<W>,
+    factory: Arc<ArrowRowGroupWriterFactory>,
     fields: Arc<[FieldRef]>,
     schema: SchemaRef,
     row_group_size: usize,
+    /// Converted records of the next row group: fewer than a row group.
     pending: Vec<RecordBatch>,
     pending_rows: usize,
+    /// Started when the first row group is full.
+    background: Option<Background>,
+    /// What to do with each row group the background has not returned yet,
+    /// oldest first (it returns them in order).
+    outstanding: VecDeque<Fate>,
+    /// Encoded row groups of the `write` in progress, oldest first; they
+    /// are written out when it succeeds.
+    held: Vec<Vec<ArrowColumnChunk>>,
+    /// Row groups written, held or outstanding to be kept: the index of the
+    /// next one.
+    queued: usize,
+    /// A row group could not be encoded or written: the file is incomplete.
+    broken: bool,
     _records: PhantomData<fn(&R)>,
+}
+
+/// The fate of a row group handed to the background encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Its `write` succeeded: write it out when it comes back.
+    Keep,
+    /// Its `write` is still converting records: hold it when it comes back.
+    Hold,
+    /// Its `write` failed: drop it when it comes back.
+    Drop,
+}
+
+type Encoded = Result<Vec<ArrowColumnChunk>, ParquetError>;
+
+/// A thread that encodes row groups, one at a time, in the order given.
+struct Background {
+    /// Holds one row group waiting while another is encoded; `None` once
+    /// the session is finishing.
+    jobs: Option<SyncSender<(usize, RecordBatch)>>,
+    results: Receiver<Encoded>,
+}
+
+impl Background {
+    fn spawn(factory: Arc<ArrowRowGroupWriterFactory>, schema: SchemaRef) -> Option<Self> {
+        let (jobs, inbox) = mpsc::sync_channel::<(usize, RecordBatch)>(1);
+        let (outbox, results) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("meathook-parquet".into())
+            .spawn(move || {
+                // Ends when the session drops its sender, or itself.
+                for (index, batch) in inbox {
+                    if outbox
+                        .send(encode_row_group(&factory, &schema, &batch, index))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Self {
+            jobs: Some(jobs),
+            results,
+        })
+    }
+}
+
+/// Encodes one row group into column chunks held in memory, exactly as the
+/// arrow writer would.
+fn encode_row_group(
+    factory: &ArrowRowGroupWriterFactory,
+    schema: &Schema,
+    batch: &RecordBatch,
+    index: usize,
+) -> Encoded {
+    let mut writers = factory.create_column_writers(index)?;
+    let mut next = writers.iter_mut();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        for leaf in compute_leaves(field, column)? {
+            next.next()
+                .ok_or_else(|| ParquetError::General("more leaves than column writers".into()))?
+                .write(&leaf)?;
+        }
+    }
+    writers.into_iter().map(ArrowColumnWriter::close).collect()
+}
+
+fn stopped() -> EncodeError {
+    EncodeError::Parquet(ParquetError::General(
+        "the row-group encoding thread stopped".into(),
+    ))
 }
 
 impl<R, W: Write + Send> std::fmt::Debug for ParquetSession<R, W> {
@@ -243,23 +373,151 @@ impl<R, W: Write + Send> std::fmt::Debug for ParquetSession<R, W> {
         f.debug_struct("ParquetSession")
             .field("pending_rows", &self.pending_rows)
             .field("row_groups", &self.writer.flushed_row_groups().len())
+            .field("encoding", &self.outstanding.len())
             .finish_non_exhaustive()
     }
 }
 
-impl<R, W: Write + Send> ParquetSession<R, W> {
-    fn write_row_group(&mut self) -> Result<(), EncodeError> {
-        if self.pending_rows == 0 {
-            return Ok(());
+impl<R: Serialize, W: Write + Send> ParquetSession<R, W> {
+    /// Converts `records` and hands each full row group to the background;
+    /// on a failure, the caller rolls back.
+    fn convert(&mut self, records: &[R]) -> Result<(), EncodeError> {
+        // Converted in this call and not yet in a full row group.
+        let mut fresh = Vec::new();
+        let mut fresh_rows = 0;
+        // Whether a row group was cut in this call (it took `pending`).
+        let mut cut = false;
+        let mut room = self.row_group_size - self.pending_rows;
+        let mut rest = records;
+        while !rest.is_empty() {
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            rest = later;
+            let batch =
+                serde_arrow::to_record_batch(&self.fields, &now).map_err(EncodeError::Record)?;
+            fresh.push(batch);
+            fresh_rows += now.len();
+            if now.len() < room {
+                room -= now.len();
+                continue;
+            }
+            let parts: Vec<RecordBatch> = if cut {
+                std::mem::take(&mut fresh)
+            } else {
+                self.pending
+                    .iter()
+                    .cloned()
+                    .chain(fresh.drain(..))
+                    .collect()
+            };
+            cut = true;
+            fresh_rows = 0;
+            room = self.row_group_size;
+            let group = match parts.as_slice() {
+                [one] => one.clone(),
+                many => arrow_select::concat::concat_batches(&self.schema, many)?,
+            };
+            self.submit(group)?;
         }
-        let batch = match self.pending.as_slice() {
-            [one] => one.clone(),
-            many => arrow_select::concat::concat_batches(&self.schema, many)?,
-        };
-        self.pending.clear();
-        self.pending_rows = 0;
-        self.writer.write(&batch)?;
-        self.writer.flush()?;
+        if cut {
+            self.pending.clear();
+            self.pending_rows = 0;
+        }
+        self.pending.extend(fresh);
+        self.pending_rows += fresh_rows;
+        Ok(())
+    }
+}
+
+impl<R, W: Write + Send> ParquetSession<R, W> {
+    /// Hands a full row group to the background (started on first use; if
+    /// it cannot be started, the row group is encoded here).
+    fn submit(&mut self, group: RecordBatch) -> Result<(), EncodeError> {
+        let index = self.queued;
+        self.queued += 1;
+        if self.background.is_none() {
+            self.background =
+                Background::spawn(Arc::clone(&self.factory), Arc::clone(&self.schema));
+        }
+        match &self.background {
+            Some(background) => {
+                self.outstanding.push_back(Fate::Hold);
+                let jobs = background.jobs.as_ref().ok_or_else(stopped)?;
+                jobs.send((index, group)).map_err(|_| stopped())?;
+            }
+            None => {
+                let encoded = encode_row_group(&self.factory, &self.schema, &group, index)?;
+                self.held.push(encoded);
+            }
+        }
+        self.collect(false)
+    }
+
+    /// Takes the row groups the background has returned; with `all`, waits
+    /// for every outstanding one.
+    fn collect(&mut self, all: bool) -> Result<(), EncodeError> {
+        while let Some(&fate) = self.outstanding.front() {
+            let Some(background) = &self.background else {
+                return Err(stopped());
+            };
+            let encoded = if all {
+                background.results.recv().map_err(|_| stopped())?
+            } else {
+                match background.results.try_recv() {
+                    Ok(encoded) => encoded,
+                    Err(TryRecvError::Empty) => return Ok(()),
+                    Err(TryRecvError::Disconnected) => return Err(stopped()),
+                }
+            };
+            self.outstanding.pop_front();
+            match fate {
+                Fate::Drop => {}
+                Fate::Hold => self.held.push(encoded?),
+                Fate::Keep => self.append(encoded?)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The `write` in progress succeeded: its row groups are written out.
+    fn commit(&mut self) -> Result<(), EncodeError> {
+        for fate in &mut self.outstanding {
+            if *fate == Fate::Hold {
+                *fate = Fate::Keep;
+            }
+        }
+        for encoded in std::mem::take(&mut self.held) {
+            self.append(encoded)?;
+        }
+        self.collect(false)
+    }
+
+    /// The `write` in progress failed: its row groups are forgotten.
+    fn roll_back(&mut self) {
+        for fate in &mut self.outstanding {
+            if *fate == Fate::Hold {
+                *fate = Fate::Drop;
+                self.queued -= 1;
+            }
+        }
+        self.queued -= self.held.len();
+        self.held.clear();
+    }
+
+    fn append(&mut self, encoded: Vec<ArrowColumnChunk>) -> Result<(), EncodeError> {
+        let mut row_group = self.writer.next_row_group()?;
+        for chunk in encoded {
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), EncodeError> {
+        if self.broken {
+            return Err(EncodeError::Parquet(ParquetError::General(
+                "an earlier row group of this file failed to encode or write".into(),
+            )));
+        }
         Ok(())
     }
 }
@@ -270,33 +528,38 @@ impl<R: Serialize, W: Write + Send> EncodeSession<R, W> for ParquetSession<R, W>
     /// Converts all of `records` before keeping any, so a record that cannot
     /// be converted leaves the session as it was.
     fn write(&mut self, records: &[R]) -> Result<(), EncodeError> {
-        let mut batches = Vec::new();
-        let mut room = self.row_group_size - self.pending_rows;
-        let mut rest = records;
-        while !rest.is_empty() {
-            let (now, later) = rest.split_at(room.min(rest.len()));
-            let batch =
-                serde_arrow::to_record_batch(&self.fields, &now).map_err(EncodeError::Record)?;
-            batches.push(batch);
-            room = if now.len() == room {
-                self.row_group_size
-            } else {
-                room - now.len()
-            };
-            rest = later;
-        }
-        for batch in batches {
-            self.pending_rows += batch.num_rows();
-            self.pending.push(batch);
-            if self.pending_rows == self.row_group_size {
-                self.write_row_group()?;
+        self.check()?;
+        let converted = self.convert(records);
+        let result = match converted {
+            Ok(()) => self.commit(),
+            Err(e) => {
+                self.roll_back();
+                Err(e)
             }
+        };
+        if let Err(e) = &result
+            && !e.is_record()
+        {
+            self.broken = true;
         }
-        Ok(())
+        result
     }
 
     fn finish(mut self) -> Result<W, EncodeError> {
-        self.write_row_group()?;
+        self.check()?;
+        // Close the background's queue, then take every row group it has.
+        if let Some(background) = &mut self.background {
+            background.jobs = None;
+        }
+        self.collect(true)?;
+        if self.pending_rows > 0 {
+            let group = match self.pending.as_slice() {
+                [one] => one.clone(),
+                many => arrow_select::concat::concat_batches(&self.schema, many)?,
+            };
+            let encoded = encode_row_group(&self.factory, &self.schema, &group, self.queued)?;
+            self.append(encoded)?;
+        }
         Ok(self.writer.into_inner()?)
     }
 }

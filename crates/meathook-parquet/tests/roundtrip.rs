@@ -189,6 +189,52 @@ fn timestamps_outside_the_nanosecond_range_fail_the_write_not_the_session() {
     assert_eq!(back.iter().map(|s| s.small).collect::<Vec<_>>(), [1, 4]);
 }
 
+// Full row groups of a write are encoded in the background while the rest
+// of the slice is converted; a record that fails late in the slice must
+// still leave no row group of that write in the file.
+#[test]
+fn a_failed_write_leaves_none_of_its_row_groups() {
+    let encoder = ParquetEncoder::<Station>::builder()
+        .with_row_group_size(16)
+        .build()
+        .unwrap();
+    let good: Vec<Station> = (0..100).map(station_at).collect();
+    let mut failing: Vec<Station> = (100..180).map(station_at).collect();
+    failing[70].observed_at = time::macros::datetime!(2300-01-01 0:00 UTC);
+    let mut session = encoder.begin(Vec::new()).unwrap();
+    session.write(&good[..40]).unwrap();
+    let err = session.write(&failing).unwrap_err();
+    assert!(err.is_record(), "{err}");
+    session.write(&good[40..]).unwrap();
+    assert_eq!(session.finish().unwrap(), encoder.encode(&good).unwrap());
+}
+
+#[test]
+fn float_columns_are_byte_stream_split_without_a_dictionary() {
+    use parquet::basic::Encoding;
+    let records: Vec<Station> = (0..1_000).map(station_at).collect();
+    let encoder = ParquetEncoder::<Station>::new().unwrap();
+    let (_, meta) = read_parquet(encoder.encode(&records).unwrap());
+    let row_group = meta.row_group(0);
+    for column in row_group.columns() {
+        let path = column.column_path().string();
+        let encodings: Vec<Encoding> = column.encodings().collect();
+        let float = matches!(
+            column.column_type(),
+            parquet::basic::Type::FLOAT | parquet::basic::Type::DOUBLE
+        );
+        if float {
+            assert!(
+                encodings.contains(&Encoding::BYTE_STREAM_SPLIT),
+                "{path}: {encodings:?}"
+            );
+            assert!(column.dictionary_page_offset().is_none(), "{path}");
+        } else if path == "id" {
+            assert!(column.dictionary_page_offset().is_some(), "{path}");
+        }
+    }
+}
+
 mod evolution {
     use super::*;
 
