@@ -40,7 +40,15 @@ pub enum BackfillError {
     Task(String),
 }
 
-/// Copies a manifest into PostgreSQL; see the [module docs](self).
+/// Copies a manifest into PostgreSQL.
+///
+/// Sinks only ever write the manifest; this reads it from a durable cursor
+/// (`<manifest>.cursor`, a byte offset replaced atomically after each
+/// committed batch) and upserts, so a database outage never blocks or loses
+/// a delivery. A lagging cursor (a crash after a commit, before the cursor
+/// moved) only rewrites a few rows. While the database is away,
+/// [`spawn`](Self::spawn)'s task retries with capped, jittered backoff and
+/// keeps the backlog figure of [`CatalogStats`] up to date.
 #[derive(Debug)]
 pub struct Backfill {
     manifest: Manifest,

@@ -256,6 +256,10 @@ impl Deliveries {
     /// # Errors
     ///
     /// [`DeliveryLogError`] when the record is not durable.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (as `tokio::task::spawn_blocking` does).
     pub async fn report(&self, delivery: Delivery) -> Result<(), DeliveryLogError> {
         let log = Arc::clone(&self.0);
         let path = delivery.path.clone();

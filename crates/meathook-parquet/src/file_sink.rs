@@ -34,7 +34,8 @@ use crate::sink_builder::{Delivery, FileSinkBuilder};
 use crate::sink_error::{FileSinkError, hex};
 use crate::store::{Destination, DestinationError};
 
-/// Writes each batch as one file; see the [module docs](self).
+/// Writes each batch as one file at its layout path, atomically, or nothing;
+/// a replay finds the file in place and does nothing.
 pub struct FileSink<R, E> {
     destination: Destination,
     scratch: PathBuf,
