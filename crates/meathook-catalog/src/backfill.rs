@@ -22,6 +22,9 @@ use crate::postgres::{Catalog, PostgresConfig, PostgresError};
 /// Records per database transaction.
 pub const DEFAULT_BATCH: usize = 256;
 
+/// How long the last pass at [`BackfillHandle::stop`] may take.
+const FINAL_PASS: Duration = Duration::from_secs(5);
+
 /// How often the task looks at the manifest when no append woke it.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
 
@@ -195,7 +198,14 @@ impl Backfill {
                 };
                 let manifest = self.manifest.clone();
                 tokio::select! {
-                    _ = stopped.changed() => break,
+                    _ = stopped.changed() => {
+                        // One last pass for what the drain delivered; what
+                        // it cannot copy in time waits for the next start.
+                        if wait.is_none() {
+                            let _ = tokio::time::timeout(FINAL_PASS, self.run_once()).await;
+                        }
+                        break;
+                    }
                     () = tokio::time::sleep(wait.unwrap_or(self.poll)) => {}
                     () = manifest.appended(), if wait.is_none() => {}
                 }
@@ -232,8 +242,9 @@ impl BackfillHandle {
         self.stats.clone()
     }
 
-    /// Stops after the current pass; what is not copied yet waits in the
-    /// manifest for the next start.
+    /// Stops after the current pass and one last pass (at most five
+    /// seconds, skipped while the database is away); what is not copied
+    /// yet waits in the manifest for the next start.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;

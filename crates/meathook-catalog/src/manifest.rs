@@ -7,7 +7,9 @@
 //! crash is cut off when the manifest is next opened for writing (it was
 //! never acknowledged, so its batch is still spooled and will be reported
 //! again). Readers stop before a line without its newline and skip, count
-//! and log a line that does not parse.
+//! and log a line that does not parse. Each append (and each repair) holds
+//! an exclusive lock on the file, so processes sharing one manifest never
+//! cut or interleave each other's lines.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -66,8 +68,6 @@ struct Inner {
 #[derive(Debug)]
 struct Writer {
     file: File,
-    /// Length of the file up to its last acknowledged line.
-    len: u64,
 }
 
 /// Records read from a manifest, and where the next read starts.
@@ -118,28 +118,17 @@ impl Manifest {
             .create(true)
             .open(&path)
             .map_err(ManifestError::new("opening", &path))?;
-        let len = complete_len(&mut file).map_err(ManifestError::new("reading", &path))?;
-        let on_disk = file
-            .metadata()
-            .map_err(ManifestError::new("reading", &path))?
-            .len();
-        if len != on_disk {
-            tracing::warn!(
-                path = %path.display(),
-                cut = on_disk - len,
-                "cutting a torn last line off the delivery manifest (it was never acknowledged)"
-            );
-            file.set_len(len)
-                .and_then(|()| file.sync_data())
-                .map_err(ManifestError::new("repairing", &path))?;
-        }
+        file.lock().map_err(ManifestError::new("locking", &path))?;
+        let repaired = repair_tail(&mut file, &path);
+        let _ = file.unlock();
+        repaired.map_err(ManifestError::new("repairing", &path))?;
         if !existed {
             sync_dir(&dir).map_err(ManifestError::new("syncing directory", &dir))?;
         }
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
-                writer: Mutex::new(Writer { file, len }),
+                writer: Mutex::new(Writer { file }),
                 stats,
                 appended: Notify::new(),
             }),
@@ -201,16 +190,22 @@ impl Manifest {
             .writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let before = w.len;
-        let result = w.file.write_all(line).and_then(|()| w.file.sync_data());
-        match result {
-            Ok(()) => {
-                w.len = before + line.len() as u64;
-                Ok(())
-            }
+        let file = &mut w.file;
+        file.lock()?;
+        let result = self.append_locked(file, line);
+        let _ = file.unlock();
+        result
+    }
+
+    /// Appends under the file lock: after a torn line another process left,
+    /// if any; cut back off again if the write or the sync fails.
+    fn append_locked(&self, file: &mut File, line: &[u8]) -> io::Result<()> {
+        let before = repair_tail(file, &self.inner.path)?;
+        match file.write_all(line).and_then(|()| file.sync_data()) {
+            Ok(()) => Ok(()),
             Err(e) => {
                 // Never leave a torn line for the next append to follow.
-                if let Err(cut) = w.file.set_len(before) {
+                if let Err(cut) = file.set_len(before).and_then(|()| file.sync_data()) {
                     tracing::error!(
                         path = %self.inner.path.display(),
                         error = %cut,
@@ -380,6 +375,30 @@ fn skip_line(reader: &mut impl BufRead) -> io::Result<Option<u64>> {
     }
 }
 
+/// Cuts a torn last line (one without its newline) off `file`; returns the
+/// length of the complete lines. Call under the file lock.
+fn repair_tail(file: &mut File, path: &Path) -> io::Result<u64> {
+    let on_disk = file.metadata()?.len();
+    if on_disk == 0 {
+        return Ok(0);
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(on_disk - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(on_disk);
+    }
+    let len = complete_len(file)?;
+    tracing::warn!(
+        path = %path.display(),
+        cut = on_disk - len,
+        "cutting a torn last line off the delivery manifest (it was never acknowledged)"
+    );
+    file.set_len(len)?;
+    file.sync_data()?;
+    Ok(len)
+}
+
 /// The length of `file` up to and including its last newline.
 fn complete_len(file: &mut File) -> io::Result<u64> {
     let len = file.metadata()?.len();
@@ -478,6 +497,23 @@ mod tests {
             2,
             "the new line does not follow a torn one"
         );
+    }
+
+    #[test]
+    fn a_torn_line_left_by_another_writer_is_cut_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let m = Manifest::open(&path).unwrap();
+        m.record(&delivery(1)).unwrap();
+        // Another process sharing the manifest died mid-line.
+        let mut other = OpenOptions::new().append(true).open(&path).unwrap();
+        other.write_all(br#"{"v":1,"pipel"#).unwrap();
+        drop(other);
+        m.record(&delivery(2)).unwrap();
+        let chunk = read_chunk(&path, 0, 10).unwrap();
+        let paths: Vec<_> = chunk.records.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["data/air/1.parquet", "data/air/2.parquet"]);
+        assert_eq!(chunk.skipped, 0);
     }
 
     #[test]
