@@ -29,6 +29,7 @@ const HEAVY_CRATES: &[&str] = &[
     "parquet",
     "object_store",
     "serde_arrow",
+    "tokio-postgres",
 ];
 
 pub(crate) fn run_step(name: &str) -> Result<(), String> {
@@ -144,7 +145,7 @@ fn features() -> Result<(), String> {
     } else {
         Err(format!(
             "--no-default-features pulls in {}\n  how to fix: make the dependency optional behind the `parquet` or \
-             `huggingface` feature (see `cargo tree -e normal --no-default-features -p meathook -i <crate>`)",
+             `huggingface` feature, or `postgres` for the catalog (see `cargo tree -e normal --no-default-features -p meathook -i <crate>`)",
             offenders.join(", ")
         ))
     }
