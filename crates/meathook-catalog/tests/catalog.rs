@@ -468,3 +468,27 @@ async fn the_gap_report_finds_a_deliberately_missing_window() {
     );
     schema.drop(&catalog).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_never_shows_in_connection_errors() {
+    let port = closed_port();
+    let url = format!("postgres://meathook:pw-s3cr3t-77@127.0.0.1:{port}/catalog");
+    let config = TestSchema::config_at(&url, "t_secret");
+    let err = config.connect().await.unwrap_err();
+    let shown = format!("{err} {err:?} {config:?}");
+    assert!(!shown.contains("pw-s3cr3t-77"), "{shown}");
+    assert!(
+        shown.contains(&format!("postgres://meathook@127.0.0.1:{port}/catalog")),
+        "the error names where it tried: {shown}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = Manifest::open(dir.path().join(MANIFEST_FILE)).unwrap();
+    let err = Backfill::new(manifest, config)
+        .run_once()
+        .await
+        .unwrap_err();
+    assert!(
+        !format!("{err} {err:?}").contains("pw-s3cr3t-77"),
+        "{err:?}"
+    );
+}
