@@ -1,5 +1,7 @@
-//! Parquet encoding of a million readings: time, memory above the records,
-//! bytes per record, and the spool → parquet file path end to end.
+//! Parquet encoding of a million readings: time, processor time (the
+//! encoder converts and encodes on two threads), memory above the records,
+//! bytes per record, and the spool → parquet file path end to end, with the
+//! spool's replay alone (into a sink that drops the records) as its baseline.
 //!
 //! Memory figures come from fresh child processes (this binary re-run with
 //! `--scenario NAME`), so that one scenario's peak does not hide another's.
@@ -11,11 +13,16 @@ mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use meathook::parquet::{FileSink, JsonLinesEncoder, ParquetEncoder};
 use meathook::spool::{DiskSpool, Durability};
-use meathook::{EncodeSession, Encoder, FlushPolicy, Sink, WindowMeta};
+use meathook::{
+    ChunkedError, ChunkedResult, EncodeSession, Encoder, FlushPolicy, IngestError, Receipt,
+    RecordChunks, Sink, WindowMeta,
+};
 use serde::{Deserialize, Serialize};
 use support::{best_of, figure, peak_rss_bytes};
 use time::macros::datetime;
@@ -57,6 +64,7 @@ fn main() {
             "encode-rss" => encode_rss(),
             "spool-fill" => spool_fill(&dir.expect("spool dir")),
             "spool-deliver" => spool_deliver(&dir.expect("spool dir")),
+            "spool-replay" => spool_replay(&dir.expect("spool dir")),
             other => panic!("unknown scenario {other}"),
         }
         return;
@@ -64,11 +72,19 @@ fn main() {
 
     let records = readings(0..RECORDS);
     let encoder = ParquetEncoder::<Reading>::new().expect("encoder");
+    let cpu_before = cpu_seconds();
     let (took, bytes) = best_of(5, || encoder.encode(&records).expect("encode"));
+    let cpu = (cpu_seconds() - cpu_before) / 5.0;
     let jsonl = JsonLinesEncoder::<Reading>::new();
     let (json_took, json_bytes) = best_of(3, || jsonl.encode(&records).expect("encode"));
     drop(records);
     figure("encode_1m_zstd_s", took.as_secs_f64(), "s", "<= 0.12");
+    figure(
+        "encode_1m_zstd_cpu_s",
+        cpu,
+        "s",
+        "processor time per encode, both threads (mean of the 5 rounds)",
+    );
     figure(
         "encode_1m_jsonl_s",
         json_took.as_secs_f64(),
@@ -100,8 +116,17 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     let dir_arg = dir.to_string_lossy().into_owned();
     child(&["spool-fill", &dir_arg]);
+    let replay = child(&["spool-replay", &dir_arg]);
+    let _ = std::fs::remove_dir_all(&dir);
+    child(&["spool-fill", &dir_arg]);
     let out = child(&["spool-deliver", &dir_arg]);
     let _ = std::fs::remove_dir_all(&dir);
+    figure(
+        "spool_replay_1m_s",
+        parse(&replay, "seconds"),
+        "s",
+        "baseline: the same replay into a sink that drops the records",
+    );
     figure(
         "spool_to_parquet_1m_s",
         parse(&out, "seconds"),
@@ -221,6 +246,91 @@ fn spool_deliver(dir: &Path) {
     report("seconds", took.as_secs_f64());
     report("peak_rss", peak_rss_bytes().expect("/proc") as f64 / MIB);
     report("files", files as f64);
+}
+
+/// Reopens the spool and replays everything into [`Discard`]: the spool's
+/// share of [`spool_deliver`].
+fn spool_replay(dir: &Path) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let started = Instant::now();
+    let records = Arc::new(AtomicUsize::new(0));
+    let sink = Discard {
+        records: Arc::clone(&records),
+    };
+    rt.block_on(async {
+        let mut spool: DiskSpool<_, Reading> = DiskSpool::new(sink, dir.join("spool"), policy());
+        spool.open().await.expect("open");
+        spool.flush().await.expect("flush");
+        spool.close().await;
+    });
+    let took = started.elapsed();
+    let records = records.load(Ordering::Relaxed);
+    assert_eq!(records, RECORDS, "the replay lost records");
+    report("seconds", took.as_secs_f64());
+}
+
+/// A terminal sink that counts the records it is given and drops them.
+struct Discard {
+    records: Arc<AtomicUsize>,
+}
+
+impl Sink<Reading> for Discard {
+    type Error = std::convert::Infallible;
+
+    async fn ingest(
+        &mut self,
+        _window: &WindowMeta,
+        records: Vec<Reading>,
+    ) -> Result<Receipt<Self::Error>, IngestError<Reading, Self::Error>> {
+        self.records.fetch_add(records.len(), Ordering::Relaxed);
+        Ok(Receipt::all(records.len()))
+    }
+
+    async fn ingest_chunks<C>(
+        &mut self,
+        _window: &WindowMeta,
+        mut chunks: C,
+    ) -> ChunkedResult<Self::Error, C::Error>
+    where
+        C: RecordChunks<Reading>,
+        Reading: Send,
+    {
+        let mut taken = 0;
+        while let Some(chunk) = chunks.next_chunk().await.map_err(ChunkedError::Source)? {
+            taken += chunk.len();
+        }
+        self.records.fetch_add(taken, Ordering::Relaxed);
+        Ok(Receipt::all(taken))
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Processor time of this process so far (user and system, all threads),
+/// from `/proc/self/stat` in clock ticks of 10 ms; 0 where `/proc` is not
+/// available.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 here.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn count_files(dir: &Path) -> usize {
