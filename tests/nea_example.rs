@@ -132,6 +132,51 @@ fn dataset(dir: &Path) -> BTreeMap<(String, String, OffsetDateTime), usize> {
     seen
 }
 
+/// Every parquet file in the dataset, relative to it, with its rows and
+/// bytes.
+fn files(dir: &Path) -> BTreeMap<String, (u64, u64)> {
+    let root = dir.join("dataset");
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let rows = meathook::parquet::read_parquet::<Reading>(&path)
+                    .unwrap()
+                    .len();
+                let bytes = std::fs::metadata(&path).unwrap().len();
+                let relative = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(relative, (rows as u64, bytes));
+            }
+        }
+    }
+    out
+}
+
+/// The delivery manifest beside the spools, each file once, with its rows
+/// and bytes; every record names the dataset as its destination.
+fn catalogued(dir: &Path) -> BTreeMap<String, (u64, u64)> {
+    let manifest = dir.join("spool").join(meathook::catalog::MANIFEST_FILE);
+    let destination = dir.join("dataset").display().to_string();
+    let mut out = BTreeMap::new();
+    meathook::catalog::for_each_record(&manifest, |r| {
+        assert_eq!(r.destination, destination, "{r:?}");
+        out.insert(r.path, (r.rows, r.bytes));
+    })
+    .unwrap();
+    out
+}
+
 /// Every reading the fake served, keyed like [`dataset`].
 fn served(fake: &FakeNea) -> Vec<(String, String, OffsetDateTime)> {
     fake.served()
@@ -191,6 +236,13 @@ async fn sigterm_drains_and_every_collected_reading_lands_once() {
         served.len(),
         "the dataset holds readings the API never served"
     );
+    let on_disk = files(&dir);
+    assert!(!on_disk.is_empty());
+    assert_eq!(
+        catalogued(&dir),
+        on_disk,
+        "the catalog lists exactly the files delivered"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -242,6 +294,11 @@ async fn sigkill_then_restart_loses_and_duplicates_nothing_acknowledged() {
         landed.len() > 2 * 4 * 6,
         "only {} readings landed",
         landed.len()
+    );
+    assert_eq!(
+        catalogued(&dir),
+        files(&dir),
+        "after the restart too, the catalog lists exactly the files delivered"
     );
     let _ = std::fs::remove_dir_all(dir);
 }
