@@ -2,9 +2,9 @@
 //! bounds each call with a timeout, and turns every failure into an
 //! [`HfError`] that names the repository and the call.
 //!
-//! **Invariant:** one file's bytes are in memory at most once: a basic
-//! upload reads the scratch file into one `Bytes` that the transport sends
-//! without copying; a multipart upload reads one part at a time.
+//! **Invariant:** a file's bytes are never all in memory: a basic upload
+//! streams the scratch file (1 MiB at a time) with its `Content-Length`; a
+//! multipart upload reads one part at a time.
 
 use std::path::Path;
 use std::time::Duration;
@@ -88,18 +88,7 @@ impl HubClient {
 
     fn transport(&self, call: &'static str, e: &satay_reqwest::Error) -> HfError {
         let reason = match e {
-            // reqwest's text names the URL: a presigned URL is no secret of
-            // ours, and the token is never in a URL.
-            satay_reqwest::Error::Reqwest(e) => {
-                let mut text = e.to_string();
-                let mut source = std::error::Error::source(e);
-                while let Some(s) = source {
-                    text.push_str(": ");
-                    text.push_str(&s.to_string());
-                    source = s.source();
-                }
-                text
-            }
+            satay_reqwest::Error::Reqwest(e) => error_chain(e),
             satay_reqwest::Error::Satay(e) => {
                 return HfError::Rejected {
                     repo: self.repo(),
@@ -135,14 +124,7 @@ impl HubClient {
                     message: message.clone(),
                 });
             }
-            ObjectAction::Basic { href } => {
-                let body = self.read(file, 0, size).await?;
-                let put = PutObject {
-                    url: href.clone(),
-                    body,
-                };
-                self.send("upload", put, self.upload_timeout).await?;
-            }
+            ObjectAction::Basic { href } => self.put_file(href, file, size).await?,
             ObjectAction::Multipart {
                 complete,
                 chunk_size,
@@ -182,6 +164,61 @@ impl HubClient {
             self.call("verify", verify).await?;
         }
         Ok(())
+    }
+
+    /// Streams a whole scratch file to a presigned URL, without the token.
+    /// `Content-Length` is set: presigned storage URLs refuse chunked
+    /// bodies.
+    async fn put_file(&self, href: &str, file: &Path, size: u64) -> Result<(), HfError> {
+        const CALL: &str = "upload";
+        let f = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| HfError::Local {
+                action: "reading",
+                path: file.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let body =
+            reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 1 << 20));
+        let request = self
+            .client
+            .put(href)
+            .header(http::header::CONTENT_LENGTH, size)
+            .body(body);
+        let response = match tokio::time::timeout(self.upload_timeout, request.send()).await {
+            Err(_) => {
+                return Err(HfError::Transport {
+                    repo: self.repo(),
+                    call: CALL,
+                    reason: format!("no answer within {:?}", self.upload_timeout),
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(HfError::Transport {
+                    repo: self.repo(),
+                    call: CALL,
+                    reason: error_chain(&e),
+                });
+            }
+            Ok(Ok(response)) => response,
+        };
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body = response.bytes().await.unwrap_or_default();
+        let refusal = HubError::from_parts(&satay_runtime::ResponseParts {
+            status,
+            headers,
+            body: &body[..],
+        });
+        Err(HfError::from_hub(
+            refusal,
+            CALL,
+            &self.repo(),
+            &self.target.branch,
+            &self.token_var,
+        ))
     }
 
     /// Asks where to upload `objects`.
@@ -228,4 +265,17 @@ impl HubClient {
         }
         Ok(Bytes::from(buf))
     }
+}
+
+/// An error's text with its sources. reqwest's text names the URL: a
+/// presigned URL is no secret of ours, and the token is never in a URL.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

@@ -128,14 +128,23 @@ pub(crate) async fn batch(
     r
 }
 
-/// Refuses a presigned-style request that carries the token.
-fn presigned(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+/// Refuses a presigned-style request that carries the token, or (for
+/// uploads) has no `Content-Length`: storage behind presigned URLs refuses
+/// chunked bodies.
+fn presigned(shared: &Shared, headers: &HeaderMap, upload: bool) -> Result<(), Response> {
     if headers.contains_key(header::AUTHORIZATION) {
         lock(shared).leaked_auth += 1;
         return Err(refuse(
             StatusCode::BAD_REQUEST,
             None,
             "presigned URLs take no Authorization header",
+        ));
+    }
+    if upload && !headers.contains_key(header::CONTENT_LENGTH) {
+        return Err(refuse(
+            StatusCode::LENGTH_REQUIRED,
+            None,
+            "uploads need a Content-Length; chunked bodies are not supported",
         ));
     }
     Ok(())
@@ -156,7 +165,7 @@ pub(crate) async fn put_object(
     if let Entered::Answer(r) = enter(&shared, HubRoute::Put).await {
         return r;
     }
-    if let Err(r) = presigned(&shared, &headers) {
+    if let Err(r) = presigned(&shared, &headers, true) {
         return r;
     }
     let mut hub = lock(&shared);
@@ -194,7 +203,7 @@ pub(crate) async fn put_part(
     if let Entered::Answer(r) = enter(&shared, HubRoute::Put).await {
         return r;
     }
-    if let Err(r) = presigned(&shared, &headers) {
+    if let Err(r) = presigned(&shared, &headers, true) {
         return r;
     }
     let mut hub = lock(&shared);
@@ -219,7 +228,7 @@ pub(crate) async fn complete(
     if let Entered::Answer(r) = enter(&shared, HubRoute::Complete).await {
         return r;
     }
-    if let Err(r) = presigned(&shared, &headers) {
+    if let Err(r) = presigned(&shared, &headers, false) {
         return r;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
