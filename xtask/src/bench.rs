@@ -54,6 +54,22 @@ pub(crate) fn run(name: Option<&str>) -> Result<(), String> {
                 "the example must build: `cargo build --release --example nea_weather`",
             )?;
         }
+        if name == "hf" {
+            // The fake Hub runs as its own process, so its memory is not
+            // counted as the sink's.
+            crate::cmd::run(
+                cargo([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "-p",
+                    "meathook-testkit",
+                    "--bin",
+                    "fake-hub",
+                ]),
+                "the fake Hub must build: `cargo build --release -p meathook-testkit --bin fake-hub`",
+            )?;
+        }
         let stdout = output(cargo([
             "bench",
             "--locked",

@@ -1,0 +1,323 @@
+//! One 100 MB parquet window committed to the fake Hub, which runs as a
+//! separate process (`fake-hub`, release build) so that its memory is not
+//! counted: the time and MB/s of spool → parquet → LFS upload → commit,
+//! and the committing process's peak RSS against the file's size — once
+//! with a basic upload (the file in one request) and once multipart (8 MiB
+//! parts). The baseline, measured in the same run against the same server:
+//! a plain `PUT` of a file of the same size, read from disk.
+//!
+//! Scenarios run in fresh processes (this binary with
+//! `MEATHOOK_BENCH_SCENARIO`), so each peak RSS is its own.
+#![allow(missing_docs)] // a benchmark binary, not an API
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation
+)] // aborts on a broken set-up; figures are floats
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use meathook::hf::HfSink;
+use meathook::spool::{DiskSpool, Durability};
+use meathook::{
+    ChunkedError, ChunkedResult, Drain, FlushPolicy, IngestError, Receipt, RecordChunks, Sink,
+    SinkError, WindowMeta,
+};
+use serde::{Deserialize, Serialize};
+use support::{figure, peak_rss_bytes};
+
+const SCENARIO: &str = "MEATHOOK_BENCH_SCENARIO";
+const ENDPOINT: &str = "MEATHOOK_BENCH_HUB";
+/// Enough records for a parquet file of about 100 MB (about 80 bytes each
+/// after zstd: the noise column is random).
+const RECORDS: u64 = 1_300_000;
+const BATCH: u64 = 10_000;
+const MB: f64 = 1e6;
+const REPO: &str = "bench/window";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Blob {
+    seq: u64,
+    value: f64,
+    noise: String,
+}
+
+fn blobs(from: u64, n: u64) -> Vec<Blob> {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = fastrand::Rng::with_seed(from);
+    (from..from + n)
+        .map(|seq| Blob {
+            seq,
+            value: rng.f64(),
+            noise: (0..96).map(|_| char::from(ABC[rng.usize(..64)])).collect(),
+        })
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the placeholder sink delivers nothing")]
+struct Never;
+impl SinkError for Never {}
+
+/// Fills the spool; never asked to deliver (the window stays active).
+struct Hold;
+
+impl Sink<Blob> for Hold {
+    type Error = Never;
+    async fn ingest(
+        &mut self,
+        _: &WindowMeta,
+        r: Vec<Blob>,
+    ) -> Result<Receipt<Never>, IngestError<Blob, Never>> {
+        Err(IngestError::new(r, Never))
+    }
+    async fn ingest_chunks<C: RecordChunks<Blob>>(
+        &mut self,
+        _: &WindowMeta,
+        _: C,
+    ) -> ChunkedResult<Never, C::Error> {
+        Err(ChunkedError::Sink(Never))
+    }
+    async fn flush(&mut self) -> Result<(), Never> {
+        Ok(())
+    }
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn work(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("hf-bench")
+        .join(name)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Daily windows: the whole fill lands in one.
+fn policy() -> FlushPolicy {
+    FlushPolicy::every(Duration::from_secs(24 * 3600)).expect("a day is a valid window")
+}
+
+fn fill(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    runtime().block_on(async {
+        // One segment holds the whole window, so it becomes one file.
+        let mut s = DiskSpool::new(Hold, dir, policy())
+            .with_durability(Durability::Os)
+            .with_max_segment_bytes(1 << 30)
+            .with_min_free_bytes(0);
+        s.open().await.expect("open");
+        // Today's window stays open, so the drain keeps it on disk.
+        let w = WindowMeta::instant("blobs", time::OffsetDateTime::now_utc());
+        for b in 0..RECORDS / BATCH {
+            s.ingest(&w, blobs(b * BATCH, BATCH)).await.expect("ingest");
+        }
+        s.drain(Drain::KeepActiveWindow).await.expect("drain");
+        s.close().await;
+    });
+}
+
+fn commit(dir: &Path, endpoint: &str, label: &str) {
+    let before = peak_rss_bytes().unwrap_or(0);
+    let took = runtime().block_on(async {
+        let sink = HfSink::<Blob>::new(reqwest::Client::new(), REPO, "hf_bench")
+            .endpoint(endpoint)
+            .scratch_dir(dir.with_extension("scratch"))
+            .coalesce(Duration::ZERO);
+        let mut s = DiskSpool::new(sink, dir, policy())
+            .with_durability(Durability::Os)
+            .with_min_free_bytes(0);
+        s.open().await.expect("open");
+        let started = Instant::now();
+        s.flush().await.expect("the window is committed");
+        let took = started.elapsed();
+        assert_eq!(s.stats().snapshot().delivered_records, RECORDS);
+        s.close().await;
+        took
+    });
+    let size = committed_size(endpoint);
+    let peak = peak_rss_bytes().unwrap_or(0);
+    figure(
+        &format!("{label}_file_mb"),
+        size as f64 / MB,
+        "MB",
+        "about 100",
+    );
+    figure(&format!("{label}_seconds"), took.as_secs_f64(), "s", "");
+    figure(
+        &format!("{label}_mb_per_s"),
+        size as f64 / MB / took.as_secs_f64(),
+        "MB/s",
+        "",
+    );
+    figure(&format!("{label}_peak_rss_mb"), peak as f64 / MB, "MB", "");
+    figure(
+        &format!("{label}_peak_rss_vs_file"),
+        peak as f64 / size as f64,
+        "x",
+        "<= 1.5",
+    );
+    figure(
+        &format!("{label}_rss_at_start_mb"),
+        before as f64 / MB,
+        "MB",
+        "process start",
+    );
+}
+
+/// The size of the parquet file the fake holds.
+fn committed_size(endpoint: &str) -> u64 {
+    let url = format!("{endpoint}/api/datasets/{REPO}/tree/main/data?recursive=true");
+    let body =
+        runtime().block_on(async { reqwest::get(url).await.unwrap().bytes().await.unwrap() });
+    let listing: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let sizes: Vec<u64> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["path"].as_str().is_some_and(|p| p.ends_with(".parquet")))
+        .map(|e| e["size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes.len(), 1, "one file: {listing}");
+    sizes[0]
+}
+
+/// The baseline: a batch call and one `PUT` of `size` bytes read from a
+/// file, as bare as the protocol allows.
+fn raw_put(endpoint: &str, size: u64) {
+    use sha2::Digest as _;
+    let path = work("raw.bin");
+    let mut rng = fastrand::Rng::with_seed(7);
+    let bytes: Vec<u8> = (0..size).map(|_| rng.u8(..)).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let oid: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    drop(bytes);
+    let took = runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let batch = client
+            .post(format!(
+                "{endpoint}/datasets/{REPO}.git/info/lfs/objects/batch"
+            ))
+            .bearer_auth("hf_bench")
+            .header("content-type", "application/vnd.git-lfs+json")
+            .body(
+                serde_json::json!({"operation": "upload", "transfers": ["basic"],
+                    "objects": [{"oid": oid, "size": size}]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let batch: serde_json::Value = serde_json::from_slice(&batch).unwrap();
+        let href = batch["objects"][0]["actions"]["upload"]["href"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let started = Instant::now();
+        let body = tokio::fs::read(&path).await.unwrap();
+        let status = client.put(href).body(body).send().await.unwrap().status();
+        assert!(status.is_success(), "{status}");
+        started.elapsed()
+    });
+    figure(
+        "raw_put_mb_per_s",
+        size as f64 / MB / took.as_secs_f64(),
+        "MB/s",
+        "baseline",
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+/// A child process killed when dropped, even by a panic.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `fake-hub` with `args`; returns it and its endpoint.
+fn fake_hub(args: &[&str]) -> (Server, String) {
+    let bin = target_dir().join("release").join("fake-hub");
+    assert!(
+        bin.is_file(),
+        "{} is missing: `cargo xtask bench hf` builds it",
+        bin.display()
+    );
+    let data = work(&format!("hub-{}", args.join("")));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut child = Command::new(bin)
+        .args(["--port", "0", "--no-verify", "--data"])
+        .arg(&data)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("fake-hub starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Server(child), line.trim().to_owned())
+}
+
+fn scenario(name: &str, endpoint: &str) {
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env(SCENARIO, name)
+        .env(ENDPOINT, endpoint)
+        .status()
+        .expect("run scenario");
+    assert!(status.success(), "scenario {name} failed: {status}");
+}
+
+fn main() {
+    if let Ok(name) = std::env::var(SCENARIO) {
+        let endpoint = std::env::var(ENDPOINT).unwrap_or_default();
+        let spool = work("spool");
+        match name.as_str() {
+            "fill" => fill(&spool),
+            "basic" | "multipart" => commit(&spool, &endpoint, &name),
+            "raw" => raw_put(&endpoint, committed_size(&endpoint)),
+            other => panic!("unknown scenario {other}"),
+        }
+        return;
+    }
+    std::fs::create_dir_all(work("")).unwrap();
+    // Basic: the fake asks for one PUT of the whole file.
+    let (basic, endpoint) = fake_hub(&["--multipart-mib", "100000"]);
+    scenario("fill", "");
+    scenario("basic", &endpoint);
+    scenario("raw", &endpoint);
+    drop(basic);
+    // Multipart: parts of 8 MiB above 16 MiB (the fake's defaults).
+    let (multipart, endpoint) = fake_hub(&[]);
+    scenario("fill", "");
+    scenario("multipart", &endpoint);
+    drop(multipart);
+    let _ = std::fs::remove_dir_all(work(""));
+}
