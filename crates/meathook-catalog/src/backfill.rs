@@ -67,6 +67,7 @@ impl Backfill {
     /// A back-fill of `manifest` into the catalog at `config`, with a
     /// backoff from one second to one minute.
     pub fn new(manifest: Manifest, config: PostgresConfig) -> Self {
+        manifest.stats().database_configured();
         let cursor = cursor_path(manifest.path());
         Self {
             manifest,

@@ -285,6 +285,7 @@ struct CatalogCounters {
     database_failures: AtomicU64,
     backlog: AtomicU64,
     database_up: AtomicU64,
+    database: AtomicU64,
 }
 
 /// The figures of a [`CatalogStats`] at one moment.
@@ -304,6 +305,9 @@ pub struct CatalogSnapshot {
     pub backlog: u64,
     /// Whether the last back-fill pass reached the database.
     pub database_up: bool,
+    /// Whether a database is fed from this catalog at all (the database
+    /// figures mean nothing otherwise).
+    pub database: bool,
 }
 
 impl CatalogStats {
@@ -328,6 +332,11 @@ impl CatalogStats {
         self.0.database_up.store(0, Ordering::Relaxed);
     }
 
+    /// Marks this catalog as feeding a database.
+    pub fn database_configured(&self) {
+        self.0.database.store(1, Ordering::Relaxed);
+    }
+
     /// Marks the database reachable.
     pub fn database_reached(&self) {
         self.0.database_up.store(1, Ordering::Relaxed);
@@ -348,6 +357,7 @@ impl CatalogStats {
             database_failures: c.database_failures.load(Ordering::Relaxed),
             backlog: c.backlog.load(Ordering::Relaxed),
             database_up: c.database_up.load(Ordering::Relaxed) == 1,
+            database: c.database.load(Ordering::Relaxed) == 1,
         }
     }
 }

@@ -103,8 +103,10 @@ impl Collector for Catalogs {
         }
         let mut sum = [0u64; 5];
         let mut up = true;
+        let mut database = false;
         for c in catalogs.iter() {
             let s = c.snapshot();
+            database |= s.database;
             let figures = [
                 s.manifest_writes,
                 s.manifest_failures,
@@ -115,7 +117,7 @@ impl Collector for Catalogs {
             for (total, v) in sum.iter_mut().zip(figures) {
                 *total = total.saturating_add(v);
             }
-            up &= s.database_up;
+            up &= s.database_up || !s.database;
         }
         drop(catalogs);
         let counters = [
@@ -140,7 +142,9 @@ impl Collector for Catalogs {
                 sum[3],
             ),
         ];
-        for (name, help, value) in counters {
+        // The database figures only where a database is fed.
+        let shown = if database { 4 } else { 2 };
+        for (name, help, value) in counters.into_iter().take(shown) {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(
                 name,
@@ -161,7 +165,7 @@ impl Collector for Catalogs {
                 i64::from(up),
             ),
         ];
-        for (name, help, value) in gauges {
+        for (name, help, value) in gauges.into_iter().filter(|_| database) {
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
@@ -533,7 +537,18 @@ mod tests {
         );
         let stats = CatalogStats::default();
         telemetry.watch_catalog(stats.clone());
-        for _ in 0..3 {
+        stats.manifest_written();
+        let manifest_only = telemetry.encode();
+        assert!(
+            manifest_only.contains("meathook_catalog_manifest_writes_total 1"),
+            "{manifest_only}"
+        );
+        assert!(
+            !manifest_only.contains("catalog_database") && !manifest_only.contains("backlog"),
+            "no database figures without a database:\n{manifest_only}"
+        );
+        stats.database_configured();
+        for _ in 0..2 {
             stats.manifest_written();
         }
         stats.database_failed();
