@@ -144,6 +144,11 @@ impl Backfill {
                     stats.database_written(n);
                     written += n;
                 }
+                Err(e) if e.is_refusal() => {
+                    // One record the database cannot store must not hold
+                    // up the rest: write them one by one, set it aside.
+                    written += self.one_by_one(&chunk, cursor).await?;
+                }
                 Err(e) => {
                     stats.database_failed();
                     self.catalog = None;
@@ -215,6 +220,44 @@ impl Backfill {
         BackfillHandle { stop, task, stats }
     }
 
+    /// Upserts `chunk` record by record; a record the database refuses is
+    /// appended to `<manifest>.rejected` with the reason, logged and
+    /// counted, and skipped.
+    async fn one_by_one(&mut self, chunk: &Chunk, cursor: u64) -> Result<u64, BackfillError> {
+        let stats = self.stats();
+        let mut written = 0;
+        for record in &chunk.records {
+            let Some(catalog) = self.catalog.as_mut() else {
+                break;
+            };
+            match catalog.upsert(std::slice::from_ref(record)).await {
+                Ok(n) => {
+                    stats.database_written(n);
+                    written += n;
+                }
+                Err(e) if e.is_refusal() => {
+                    tracing::error!(
+                        path = %record.path,
+                        pipeline = %record.pipeline,
+                        error = %e,
+                        "the catalog database refused a delivery record; it is kept in the rejected file"
+                    );
+                    stats.database_refused();
+                    let line = serde_json::json!({ "record": record, "error": e.to_string() });
+                    let path = rejected_path(self.manifest.path());
+                    blocking(move || append_line(&path, &line.to_string())).await??;
+                }
+                Err(e) => {
+                    stats.database_failed();
+                    self.catalog = None;
+                    self.note_backlog(cursor).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(written)
+    }
+
     async fn load_cursor(&self) -> Result<u64, BackfillError> {
         let path = self.cursor.clone();
         let manifest = self.manifest.path().to_path_buf();
@@ -257,6 +300,32 @@ pub fn cursor_path(manifest: &Path) -> PathBuf {
     let mut name = manifest.file_name().unwrap_or_default().to_os_string();
     name.push(".cursor");
     manifest.with_file_name(name)
+}
+
+/// `<manifest>.rejected`: records the database refused, with the reason.
+pub fn rejected_path(manifest: &Path) -> PathBuf {
+    let mut name = manifest.file_name().unwrap_or_default().to_os_string();
+    name.push(".rejected");
+    manifest.with_file_name(name)
+}
+
+fn append_line(path: &Path, line: &str) -> Result<(), ManifestError> {
+    let fail = |action: &'static str| {
+        let path = path.to_path_buf();
+        move |source| ManifestError {
+            action,
+            path,
+            source,
+        }
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(fail("opening"))?;
+    writeln!(f, "{line}")
+        .and_then(|()| f.sync_data())
+        .map_err(fail("appending to"))
 }
 
 async fn blocking<T: Send + 'static>(

@@ -61,6 +61,7 @@ mod record;
 #[cfg(feature = "postgres")]
 pub use backfill::{
     Backfill, BackfillError, BackfillHandle, DEFAULT_BATCH, DEFAULT_POLL, cursor_path,
+    rejected_path,
 };
 pub use manifest::{
     Chunk, MANIFEST_FILE, Manifest, ManifestError, count_lines, for_each_record, read_chunk,

@@ -120,6 +120,23 @@ pub enum PostgresError {
     Query(#[from] QueryError),
 }
 
+impl PostgresError {
+    /// Whether the database refused this record itself (a value it cannot
+    /// store: a NUL byte in a name, a figure out of range, a constraint),
+    /// so that retrying it can never succeed, as opposed to the database
+    /// being away or the connection failing.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Self::Range { .. } => true,
+            Self::Statement { source, .. } => source.as_db_error().is_some_and(|db| {
+                let code = db.code().code();
+                code.starts_with("22") || code.starts_with("23")
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// Where the catalog lives: a connection string and a schema.
 #[derive(Clone)]
 pub struct PostgresConfig {

@@ -492,3 +492,41 @@ async fn a_password_never_shows_in_connection_errors() {
         "{err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_database_refuses_is_set_aside_and_the_rest_go_in() {
+    let schema = TestSchema::new("refused");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = Manifest::open(dir.path().join(MANIFEST_FILE)).unwrap();
+    let window = WindowMeta::containing("air", hour(0), HOUR);
+    for path in ["data/a.parquet", "data/nul\0byte.parquet", "data/c.parquet"] {
+        manifest
+            .record(&Delivery::new(&window, "/data", path, 1, 2, [3; 32]))
+            .unwrap();
+    }
+    let mut backfill = Backfill::new(manifest.clone(), schema.config.clone());
+    assert_eq!(backfill.run_once().await.unwrap(), 2);
+    let catalog = schema.connect().await;
+    let paths: Vec<_> = catalog
+        .list("air", hour(0), hour(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(paths, ["data/a.parquet", "data/c.parquet"]);
+    let rejected =
+        std::fs::read_to_string(meathook_catalog::rejected_path(manifest.path())).unwrap();
+    assert_eq!(rejected.lines().count(), 1, "{rejected}");
+    assert!(rejected.contains(r"nul\u0000byte"), "{rejected}");
+    let s = manifest.stats().snapshot();
+    assert_eq!(
+        (s.database_rejected, s.database_writes, s.backlog),
+        (1, 2, 0)
+    );
+    assert!(s.database_up, "a refused record is not an outage");
+    // The cursor moved past it: the next pass has nothing to do.
+    assert_eq!(backfill.run_once().await.unwrap(), 0);
+    assert_eq!(schema.count(&catalog).await, 2);
+    schema.drop(&catalog).await;
+}

@@ -283,6 +283,7 @@ struct CatalogCounters {
     manifest_failures: AtomicU64,
     database_writes: AtomicU64,
     database_failures: AtomicU64,
+    database_rejected: AtomicU64,
     backlog: AtomicU64,
     database_up: AtomicU64,
     database: AtomicU64,
@@ -300,6 +301,9 @@ pub struct CatalogSnapshot {
     pub database_writes: u64,
     /// Failed attempts to connect to or write to the database.
     pub database_failures: u64,
+    /// Records the database refused (values it cannot store), set aside
+    /// next to the manifest.
+    pub database_rejected: u64,
     /// Records in the manifest not yet in the database, as of the last
     /// back-fill pass.
     pub backlog: u64,
@@ -332,6 +336,11 @@ impl CatalogStats {
         self.0.database_up.store(0, Ordering::Relaxed);
     }
 
+    /// Counts a record the database refused.
+    pub fn database_refused(&self) {
+        self.0.database_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Marks this catalog as feeding a database.
     pub fn database_configured(&self) {
         self.0.database.store(1, Ordering::Relaxed);
@@ -355,6 +364,7 @@ impl CatalogStats {
             manifest_failures: c.manifest_failures.load(Ordering::Relaxed),
             database_writes: c.database_writes.load(Ordering::Relaxed),
             database_failures: c.database_failures.load(Ordering::Relaxed),
+            database_rejected: c.database_rejected.load(Ordering::Relaxed),
             backlog: c.backlog.load(Ordering::Relaxed),
             database_up: c.database_up.load(Ordering::Relaxed) == 1,
             database: c.database.load(Ordering::Relaxed) == 1,

@@ -101,7 +101,7 @@ impl Collector for Catalogs {
         if catalogs.is_empty() {
             return Ok(());
         }
-        let mut sum = [0u64; 5];
+        let mut sum = [0u64; 6];
         let mut up = true;
         let mut database = false;
         for c in catalogs.iter() {
@@ -113,6 +113,7 @@ impl Collector for Catalogs {
                 s.database_writes,
                 s.database_failures,
                 s.backlog,
+                s.database_rejected,
             ];
             for (total, v) in sum.iter_mut().zip(figures) {
                 *total = total.saturating_add(v);
@@ -141,9 +142,14 @@ impl Collector for Catalogs {
                 "Failed attempts to reach or write the catalog database",
                 sum[3],
             ),
+            (
+                "catalog_database_rejected",
+                "Delivery records the catalog database refused, set aside in <manifest>.rejected",
+                sum[5],
+            ),
         ];
         // The database figures only where a database is fed.
-        let shown = if database { 4 } else { 2 };
+        let shown = if database { 5 } else { 2 };
         for (name, help, value) in counters.into_iter().take(shown) {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(
@@ -559,6 +565,7 @@ mod tests {
             "meathook_catalog_manifest_failures_total 0",
             "meathook_catalog_database_writes_total 0",
             "meathook_catalog_database_failures_total 1",
+            "meathook_catalog_database_rejected_total 0",
             "meathook_catalog_backfill_backlog 3",
             "meathook_catalog_database_up 0",
         ] {
