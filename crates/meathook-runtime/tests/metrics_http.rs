@@ -22,20 +22,9 @@ fn free_port() -> u16 {
 }
 
 /// Parses `text` with Python's OpenMetrics parser and returns the family
-/// names, or `None` when no interpreter is configured (outside `cargo xtask ci`).
+/// names, or `None` when the venv is missing (outside `cargo xtask ci`).
 fn parse_with_python(text: &str) -> Option<Vec<String>> {
-    let python = match std::env::var_os("MEATHOOK_PYTHON") {
-        Some(p) if std::path::Path::new(&p).is_file() => p,
-        _ if std::env::var_os("MEATHOOK_REQUIRE_PYTHON").is_some() => {
-            panic!("MEATHOOK_PYTHON is not an interpreter; run `cargo xtask ci python`")
-        }
-        _ => {
-            eprintln!(
-                "skipped the OpenMetrics parser check: run `cargo xtask ci python` and set MEATHOOK_PYTHON"
-            );
-            return None;
-        }
-    };
+    let python = meathook_testkit::python::interpreter()?;
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\nfor f in parse(sys.stdin.read()):\n    print(f.name)\n";
     let mut child = std::process::Command::new(python)
         .args(["-c", script])

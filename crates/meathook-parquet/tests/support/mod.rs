@@ -1,5 +1,5 @@
 //! Record types and readers shared by the black-box tests.
-#![allow(dead_code, unreachable_pub)] // each test file uses a part
+#![allow(dead_code, unused_imports, unreachable_pub)] // each test file uses a part
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)] // test fixtures: panics are failures; small fixed sizes
 
 use std::path::{Path, PathBuf};
@@ -264,28 +264,8 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The venv's interpreter made by `cargo xtask ci python`, or `None` (with a
-/// message) when it is missing outside CI. Under `cargo xtask ci` (which sets
-/// `MEATHOOK_REQUIRE_PYTHON`) a missing interpreter fails the test.
-pub fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("MEATHOOK_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/python")
-        });
-    if candidate.is_file() {
-        return Some(candidate);
-    }
-    let hint = format!(
-        "no Python venv at {}: run `cargo xtask ci python` to create it (pyarrow, moto)",
-        candidate.display()
-    );
-    if std::env::var_os("MEATHOOK_REQUIRE_PYTHON").is_some() {
-        panic!("{hint}");
-    }
-    eprintln!("SKIPPED: {hint}");
-    None
-}
+/// The venv's interpreter (pyarrow, moto), or `None` outside CI.
+pub use meathook_testkit::python::interpreter as python;
 
 /// The bits of a float as the Python checker expects them.
 pub fn f64_json(x: f64) -> serde_json::Value {
