@@ -44,7 +44,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let args = match parse(argv.into_iter()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("meathook-catalog: {e}\n\n{USAGE}");
@@ -91,7 +96,6 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--from" => args.from = Some(parse_time(&value()?)?),
             "--to" => args.to = Some(parse_time(&value()?)?),
             "--window" => args.window = Some(parse_len(&value()?)?),
-            "-h" | "--help" => return Err("help".to_owned()),
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -160,6 +164,12 @@ async fn run(args: Args) -> Result<(), String> {
         .manifest
         .clone()
         .unwrap_or_else(|| PathBuf::from(MANIFEST_FILE));
+    if !manifest.is_file() {
+        return Err(format!(
+            "there is no delivery manifest at {}: give --manifest FILE (it is `{MANIFEST_FILE}` in the spool directory), or --database URL",
+            manifest.display()
+        ));
+    }
     let e = |e: query::QueryError| e.to_string();
     match args.command.as_str() {
         "list" => print_list(&query::list(&manifest, need_pipeline()?, from, to).map_err(e)?),
