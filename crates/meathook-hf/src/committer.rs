@@ -106,8 +106,6 @@ pub(crate) struct State {
     paused_until: Option<Instant>,
     /// Configs the card is known to declare; `None` until it is read.
     pub(crate) configs: Option<BTreeSet<String>>,
-    /// Whether start-up checks (whoami, create) already ran.
-    pub(crate) checked: bool,
 }
 
 /// The shared committer of one repository branch; see the [module docs](self).
@@ -115,6 +113,9 @@ pub(crate) struct Committer {
     pub(crate) settings: CommitSettings,
     pub(crate) state: Mutex<State>,
     round: tokio::sync::Mutex<()>,
+    /// Set once the start-up checks (whoami, create) passed; sinks opening
+    /// at the same time wait for one run of them instead of each calling.
+    pub(crate) started: tokio::sync::OnceCell<()>,
 }
 
 impl std::fmt::Debug for Committer {
@@ -141,6 +142,7 @@ impl Committer {
             settings,
             state: Mutex::new(State::default()),
             round: tokio::sync::Mutex::new(()),
+            started: tokio::sync::OnceCell::new(),
         });
         registry.insert(target.clone(), Arc::downgrade(&c));
         c

@@ -186,10 +186,13 @@ where
                 c
             }
         };
-        if !committer.state().checked {
-            crate::startup::check(&hub, self.check_token, self.create).await?;
-            committer.state().checked = true;
-        }
+        // One run of the checks per committer, however many sinks open at
+        // once; a failed run leaves the next caller to try again.
+        let (check_token, create) = (self.check_token, self.create);
+        committer
+            .started
+            .get_or_try_init(|| crate::startup::check(&hub, check_token, create))
+            .await?;
         Ok((hub, committer))
     }
 

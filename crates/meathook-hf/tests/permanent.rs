@@ -218,3 +218,29 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Pipelines of one process open their sinks at once: the token is checked
+/// and the dataset created once, not once per sink (`whoami-v2` is strictly
+/// rate limited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sinks_opening_together_check_and_create_once() {
+    let hub = FakeHub::start(hub_with(&[], false)).await.unwrap();
+    // Slow answers, so that the opens overlap.
+    let slow = meathook_testkit::hub::HubFault::Delay(Duration::from_millis(200));
+    hub.inject(HubRoute::WhoAmI, vec![slow.clone(); 6]);
+    hub.inject(HubRoute::CreateRepo, vec![slow; 6]);
+    let scratch = tempfile::tempdir().unwrap();
+    let opening: Vec<_> = (0..6)
+        .map(|_| {
+            let mut sink = sink(&hub, scratch.path()).create_if_missing(true);
+            // Each task keeps its sink, as a pipeline does.
+            tokio::spawn(async move { sink.open().await.map(|()| sink) })
+        })
+        .collect();
+    let mut open = Vec::new();
+    for task in opening {
+        open.push(task.await.unwrap().unwrap());
+    }
+    assert_eq!(hub.requests(HubRoute::WhoAmI), 1);
+    assert_eq!(hub.requests(HubRoute::CreateRepo), 1);
+}
