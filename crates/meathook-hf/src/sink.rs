@@ -32,8 +32,10 @@ use crate::hub::HubClient;
 use crate::repo::{DEFAULT_ENDPOINT, RepoId, Target};
 use crate::token::HfToken;
 
-/// Commits windows to a HuggingFace dataset; see the [module docs](self)
-/// and the [crate docs](crate) for an example.
+/// Commits each window as one parquet file to a HuggingFace dataset, and
+/// returns `Ok` only once the Hub confirmed a commit holding it (or showed
+/// it already there); see the [crate docs](crate) for the protocol and an
+/// example.
 pub struct HfSink<R, E = meathook_parquet::ParquetEncoder<R>> {
     pub(crate) client: reqwest::Client,
     pub(crate) repo: String,

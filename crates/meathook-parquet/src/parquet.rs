@@ -187,7 +187,9 @@ impl<R> ParquetEncoderBuilder<R> {
     }
 }
 
-/// Encodes records of type `R` into parquet; see the [module docs](self).
+/// Encodes records of type `R` into parquet, one row group at a time, so
+/// that memory is bounded by a few row groups rather than the file; the
+/// same records and settings always give the same bytes.
 pub struct ParquetEncoder<R> {
     fields: Arc<[FieldRef]>,
     schema: SchemaRef,

@@ -104,9 +104,12 @@ impl std::fmt::Debug for Destination {
 }
 
 impl Destination {
-    /// Parses `url`: a local path (anything without `scheme://`), or one of
-    /// the URL forms in the [module docs](self). Remote stores read their
-    /// credentials and settings from the environment.
+    /// Parses `url`: a local path or `file:///path` (the default; atomic
+    /// writes, see [`local`](crate::local)), `s3://bucket/prefix` (S3 or an
+    /// S3-compatible store, from `AWS_*` variables), `gs://bucket/prefix`
+    /// (from `GOOGLE_*`), `az://container/prefix` (from `AZURE_*`), or
+    /// `memory://` (in-process, for tests). Remote stores read their
+    /// credentials and settings from the environment only.
     ///
     /// # Errors
     ///
