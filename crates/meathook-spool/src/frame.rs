@@ -126,11 +126,9 @@ impl FrameHeader {
 /// One step of a scan.
 #[derive(Debug)]
 pub(crate) enum Item {
-    /// A frame whose header and payload checksums hold.
-    Frame {
-        header: FrameHeader,
-        payload: Vec<u8>,
-    },
+    /// A frame whose header and payload checksums hold (its payload went
+    /// to the caller's buffer).
+    Frame { header: FrameHeader },
     /// Damaged bytes `[offset, offset + len)`, followed by a valid frame.
     Damaged { offset: u64, len: u64 },
     /// Bytes from `offset` to the end of the file hold no complete frame: a
@@ -155,7 +153,7 @@ pub(crate) struct Scanner<Rd> {
     done: bool,
 }
 
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 impl<Rd: Read> Scanner<Rd> {
     /// Scans `inner`, whose first byte is at file offset `offset`.
@@ -240,8 +238,9 @@ impl<Rd: Read> Scanner<Rd> {
         }
     }
 
-    /// The next item, or `None` at a clean end.
-    pub(crate) fn next_item(&mut self) -> io::Result<Option<Item>> {
+    /// The next item, or `None` at a clean end; a frame's payload is
+    /// appended to `into`.
+    pub(crate) fn next_item_into(&mut self, into: &mut Vec<u8>) -> io::Result<Option<Item>> {
         if self.done {
             return Ok(None);
         }
@@ -295,9 +294,9 @@ impl<Rd: Read> Scanner<Rd> {
                     len: offset - at,
                 }));
             }
-            let payload = payload.to_vec();
+            into.extend_from_slice(payload);
             self.start += total;
-            return Ok(Some(Item::Frame { header, payload }));
+            return Ok(Some(Item::Frame { header }));
         }
     }
 }
@@ -350,7 +349,7 @@ mod tests {
         let mut s = Scanner::new(&file[..], 0);
         let mut seqs = Vec::new();
         let mut damaged = Vec::new();
-        while let Some(item) = s.next_item().unwrap() {
+        while let Some(item) = s.next_item_into(&mut Vec::new()).unwrap() {
             match item {
                 Item::Frame { header, .. } => seqs.push(header.first_seq),
                 Item::Damaged { offset, len, .. } => damaged.push((offset, len)),
@@ -372,10 +371,10 @@ mod tests {
         let crc = crc32c::crc32c(&h[0..32]);
         h[32..36].copy_from_slice(&crc.to_le_bytes());
         let mut s = Scanner::new(&h[..], 100);
-        match s.next_item().unwrap() {
+        match s.next_item_into(&mut Vec::new()).unwrap() {
             Some(Item::Tail { offset, len, .. }) => assert_eq!((offset, len), (100, 40)),
             other => panic!("{other:?}"),
         }
-        assert!(s.next_item().unwrap().is_none());
+        assert!(s.next_item_into(&mut Vec::new()).unwrap().is_none());
     }
 }

@@ -5,8 +5,10 @@
 //! - an `.open` segment (the run stopped while its window was open) has its
 //!   torn tail cut off after the last valid frame and becomes the open
 //!   segment of its window again, so the window is delivered whole when it
-//!   closes; one whose header never reached the disk held nothing
-//!   acknowledged and is removed;
+//!   closes (unless its payload encoding is not the one this spool writes:
+//!   then it is sealed, and the window continues in a new segment); one
+//!   whose header never reached the disk held nothing acknowledged and is
+//!   removed;
 //! - a sealed `.seg` segment waits for delivery;
 //! - any segment with damage before its end (a checksum or decode failure,
 //!   or a sealed segment without its seal frame) is copied to `quarantine/`
@@ -26,6 +28,7 @@ use std::time::Instant;
 
 use meathook_core::WindowMeta;
 
+use crate::codec::FrameBuilder;
 use crate::fs::{Fs, FsFile, copy_durably, read_small, write_file_durably};
 use crate::limits::Config;
 use crate::queue::{Due, Shared};
@@ -111,6 +114,7 @@ pub(crate) fn recover<F: Fs>(
         next_id: id_limit,
         id_limit,
         last_sync: Instant::now(),
+        builder: FrameBuilder::default(),
     };
     for (id, state, len) in segments {
         writer.next_id = writer.next_id.max(id + 1);
@@ -222,9 +226,11 @@ fn recover_one<F: Fs>(
         records: 0,
         bytes: len,
     };
+    let mut payload = Vec::new();
     loop {
-        match reader.next_frame() {
-            Ok(Some((h, _))) => {
+        payload.clear();
+        match reader.next_frame_into(&mut payload) {
+            Ok(Some(h)) => {
                 seg.note_frame(h.first_seq, h.count);
                 w.next_seq = w.next_seq.max(h.end_seq());
             }
@@ -292,14 +298,25 @@ fn recover_one<F: Fs>(
             segment: seg,
             path,
         }),
-        (State::Open, None) => w.open.push(OpenSeg {
-            len: seg.bytes,
-            seg,
-            file: None,
-            index,
-            dirty: false,
-            known_lost: damage.lost,
-        }),
+        (State::Open, None) => {
+            w.open.push(OpenSeg {
+                len: seg.bytes,
+                seg,
+                file: None,
+                index,
+                dirty: false,
+                known_lost: damage.lost,
+            });
+            // Appends are framed in the encoding this spool writes; a segment
+            // left open in another one (an older format version, or the other
+            // compression setting) is sealed as it is, and its window goes on
+            // in a new segment.
+            if header.encoding != w.cfg.encoding()
+                && let Err(e) = w.seal(w.open.len() - 1)
+            {
+                report.skipped.push((dir.clone(), describe(&e)));
+            }
+        }
         (State::Sealed, _) => w.shared.push_due(Due {
             valid_len: u64::MAX,
             known_lost: damage.lost,

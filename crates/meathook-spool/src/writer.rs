@@ -22,7 +22,7 @@ use meathook_core::WindowMeta;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::codec::{self, FrameBuilder, RecordError};
+use crate::codec::{FrameBuilder, RecordError};
 use crate::frame::{FrameHeader, HEADER_LEN, Kind};
 use crate::fs::{Fs, FsFile, write_file_durably};
 use crate::limits::{Config, Durability, FullPolicy};
@@ -83,6 +83,8 @@ pub(crate) struct Writer<F: Fs> {
     pub(crate) next_id: u64,
     pub(crate) id_limit: u64,
     pub(crate) last_sync: Instant,
+    /// Frames batches; empty between appends, its buffers kept.
+    pub(crate) builder: FrameBuilder,
 }
 
 fn io_fail(op: &'static str, path: PathBuf) -> impl FnOnce(io::Error) -> WriteFail {
@@ -129,19 +131,20 @@ impl<F: Fs> Writer<F> {
     ) -> Result<Appended, WriteFail> {
         let max = self.cfg.max_record();
         let mut frames = Vec::new();
-        let mut builder = FrameBuilder::default();
+        let builder = &mut self.builder;
+        let compress = self.cfg.compress;
         let mut rejected = Vec::new();
         for (i, record) in records.iter().enumerate() {
             match builder.push(record, max) {
                 Ok(()) if builder.raw_len() >= self.cfg.frame_bytes => {
-                    frames.push(builder.finish())
+                    frames.push(builder.finish(compress))
                 }
                 Ok(()) => {}
                 Err(e) => rejected.push((i, e)),
             }
         }
         if builder.count() > 0 {
-            frames.push(builder.finish());
+            frames.push(builder.finish(compress));
         }
         if frames.is_empty() {
             return Ok(Appended::Accepted(rejected));
@@ -291,7 +294,7 @@ impl<F: Fs> Writer<F> {
         let created = OffsetDateTime::now_utc();
         let header = SegmentHeader {
             id,
-            encoding: codec::ENCODING_MSGPACK_LZ4,
+            encoding: self.cfg.encoding(),
             window: window.clone(),
             created,
         }
