@@ -196,6 +196,32 @@ fn served(fake: &FakeNea) -> Vec<(String, String, OffsetDateTime)> {
         .collect()
 }
 
+/// Every reading the fake served is in `landed` exactly once, and nothing
+/// else is (two pipelines of four stations, polled for a few seconds).
+fn assert_every_served_reading_landed_once(
+    landed: &BTreeMap<(String, String, OffsetDateTime), usize>,
+    served: &[(String, String, OffsetDateTime)],
+) {
+    assert!(
+        served.len() >= 2 * 4 * 3,
+        "only {} readings served",
+        served.len()
+    );
+    let duplicates: Vec<_> = landed.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "duplicated: {duplicates:?}");
+    for key in served {
+        assert!(
+            landed.contains_key(key),
+            "collected but not in the dataset: {key:?}"
+        );
+    }
+    assert_eq!(
+        landed.len(),
+        served.len(),
+        "the dataset holds readings the API never served"
+    );
+}
+
 async fn fake_nea() -> FakeNea {
     FakeNea::start(FakeNeaConfig {
         stations: 4,
@@ -216,26 +242,7 @@ async fn sigterm_drains_and_every_collected_reading_lands_once() {
     let code = tokio::task::block_in_place(|| wait(&mut child, Duration::from_secs(40), &log));
     assert_eq!(code, 0, "{}", std::fs::read_to_string(&log).unwrap());
 
-    let landed = dataset(&dir);
-    let served = served(&fake);
-    assert!(
-        served.len() >= 2 * 4 * 3,
-        "only {} readings served",
-        served.len()
-    );
-    let duplicates: Vec<_> = landed.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(duplicates.is_empty(), "duplicated: {duplicates:?}");
-    for key in &served {
-        assert!(
-            landed.contains_key(key),
-            "collected but not in the dataset: {key:?}"
-        );
-    }
-    assert_eq!(
-        landed.len(),
-        served.len(),
-        "the dataset holds readings the API never served"
-    );
+    assert_every_served_reading_landed_once(&dataset(&dir), &served(&fake));
     let on_disk = files(&dir);
     assert!(!on_disk.is_empty());
     assert_eq!(
@@ -347,22 +354,7 @@ async fn with_sink_huggingface_every_reading_is_committed_once() {
             std::fs::write(&local, hub.download(repo, "main", &f.path).unwrap()).unwrap();
         }
     }
-    let landed = dataset(&dir);
-    let served = served(&fake);
-    assert!(
-        served.len() >= 2 * 4 * 3,
-        "only {} readings served",
-        served.len()
-    );
-    let duplicates: Vec<_> = landed.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(duplicates.is_empty(), "duplicated: {duplicates:?}");
-    for key in &served {
-        assert!(
-            landed.contains_key(key),
-            "collected but not committed: {key:?}"
-        );
-    }
-    assert_eq!(landed.len(), served.len());
+    assert_every_served_reading_landed_once(&dataset(&dir), &served(&fake));
     assert_eq!(hub.requests(HubRoute::CreateRepo), 1);
     assert_eq!(
         hub.requests(HubRoute::WhoAmI),

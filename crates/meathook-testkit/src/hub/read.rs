@@ -102,20 +102,7 @@ pub(crate) async fn tree_root(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Entered::Answer(r) = enter(&shared, HubRoute::Tree).await {
-        return r;
-    }
-    let hub = lock(&shared);
-    if let Err(r) = read_auth(&hub, &headers) {
-        return r;
-    }
-    listing(
-        &hub,
-        &format!("{ns}/{name}"),
-        &rev,
-        "",
-        truthy(&query, "recursive"),
-    )
+    tree_of(&shared, &format!("{ns}/{name}"), &rev, "", &query, &headers).await
 }
 
 /// `GET /api/datasets/{ns}/{name}/tree/{rev}/{path}`.
@@ -125,20 +112,33 @@ pub(crate) async fn tree(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Entered::Answer(r) = enter(&shared, HubRoute::Tree).await {
-        return r;
-    }
-    let hub = lock(&shared);
-    if let Err(r) = read_auth(&hub, &headers) {
-        return r;
-    }
-    listing(
-        &hub,
+    tree_of(
+        &shared,
         &format!("{ns}/{name}"),
         &rev,
         &path,
-        truthy(&query, "recursive"),
+        &query,
+        &headers,
     )
+    .await
+}
+
+async fn tree_of(
+    shared: &Shared,
+    repo: &str,
+    rev: &str,
+    dir: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
+    if let Entered::Answer(r) = enter(shared, HubRoute::Tree).await {
+        return r;
+    }
+    let hub = lock(shared);
+    if let Err(r) = read_auth(&hub, headers) {
+        return r;
+    }
+    listing(&hub, repo, rev, dir, truthy(query, "recursive"))
 }
 
 fn info_of(hub: &Hub, repo: &str, rev: &str) -> Response {
