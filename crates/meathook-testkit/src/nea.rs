@@ -70,11 +70,13 @@ impl Route {
     /// The value of a station's reading in snapshot `index`.
     #[allow(clippy::cast_precision_loss)] // small test values
     pub fn value(self, station: usize, index: u64) -> f64 {
-        let wiggle = ((index * 7 + station as u64 * 13) % 50) as f64 / 10.0;
+        // One division of whole numbers, so values print as NEA's do
+        // (`0.56`, not `0.5599999999999999`).
+        let wiggle = (index * 7 + station as u64 * 13) % 50;
         match self {
-            Route::AirTemperature => 24.0 + wiggle,
-            Route::Rainfall => wiggle / 5.0,
-            Route::RelativeHumidity => 70.0 + wiggle * 4.0,
+            Route::AirTemperature => (240 + wiggle) as f64 / 10.0,
+            Route::Rainfall => wiggle as f64 / 50.0,
+            Route::RelativeHumidity => (700 + 4 * wiggle) as f64 / 10.0,
         }
     }
 }
