@@ -253,3 +253,40 @@ async fn committed_windows_are_recorded_in_the_catalog_manifest() {
     assert_eq!(records[0].commit.as_deref(), Some(commit.as_str()));
     assert_eq!(records[1].commit, None, "the replay made no commit");
 }
+
+/// Windows of seven pipelines ready at once share commits, never more
+/// than `max_files_per_commit` files each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_ready_together_share_commits_of_at_most_max_files() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let tasks: Vec<_> = (0..7u64)
+        .map(|p| {
+            let mut sink = sink(&hub, scratch.path())
+                .coalesce(Duration::from_secs(1))
+                .max_files_per_commit(3);
+            tokio::spawn(async move {
+                sink.ingest(&window(&format!("p{p}"), 0), readings(p * 100, 100))
+                    .await
+                    .map(|_| sink)
+            })
+        })
+        .collect();
+    let mut sinks = Vec::new();
+    for t in tasks {
+        sinks.push(t.await.unwrap().unwrap());
+    }
+    let sent: Vec<Reading> = (0..7).flat_map(|p| readings(p * 100, 100)).collect();
+    assert_exactly(&hub, &sent);
+    let commits = hub.commits();
+    let sizes: Vec<usize> = commits
+        .iter()
+        .map(|c| c.paths.iter().filter(|p| p.ends_with(".parquet")).count())
+        .collect();
+    assert!(sizes.iter().all(|n| *n <= 3), "{sizes:?}");
+    assert_eq!(
+        commits.len(),
+        3,
+        "7 files in commits of 3, 3 and 1: {sizes:?}"
+    );
+}
