@@ -222,13 +222,13 @@ where
         FrameReader::open(rd, limit).map_err(|e| format!("{e:?}"))
     })
     .await;
-    let (header, reader) = match opened {
-        Ok(Ok(opened)) => opened,
+    let reader = match opened {
+        Ok(Ok((_, reader))) => reader,
         Ok(Err(why)) => return Outcome::ReadFailed(why),
         Err(join) => return Outcome::ReadFailed(join.to_string()),
     };
     let chunks: SegmentChunks<F, R> =
-        SegmentChunks::new(due.path.clone(), reader, header.encoding, cfg.chunk_records);
+        SegmentChunks::new(due.path.clone(), reader, cfg.chunk_records);
     let damage = Arc::clone(&chunks.damage);
     let window = due.segment.delivery_window();
     match inner.ingest_chunks(&window, chunks).await {

@@ -25,10 +25,10 @@
 //! [`Durability::EveryIngest`], `fdatasync`s before returning. All file IO
 //! runs off the executor threads: appends, syncs and seals on the spool's
 //! own writer thread (one hand-off per call, no blocking-pool task), reads
-//! on blocking threads. A segment is sealed
-//! when its window closes (`advance`), when it reaches `max_segment_bytes`,
-//! or on `flush`; sealing writes a seal frame, syncs, renames `.open` to
-//! `.seg` and fsyncs the directory. A worker task delivers sealed segments
+//! on blocking threads. A segment is sealed when its window closes
+//! (`advance`), when it reaches `max_segment_bytes`, or on `flush`; sealing
+//! writes a seal frame, syncs, renames `.open` to `.seg` and fsyncs the
+//! directory. A worker task delivers sealed segments
 //! to the inner sink, oldest first, reading them back lazily in chunks, so a
 //! slow or failing inner sink never slows `ingest`, and a window of millions
 //! of records is never in memory. A batch arriving for a window whose
@@ -36,7 +36,7 @@
 //!
 //! # On-disk format
 //!
-//! A segment is a header followed by frames (format version 2):
+//! A segment is a header followed by frames:
 //!
 //! ```text
 //! segment = header frame* seal?
@@ -45,19 +45,9 @@
 //!           pipeline_len:u16 pipeline:[u8] crc32c:u32
 //! frame   = F5 4D 48 46 payload_len:u32 first_seq:u64 index:u64 count:u32
 //!           kind:u8 0:[u8;3] header_crc32c:u32 payload_crc32c:u32 payload
-//! payload = raw_len:u32 lz4(raw)            encoding 2, the default
-//!         | raw                             encoding 3, uncompressed
-//! raw     = names strings record*           record = len:varint value
-//! names   = count:varint (len:varint utf8)*        field and variant names
-//! strings = count:varint (len:varint utf8)*        strings of ≤ 32 bytes
-//! value   = tag:u8 ...                      compact, self-describing; see compact.rs
+//! payload = raw_len:u32 lz4(record*)        record = len:u32 msgpack(value)
 //! seal    = a frame of kind 2, count 0, first_seq = the next sequence number
 //! ```
-//!
-//! Format version 1 differed only in its payloads (encoding 1:
-//! `raw_len:u32 lz4(record*)`, `record = len:u32 msgpack(value)`); its
-//! segments are still read, and one left open is sealed at start so that
-//! its window continues in the current format.
 //!
 //! All integers are little endian; the field-by-field layouts, with their
 //! "do not reorder" warnings, are in `segment.rs`, `frame.rs` and `codec.rs`.
@@ -69,16 +59,12 @@
 //! pipeline name and window come from the segment header, never from the
 //! directory.
 //!
-//! The payload encoding is a compact tagged binary form of serde values
-//! with per-frame tables of field names and short strings, compressed per
-//! frame with lz4 (optional: [`DiskSpool::with_compression`]):
-//! self-describing (a field added to the record type between runs decodes
-//! from old segments), `f64` bit-exact (NaN payloads, ±Inf, -0.0,
-//! subnormals), any Unicode, nested types (up to 128 levels; a deeper record
-//! is rejected on its own at ingest), enums and options. It was chosen by
-//! measurement against format 1's MessagePack maps; the table is in
-//! `codec.rs`. Bench records take about 23 bytes each on disk (47
-//! uncompressed; 17 in format 1).
+//! The payload encoding is MessagePack with named fields, compressed per
+//! frame with lz4: self-describing (a field added to the record type between
+//! runs decodes from old segments), `f64` bit-exact (NaN payloads, ±Inf,
+//! -0.0, subnormals), any Unicode, nested types and options. It was chosen
+//! by measurement against JSON, CBOR and zstd; the table is in `codec.rs`.
+//! Bench records take about 18 bytes each on disk.
 //!
 //! # Durability
 //!
@@ -148,7 +134,6 @@
 #![forbid(unsafe_code)]
 
 mod codec;
-mod compact;
 mod delivery;
 mod error;
 mod ext;

@@ -84,8 +84,6 @@ pub(crate) struct Config {
     pub(crate) frame_bytes: usize,
     /// Records per chunk offered to the inner sink on delivery.
     pub(crate) chunk_records: usize,
-    /// Whether new frames are compressed with lz4.
-    pub(crate) compress: bool,
 }
 
 impl Default for Config {
@@ -100,21 +98,11 @@ impl Default for Config {
             backoff: Backoff::default(),
             frame_bytes: 256 << 10,
             chunk_records: 8192,
-            compress: true,
         }
     }
 }
 
 impl Config {
-    /// The payload encoding of new segments.
-    pub(crate) fn encoding(&self) -> u8 {
-        if self.compress {
-            crate::codec::ENCODING_COMPACT_LZ4
-        } else {
-            crate::codec::ENCODING_COMPACT
-        }
-    }
-
     /// The record limit actually enforced.
     pub(crate) fn max_record(&self) -> usize {
         self.limits.max_record_bytes.min(MAX_RECORD_BYTES)

@@ -2,10 +2,8 @@
 //! offering the records to the inner sink in bounded chunks.
 //!
 //! **Invariant:** a segment is never read whole. The scanner holds at most
-//! one frame plus its read buffer; a delivery chunk holds at most
-//! `chunk_records` records (one frame more at worst), first as frames, then
-//! decoded. Frames are read on a blocking thread and decoded by the
-//! delivery task, where the inner sink consumes (and frees) the records.
+//! one frame plus its 256 KiB read buffer; a delivery chunk holds at most
+//! `chunk_records` records (one frame more at worst).
 
 use std::io::{Read, Take};
 use std::marker::PhantomData;
@@ -88,7 +86,7 @@ impl<Rd: Read> FrameReader<Rd> {
     ) -> std::io::Result<Option<FrameHeader>> {
         while let Some(item) = self.scanner.next_item_into(into)? {
             match item {
-                Item::Frame { header, .. } => {
+                Item::Frame { header } => {
                     self.gap(header.index);
                     self.expected = self.expected.max(header.end_index());
                     match header.kind {
@@ -127,14 +125,11 @@ impl<Rd: Read> FrameReader<Rd> {
     }
 }
 
-/// Reads records for delivery, one chunk at a time: the file on a blocking
-/// thread, the decoding in the delivery task.
+/// Reads records for delivery, one chunk at a time, on a blocking thread.
 #[derive(Debug)]
 pub(crate) struct SegmentChunks<F: Fs, R> {
     path: PathBuf,
     reader: Option<FrameReader<F::Reader>>,
-    /// The payload encoding named in the segment header.
-    encoding: u8,
     chunk_records: usize,
     /// Shared with the delivery worker, which reads it after the inner sink
     /// has consumed the chunks.
@@ -143,16 +138,10 @@ pub(crate) struct SegmentChunks<F: Fs, R> {
 }
 
 impl<F: Fs, R> SegmentChunks<F, R> {
-    pub(crate) fn new(
-        path: PathBuf,
-        reader: FrameReader<F::Reader>,
-        encoding: u8,
-        chunk_records: usize,
-    ) -> Self {
+    pub(crate) fn new(path: PathBuf, reader: FrameReader<F::Reader>, chunk_records: usize) -> Self {
         Self {
             path,
             reader: Some(reader),
-            encoding,
             chunk_records: chunk_records.max(1),
             damage: Arc::new(Mutex::new(Damage::default())),
             _records: PhantomData,
@@ -160,75 +149,37 @@ impl<F: Fs, R> SegmentChunks<F, R> {
     }
 }
 
-/// The frames of one chunk: their headers, and their payloads back to back
-/// in one buffer (one allocation per chunk, not per frame).
-type Frames = (Vec<FrameHeader>, Vec<u8>);
-
-/// Reads the next frames of a segment, holding at least `max` records
-/// unless the segment ends first: the IO half of a chunk, run on a blocking
-/// thread.
-fn read_frames<Rd: Read>(reader: &mut FrameReader<Rd>, max: usize) -> std::io::Result<Frames> {
-    let mut headers = Vec::new();
-    let mut payloads = Vec::new();
-    let mut records = 0usize;
-    while records < max {
-        let Some(header) = reader.next_frame_into(&mut payloads)? else {
+fn read_chunk<Rd: Read, R: DeserializeOwned>(
+    reader: &mut FrameReader<Rd>,
+    max: usize,
+) -> std::io::Result<Option<Vec<R>>> {
+    let mut out = Vec::new();
+    while out.len() < max {
+        let Some((header, payload)) = reader.next_frame()? else {
             break;
         };
-        records += header.count as usize;
-        headers.push(header);
-    }
-    Ok((headers, payloads))
-}
-
-/// Decodes frames into records, counting what does not decode in `damage`:
-/// the CPU half of a chunk, run where the records are consumed (allocator
-/// caches are per thread: records freed by the thread that made them are
-/// much cheaper).
-fn decode_frames<R: DeserializeOwned>(
-    (headers, payloads): Frames,
-    encoding: u8,
-    damage: &mut Damage,
-) -> Vec<R> {
-    let total: usize = headers.iter().map(|h| h.count as usize).sum();
-    let mut out = Vec::with_capacity(total);
-    let mut scratch = Vec::new();
-    let mut rest = payloads.as_slice();
-    for header in headers {
-        let (payload, after) = rest.split_at((header.payload_len as usize).min(rest.len()));
-        rest = after;
-        let raw = match codec::raw_of(payload, encoding, &mut scratch) {
+        let raw = match codec::decompress(&payload) {
             Ok(raw) => raw,
             Err(codec::PayloadError::Corrupt(why)) => {
-                damage.lost += u64::from(header.count);
-                damage.reasons.push(format!(
+                reader.damage.lost += u64::from(header.count);
+                reader.damage.reasons.push(format!(
                     "frame at record {} ({} records) does not decompress: {why}",
                     header.index, header.count
                 ));
                 continue;
             }
         };
-        let mut records = match codec::Records::new(raw, encoding) {
-            Ok(records) => records,
-            Err(codec::PayloadError::Corrupt(why)) => {
-                damage.lost += u64::from(header.count);
-                damage.reasons.push(format!(
-                    "frame at record {} ({} records): {why}",
-                    header.index, header.count
-                ));
-                continue;
-            }
-        };
+        let mut records = codec::Records::new(&raw);
         let mut decoded = 0u64;
         loop {
             match records.next_bytes() {
                 Ok(Some(bytes)) => {
                     decoded += 1;
-                    match records.decode::<R>(bytes) {
+                    match codec::decode::<R>(bytes) {
                         Ok(r) => out.push(r),
                         Err(why) => {
-                            damage.lost += 1;
-                            damage.reasons.push(format!(
+                            reader.damage.lost += 1;
+                            reader.damage.reasons.push(format!(
                                 "record {} does not decode: {why}",
                                 header.index + decoded - 1
                             ));
@@ -238,8 +189,9 @@ fn decode_frames<R: DeserializeOwned>(
                 Ok(None) => break,
                 Err(codec::PayloadError::Corrupt(why)) => {
                     let rest = u64::from(header.count).saturating_sub(decoded);
-                    damage.lost += rest;
-                    damage
+                    reader.damage.lost += rest;
+                    reader
+                        .damage
                         .reasons
                         .push(format!("frame at record {}: {why}", header.index));
                     break;
@@ -247,7 +199,7 @@ fn decode_frames<R: DeserializeOwned>(
             }
         }
     }
-    out
+    Ok((!out.is_empty()).then_some(out))
 }
 
 impl<F, R> RecordChunks<R> for SegmentChunks<F, R>
@@ -258,37 +210,29 @@ where
     type Error = ReadError;
 
     async fn next_chunk(&mut self) -> Result<Option<Vec<R>>, ReadError> {
-        loop {
-            let Some(mut reader) = self.reader.take() else {
-                return Ok(None);
-            };
-            let max = self.chunk_records;
-            let joined = tokio::task::spawn_blocking(move || {
-                let frames = read_frames(&mut reader, max);
-                (reader, frames)
-            })
-            .await;
-            let (mut reader, frames) = joined.map_err(|e| ReadError::Interrupted {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })?;
-            let frames = frames.map_err(|source| ReadError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-            let end = frames.0.is_empty();
-            let chunk = decode_frames::<R>(frames, self.encoding, &mut reader.damage);
-            if let Ok(mut damage) = self.damage.lock() {
-                *damage = reader.damage.clone();
-            }
-            if end {
-                return Ok(None);
-            }
-            self.reader = Some(reader);
-            if !chunk.is_empty() {
-                return Ok(Some(chunk));
-            }
-            // Every record of these frames was damaged: read on.
+        let Some(mut reader) = self.reader.take() else {
+            return Ok(None);
+        };
+        let max = self.chunk_records;
+        let joined = tokio::task::spawn_blocking(move || {
+            let chunk = read_chunk::<_, R>(&mut reader, max);
+            (reader, chunk)
+        })
+        .await;
+        let (reader, chunk) = joined.map_err(|e| ReadError::Interrupted {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let chunk = chunk.map_err(|source| ReadError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        if let Ok(mut damage) = self.damage.lock() {
+            *damage = reader.damage.clone();
         }
+        if chunk.is_some() {
+            self.reader = Some(reader);
+        }
+        Ok(chunk)
     }
 }

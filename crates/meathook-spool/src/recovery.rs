@@ -5,10 +5,8 @@
 //! - an `.open` segment (the run stopped while its window was open) has its
 //!   torn tail cut off after the last valid frame and becomes the open
 //!   segment of its window again, so the window is delivered whole when it
-//!   closes (unless its payload encoding is not the one this spool writes:
-//!   then it is sealed, and the window continues in a new segment); one
-//!   whose header never reached the disk held nothing acknowledged and is
-//!   removed;
+//!   closes; one whose header never reached the disk held nothing
+//!   acknowledged and is removed;
 //! - a sealed `.seg` segment waits for delivery;
 //! - any segment with damage before its end (a checksum or decode failure,
 //!   or a sealed segment without its seal frame) is copied to `quarantine/`
@@ -298,25 +296,14 @@ fn recover_one<F: Fs>(
             segment: seg,
             path,
         }),
-        (State::Open, None) => {
-            w.open.push(OpenSeg {
-                len: seg.bytes,
-                seg,
-                file: None,
-                index,
-                dirty: false,
-                known_lost: damage.lost,
-            });
-            // Appends are framed in the encoding this spool writes; a segment
-            // left open in another one (an older format version, or the other
-            // compression setting) is sealed as it is, and its window goes on
-            // in a new segment.
-            if header.encoding != w.cfg.encoding()
-                && let Err(e) = w.seal(w.open.len() - 1)
-            {
-                report.skipped.push((dir.clone(), describe(&e)));
-            }
-        }
+        (State::Open, None) => w.open.push(OpenSeg {
+            len: seg.bytes,
+            seg,
+            file: None,
+            index,
+            dirty: false,
+            known_lost: damage.lost,
+        }),
         (State::Sealed, _) => w.shared.push_due(Due {
             valid_len: u64::MAX,
             known_lost: damage.lost,

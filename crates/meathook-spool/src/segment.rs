@@ -6,11 +6,8 @@
 //!
 //! offset size  field                 (little endian; DO NOT REORDER FIELDS)
 //! 0      8     magic "MHSPOOL\n"
-//! 8      2     format version u16    2 (1 is still read)
-//! 10     1     payload encoding u8   3 = compact values, frames uncompressed;
-//!                                    2 = compact values in lz4 frames (both
-//!                                    written by version 2); 1 = MessagePack
-//!                                    maps in lz4 frames (version 1, read only)
+//! 8      2     format version u16    1
+//! 10     1     payload encoding u8   1 = MessagePack maps in lz4 frames
 //! 11     1     reserved, zero
 //! 12     4     header_len u32        bytes of this header, checksum included
 //! 16     8     window start i64      Unix seconds, UTC
@@ -30,14 +27,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meathook_core::{BatchId, WindowMeta};
-
-use crate::codec;
 use time::OffsetDateTime;
 
 /// First bytes of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"MHSPOOL\n";
-/// The format version this code writes; it reads 1 as well.
-pub(crate) const VERSION: u16 = 2;
+/// The format version this code writes and reads.
+pub(crate) const VERSION: u16 = 1;
 /// The longest pipeline name a header holds.
 pub(crate) const MAX_PIPELINE: usize = 1024;
 const FIXED: usize = 50;
@@ -85,23 +80,9 @@ impl SegmentHeader {
             ));
         }
         let version = u16::from_le_bytes([fixed[8], fixed[9]]);
-        // Version 1 wrote encoding 1 only; version 2 writes 2 or 3.
-        let known = match version {
-            1 => fixed[10] == codec::ENCODING_MSGPACK_LZ4,
-            2 => matches!(
-                fixed[10],
-                codec::ENCODING_MSGPACK_LZ4 | codec::ENCODING_COMPACT_LZ4 | codec::ENCODING_COMPACT
-            ),
-            _ => {
-                return Err(HeaderError::Invalid(format!(
-                    "format version {version}, this build reads versions 1 and {VERSION}: use a matching meathook release"
-                )));
-            }
-        };
-        if !known {
+        if version != VERSION {
             return Err(HeaderError::Invalid(format!(
-                "payload encoding {} in a format version {version} segment",
-                fixed[10]
+                "format version {version}, this build reads version {VERSION}: use a matching meathook release"
             )));
         }
         let i64_at = |i: usize| {

@@ -174,17 +174,6 @@ impl<S: Sink<R>, R, F: Fs> DiskSpool<S, R, F> {
         self
     }
 
-    /// Whether new segments compress their frames with lz4 (default
-    /// `true`). Uncompressed, the benchmark's records take about 47 bytes
-    /// each on disk instead of about 23, for about a third less CPU per
-    /// record to encode and a sixth less to decode (the table is in the
-    /// crate's `codec.rs`). Segments written either way are read by every
-    /// spool; an open segment written the other way is sealed at start.
-    pub fn with_compression(mut self, lz4: bool) -> Self {
-        self.cfg.compress = lz4;
-        self
-    }
-
     /// Records per chunk offered to the inner sink (default 8192).
     pub fn with_chunk_records(mut self, records: usize) -> Self {
         self.cfg.chunk_records = records.max(1);

@@ -1,8 +1,9 @@
 //! The writer: frames batches, appends them to the open segment of their
 //! window, syncs per [`Durability`], seals segments.
 //!
-//! Runs only on blocking threads (the spool moves it into `spawn_blocking`
-//! for every call), so no file IO happens on an executor thread.
+//! Never runs on an executor thread: recovery builds it on a blocking
+//! thread at start, then the spool moves it onto its own writer thread
+//! (`writer_thread.rs`), which runs every append, sync and seal.
 //!
 //! **Invariants:**
 //! - `OpenSeg::len` is the length of the file up to the last acknowledged
@@ -22,7 +23,7 @@ use meathook_core::WindowMeta;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::codec::{FrameBuilder, RecordError};
+use crate::codec::{self, FrameBuilder, RecordError};
 use crate::frame::{FrameHeader, HEADER_LEN, Kind};
 use crate::fs::{Fs, FsFile, write_file_durably};
 use crate::limits::{Config, Durability, FullPolicy};
@@ -132,19 +133,18 @@ impl<F: Fs> Writer<F> {
         let max = self.cfg.max_record();
         let mut frames = Vec::new();
         let builder = &mut self.builder;
-        let compress = self.cfg.compress;
         let mut rejected = Vec::new();
         for (i, record) in records.iter().enumerate() {
             match builder.push(record, max) {
                 Ok(()) if builder.raw_len() >= self.cfg.frame_bytes => {
-                    frames.push(builder.finish(compress))
+                    frames.push(builder.finish())
                 }
                 Ok(()) => {}
                 Err(e) => rejected.push((i, e)),
             }
         }
         if builder.count() > 0 {
-            frames.push(builder.finish(compress));
+            frames.push(builder.finish());
         }
         if frames.is_empty() {
             return Ok(Appended::Accepted(rejected));
@@ -294,7 +294,7 @@ impl<F: Fs> Writer<F> {
         let created = OffsetDateTime::now_utc();
         let header = SegmentHeader {
             id,
-            encoding: self.cfg.encoding(),
+            encoding: codec::ENCODING_MSGPACK_LZ4,
             window: window.clone(),
             created,
         }
