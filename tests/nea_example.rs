@@ -98,45 +98,10 @@ fn wait(child: &mut Child, limit: Duration, log: &Path) -> i32 {
     }
 }
 
-/// Every reading in the dataset, keyed by (pipeline, station, timestamp),
-/// with how often each key occurs.
-fn dataset(dir: &Path) -> BTreeMap<(String, String, OffsetDateTime), usize> {
-    let mut seen = BTreeMap::new();
-    let mut stack = vec![dir.join("dataset")];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                let pipeline = path
-                    .components()
-                    .rev()
-                    .nth(2)
-                    .unwrap()
-                    .as_os_str()
-                    .to_string_lossy()
-                    .into_owned();
-                for r in meathook::parquet::read_parquet::<Reading>(&path).unwrap() {
-                    assert!(r.value.is_finite() && !r.unit.is_empty(), "{r:?}");
-                    *seen
-                        .entry((pipeline.clone(), r.station_id, r.timestamp))
-                        .or_insert(0) += 1;
-                }
-            }
-        }
-    }
-    seen
-}
-
-/// Every parquet file in the dataset, relative to it, with its rows and
-/// bytes.
-fn files(dir: &Path) -> BTreeMap<String, (u64, u64)> {
+/// Every parquet file under the dataset directory, relative to it.
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let root = dir.join("dataset");
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     let mut stack = vec![root.clone()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
@@ -147,20 +112,54 @@ fn files(dir: &Path) -> BTreeMap<String, (u64, u64)> {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "parquet") {
-                let rows = meathook::parquet::read_parquet::<Reading>(&path)
-                    .unwrap()
-                    .len();
-                let bytes = std::fs::metadata(&path).unwrap().len();
-                let relative = path
-                    .strip_prefix(&root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(relative, (rows as u64, bytes));
+                out.push(path.strip_prefix(&root).unwrap().to_path_buf());
             }
         }
     }
     out
+}
+
+/// Every reading in the dataset, keyed by (pipeline, station, timestamp),
+/// with how often each key occurs.
+fn dataset(dir: &Path) -> BTreeMap<(String, String, OffsetDateTime), usize> {
+    let mut seen = BTreeMap::new();
+    for relative in parquet_files(dir) {
+        // data/{pipeline}/{date}/{file}
+        let pipeline = relative
+            .components()
+            .nth(1)
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned();
+        let path = dir.join("dataset").join(&relative);
+        for r in meathook::parquet::read_parquet::<Reading>(&path).unwrap() {
+            assert!(r.value.is_finite() && !r.unit.is_empty(), "{r:?}");
+            *seen
+                .entry((pipeline.clone(), r.station_id, r.timestamp))
+                .or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+/// Every parquet file in the dataset, relative to it, with its rows and
+/// bytes.
+fn files(dir: &Path) -> BTreeMap<String, (u64, u64)> {
+    parquet_files(dir)
+        .into_iter()
+        .map(|relative| {
+            let path = dir.join("dataset").join(&relative);
+            let rows = meathook::parquet::read_parquet::<Reading>(&path)
+                .unwrap()
+                .len();
+            let bytes = std::fs::metadata(&path).unwrap().len();
+            (
+                relative.to_string_lossy().into_owned(),
+                (rows as u64, bytes),
+            )
+        })
+        .collect()
 }
 
 /// The delivery manifest beside the spools, each file once, with its rows
