@@ -290,11 +290,7 @@ impl Catalog {
         &self,
         action: &'static str,
     ) -> impl FnOnce(tokio_postgres::Error) -> PostgresError + '_ {
-        move |source| PostgresError::Statement {
-            action,
-            target: self.target.clone(),
-            source,
-        }
+        statement_error(&self.target, action)
     }
 
     /// Whether the connection has closed (the catalog must reconnect).
@@ -329,14 +325,7 @@ impl Catalog {
         let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
         let schema = self.schema.clone();
         let target = self.target.clone();
-        let fail = |action: &'static str| {
-            let target = target.clone();
-            move |source| PostgresError::Statement {
-                action,
-                target,
-                source,
-            }
-        };
+        let fail = |action: &'static str| statement_error(&target, action);
         let tx = self
             .client
             .transaction()
@@ -415,14 +404,7 @@ impl Catalog {
             s = self.schema
         );
         let target = self.target.clone();
-        let fail = |action: &'static str| {
-            let target = target.clone();
-            move |source| PostgresError::Statement {
-                action,
-                target,
-                source,
-            }
-        };
+        let fail = |action: &'static str| statement_error(&target, action);
         let tx = self
             .client
             .transaction()
@@ -588,6 +570,19 @@ fn to_i64(what: &'static str, path: &str, value: u64) -> Result<i64, PostgresErr
         path: path.to_owned(),
         value,
     })
+}
+
+/// Turns a failed statement into a [`PostgresError`] naming `action` and
+/// `target` (the database, never its password).
+fn statement_error<'a>(
+    target: &'a str,
+    action: &'static str,
+) -> impl FnOnce(tokio_postgres::Error) -> PostgresError + 'a {
+    move |source| PostgresError::Statement {
+        action,
+        target: target.to_owned(),
+        source,
+    }
 }
 
 #[cfg(test)]
