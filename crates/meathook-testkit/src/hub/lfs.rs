@@ -128,10 +128,19 @@ pub(crate) async fn batch(
     r
 }
 
-/// Refuses a presigned-style request that carries the token, or (for
-/// uploads) has no `Content-Length`: storage behind presigned URLs refuses
+/// Counts the request and applies its fault; then refuses a
+/// presigned-style request that carries the token, or (for uploads) has no
+/// `Content-Length`: storage behind presigned URLs refuses
 /// chunked bodies.
-fn presigned(shared: &Shared, headers: &HeaderMap, upload: bool) -> Result<(), Response> {
+async fn presigned(
+    shared: &Shared,
+    route: HubRoute,
+    headers: &HeaderMap,
+    upload: bool,
+) -> Result<(), Response> {
+    if let Entered::Answer(r) = enter(shared, route).await {
+        return Err(r);
+    }
     if headers.contains_key(header::AUTHORIZATION) {
         lock(shared).leaked_auth += 1;
         return Err(refuse(
@@ -162,10 +171,7 @@ pub(crate) async fn put_object(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Entered::Answer(r) = enter(&shared, HubRoute::Put).await {
-        return r;
-    }
-    if let Err(r) = presigned(&shared, &headers, true) {
+    if let Err(r) = presigned(&shared, HubRoute::Put, &headers, true).await {
         return r;
     }
     let mut hub = lock(&shared);
@@ -200,10 +206,7 @@ pub(crate) async fn put_part(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Entered::Answer(r) = enter(&shared, HubRoute::Put).await {
-        return r;
-    }
-    if let Err(r) = presigned(&shared, &headers, true) {
+    if let Err(r) = presigned(&shared, HubRoute::Put, &headers, true).await {
         return r;
     }
     let mut hub = lock(&shared);
@@ -225,10 +228,7 @@ pub(crate) async fn complete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Entered::Answer(r) = enter(&shared, HubRoute::Complete).await {
-        return r;
-    }
-    if let Err(r) = presigned(&shared, &headers, false) {
+    if let Err(r) = presigned(&shared, HubRoute::Complete, &headers, false).await {
         return r;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
