@@ -63,7 +63,7 @@ async fn a_refused_record_fails_ingest_and_the_retry_counts_its_attempts() {
         datetime!(2026-12-01 10:00 UTC),
         Duration::from_secs(3600),
     )
-    .with_batch(BatchId { first: 1, last: 2 });
+    .with_batch(BatchId::legacy(1, 2));
     let batch = vec![
         Reading {
             station: "S1".into(),
@@ -98,7 +98,7 @@ async fn a_refused_record_fails_ingest_and_the_retry_counts_its_attempts() {
     assert_eq!(records[0].rows, 2);
 
     // Another batch starts counting again.
-    let next = window.clone().with_batch(BatchId { first: 3, last: 4 });
+    let next = window.clone().with_batch(BatchId::legacy(3, 4));
     sink.ingest(&next, batch).await.unwrap();
     let records = read_chunk(manifest.path(), 0, 10).unwrap().records;
     assert_eq!(records[1].attempts, 1);

@@ -399,11 +399,8 @@ mod tests {
     fn attempts_count_failures_of_one_batch_only() {
         let at = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(7200);
         let a = WindowMeta::containing("air", at, Duration::from_secs(3600))
-            .with_batch(crate::BatchId { first: 1, last: 9 });
-        let b = a.clone().with_batch(crate::BatchId {
-            first: 10,
-            last: 19,
-        });
+            .with_batch(crate::BatchId::legacy(1, 9));
+        let b = a.clone().with_batch(crate::BatchId::legacy(10, 19));
         let mut attempts = Attempts::default();
         assert_eq!(attempts.current(&a), 1);
         attempts.note(&a, false);

@@ -49,19 +49,54 @@ pub struct WindowMeta {
     pub batch: Option<BatchId>,
 }
 
-/// The identity of one delivered batch: the first and last sequence numbers
-/// the durable layer gave its records. Stable across replays.
+/// The identity of one delivered batch: the spool incarnation that filed it
+/// and the first and last sequence numbers the durable layer gave its
+/// records. Stable across replays.
+///
+/// Sequence numbers alone are unique only within one spool directory: a
+/// spool on a fresh volume (or whose `sequence` file was lost) starts again
+/// at 0. The incarnation, a random number the spool draws each time it
+/// opens and writes into every segment it creates, makes the identity unique
+/// across spools and restarts too. Segments written before incarnations
+/// existed have none, and keep the names they always had.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BatchId {
+    /// The spool incarnation that wrote the batch, if it recorded one.
+    pub incarnation: Option<u64>,
     /// Sequence number of the batch's first frame.
     pub first: u64,
     /// Sequence number of the batch's last frame (inclusive).
     pub last: u64,
 }
 
+impl BatchId {
+    /// The batch `first..=last` of spool incarnation `incarnation`.
+    pub fn new(incarnation: u64, first: u64, last: u64) -> Self {
+        Self {
+            incarnation: Some(incarnation),
+            first,
+            last,
+        }
+    }
+
+    /// The batch `first..=last` of a spool that recorded no incarnation.
+    pub fn legacy(first: u64, last: u64) -> Self {
+        Self {
+            incarnation: None,
+            first,
+            last,
+        }
+    }
+}
+
 impl fmt::Display for BatchId {
-    /// `first-last`, zero-padded to 20 digits so names sort by sequence.
+    /// `incarnation-first-last`: the incarnation as 16 hex digits, the
+    /// sequence numbers zero-padded to 20 digits so that one incarnation's
+    /// names sort by sequence; `first-last` without an incarnation.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(incarnation) = self.incarnation {
+            write!(f, "{incarnation:016x}-")?;
+        }
         write!(f, "{:020}-{:020}", self.first, self.last)
     }
 }

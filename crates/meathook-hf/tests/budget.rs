@@ -41,11 +41,8 @@ async fn simulate(budget: usize) -> (FakeHub, Vec<tokio::time::Instant>) {
                 let ready = started + WINDOW * (w as u32 + 1) + Duration::from_secs(20 * p);
                 tokio::time::sleep_until(ready).await;
                 let at = support::T0 + WINDOW * (w as u32);
-                let window =
-                    WindowMeta::containing(format!("p{p:02}"), at, WINDOW).with_batch(BatchId {
-                        first: w * 10,
-                        last: w * 10 + 9,
-                    });
+                let window = WindowMeta::containing(format!("p{p:02}"), at, WINDOW)
+                    .with_batch(BatchId::legacy(w * 10, w * 10 + 9));
                 let first = (p * WINDOWS + w) * PER_WINDOW;
                 sink.ingest(&window, readings(first, PER_WINDOW))
                     .await

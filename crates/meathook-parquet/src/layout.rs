@@ -7,12 +7,16 @@
 //! version; two different batches never share a path.
 //!
 //! ```text
-//! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-b{first}-{last}.{ext}   batch from a spool
-//! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-h{sha256[..32]}.{ext}   batch without identity
+//! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-b{spool}-{first}-{last}.{ext}   batch from a spool
+//! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-b{first}-{last}.{ext}           from a segment without incarnation
+//! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-h{sha256[..32]}.{ext}           batch without identity
 //! ```
 //!
-//! `first` and `last` are zero-padded to 20 digits ([`BatchId`]'s `Display`),
-//! so names sort by sequence. The date and time are the window's start in
+//! `spool` is the spool incarnation that wrote the batch (16 hex digits), so
+//! a spool that starts again from sequence 0 on a fresh volume never names a
+//! file like one an earlier spool delivered; `first` and `last` are
+//! zero-padded to 20 digits ([`BatchId`]'s `Display`), so the names of one
+//! incarnation sort by sequence. The date and time are the window's start in
 //! UTC. The pipeline name is escaped by [`pipeline_segment`], injectively, so
 //! that no two pipelines share a folder, and so that no part of a generated
 //! path is read by the dataset viewer as a split name (`train`, `test`,
@@ -186,9 +190,31 @@ mod tests {
             datetime!(2026-11-23 10:56 UTC),
             std::time::Duration::from_secs(3600),
         );
-        let id = BatchId { first: 7, last: 42 };
+        let id = BatchId::new(0x00c0_ffee_0000_0001, 7, 42);
         assert_eq!(
             object_path(&window, BatchName::Sequence(id), "parquet"),
+            "data/air_temperature/2026-11-23/100000Z-b00c0ffee00000001-00000000000000000007-00000000000000000042.parquet"
+        );
+        // Two spools that both start at sequence 0 never share a path.
+        assert_ne!(
+            object_path(
+                &window,
+                BatchName::Sequence(BatchId::new(1, 0, 9)),
+                "parquet"
+            ),
+            object_path(
+                &window,
+                BatchName::Sequence(BatchId::new(2, 0, 9)),
+                "parquet"
+            ),
+        );
+        // Batches of spools that recorded no incarnation keep their names.
+        assert_eq!(
+            object_path(
+                &window,
+                BatchName::Sequence(BatchId::legacy(7, 42)),
+                "parquet"
+            ),
             "data/air_temperature/2026-11-23/100000Z-b00000000000000000007-00000000000000000042.parquet"
         );
         let hash = content_hash(b"abc");
@@ -225,13 +251,14 @@ mod tests {
                 "(test|train|dev|eval|val|x|_|-|1|/){0,6}",
                 any::<String>(),
             ],
+            incarnation in any::<Option<u64>>(),
             first in any::<u64>(),
             last in any::<u64>(),
         ) {
             let segment = pipeline_segment(&name);
             prop_assert_eq!(unescape(&segment), name.as_bytes().to_vec());
             let window = WindowMeta::instant(name.as_str(), datetime!(2026-11-23 10:56:13 UTC));
-            let path = object_path(&window, BatchName::Sequence(BatchId { first, last }), "parquet");
+            let path = object_path(&window, BatchName::Sequence(BatchId { incarnation, first, last }), "parquet");
             prop_assert!(!contains_split_keyword(&path), "{}", path);
             let parsed = object_store::path::Path::parse(&path);
             prop_assert!(parsed.is_ok(), "{} {:?}", path, parsed);

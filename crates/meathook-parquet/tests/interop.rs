@@ -57,10 +57,7 @@ async fn pyarrow_reads_back_every_value_the_sink_was_given() {
             hour,
         );
         let window = if b % 2 == 0 {
-            window.with_batch(BatchId {
-                first: b * 200,
-                last: b * 200 + 199,
-            })
+            window.with_batch(BatchId::legacy(b * 200, b * 200 + 199))
         } else {
             window
         };

@@ -43,10 +43,7 @@ async fn batches_land_at_their_layout_path_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut sink = sink(dir.path());
     sink.open().await.unwrap();
-    let id = BatchId {
-        first: 10,
-        last: 19,
-    };
+    let id = BatchId::legacy(10, 19);
     let records: Vec<Station> = (0..10).map(station_at).collect();
 
     let receipt = sink
@@ -103,7 +100,7 @@ async fn batches_land_at_their_layout_path_once() {
 async fn a_different_file_at_a_batch_path_is_a_conflict_not_an_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let mut sink = sink(dir.path());
-    let id = BatchId { first: 1, last: 3 };
+    let id = BatchId::legacy(1, 3);
     let first: Vec<Station> = (0..3).map(station_at).collect();
     sink.ingest(&window(Some(id)), first).await.unwrap();
     let path = dir.path().join(&data_files(dir.path())[0]);
@@ -193,15 +190,9 @@ async fn crash_child() {
         per_chunk: 1_000,
         hang_after: None,
     };
-    sink.ingest_chunks(
-        &window(Some(BatchId {
-            first: 0,
-            last: 1_999,
-        })),
-        first,
-    )
-    .await
-    .unwrap();
+    sink.ingest_chunks(&window(Some(BatchId::legacy(0, 1_999))), first)
+        .await
+        .unwrap();
     let second = Chunks {
         next: 0,
         chunks: 10,
@@ -209,13 +200,7 @@ async fn crash_child() {
         hang_after: Some(3),
     };
     let _ = sink
-        .ingest_chunks(
-            &window(Some(BatchId {
-                first: 2_000,
-                last: 51_999,
-            })),
-            second,
-        )
+        .ingest_chunks(&window(Some(BatchId::legacy(2_000, 51_999))), second)
         .await;
     unreachable!("the parent kills this process");
 }
@@ -246,14 +231,8 @@ async fn a_killed_write_leaves_no_file_under_a_final_name() {
 
     // The first batch is complete under its name; the second is only a
     // scratch file.
-    let first = BatchId {
-        first: 0,
-        last: 1_999,
-    };
-    let second = BatchId {
-        first: 2_000,
-        last: 51_999,
-    };
+    let first = BatchId::legacy(0, 1_999);
+    let second = BatchId::legacy(2_000, 51_999);
     let first_path =
         layout::object_path(&window(Some(first)), BatchName::Sequence(first), "parquet");
     let second_path = layout::object_path(

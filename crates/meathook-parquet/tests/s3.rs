@@ -140,10 +140,7 @@ async fn s3_layout_idempotency_and_conflicts() {
     // Single conditional puts, and multipart uploads for larger files.
     for (limit, first) in [(u64::MAX, 0u64), (4 << 10, 1_000)] {
         let mut sink = sink(Arc::clone(&bucket), scratch.path(), limit);
-        let id = BatchId {
-            first,
-            last: first + 2_999,
-        };
+        let id = BatchId::new(0x5eed, first, first + 2_999);
         let records: Vec<Station> = (first..first + 3_000).map(station_at).collect();
         sink.ingest(&window(Some(id)), records.clone())
             .await

@@ -47,10 +47,7 @@ async fn a_million_records_stream_into_row_groups() {
         datetime!(2026-11-23 10:00 UTC),
         Duration::from_secs(3600),
     )
-    .with_batch(BatchId {
-        first: 1,
-        last: RECORDS,
-    });
+    .with_batch(BatchId::legacy(1, RECORDS));
     let receipt = sink
         .ingest_chunks(&window, Generated { next: 0 })
         .await

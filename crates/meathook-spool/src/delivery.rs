@@ -28,6 +28,7 @@ use crate::limits::Config;
 use crate::queue::{Due, Shared};
 use crate::reader::{FrameReader, SegmentChunks};
 use crate::recovery::{DEAD_LETTER_DIR, copy_aside};
+use crate::writer::retire;
 
 /// Messages from the spool to its worker.
 #[derive(Debug)]
@@ -91,18 +92,24 @@ pub(crate) async fn run<S, R, F, L>(
                 q.in_flight = next.as_ref().map(|d| d.segment.id);
                 next
             };
-            if let Some(due) = next {
+            if let Some(mut due) = next {
                 if backoff.failures() > 0 {
                     shared.stats.add(|c| &c.deliveries_retried, 1);
                 }
-                match deliver::<S, R, F>(&mut inner, &shared, &fs, &cfg, &due).await {
+                let outcome = match retire_abandoned(&shared, &fs, &mut due).await {
+                    Ok(()) => deliver::<S, R, F>(&mut inner, &shared, &fs, &cfg, &due).await,
+                    Err(why) => Outcome::ReadFailed(why),
+                };
+                match outcome {
                     Outcome::Delivered => {
+                        shared.note_attempt(None);
                         backoff.reset();
                         permanent = None;
                         remove_delivered(&shared, &fs, &due).await;
                         continue;
                     }
                     Outcome::Failed(error) => {
+                        shared.note_attempt(Some(error.to_string()));
                         shared.stats.add(|c| &c.deliveries_failed, 1);
                         let class = error.class();
                         let wait = error.retry_after().unwrap_or_default().max(backoff.fail());
@@ -125,6 +132,7 @@ pub(crate) async fn run<S, R, F, L>(
                         retry_at = Some(Instant::now() + wait);
                     }
                     Outcome::ReadFailed(why) => {
+                        shared.note_attempt(Some(format!("reading {}: {why}", due.path.display())));
                         shared.stats.add(|c| &c.deliveries_failed, 1);
                         let wait = backoff.fail();
                         tracing::error!(segment = %due.path.display(), error = %why, retry_in = ?wait, "cannot read a spool segment for delivery");
@@ -198,6 +206,36 @@ async fn handle<S: Sink<R>, R>(
             *retry_at = None;
         }
     }
+}
+
+/// A segment abandoned after a write failure is delivered only once it is
+/// cut back to its acknowledged length and renamed `.abandoned`, durably:
+/// otherwise a crash after the delivery could let a restart append to it
+/// and deliver its records again under another batch identity.
+async fn retire_abandoned<F: Fs>(
+    shared: &Arc<Shared>,
+    fs: &F,
+    due: &mut Due,
+) -> Result<(), String> {
+    if due.path.extension().is_none_or(|e| e != "open") {
+        return Ok(());
+    }
+    let (fs2, dir, id, len) = (
+        fs.clone(),
+        shared.dir.clone(),
+        due.segment.id,
+        due.valid_len,
+    );
+    let retired = tokio::task::spawn_blocking(move || retire(&fs2, &dir, id, len))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot cut the abandoned segment back to its acknowledged {len} bytes and rename it: {e}"))?;
+    let mut q = shared.queue();
+    if let Some(d) = q.due.iter_mut().find(|d| d.segment.id == id) {
+        d.path.clone_from(&retired);
+    }
+    due.path = retired;
+    Ok(())
 }
 
 async fn deliver<S, R, F>(

@@ -25,6 +25,35 @@ pub enum SpoolError<E> {
         /// What the lock file says about its holder.
         holder: String,
     },
+    /// The spool could not start on its directory: it could not be created
+    /// or locked, or a file the spool needs is something else (a
+    /// `quarantine` that is a file, a `LOCK` that is a symlink). Nothing was
+    /// offered yet; the message names the path and what to do.
+    #[error(
+        "spool cannot start: {op} {path} failed: {source}; fix or move it, then the spool starts on the next attempt"
+    )]
+    Start {
+        /// What the spool was doing.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// Files named like segments that the spool could not read at start-up
+    /// are still in its directory: a flush or drain that delivered
+    /// everything else reports them rather than claiming the spool is empty.
+    #[error(
+        "spool {dir} delivered what it could read, but left {} file(s) it could not: {}; fix or move them and restart to deliver them",
+        .files.len(),
+        .files.iter().map(|(p, why)| format!("{} ({why})", p.display())).collect::<Vec<_>>().join(", ")
+    )]
+    Unread {
+        /// The spool directory.
+        dir: PathBuf,
+        /// Each file, with why it could not be read.
+        files: Vec<(PathBuf, String)>,
+    },
     /// A file operation failed. Nothing of the batch was acknowledged.
     /// Disk full and fsync failures land here; the spool recovers when the
     /// cause is fixed.
@@ -43,19 +72,23 @@ pub enum SpoolError<E> {
     /// and the full policy is `Block`: slow down and offer the records again
     /// once delivery has freed space.
     #[error(
-        "spool {dir} is full ({bytes_on_disk} bytes on disk, limit {max_bytes}; {free_bytes} bytes free, minimum {min_free_bytes}): retry once the layer below has caught up"
+        "spool {dir} is full: {}; retry once the layer below has caught up",
+        full_cause(*.bytes_on_disk, *.max_bytes, *.free_bytes, *.min_free_bytes, *.by_free_space)
     )]
     Full {
         /// The spool directory.
         dir: PathBuf,
         /// Bytes of segments on disk.
         bytes_on_disk: u64,
-        /// The configured limit.
-        max_bytes: u64,
+        /// The configured limit, if one is set.
+        max_bytes: Option<u64>,
         /// Free bytes on the disk.
         free_bytes: u64,
         /// The configured minimum.
         min_free_bytes: u64,
+        /// Whether the free-space minimum, not the byte limit, is what
+        /// refused the records.
+        by_free_space: bool,
     },
     /// A record's encoding is larger than the configured maximum; it was
     /// rejected on its own and never written.
@@ -112,7 +145,8 @@ pub enum SpoolError<E> {
     /// `flush` did not deliver everything within its deadline. The rest stays
     /// on disk and is delivered later.
     #[error(
-        "spool {dir} did not deliver {segments} segments within {deadline:?}: they stay on disk and are delivered when the layer below accepts them"
+        "spool {dir} did not deliver {segments} segments within {deadline:?} ({}): they stay on disk and are delivered when the layer below accepts them",
+        .last_error.as_deref().map_or_else(|| "no delivery failed; the layer below is slow".to_owned(), |e| format!("the last delivery attempt failed: {e}"))
     )]
     FlushTimeout {
         /// The spool directory.
@@ -121,6 +155,8 @@ pub enum SpoolError<E> {
         segments: usize,
         /// The deadline.
         deadline: Duration,
+        /// Why the last delivery attempt failed, if it did.
+        last_error: Option<String>,
     },
     /// The layer below failed an operation passed on to it.
     #[error(transparent)]
@@ -130,9 +166,11 @@ pub enum SpoolError<E> {
 impl<E: SinkError> SinkError for SpoolError<E> {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Io { .. } | Self::Full { .. } | Self::FlushTimeout { .. } => {
-                ErrorClass::Transient
-            }
+            Self::Io { .. }
+            | Self::Start { .. }
+            | Self::Unread { .. }
+            | Self::Full { .. }
+            | Self::FlushTimeout { .. } => ErrorClass::Transient,
             Self::Locked { .. }
             | Self::RecordTooLarge { .. }
             | Self::Serialize { .. }
@@ -148,6 +186,19 @@ impl<E: SinkError> SinkError for SpoolError<E> {
             Self::Inner(e) => e.retry_after(),
             _ => None,
         }
+    }
+}
+
+/// What made the spool full, in words: the free-space minimum or the byte
+/// limit, with the figures.
+fn full_cause(on_disk: u64, max: Option<u64>, free: u64, min_free: u64, by_free: bool) -> String {
+    let limit = max.map_or_else(|| "no byte limit".to_owned(), |m| format!("limit {m}"));
+    if by_free {
+        format!(
+            "the disk has {free} bytes free and the spool keeps at least {min_free} free ({on_disk} bytes of segments, {limit}); free space on the disk or lower min_free_bytes"
+        )
+    } else {
+        format!("{on_disk} bytes of segments, at its {limit} ({free} bytes free on the disk)")
     }
 }
 

@@ -216,30 +216,33 @@ impl<Rd: Read> Scanner<Rd> {
                 self.start = self.buf.len();
                 return Ok(self.pos() - from);
             }
-            let window = &avail[..avail.len() - HEADER_LEN + 1];
-            match window
-                .windows(4)
-                .position(|w| w == MAGIC)
-                .filter(|&i| FrameHeader::decode(&avail[i..]).is_some())
-            {
+            // Candidates are found with a vectorised search for the magic;
+            // only those are checked as headers, so resyncing over a long
+            // run of garbage costs about as much as reading it.
+            let scan_len = avail.len() - HEADER_LEN + 1;
+            let finder = memchr::memmem::Finder::new(&MAGIC);
+            let mut at = 0;
+            let found = loop {
+                match finder.find(&avail[at..scan_len + 3]) {
+                    Some(i) if at + i < scan_len => {
+                        if FrameHeader::decode(&avail[at + i..]).is_some() {
+                            break Some(at + i);
+                        }
+                        at += i + 1;
+                    }
+                    _ => break None,
+                }
+            };
+            match found {
                 Some(i) => {
                     self.start += i;
                     return Ok(self.pos() - from);
                 }
-                None => {
-                    // A magic whose header failed: step past it and look on.
-                    let step = window
-                        .windows(4)
-                        .position(|w| w == MAGIC)
-                        .map_or(window.len(), |i| i + 1);
-                    self.start += step;
-                }
+                None => self.start += scan_len,
             }
         }
     }
 
-    /// The next item, or `None` at a clean end; a frame's payload is
-    /// appended to `into`.
     pub(crate) fn next_item_into(&mut self, into: &mut Vec<u8>) -> io::Result<Option<Item>> {
         if self.done {
             return Ok(None);

@@ -8,6 +8,12 @@
 //!
 //! **Invariant:** the spool never touches `std::fs` directly; `grep std::fs`
 //! in this crate finds only this file and the inspection command.
+//!
+//! **Invariant:** [`StdFs`] never follows a symlink and never blocks on an
+//! open: every file is opened with `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC` and
+//! refused unless it is a regular file, so a spool directory whose `LOCK`
+//! points at another file, or whose segment is a FIFO or a link to
+//! `/dev/zero`, can neither clobber that file nor hang or flood the spool.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -20,10 +26,34 @@ use std::path::Path;
 pub struct DirEntry {
     /// The file name (no directory part).
     pub name: OsString,
-    /// Whether the entry is a directory.
-    pub is_dir: bool,
-    /// The file's length in bytes (0 for directories).
+    /// What the entry is itself (a symlink is not followed).
+    pub kind: EntryKind,
+    /// The file's length in bytes (0 for anything but a regular file).
     pub len: u64,
+}
+
+/// What a directory entry is, without following symlinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A FIFO, socket or device.
+    Other,
+}
+
+impl fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::File => "a regular file",
+            Self::Dir => "a directory",
+            Self::Symlink => "a symlink",
+            Self::Other => "a FIFO, socket or device",
+        })
+    }
 }
 
 /// A file opened for appending.
@@ -52,8 +82,10 @@ pub trait Fs: Clone + Send + Sync + 'static {
     fn create_new(&self, path: &Path) -> io::Result<Self::File>;
     /// Opens an existing file for appending.
     fn open_append(&self, path: &Path) -> io::Result<Self::File>;
-    /// Opens an existing file for reading.
+    /// Opens an existing regular file for reading.
     fn open_read(&self, path: &Path) -> io::Result<Self::Reader>;
+    /// The length of the regular file at `path`.
+    fn len(&self, path: &Path) -> io::Result<u64>;
     /// Lists a directory, in no particular order.
     fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>>;
     /// Renames a file, replacing any file at `to`.
@@ -100,6 +132,48 @@ impl FsFile for StdFile {
     }
 }
 
+/// Opens `path` with `options`, never following a symlink at its last
+/// component and never blocking (a FIFO opens at once), and refuses
+/// anything that is not a regular file.
+fn open_regular(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = options
+        .custom_flags(
+            rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32,
+        )
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "is a symlink; the spool never follows one",
+                )
+            } else {
+                e
+            }
+        })?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("is {}, not a regular file", kind_of(kind)),
+        ));
+    }
+    Ok(file)
+}
+
+fn kind_of(kind: std::fs::FileType) -> EntryKind {
+    if kind.is_file() {
+        EntryKind::File
+    } else if kind.is_dir() {
+        EntryKind::Dir
+    } else if kind.is_symlink() {
+        EntryKind::Symlink
+    } else {
+        EntryKind::Other
+    }
+}
+
 impl Fs for StdFs {
     type File = StdFile;
     type Reader = File;
@@ -110,30 +184,44 @@ impl Fs for StdFs {
     }
 
     fn create_new(&self, path: &Path) -> io::Result<StdFile> {
-        OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(path)
-            .map(StdFile)
+        open_regular(OpenOptions::new().append(true).create_new(true), path).map(StdFile)
     }
 
     fn open_append(&self, path: &Path) -> io::Result<StdFile> {
-        OpenOptions::new().append(true).open(path).map(StdFile)
+        open_regular(OpenOptions::new().append(true), path).map(StdFile)
     }
 
     fn open_read(&self, path: &Path) -> io::Result<File> {
-        File::open(path)
+        open_regular(OpenOptions::new().read(true), path)
+    }
+
+    fn len(&self, path: &Path) -> io::Result<u64> {
+        let meta = std::fs::symlink_metadata(path)?;
+        if meta.is_file() {
+            Ok(meta.len())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("is {}, not a regular file", kind_of(meta.file_type())),
+            ))
+        }
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
+            // `DirEntry::metadata` does not follow symlinks.
             let meta = entry.metadata()?;
+            let kind = kind_of(meta.file_type());
             out.push(DirEntry {
                 name: entry.file_name(),
-                is_dir: meta.is_dir(),
-                len: if meta.is_dir() { 0 } else { meta.len() },
+                kind,
+                len: if kind == EntryKind::File {
+                    meta.len()
+                } else {
+                    0
+                },
             });
         }
         Ok(out)
@@ -148,7 +236,15 @@ impl Fs for StdFs {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
+        use std::os::unix::fs::OpenOptionsExt as _;
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(
+                rustix::fs::OFlags::DIRECTORY.bits() as i32
+                    | rustix::fs::OFlags::NONBLOCK.bits() as i32,
+            )
+            .open(dir)?
+            .sync_all()
     }
 
     fn available_space(&self, dir: &Path) -> io::Result<u64> {
@@ -157,12 +253,14 @@ impl Fs for StdFs {
     }
 
     fn try_lock(&self, path: &Path, holder: &str) -> io::Result<Option<StdLock>> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let mut file = open_regular(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            path,
+        )?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(None),
@@ -200,15 +298,16 @@ pub(crate) fn write_file_durably<F: Fs>(fs: &F, path: &Path, bytes: &[u8]) -> io
     sync_parent(fs, path)
 }
 
-/// Copies `from` to a new file `to` in bounded chunks, durably.
-pub(crate) fn copy_durably<F: Fs>(fs: &F, from: &Path, to: &Path) -> io::Result<u64> {
+/// Copies at most `max` bytes of `from` to a new file `to` in bounded
+/// chunks, durably.
+pub(crate) fn copy_durably<F: Fs>(fs: &F, from: &Path, to: &Path, max: u64) -> io::Result<u64> {
     let mut tmp = to.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
     if fs.open_read(tmp).is_ok() {
         fs.remove_file(tmp)?;
     }
-    let mut reader = fs.open_read(from)?;
+    let mut reader = fs.open_read(from)?.take(max);
     let mut out = fs.create_new(tmp)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;

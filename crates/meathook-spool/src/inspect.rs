@@ -1,15 +1,18 @@
 //! Read-only inspection of a spool directory, for `meathook-spool inspect`
 //! and `verify`. Opens every file read-only and takes no lock, so it can run
-//! next to a live spool.
+//! next to a live spool. Like recovery it never follows a symlink and never
+//! opens anything but a regular file, so a hostile directory cannot make it
+//! hang or read without end; what would stop a spool from starting there is
+//! reported in [`Inspection::blockers`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::fs::Fs;
+use crate::fs::{EntryKind, Fs};
 use crate::reader::FrameReader;
-use crate::recovery::{DEAD_LETTER_DIR, LOCK_FILE, QUARANTINE_DIR};
+use crate::recovery::{DEAD_LETTER_DIR, LOCK_FILE, MAX_BELIEVED, QUARANTINE_DIR};
 use crate::segment::{self, State};
 use crate::writer::SEQUENCE_FILE;
 
@@ -19,7 +22,7 @@ use crate::writer::SEQUENCE_FILE;
 pub struct SegmentReport {
     /// The segment file.
     pub path: PathBuf,
-    /// Whether it is still open (being written) or sealed.
+    /// Whether it is sealed or abandoned (immutable), rather than open.
     pub sealed: bool,
     /// Pipeline and window from its header; `None` if the header is unreadable.
     pub window: Option<meathook_core::WindowMeta>,
@@ -47,13 +50,19 @@ pub struct Inspection {
     pub dead_lettered: Vec<PathBuf>,
     /// Files that are not part of a spool.
     pub stray: Vec<PathBuf>,
+    /// What would stop a spool from starting on this directory, or make it
+    /// leave a file unread: `quarantine` or `dead-letter` not being a
+    /// directory, a `LOCK` or `sequence` that is not a regular file, a
+    /// symlink, FIFO or device named like a segment.
+    pub blockers: Vec<String>,
 }
 
 impl Inspection {
     /// Whether any segment is damaged (a torn tail of an open segment is
-    /// normal after a crash and not counted).
+    /// normal after a crash and not counted), or anything in
+    /// [`blockers`](Self::blockers) would stop the spool.
     pub fn is_damaged(&self) -> bool {
-        self.segments.iter().any(|s| !s.problems.is_empty())
+        !self.blockers.is_empty() || self.segments.iter().any(|s| !s.problems.is_empty())
     }
 }
 
@@ -68,7 +77,16 @@ pub fn inspect<F: Fs>(fs: &F, dir: &Path) -> std::io::Result<Inspection> {
     for e in fs.list(dir)? {
         let name = e.name.to_string_lossy().into_owned();
         let path = dir.join(&name);
-        if e.is_dir && (name == QUARANTINE_DIR || name == DEAD_LETTER_DIR) {
+        let is_dir = e.kind == EntryKind::Dir;
+        if !is_dir && (name == QUARANTINE_DIR || name == DEAD_LETTER_DIR) {
+            out.blockers.push(format!(
+                "{} is {}, not a directory: the spool cannot start until it is moved away",
+                path.display(),
+                e.kind
+            ));
+            continue;
+        }
+        if is_dir && (name == QUARANTINE_DIR || name == DEAD_LETTER_DIR) {
             let list = fs.list(&path).unwrap_or_default();
             let mut files: Vec<PathBuf> = list.iter().map(|f| path.join(&f.name)).collect();
             files.sort();
@@ -80,13 +98,35 @@ pub fn inspect<F: Fs>(fs: &F, dir: &Path) -> std::io::Result<Inspection> {
             continue;
         }
         if name == LOCK_FILE || name == SEQUENCE_FILE {
+            if e.kind != EntryKind::File {
+                out.blockers.push(format!(
+                    "{} is {}, not a regular file: {}",
+                    path.display(),
+                    e.kind,
+                    if name == LOCK_FILE {
+                        "the spool cannot start until it is moved away"
+                    } else {
+                        "it is ignored, and sequence numbers restart above the segments found"
+                    }
+                ));
+            }
             continue;
         }
-        match segment::parse_name(&name).filter(|_| !e.is_dir) {
+        match segment::parse_name(&name) {
+            Some((id, _)) if id > MAX_BELIEVED => out.blockers.push(format!(
+                "{} is named like a segment, but its number is too large to be one; the spool leaves it alone",
+                path.display()
+            )),
+            Some(_) if e.kind != EntryKind::File => out.blockers.push(format!(
+                "{} is named like a segment, but it is {}; the spool leaves it alone",
+                path.display(),
+                e.kind
+            )),
             Some((id, state)) => found.push((id, state, e.len, path)),
             None => out.stray.push(path),
         }
     }
+    out.blockers.sort();
     found.sort();
     out.stray.sort();
     for (_, state, bytes, path) in found {
@@ -98,7 +138,7 @@ pub fn inspect<F: Fs>(fs: &F, dir: &Path) -> std::io::Result<Inspection> {
 fn inspect_one<F: Fs>(fs: &F, path: PathBuf, state: State, bytes: u64) -> SegmentReport {
     let mut report = SegmentReport {
         path,
-        sealed: state == State::Sealed,
+        sealed: state != State::Open,
         window: None,
         created: None,
         records: 0,
@@ -139,7 +179,7 @@ fn inspect_one<F: Fs>(fs: &F, path: PathBuf, state: State, bytes: u64) -> Segmen
     if !torn_only {
         report.problems.extend(damage.reasons);
     }
-    if report.sealed && !damage.sealed {
+    if state == State::Sealed && !damage.sealed {
         report.problems.push("seal frame missing or damaged".into());
     }
     report
@@ -161,7 +201,11 @@ impl fmt::Display for Inspection {
                 || "?".to_owned(),
                 |c| format!("{}s", (now - c).whole_seconds().max(0)),
             );
-            let state = if s.sealed { "sealed" } else { "open" };
+            let state = match s.path.extension().and_then(|e| e.to_str()) {
+                Some("abandoned") => "abandoned",
+                _ if s.sealed => "sealed",
+                _ => "open",
+            };
             writeln!(
                 f,
                 "{name}  {state:6}  {window}  records {}  bytes {}  age {age}",
@@ -195,6 +239,9 @@ impl fmt::Display for Inspection {
             for p in list {
                 writeln!(f, "{label}: {}", p.display())?;
             }
+        }
+        for b in &self.blockers {
+            writeln!(f, "problem: {b}")?;
         }
         Ok(())
     }

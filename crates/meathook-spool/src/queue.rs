@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) stats: SpoolStats,
     queue: Mutex<Queue>,
     pub(crate) wake: Notify,
+    /// Why the last delivery attempt failed; `None` once one succeeds.
+    last_error: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -53,7 +55,24 @@ impl Shared {
             stats,
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
+            last_error: Mutex::new(None),
         }
+    }
+
+    /// Notes how the last delivery attempt went: `None` for a success.
+    pub(crate) fn note_attempt(&self, error: Option<String>) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = error;
+    }
+
+    /// Why the last delivery attempt failed, if it did.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Locks the queue. A panic while it was held cannot leave it

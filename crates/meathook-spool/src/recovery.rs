@@ -7,13 +7,24 @@
 //!   segment of its window again, so the window is delivered whole when it
 //!   closes; one whose header never reached the disk held nothing
 //!   acknowledged and is removed;
-//! - a sealed `.seg` segment waits for delivery;
+//! - a sealed `.seg` segment, and an `.abandoned` one (given up on after a
+//!   write failure, perhaps already delivered), waits for delivery as it is:
+//!   neither is ever appended to again, so a replay names the same batch;
 //! - any segment with damage before its end (a checksum or decode failure,
-//!   or a sealed segment without its seal frame) is copied to `quarantine/`
-//!   with a `.reason` file and the number of records lost; its valid frames
-//!   are still delivered;
-//! - a segment whose header is unreadable is moved to `quarantine/`;
+//!   or a sealed segment without its seal frame) has a bounded copy made in
+//!   `quarantine/` with a `.reason` file and the number of records lost; its
+//!   valid frames are still delivered;
+//! - a segment whose header is unreadable is moved (renamed) to
+//!   `quarantine/`;
 //! - other files are reported and left alone.
+//!
+//! **Hostile directories:** every file is opened without following symlinks
+//! and without blocking ([`Fs`]), and only regular files are read: a symlink,
+//! FIFO, socket, device or directory named like a segment (or like `LOCK` or
+//! `sequence`) is reported in [`RecoveryReport::skipped`] and left alone. A
+//! name whose number is too large to be followed by another is skipped too.
+//! The scanner resyncs over damage with a vectorised search, so a valid
+//! header followed by gigabytes of zeros costs about one read of the file.
 //!
 //! Nothing here allocates more than one frame, so a huge backlog or a length
 //! field of `u32::MAX` cannot exhaust memory, and no error other than being
@@ -27,12 +38,21 @@ use std::time::Instant;
 use meathook_core::WindowMeta;
 
 use crate::codec::FrameBuilder;
-use crate::fs::{Fs, FsFile, copy_durably, read_small, write_file_durably};
+use crate::fs::{EntryKind, Fs, FsFile, copy_durably, read_small, write_file_durably};
 use crate::limits::Config;
 use crate::queue::{Due, Shared};
 use crate::reader::{Damage, FrameReader};
 use crate::segment::{self, HeaderError, Segment, State};
-use crate::writer::{OpenSeg, SEQUENCE_FILE, WriteFail, Writer};
+use crate::writer::{OpenSeg, SEQUENCE_FILE, WriteFail, Writer, new_incarnation};
+
+/// The largest copy of a damaged segment kept in `quarantine/`: a segment
+/// is at most its size cap plus one batch, so a larger file is a lie (a
+/// sparse file, say) and only its start is kept.
+pub(crate) const MAX_QUARANTINE_COPY: u64 = 256 << 20;
+
+/// Segment ids and sequence numbers above this are not believed: a name or
+/// a frame claiming one could not be followed by another.
+pub(crate) const MAX_BELIEVED: u64 = u64::MAX / 2;
 
 /// Subdirectory for copies of damaged segments.
 pub const QUARANTINE_DIR: &str = "quarantine";
@@ -78,6 +98,29 @@ pub(crate) fn recover<F: Fs>(
             source,
         })?;
     }
+    // `create_dir_all` succeeds on a symlink to a directory: the spool's own
+    // subdirectories must be real ones, since files are moved into them.
+    for name in [QUARANTINE_DIR, DEAD_LETTER_DIR] {
+        let d = dir.join(name);
+        let real = fs
+            .list(&dir)
+            .map(|entries| {
+                entries
+                    .iter()
+                    .any(|e| e.name == name && e.kind == EntryKind::Dir)
+            })
+            .unwrap_or(false);
+        if !real {
+            return Err(WriteFail::Io {
+                op: "create directory",
+                path: d,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "exists but is not a directory (a file or a symlink): move it away",
+                ),
+            });
+        }
+    }
     let mut report = RecoveryReport::default();
     let (seq_limit, id_limit) = read_leases(&fs, &dir, &mut report);
     let entries = fs.list(&dir).map_err(|source| WriteFail::Io {
@@ -88,13 +131,26 @@ pub(crate) fn recover<F: Fs>(
     let mut segments = Vec::new();
     for e in entries {
         let name = e.name.to_string_lossy().into_owned();
-        if e.is_dir && (name == QUARANTINE_DIR || name == DEAD_LETTER_DIR) {
+        let is_dir = e.kind == EntryKind::Dir;
+        if is_dir && (name == QUARANTINE_DIR || name == DEAD_LETTER_DIR) {
             continue;
         }
-        if name == LOCK_FILE || name == SEQUENCE_FILE {
+        if name == LOCK_FILE || name == SEQUENCE_FILE && e.kind == EntryKind::File {
             continue;
         }
-        match segment::parse_name(&name).filter(|_| !e.is_dir) {
+        match segment::parse_name(&name) {
+            _ if name == SEQUENCE_FILE => report.skipped.push((
+                dir.join(&name),
+                format!("the sequence file is {}, not a regular file: sequence numbers restart above the segments found", e.kind),
+            )),
+            Some((id, _)) if id > MAX_BELIEVED => report.skipped.push((
+                dir.join(&name),
+                "named like a segment, but its number is too large to be one of ours; left alone".into(),
+            )),
+            Some(_) if e.kind != EntryKind::File => report.skipped.push((
+                dir.join(&name),
+                format!("named like a segment, but it is {}; left alone", e.kind),
+            )),
             Some((id, state)) => segments.push((id, state, e.len)),
             None => report
                 .skipped
@@ -113,6 +169,7 @@ pub(crate) fn recover<F: Fs>(
         id_limit,
         last_sync: Instant::now(),
         builder: FrameBuilder::default(),
+        incarnation: new_incarnation(),
     };
     for (id, state, len) in segments {
         writer.next_id = writer.next_id.max(id + 1);
@@ -161,7 +218,7 @@ fn read_leases<F: Fs>(fs: &F, dir: &Path, report: &mut RecoveryReport) -> (u64, 
     };
     let mut parts = text.split_whitespace().map(str::parse::<u64>);
     match (parts.next(), parts.next()) {
-        (Some(Ok(seq)), Some(Ok(id))) => (seq, id),
+        (Some(Ok(seq)), Some(Ok(id))) if seq <= MAX_BELIEVED && id <= MAX_BELIEVED => (seq, id),
         _ => {
             report.skipped.push((
                 path,
@@ -220,6 +277,7 @@ fn recover_one<F: Fs>(
         id,
         window: header.window.clone(),
         created: header.created,
+        incarnation: header.incarnation,
         seqs: None,
         records: 0,
         bytes: len,
@@ -230,7 +288,9 @@ fn recover_one<F: Fs>(
         match reader.next_frame_into(&mut payload) {
             Ok(Some(h)) => {
                 seg.note_frame(h.first_seq, h.count);
-                w.next_seq = w.next_seq.max(h.end_seq());
+                if h.end_seq() <= MAX_BELIEVED {
+                    w.next_seq = w.next_seq.max(h.end_seq());
+                }
             }
             Ok(None) => break,
             Err(e) => {
@@ -240,7 +300,7 @@ fn recover_one<F: Fs>(
         }
     }
     let damage = reader.damage.clone();
-    if let Some(next) = damage.seal_next_seq {
+    if let Some(next) = damage.seal_next_seq.filter(|&n| n <= MAX_BELIEVED) {
         w.next_seq = w.next_seq.max(next);
     }
     let index = reader.index();
@@ -253,6 +313,7 @@ fn recover_one<F: Fs>(
     let damaged = match state {
         State::Open => !damage.reasons.is_empty() && !torn_only,
         State::Sealed => !damage.reasons.is_empty() || !damage.sealed,
+        State::Abandoned => !damage.reasons.is_empty(),
     };
     if damaged {
         quarantine_copy(w, report, &path, &damage);
@@ -304,7 +365,7 @@ fn recover_one<F: Fs>(
             dirty: false,
             known_lost: damage.lost,
         }),
-        (State::Sealed, _) => w.shared.push_due(Due {
+        (State::Sealed | State::Abandoned, _) => w.shared.push_due(Due {
             valid_len: u64::MAX,
             known_lost: damage.lost,
             segment: seg,
@@ -341,8 +402,24 @@ pub(crate) fn quarantine_copy<F: Fs>(
     }
 }
 
-/// Copies `path` into `quarantine/` with a `.reason` file; `Ok(None)` if a
-/// copy is already there.
+/// A name in `dir` for the file `path` that no file there has yet: its own
+/// name, or that name with `.1`, `.2`, … added.
+pub(crate) fn free_name<F: Fs>(fs: &F, dir: &Path, path: &Path) -> std::io::Result<PathBuf> {
+    let name = path.file_name().unwrap_or_default();
+    let taken: std::collections::HashSet<_> = fs.list(dir)?.into_iter().map(|e| e.name).collect();
+    let mut candidate = name.to_os_string();
+    let mut n = 0u32;
+    while taken.contains(&candidate) {
+        n += 1;
+        candidate = name.to_os_string();
+        candidate.push(format!(".{n}"));
+    }
+    Ok(dir.join(candidate))
+}
+
+/// Copies at most [`MAX_QUARANTINE_COPY`] bytes of `path` into
+/// `quarantine/` with a `.reason` file; `Ok(None)` if a copy is already
+/// there.
 pub(crate) fn copy_aside<F: Fs>(
     fs: &F,
     dir: &Path,
@@ -357,23 +434,39 @@ pub(crate) fn copy_aside<F: Fs>(
     }
     let mut reason_path = copy.clone().into_os_string();
     reason_path.push(".reason");
-    let text = format!("records lost: {lost}\n{reasons}\n");
+    let mut text = format!("records lost: {lost}\n{reasons}\n");
+    let len = fs.len(path)?;
+    if len > MAX_QUARANTINE_COPY {
+        text.push_str(&format!(
+            "the segment is {len} bytes; only its first {MAX_QUARANTINE_COPY} bytes were copied\n"
+        ));
+    }
     write_file_durably(fs, Path::new(&reason_path), text.as_bytes())?;
-    copy_durably(fs, path, &copy)?;
+    copy_durably(fs, path, &copy, MAX_QUARANTINE_COPY)?;
     Ok(Some(copy))
 }
 
+/// Moves a segment nothing can be read from into `quarantine/` (a rename:
+/// nothing is copied, whatever its size), under a name no earlier
+/// quarantine used, with a `.reason` file.
 fn quarantine_whole<F: Fs>(w: &Writer<F>, report: &mut RecoveryReport, path: &Path, why: &str) {
-    let reasons =
-        format!("unreadable segment header: {why}; the number of records lost is unknown");
-    match copy_aside(&w.fs, &w.shared.dir, path, 0, &reasons)
-        .and_then(|copy| w.fs.remove_file(path).map(|()| copy))
-        .and_then(|copy| w.fs.sync_dir(&w.shared.dir).map(|()| copy))
-    {
+    let reasons = format!("records lost: unknown\nunreadable segment header: {why}\n");
+    let (fs, dir) = (&w.fs, &w.shared.dir);
+    let moved = (|| {
+        let target = free_name(fs, &dir.join(QUARANTINE_DIR), path)?;
+        let mut reason_path = target.clone().into_os_string();
+        reason_path.push(".reason");
+        write_file_durably(fs, Path::new(&reason_path), reasons.as_bytes())?;
+        fs.rename(path, &target)?;
+        fs.sync_dir(&dir.join(QUARANTINE_DIR))?;
+        fs.sync_dir(dir)?;
+        Ok::<_, std::io::Error>(target)
+    })();
+    match moved {
         Ok(copy) => {
             tracing::error!(segment = %path.display(), reason = why, "unreadable spool segment moved to quarantine");
             w.shared.stats.add(|c| &c.quarantined_segments, 1);
-            report.quarantined.extend(copy);
+            report.quarantined.push(copy);
         }
         Err(e) => report.skipped.push((
             path.to_path_buf(),

@@ -1,12 +1,14 @@
 //! Segments: one file per window (or part of a window), header then frames.
 //!
 //! ```text
-//! 00000000000000000007.open      being appended to (the window is open)
-//! 00000000000000000007.seg       sealed: ends with a seal frame, immutable
+//! 00000000000000000007.open       being appended to (the window is open)
+//! 00000000000000000007.seg        sealed: ends with a seal frame, immutable
+//! 00000000000000000007.abandoned  a write or sync failed: cut back to its last
+//!                                 acknowledged frame, immutable, no seal frame
 //!
 //! offset size  field                 (little endian; DO NOT REORDER FIELDS)
 //! 0      8     magic "MHSPOOL\n"
-//! 8      2     format version u16    1
+//! 8      2     format version u16    2 (1 is still read: no incarnation field)
 //! 10     1     payload encoding u8   1 = MessagePack maps in lz4 frames
 //! 11     1     reserved, zero
 //! 12     4     header_len u32        bytes of this header, checksum included
@@ -16,11 +18,16 @@
 //! 40     8     segment id u64        the number in the file name
 //! 48     2     pipeline_len u16      at most 1024
 //! 50     n     pipeline              UTF-8
-//! 50+n   4     header_crc u32        CRC32C of bytes 0..50+n
+//! 50+n   8     incarnation u64       the spool run that created the file (version 2 only)
+//! 58+n   4     header_crc u32        CRC32C of every byte before it
 //! ```
 //!
-//! The pipeline and window are read from here on replay, never from the
-//! directory or file name, so a spool directory can be moved or renamed.
+//! The pipeline, window and incarnation are read from here on replay, never
+//! from the directory or file name, so a spool directory can be moved or
+//! renamed. The incarnation is drawn at random each time a spool opens; with
+//! the sequence range of the frames it names the batch a segment delivers
+//! ([`BatchId`]), unique even across spools that restart their sequence
+//! numbers on a fresh volume.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -31,8 +38,10 @@ use time::OffsetDateTime;
 
 /// First bytes of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"MHSPOOL\n";
-/// The format version this code writes and reads.
-pub(crate) const VERSION: u16 = 1;
+/// The format version this code writes.
+pub(crate) const VERSION: u16 = 2;
+/// The first format version, still read: its headers have no incarnation.
+const VERSION_1: u16 = 1;
 /// The longest pipeline name a header holds.
 pub(crate) const MAX_PIPELINE: usize = 1024;
 const FIXED: usize = 50;
@@ -44,6 +53,8 @@ pub(crate) struct SegmentHeader {
     pub(crate) encoding: u8,
     pub(crate) window: WindowMeta,
     pub(crate) created: OffsetDateTime,
+    /// The spool run that created the segment; `None` in version 1 files.
+    pub(crate) incarnation: Option<u64>,
 }
 
 impl SegmentHeader {
@@ -51,7 +62,7 @@ impl SegmentHeader {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let pipeline = self.window.pipeline.as_bytes();
         let plen = pipeline.len().min(MAX_PIPELINE);
-        let total = FIXED + plen + 4;
+        let total = FIXED + plen + 8 + 4;
         let mut h = Vec::with_capacity(total);
         h.extend_from_slice(&MAGIC);
         h.extend_from_slice(&VERSION.to_le_bytes());
@@ -65,6 +76,7 @@ impl SegmentHeader {
         h.extend_from_slice(&self.id.to_le_bytes());
         h.extend_from_slice(&u16::try_from(plen).unwrap_or(0).to_le_bytes());
         h.extend_from_slice(&pipeline[..plen]);
+        h.extend_from_slice(&self.incarnation.unwrap_or(0).to_le_bytes());
         let crc = crc32c::crc32c(&h);
         h.extend_from_slice(&crc.to_le_bytes());
         h
@@ -80,11 +92,15 @@ impl SegmentHeader {
             ));
         }
         let version = u16::from_le_bytes([fixed[8], fixed[9]]);
-        if version != VERSION {
-            return Err(HeaderError::Invalid(format!(
-                "format version {version}, this build reads version {VERSION}: use a matching meathook release"
-            )));
-        }
+        let extra = match version {
+            VERSION => 8,
+            VERSION_1 => 0,
+            _ => {
+                return Err(HeaderError::Invalid(format!(
+                    "format version {version}, this build reads versions {VERSION_1} and {VERSION}: use a matching meathook release"
+                )));
+            }
+        };
         let i64_at = |i: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&fixed[i..i + 8]);
@@ -96,14 +112,20 @@ impl SegmentHeader {
                 "pipeline name of {plen} bytes"
             )));
         }
-        let mut rest = vec![0u8; plen + 4];
+        let body = plen + extra;
+        let mut rest = vec![0u8; body + 4];
         read_exact(r, &mut rest)?;
         let mut all = fixed.to_vec();
-        all.extend_from_slice(&rest[..plen]);
-        let crc = u32::from_le_bytes([rest[plen], rest[plen + 1], rest[plen + 2], rest[plen + 3]]);
+        all.extend_from_slice(&rest[..body]);
+        let crc = u32::from_le_bytes([rest[body], rest[body + 1], rest[body + 2], rest[body + 3]]);
         if crc != crc32c::crc32c(&all) {
             return Err(HeaderError::Invalid("header checksum mismatch".into()));
         }
+        let incarnation = (extra == 8).then(|| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&rest[plen..body]);
+            u64::from_le_bytes(b)
+        });
         let pipeline = std::str::from_utf8(&rest[..plen])
             .map_err(|_| HeaderError::Invalid("pipeline name is not UTF-8".into()))?;
         let time_at = |secs: i64| {
@@ -125,8 +147,9 @@ impl SegmentHeader {
             encoding: fixed[10],
             window,
             created,
+            incarnation,
         };
-        Ok((header, (FIXED + plen + 4) as u64))
+        Ok((header, (FIXED + body + 4) as u64))
     }
 }
 
@@ -153,6 +176,9 @@ fn read_exact(r: &mut impl Read, buf: &mut [u8]) -> Result<(), HeaderError> {
 pub(crate) enum State {
     Open,
     Sealed,
+    /// Given up on after a failed write or sync: never appended to again,
+    /// delivered as it is (it has no seal frame).
+    Abandoned,
 }
 
 impl State {
@@ -160,6 +186,7 @@ impl State {
         match self {
             Self::Open => "open",
             Self::Sealed => "seg",
+            Self::Abandoned => "abandoned",
         }
     }
 }
@@ -180,6 +207,7 @@ pub(crate) fn parse_name(name: &str) -> Option<(u64, State)> {
     let state = match ext {
         "open" => State::Open,
         "seg" => State::Sealed,
+        "abandoned" => State::Abandoned,
         _ => return None,
     };
     if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
@@ -194,6 +222,8 @@ pub(crate) struct Segment {
     pub(crate) id: u64,
     pub(crate) window: WindowMeta,
     pub(crate) created: OffsetDateTime,
+    /// The spool run that created the segment, from its header.
+    pub(crate) incarnation: Option<u64>,
     /// Sequence numbers of the first and last record, if any.
     pub(crate) seqs: Option<(u64, u64)>,
     /// Records in valid frames.
@@ -207,7 +237,11 @@ impl Segment {
     /// delivered. The same segment always gets the same identity.
     pub(crate) fn delivery_window(&self) -> WindowMeta {
         match self.seqs {
-            Some((first, last)) => self.window.clone().with_batch(BatchId { first, last }),
+            Some((first, last)) => self.window.clone().with_batch(BatchId {
+                incarnation: self.incarnation,
+                first,
+                last,
+            }),
             None => self.window.clone(),
         }
     }
@@ -242,6 +276,7 @@ mod tests {
                 std::time::Duration::from_secs(3600),
             ),
             created: datetime!(2026-11-23 10:31:02.5 UTC),
+            incarnation: Some(0x0123_4567_89ab_cdef),
         };
         let bytes = h.encode();
         let (back, len) = SegmentHeader::read(&mut &bytes[..]).unwrap();
@@ -264,7 +299,45 @@ mod tests {
             parse_name("00000000000000000007.seg"),
             Some((7, State::Sealed))
         );
+        assert_eq!(
+            parse_name("00000000000000000007.abandoned"),
+            Some((7, State::Abandoned))
+        );
         assert_eq!(parse_name("7.seg"), None);
         assert_eq!(parse_name("notes.txt"), None);
+    }
+
+    #[test]
+    fn version_1_headers_are_read_without_an_incarnation() {
+        let h = SegmentHeader {
+            id: 3,
+            encoding: 1,
+            window: WindowMeta::containing(
+                "rainfall",
+                datetime!(2026-11-23 10:30 UTC),
+                std::time::Duration::from_secs(300),
+            ),
+            created: datetime!(2026-11-23 10:31 UTC),
+            incarnation: Some(9),
+        };
+        // Version 1: the same fields without the incarnation.
+        let v2 = h.encode();
+        let plen = h.window.pipeline.len();
+        let mut v1 = v2[..FIXED + plen].to_vec();
+        v1[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let total = u32::try_from(v1.len() + 4).unwrap();
+        v1[12..16].copy_from_slice(&total.to_le_bytes());
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let (back, len) = SegmentHeader::read(&mut &v1[..]).unwrap();
+        assert_eq!(back.incarnation, None);
+        assert_eq!(back.window, h.window);
+        assert_eq!(len, v1.len() as u64);
+        let mut v3 = v2.clone();
+        v3[8..10].copy_from_slice(&3u16.to_le_bytes());
+        assert!(matches!(
+            SegmentHeader::read(&mut &v3[..]),
+            Err(HeaderError::Invalid(why)) if why.contains("version 3")
+        ));
     }
 }

@@ -21,6 +21,7 @@ use crate::fs::{Fs, StdFs, read_small};
 use crate::limits::{Config, Durability, FullPolicy, Limits};
 use crate::queue::Shared;
 use crate::recovery::{LOCK_FILE, RecoveryReport, recover};
+use crate::segment;
 use crate::stats::SpoolStats;
 use crate::writer::{Appended, WriteFail, Writer};
 use crate::writer_thread::WriterThread;
@@ -224,12 +225,14 @@ impl<E> From<(WriteFail, &Path)> for SpoolError<E> {
                 max,
                 free,
                 min_free,
+                by_free,
             } => SpoolError::Full {
                 dir: dir.to_path_buf(),
                 bytes_on_disk: on_disk,
                 max_bytes: max,
                 free_bytes: free,
                 min_free_bytes: min_free,
+                by_free_space: by_free,
             },
             WriteFail::PipelineName(len) => SpoolError::PipelineName {
                 dir: dir.to_path_buf(),
@@ -297,6 +300,10 @@ where
         .await;
         let (lock, writer, report) = match opened {
             Ok(Ok(ok)) => ok,
+            // Nothing was offered yet: say so, not "nothing of this batch".
+            Ok(Err(SpoolError::Io { op, path, source })) => {
+                return Err(SpoolError::Start { op, path, source });
+            }
             Ok(Err(e)) => return Err(e),
             Err(join) => return Err(self.poison(format!("recovery panicked: {join}"))),
         };
@@ -405,7 +412,60 @@ where
                 dir: self.dir.clone(),
                 segments: self.pending_segments(),
                 deadline: started.elapsed().max(deadline),
+                last_error: self.running.as_ref().and_then(|r| r.shared.last_error()),
             }),
+        }?;
+        let unread = self.unread_candidates();
+        unread_left(self.fs.clone(), self.dir.clone(), unread).await
+    }
+
+    /// Files recovery skipped under a segment's name.
+    fn unread_candidates(&self) -> Vec<(PathBuf, String)> {
+        let Some(report) = &self.report else {
+            return Vec::new();
+        };
+        report
+            .skipped
+            .iter()
+            .filter(|(p, _)| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(segment::parse_name)
+                    .is_some()
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Of the files recovery could not read, those still in the directory: a
+/// flush that leaves them is not a full flush.
+async fn unread_left<F: Fs, E>(
+    fs: F,
+    dir: PathBuf,
+    candidates: Vec<(PathBuf, String)>,
+) -> Result<(), SpoolError<E>> {
+    {
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let dir2 = dir.clone();
+        let left = tokio::task::spawn_blocking(move || {
+            let names: std::collections::HashSet<_> = fs
+                .list(&dir2)
+                .map(|entries| entries.into_iter().map(|e| e.name).collect())
+                .unwrap_or_default();
+            candidates
+                .into_iter()
+                .filter(|(p, _)| p.file_name().is_some_and(|n| names.contains(n)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(SpoolError::Unread { dir, files: left })
         }
     }
 }

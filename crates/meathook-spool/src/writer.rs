@@ -8,14 +8,25 @@
 //! **Invariants:**
 //! - `OpenSeg::len` is the length of the file up to the last acknowledged
 //!   frame. A failed write or fsync never moves it; the segment is then
-//!   *abandoned*: cut back to `len` (best effort), never written again, and
-//!   handed to the worker to deliver no further than `len`. A failed fsync is
-//!   therefore never retried on the same segment.
+//!   *abandoned*: cut back to `len`, renamed `.abandoned` (so that no later
+//!   run appends to it again), never written again, and handed to the worker
+//!   to deliver no further than `len`. A failed fsync is therefore never
+//!   retried on the same segment. The worker delivers an abandoned segment
+//!   only once its cut and rename are durable ([`retire`]), so what it
+//!   delivers is what a restart would find.
+//! - Once a batch is durable it is acknowledged: `append` returns `Ok` after
+//!   the batch's write (and sync, per [`Durability`]), whatever happens
+//!   after it in the same call (a group sync or a seal that fails abandons
+//!   the segment *with* the batch, and is logged). An `Err` from `append`
+//!   means the file was cut back to before the batch.
 //! - Sequence numbers and segment ids only grow, across restarts too: they
 //!   are leased in blocks recorded durably in the `sequence` file before use.
+//!   Each run also draws a random incarnation, written into every segment it
+//!   creates, so that batch identities stay unique when a fresh directory
+//!   restarts the sequence at 0.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,9 +67,10 @@ pub(crate) enum WriteFail {
     },
     Full {
         on_disk: u64,
-        max: u64,
+        max: Option<u64>,
         free: u64,
         min_free: u64,
+        by_free: bool,
     },
     PipelineName(usize),
 }
@@ -86,6 +98,34 @@ pub(crate) struct Writer<F: Fs> {
     pub(crate) last_sync: Instant,
     /// Frames batches; empty between appends, its buffers kept.
     pub(crate) builder: FrameBuilder,
+    /// This run's incarnation, written into every segment it creates.
+    pub(crate) incarnation: u64,
+}
+
+/// A random incarnation for a spool run. Not cryptographic: it only has to
+/// differ between runs, so the generator's OS-seeded state is mixed with
+/// the time and the process id.
+pub(crate) fn new_incarnation() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    fastrand::u64(..) ^ nanos.rotate_left(17) ^ (u64::from(std::process::id()) << 40)
+}
+
+/// Cuts an abandoned segment back to `valid_len`, makes the cut durable,
+/// renames it `.abandoned` and syncs the directory: from then on no run
+/// appends to it again, and a restart delivers exactly what the worker
+/// does. Returns the new path.
+pub(crate) fn retire<F: Fs>(fs: &F, dir: &Path, id: u64, valid_len: u64) -> io::Result<PathBuf> {
+    let open_path = segment::path(dir, id, State::Open);
+    let mut file = fs.open_append(&open_path)?;
+    file.set_len(valid_len)?;
+    file.sync_data()?;
+    drop(file);
+    let abandoned = segment::path(dir, id, State::Abandoned);
+    fs.rename(&open_path, &abandoned)?;
+    fs.sync_dir(dir)?;
+    Ok(abandoned)
 }
 
 fn io_fail(op: &'static str, path: PathBuf) -> impl FnOnce(io::Error) -> WriteFail {
@@ -107,21 +147,47 @@ impl<F: Fs> Writer<F> {
         Ok(())
     }
 
+    fn exhausted(&self, what: &str) -> WriteFail {
+        let path = self.shared.dir.join(SEQUENCE_FILE);
+        WriteFail::Io {
+            op: "lease",
+            source: io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{what} exhausted (a segment name or the sequence file claims numbers near 2^64); move the spool's files aside and start a fresh directory"
+                ),
+            ),
+            path,
+        }
+    }
+
     fn take_seqs(&mut self, n: u64) -> Result<u64, WriteFail> {
-        if self.next_seq + n > self.seq_limit {
-            self.persist_leases(self.next_seq + n + SEQ_LEASE, self.id_limit)?;
+        let Some(end) = self.next_seq.checked_add(n) else {
+            return Err(self.exhausted("sequence numbers"));
+        };
+        if end > self.seq_limit {
+            let limit = end
+                .checked_add(SEQ_LEASE)
+                .ok_or_else(|| self.exhausted("sequence numbers"))?;
+            self.persist_leases(limit, self.id_limit)?;
         }
         let first = self.next_seq;
-        self.next_seq += n;
+        self.next_seq = end;
         Ok(first)
     }
 
     fn take_id(&mut self) -> Result<u64, WriteFail> {
-        if self.next_id + 1 > self.id_limit {
-            self.persist_leases(self.seq_limit, self.next_id + 1 + ID_LEASE)?;
+        let Some(end) = self.next_id.checked_add(1) else {
+            return Err(self.exhausted("segment ids"));
+        };
+        if end > self.id_limit {
+            let limit = end
+                .checked_add(ID_LEASE)
+                .ok_or_else(|| self.exhausted("segment ids"))?;
+            self.persist_leases(self.seq_limit, limit)?;
         }
-        self.next_id += 1;
-        Ok(self.next_id - 1)
+        self.next_id = end;
+        Ok(end - 1)
     }
 
     /// Frames `records`, makes room, appends and syncs.
@@ -212,9 +278,14 @@ impl<F: Fs> Writer<F> {
         stats.add(|c| &c.bytes_appended, buf.len() as u64);
         stats.add(|c| &c.bytes_on_disk, buf.len() as u64);
         let full = o.len >= self.cfg.limits.max_segment_bytes;
-        self.group_sync()?;
-        if full {
-            self.seal(at)?;
+        // The batch is durable: it is acknowledged whatever happens next. A
+        // failed group sync or seal abandons its segment, batch included,
+        // and the next append starts a new one.
+        if let Err(fail) = self.group_sync() {
+            after_ack(&fail, "group sync");
+        }
+        if full && let Err(fail) = self.seal(at) {
+            after_ack(&fail, "seal");
         }
         Ok(Appended::Accepted(rejected))
     }
@@ -241,9 +312,10 @@ impl<F: Fs> Writer<F> {
             }
             let full = WriteFail::Full {
                 on_disk,
-                max: limits.max_bytes.unwrap_or(0),
+                max: limits.max_bytes,
                 free,
                 min_free: limits.min_free_bytes,
+                by_free: over_free,
             };
             match self.cfg.full {
                 FullPolicy::Block => return Err(full),
@@ -297,6 +369,7 @@ impl<F: Fs> Writer<F> {
             encoding: codec::ENCODING_MSGPACK_LZ4,
             window: window.clone(),
             created,
+            incarnation: Some(self.incarnation),
         }
         .encode();
         let path = segment::path(&self.shared.dir, id, State::Open);
@@ -328,6 +401,7 @@ impl<F: Fs> Writer<F> {
                 id,
                 window: window.clone(),
                 created,
+                incarnation: Some(self.incarnation),
                 seqs: None,
                 records: 0,
                 bytes: len,
@@ -343,14 +417,24 @@ impl<F: Fs> Writer<F> {
 
     /// Stops writing to segment `at` after a failure and hands it to the
     /// worker, to be delivered no further than its acknowledged length.
+    ///
+    /// The cut and the rename are tried here; if either fails the worker
+    /// tries again before it delivers the segment ([`retire`]).
     fn abandon(&mut self, at: usize) {
-        let mut o = self.open.remove(at);
-        if let Some(file) = o.file.as_mut() {
-            // Best effort: the reader stops at `len` whatever happens here.
-            let _ = file.set_len(o.len);
-        }
-        let path = segment::path(&self.shared.dir, o.seg.id, State::Open);
-        tracing::error!(segment = %path.display(), window = %o.seg.window, "write failed; segment abandoned at its last acknowledged frame");
+        let o = self.open.remove(at);
+        drop(o.file);
+        let dir = self.dir();
+        let path = match retire(&self.fs, &dir, o.seg.id, o.len) {
+            Ok(path) => {
+                tracing::error!(segment = %path.display(), window = %o.seg.window, "write failed; segment abandoned at its last acknowledged frame");
+                path
+            }
+            Err(e) => {
+                let path = segment::path(&dir, o.seg.id, State::Open);
+                tracing::error!(segment = %path.display(), window = %o.seg.window, error = %e, "write failed; segment abandoned at its last acknowledged frame, but cutting or renaming it failed too: it is delivered once that succeeds");
+                path
+            }
+        };
         self.shared.push_due(Due {
             valid_len: o.len,
             known_lost: o.known_lost,
@@ -480,6 +564,19 @@ impl<F: Fs> Writer<F> {
         match self.cfg.durability {
             Durability::Interval(every) if self.last_sync.elapsed() >= every => self.sync_all(),
             _ => Ok(()),
+        }
+    }
+}
+
+/// Logs a failure that came after a batch was acknowledged, in the same
+/// call: the batch is safe in its (now abandoned) segment.
+fn after_ack(fail: &WriteFail, step: &str) {
+    match fail {
+        WriteFail::Io { op, path, source } => {
+            tracing::error!(step, op, path = %path.display(), error = %source, "the batch was written and acknowledged, but the {step} after it failed; the segment is delivered up to the batch and a new one is started");
+        }
+        other => {
+            tracing::error!(step, failure = ?other, "the batch was written and acknowledged, but the {step} after it failed");
         }
     }
 }

@@ -63,7 +63,8 @@ async fn block_refuses_and_hands_back_until_delivery_frees_space() {
         matches!(
             err.error(),
             SpoolError::Full {
-                max_bytes: 4000,
+                max_bytes: Some(4000),
+                by_free_space: false,
                 ..
             }
         ),
@@ -155,17 +156,20 @@ async fn minimum_free_space_is_a_limit_too() {
             SpoolError::Full {
                 min_free_bytes: 9_000,
                 free_bytes: 9_100,
+                max_bytes: None,
+                by_free_space: true,
                 ..
             }
         ),
         "{}",
         err.error()
     );
-    assert!(
-        err.error().to_string().contains("/spool"),
-        "{}",
-        err.error()
-    );
+    let message = err.error().to_string();
+    assert!(message.contains("/spool"), "{message}");
+    // The cause is the free space, and no limit of 0 is made up.
+    assert!(message.contains("9100 bytes free"), "{message}");
+    assert!(message.contains("no byte limit"), "{message}");
+    assert!(!message.contains("limit 0"), "{message}");
     fs.set_space(1 << 30);
     s.ingest(&at(2), (10..20).map(reading).collect())
         .await

@@ -38,10 +38,8 @@ pub const T0: OffsetDateTime = datetime!(2026-11-23 10:00 UTC);
 /// The `i`th hourly window of `pipeline`, as a spool would deliver it.
 pub fn window(pipeline: &str, i: u64) -> WindowMeta {
     let at = T0 + time::Duration::hours(i as i64);
-    WindowMeta::containing(pipeline, at, Duration::from_secs(3600)).with_batch(BatchId {
-        first: i * 1000,
-        last: i * 1000 + 999,
-    })
+    WindowMeta::containing(pipeline, at, Duration::from_secs(3600))
+        .with_batch(BatchId::legacy(i * 1000, i * 1000 + 999))
 }
 
 /// A sink for `REPO` on `hub`, with retries quick enough for a test.

@@ -9,7 +9,7 @@ use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use meathook_spool::{DirEntry, Fs, FsFile};
+use meathook_spool::{DirEntry, EntryKind, Fs, FsFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
@@ -234,6 +234,15 @@ impl Fs for SimFs {
         Ok(Cursor::new(data))
     }
 
+    fn len(&self, path: &Path) -> io::Result<u64> {
+        let inode = self.inode(path)?;
+        Ok(self
+            .sim()
+            .inodes
+            .get(&inode)
+            .map_or(0, |i| i.data.len() as u64))
+    }
+
     fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>> {
         let sim = self.sim();
         Ok(sim
@@ -242,7 +251,11 @@ impl Fs for SimFs {
             .filter(|(p, _)| p.parent() == Some(dir))
             .map(|(p, node)| DirEntry {
                 name: p.file_name().unwrap_or_default().to_owned(),
-                is_dir: *node == Node::Dir,
+                kind: if *node == Node::Dir {
+                    EntryKind::Dir
+                } else {
+                    EntryKind::File
+                },
                 len: match node {
                     Node::File(i) => sim.inodes.get(i).map_or(0, |i| i.data.len() as u64),
                     Node::Dir => 0,
