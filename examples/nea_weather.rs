@@ -26,11 +26,10 @@ use std::time::Duration;
 use meathook::hf::HfSink;
 use meathook::parquet::{Destination, FileSinkBuilder, ParquetEncoder};
 use meathook::runtime::{
-    Meathook, MeathookBuilder, Pipeline, RuntimeError, SatayCollector, SatayReply,
+    Meathook, MeathookBuilder, Pipeline, RuntimeError, SatayCollector, SatayError, SataySender,
 };
 use meathook::spool::DiskSpool;
 use meathook::{Drain, FlushPolicy, Sink, SinkExt as _};
-use satay_reqwest::ReqwestActionExt as _;
 
 use config::{Config, DrainMode};
 use reading::Reading;
@@ -72,8 +71,8 @@ fn add<M, Fut, T, G, K, S>(
     terminal: K,
 ) -> MeathookBuilder
 where
-    M: Fn(nea_rs::Api, reqwest::Client) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = SatayReply<T, satay_reqwest::Error>> + Send + 'static,
+    M: Fn(nea_rs::Api, SataySender) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, SatayError>> + Send + 'static,
     T: 'static,
     G: Fn(T) -> Vec<Reading> + Clone + Send + 'static,
     K: Fn(&str) -> S + Send + 'static,
@@ -88,7 +87,7 @@ where
         let collector = SatayCollector::new(
             name.clone(),
             shared.client.clone(),
-            move |client| make_request(api.clone(), client),
+            move |sender| make_request(api.clone(), sender),
             flatten.clone(),
         );
         let stack = terminal(&name).spooled(shared.spool_dir.join(&name), shared.flush);
@@ -124,13 +123,8 @@ where
                 shared,
                 name,
                 interval,
-                |api, client| async move {
-                    SatayReply::from(
-                        api.weather_readings()
-                            .$action()
-                            .send_buffered_with(&client)
-                            .await,
-                    )
+                |api, sender: SataySender| async move {
+                    sender.send(api.weather_readings().$action()).await
                 },
                 |r: nea_rs::$response| match r {
                     nea_rs::$response::Ok(ok) => {

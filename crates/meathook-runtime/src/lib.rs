@@ -9,16 +9,18 @@
 //!   failed one from its factory with backoff; gives up loudly on one that
 //!   keeps failing; drains every stack on SIGTERM / ctrl-c.
 //! - [`Telemetry`]: metrics in OpenMetrics text and pipeline health, served
-//!   on `/metrics` and `/healthz` (feature `metrics-http`) or written to a
-//!   textfile.
+//!   on `/metrics` and `/healthz` (feature `metrics-http`: a listener that
+//!   holds a capped number of connections and closes slow or idle ones) or
+//!   written to a textfile.
 //! - `SatayCollector` (feature `satay`): satay-generated clients such as
-//!   nea-rs as collectors.
+//!   nea-rs as collectors, reading each answer within a body limit and a
+//!   deadline.
 //!
 //! # Feature flags
 //!
 //! | feature | enables |
 //! |---|---|
-//! | `satay` | `SatayCollector` (satay-runtime, http) |
+//! | `satay` | `SatayCollector` (satay-runtime, http, reqwest) |
 //! | `metrics-http` | the `/metrics` and `/healthz` listener (axum) |
 //!
 //! Without them this crate pulls in no HTTP crate.
@@ -41,5 +43,5 @@ pub use error::{PipelineError, RuntimeError};
 pub use metrics::{PipelineState, Telemetry};
 pub use pipeline::Pipeline;
 #[cfg(feature = "satay")]
-pub use satay::{SatayCollector, SatayError, SatayReply};
+pub use satay::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, SatayCollector, SatayError, SataySender};
 pub use supervisor::{Meathook, MeathookBuilder};

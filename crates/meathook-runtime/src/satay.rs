@@ -1,38 +1,66 @@
 //! `SatayCollector`: any satay-generated API client as a collector.
 //!
-//! The request closure sends an action with satay-reqwest's
-//! `send_buffered_with`, which keeps the status and headers next to the body,
-//! and turns the result into a [`SatayReply`] with `SatayReply::from`: a 2xx
-//! body is decoded by the action's own decoder there, while the action (which
-//! may borrow the client's API value) is still alive. The collector flattens
+//! The request closure gets a [`SataySender`] on every poll and sends one
+//! action with it: `sender.send(api.weather_readings().air_temperature())`.
+//! The sender, not the action's transport, reads the answer, so every read is
+//! bounded:
+//!
+//! - **size**: a 2xx body larger than the collector's body limit (default
+//!   [`DEFAULT_BODY_LIMIT`], 8 MiB; see [`SatayCollector::with_body_limit`])
+//!   is refused as soon as its `Content-Length` announces it, or as soon as
+//!   the streamed bytes pass the limit; only the first bytes of any other
+//!   status are read, for the log. A hostile or broken server cannot make the
+//!   process allocate more than the limit.
+//! - **time**: sending, the headers and the whole body share one deadline
+//!   (default [`DEFAULT_TIMEOUT`], 30 s; see [`SatayCollector::with_timeout`]),
+//!   so a server that drips one byte at a time cannot hold a poll open.
+//!
+//! Both are [`SatayError`]s like any other: counted under their kind
+//! (`too_large`, `timeout`), logged, and polled again on the next tick. Errors
+//! name the URL without its query string, user or password, where API keys
+//! live.
+//!
+//! A 2xx body is decoded by the action's own decoder; the collector flattens
 //! decoded responses into records. Any other status is a collector error that
 //! names the status and the start of the body, and a 429 carries the server's
 //! `Retry-After` or `RateLimit` hint, so the pipeline waits that long before
 //! polling again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use meathook_core::Collector;
-use satay_runtime::{BufferedResponse, OwnedAction};
+use satay_runtime::{OwnedAction, ResponseParts};
 
 /// The longest body snippet an error carries.
 const SNIPPET: usize = 200;
+
+/// How much of a non-2xx body is read: enough for [`SNIPPET`] characters of
+/// UTF-8.
+const ERROR_BODY: usize = 4 * SNIPPET;
+
+/// The default largest 2xx body a [`SatayCollector`] reads: 8 MiB, far above
+/// a JSON answer of a polled API.
+pub const DEFAULT_BODY_LIMIT: usize = 8 << 20;
+
+/// The default deadline of one request of a [`SatayCollector`], from sending
+/// to the last byte of the body.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Polls a satay action; see the [module docs](crate).
 ///
 /// ```no_run
 /// use meathook_core::Collector as _;
-/// use meathook_runtime::{SatayCollector, SatayReply};
-/// use satay_reqwest::ReqwestActionExt as _;
+/// use meathook_runtime::{SatayCollector, SataySender};
 ///
 /// # async fn demo() {
 /// let api = nea_rs::Api::new();
 /// let mut collector = SatayCollector::new(
 ///     "air_temperature",
 ///     reqwest::Client::new(),
-///     move |client: reqwest::Client| {
+///     move |sender: SataySender| {
 ///         let api = api.clone();
-///         async move { SatayReply::from(api.weather_readings().air_temperature().send_buffered_with(&client).await) }
+///         async move { sender.send(api.weather_readings().air_temperature()).await }
 ///     },
 ///     // Only decoded 2xx responses reach this closure; others are errors.
 ///     |response: nea_rs::AirTemperatureOperationResponse| match response {
@@ -45,100 +73,291 @@ const SNIPPET: usize = 200;
 ///             .collect(),
 ///         _ => Vec::new(),
 ///     },
-/// );
+/// )
+/// .with_body_limit(1 << 20)
+/// .with_timeout(std::time::Duration::from_secs(10));
 /// let readings: Vec<(String, f64)> = collector.collect().await.unwrap_or_default();
 /// # let _ = readings; }
 /// ```
-pub struct SatayCollector<Cl, F, G> {
-    name: String,
-    client: Cl,
+pub struct SatayCollector<F, G> {
+    sender: SataySender,
     make_request: F,
     flatten: G,
 }
 
-impl<Cl, F, G> std::fmt::Debug for SatayCollector<Cl, F, G> {
+impl<F, G> std::fmt::Debug for SatayCollector<F, G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SatayCollector")
-            .field("name", &self.name)
+            .field("sender", &self.sender)
             .finish_non_exhaustive()
     }
 }
 
-impl<Cl, F, G> SatayCollector<Cl, F, G> {
-    /// A collector named `name` that awaits `make_request(client.clone())` on
-    /// every poll and turns a decoded 2xx response into records with
-    /// `flatten`.
-    pub fn new(name: impl Into<String>, client: Cl, make_request: F, flatten: G) -> Self {
+impl<F, G> SatayCollector<F, G> {
+    /// A collector named `name` that awaits `make_request(sender)` on every
+    /// poll, where `sender` sends with `client`, and turns a decoded 2xx
+    /// response into records with `flatten`.
+    ///
+    /// `client` keeps its own settings (proxy, TLS, its own timeouts); the
+    /// collector adds its body limit and deadline on top.
+    pub fn new(
+        name: impl Into<String>,
+        client: reqwest::Client,
+        make_request: F,
+        flatten: G,
+    ) -> Self {
         Self {
-            name: name.into(),
-            client,
+            sender: SataySender {
+                client,
+                pipeline: Arc::from(name.into()),
+                body_limit: DEFAULT_BODY_LIMIT,
+                timeout: DEFAULT_TIMEOUT,
+            },
             make_request,
             flatten,
         }
     }
-}
 
-/// What one request of a satay action came to, owned: build it with
-/// `SatayReply::from(action.send_buffered_with(&client).await)`.
-#[derive(Debug)]
-pub enum SatayReply<T, E> {
-    /// A 2xx response, decoded (or not) by the action's decoder.
-    Decoded(Result<T, satay_runtime::Error>),
-    /// Any other status.
-    Status {
-        /// The status.
-        status: http::StatusCode,
-        /// The server's hint, from `Retry-After` or `RateLimit`.
-        retry_after: Option<Duration>,
-        /// The start of the body, for the log.
-        body: String,
-    },
-    /// The request could not be sent or its response not read.
-    Transport(E),
-}
+    /// The largest 2xx body read, in bytes (default
+    /// [`DEFAULT_BODY_LIMIT`]). A larger answer is a `too_large` error.
+    #[must_use]
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.sender.body_limit = bytes;
+        self
+    }
 
-impl<A, B, E> From<Result<BufferedResponse<A, B>, E>> for SatayReply<A::OwnedResponse, E>
-where
-    A: OwnedAction,
-    B: AsRef<[u8]>,
-{
-    fn from(sent: Result<BufferedResponse<A, B>, E>) -> Self {
-        let response = match sent {
-            Ok(response) => response,
-            Err(error) => return Self::Transport(error),
-        };
-        let parts = response.parts();
-        if parts.status.is_success() {
-            Self::Decoded(response.decode_owned())
-        } else {
-            Self::Status {
-                status: parts.status,
-                retry_after: retry_hint(&parts.headers),
-                body: snippet(parts.body.as_ref()),
-            }
-        }
+    /// How long one request may take, from sending to the last byte of the
+    /// body (default [`DEFAULT_TIMEOUT`]). A slower answer is a `timeout`
+    /// error. A pipeline's own collect timeout, when shorter, still applies.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.sender.timeout = timeout;
+        self
     }
 }
 
-/// Why a poll of a [`SatayCollector`] failed.
+/// Sends one satay action for a [`SatayCollector`], reading the answer
+/// within the collector's body limit and deadline.
+#[derive(Clone)]
+pub struct SataySender {
+    client: reqwest::Client,
+    pipeline: Arc<str>,
+    body_limit: usize,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for SataySender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SataySender")
+            .field("pipeline", &self.pipeline)
+            .field("body_limit", &self.body_limit)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What came back: the status, the headers and the body read so far.
+type Answer = (http::StatusCode, http::HeaderMap, Vec<u8>);
+
+impl SataySender {
+    /// Sends `action` and decodes a 2xx answer with the action's own
+    /// decoder.
+    ///
+    /// # Errors
+    ///
+    /// A [`SatayError`]: the request could not be built or sent, the answer
+    /// was larger than the body limit or slower than the deadline, its status
+    /// was not 2xx, or its body did not decode.
+    pub async fn send<A>(self, action: A) -> Result<A::OwnedResponse, SatayError>
+    where
+        A: OwnedAction,
+        A::RequestBody: Into<reqwest::Body>,
+    {
+        let pipeline = self.pipeline.to_string();
+        let request = match action.request() {
+            Ok(request) => request.map(Into::into),
+            Err(source) => return Err(SatayError::Request { pipeline, source }),
+        };
+        let url = redacted(&request.uri().to_string());
+        let request = match reqwest::Request::try_from(request) {
+            Ok(request) => request,
+            Err(source) => {
+                return Err(SatayError::Transport {
+                    pipeline,
+                    url,
+                    source: source.without_url(),
+                });
+            }
+        };
+        let (status, headers, body) =
+            match tokio::time::timeout(self.timeout, self.exchange(request)).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(Failure::Transport(source))) => {
+                    return Err(SatayError::Transport {
+                        pipeline,
+                        url,
+                        source: source.without_url(),
+                    });
+                }
+                Ok(Err(Failure::TooLarge { announced })) => {
+                    return Err(SatayError::TooLarge {
+                        pipeline,
+                        url,
+                        limit: self.body_limit,
+                        announced,
+                    });
+                }
+                Err(_) => {
+                    return Err(SatayError::Timeout {
+                        pipeline,
+                        url,
+                        timeout: self.timeout,
+                    });
+                }
+            };
+        if !status.is_success() {
+            return Err(SatayError::Status {
+                pipeline,
+                url,
+                status,
+                retry_after: retry_hint(&headers),
+                body: snippet(&body),
+            });
+        }
+        A::decode_owned(ResponseParts {
+            status,
+            headers,
+            body: body.as_slice(),
+        })
+        .map_err(|source| SatayError::Decode {
+            pipeline,
+            url,
+            source,
+        })
+    }
+
+    /// Sends `request` and reads its answer: a 2xx body up to the limit,
+    /// the first [`ERROR_BODY`] bytes of any other.
+    async fn exchange(&self, request: reqwest::Request) -> Result<Answer, Failure> {
+        let mut response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(Failure::Transport)?;
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
+        let cap = if status.is_success() {
+            if let Some(announced) = response
+                .content_length()
+                .filter(|&n| n > self.body_limit as u64)
+            {
+                return Err(Failure::TooLarge {
+                    announced: Some(announced),
+                });
+            }
+            self.body_limit
+        } else {
+            ERROR_BODY
+        };
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(Failure::Transport)? {
+            let room = cap - body.len();
+            if chunk.len() > room {
+                if status.is_success() {
+                    return Err(Failure::TooLarge { announced: None });
+                }
+                // Enough for the log; the rest is never read.
+                body.extend_from_slice(&chunk[..room]);
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, headers, body))
+    }
+}
+
+/// Why an exchange failed, before the sender names the pipeline and URL.
+enum Failure {
+    Transport(reqwest::Error),
+    TooLarge { announced: Option<u64> },
+}
+
+/// `url` without its user, password, query string and fragment: what an
+/// error may show.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+/// Why a poll of a [`SatayCollector`] failed. Every kind is transient: the
+/// pipeline counts it, logs it and polls again on its next tick.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SatayError<E> {
-    /// The request could not be sent or its response not read (timeout,
-    /// reset, DNS).
-    #[error("{pipeline}: request failed: {source}")]
+pub enum SatayError {
+    /// The action could not build its request (a bad base URL or parameter).
+    #[error("{pipeline}: the request could not be built: {source}")]
+    Request {
+        /// The pipeline.
+        pipeline: String,
+        /// The action's error.
+        #[source]
+        source: satay_runtime::Error,
+    },
+    /// The request could not be sent or its response not read (reset, DNS,
+    /// TLS, the client's own timeout).
+    #[error("{pipeline}: request to {url} failed: {source}")]
     Transport {
         /// The pipeline.
         pipeline: String,
-        /// The transport's error.
+        /// The URL, without query string or credentials.
+        url: String,
+        /// The transport's error (without the URL).
         #[source]
-        source: E,
+        source: reqwest::Error,
+    },
+    /// A 2xx body was larger than the collector's body limit; nothing of it
+    /// was kept.
+    #[error(
+        "{pipeline}: the answer of {url} is larger than the body limit of {limit} bytes{}; if the API really sends that much, raise it with SatayCollector::with_body_limit",
+        announced.map(|n| format!(" (it announced {n} bytes)")).unwrap_or_default()
+    )]
+    TooLarge {
+        /// The pipeline.
+        pipeline: String,
+        /// The URL, without query string or credentials.
+        url: String,
+        /// The body limit, in bytes.
+        limit: usize,
+        /// The size the server announced in `Content-Length`, if it did.
+        announced: Option<u64>,
+    },
+    /// The answer did not arrive in full within the collector's deadline.
+    #[error(
+        "{pipeline}: {url} did not answer in full within {timeout:?}; if the API is this slow, raise it with SatayCollector::with_timeout"
+    )]
+    Timeout {
+        /// The pipeline.
+        pipeline: String,
+        /// The URL, without query string or credentials.
+        url: String,
+        /// The deadline.
+        timeout: Duration,
     },
     /// The API answered with a status other than 2xx.
-    #[error("{pipeline}: the API answered {status}{}: {body}", retry_after.map(|d| format!(" (retry after {d:?})")).unwrap_or_default())]
+    #[error("{pipeline}: {url} answered {status}{}: {body}", retry_after.map(|d| format!(" (retry after {d:?})")).unwrap_or_default())]
     Status {
         /// The pipeline.
         pipeline: String,
+        /// The URL, without query string or credentials.
+        url: String,
         /// The status.
         status: http::StatusCode,
         /// The server's hint, from `Retry-After` or `RateLimit`.
@@ -147,54 +366,43 @@ pub enum SatayError<E> {
         body: String,
     },
     /// A 2xx body did not decode as the action's response.
-    #[error("{pipeline}: the response could not be decoded: {source}")]
+    #[error("{pipeline}: the answer of {url} could not be decoded: {source}")]
     Decode {
         /// The pipeline.
         pipeline: String,
+        /// The URL, without query string or credentials.
+        url: String,
         /// The decoder's error.
         #[source]
         source: satay_runtime::Error,
     },
 }
 
-impl<Cl, F, Fut, T, E, G, R> Collector for SatayCollector<Cl, F, G>
+impl<F, Fut, T, G, R> Collector for SatayCollector<F, G>
 where
-    Cl: Clone + Send + 'static,
-    F: FnMut(Cl) -> Fut + Send + 'static,
-    Fut: Future<Output = SatayReply<T, E>> + Send,
-    E: std::error::Error + Send + Sync + 'static,
+    F: FnMut(SataySender) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, SatayError>> + Send,
     G: FnMut(T) -> Vec<R> + Send + 'static,
     R: Send + 'static,
 {
     type Record = R;
-    type Error = SatayError<E>;
+    type Error = SatayError;
 
     fn name(&self) -> &str {
-        &self.name
+        &self.sender.pipeline
     }
 
     async fn collect(&mut self) -> Result<Vec<R>, Self::Error> {
-        let pipeline = self.name.clone();
-        match (self.make_request)(self.client.clone()).await {
-            SatayReply::Decoded(Ok(decoded)) => Ok((self.flatten)(decoded)),
-            SatayReply::Decoded(Err(source)) => Err(SatayError::Decode { pipeline, source }),
-            SatayReply::Status {
-                status,
-                retry_after,
-                body,
-            } => Err(SatayError::Status {
-                pipeline,
-                status,
-                retry_after,
-                body,
-            }),
-            SatayReply::Transport(source) => Err(SatayError::Transport { pipeline, source }),
-        }
+        let decoded = (self.make_request)(self.sender.clone()).await?;
+        Ok((self.flatten)(decoded))
     }
 
     fn error_kind(error: &Self::Error) -> &'static str {
         match error {
+            SatayError::Request { .. } => "request",
             SatayError::Transport { .. } => "transport",
+            SatayError::TooLarge { .. } => "too_large",
+            SatayError::Timeout { .. } => "timeout",
             SatayError::Status { status, .. } if status.as_u16() == 429 => "status_429",
             SatayError::Status { status, .. } if status.is_server_error() => "status_5xx",
             SatayError::Status { .. } => "status",
@@ -205,7 +413,7 @@ where
     fn retry_after(error: &Self::Error) -> Option<Duration> {
         match error {
             SatayError::Status { retry_after, .. } => *retry_after,
-            SatayError::Transport { .. } | SatayError::Decode { .. } => None,
+            _ => None,
         }
     }
 }
@@ -286,6 +494,15 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(retry_hint(&headers(&[])), None);
+    }
+
+    #[test]
+    fn urls_in_errors_lose_their_credentials_and_query() {
+        assert_eq!(
+            redacted("https://user:secret@api.example.com:8443/v1/readings?api_key=SECRET#x"),
+            "https://api.example.com:8443/v1/readings"
+        );
+        assert_eq!(redacted("not a url"), "(unparsable URL)");
     }
 
     #[test]

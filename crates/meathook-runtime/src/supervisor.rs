@@ -78,6 +78,8 @@ pub(crate) struct Settings {
     telemetry: Telemetry,
     #[cfg(feature = "metrics-http")]
     metrics_addr: Option<std::net::SocketAddr>,
+    #[cfg(feature = "metrics-http")]
+    metrics_limits: crate::export::http::Limits,
     textfile: Option<(std::path::PathBuf, Duration)>,
 }
 
@@ -103,6 +105,8 @@ impl Default for Settings {
             telemetry: Telemetry::new(),
             #[cfg(feature = "metrics-http")]
             metrics_addr: None,
+            #[cfg(feature = "metrics-http")]
+            metrics_limits: crate::export::http::Limits::default(),
             textfile: None,
         }
     }
@@ -164,9 +168,35 @@ impl MeathookBuilder {
     }
 
     /// Serves `/metrics` (OpenMetrics) and `/healthz` on `addr`.
+    ///
+    /// They show pipeline names, states and counters to whoever can reach
+    /// `addr`: bind a loopback or pod-internal address unless that is meant.
+    /// The listener holds at most 64 connections at once (see
+    /// [`metrics_max_connections`](Self::metrics_max_connections)), so a
+    /// flood of connections cannot take the descriptors the spools need.
     #[cfg(feature = "metrics-http")]
     pub fn metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
         self.settings.metrics_addr = Some(addr);
+        self
+    }
+
+    /// The most connections the metrics listener holds at once (default
+    /// 64, at least 1). Further connections wait in the kernel's accept
+    /// backlog until a slot frees, holding no descriptor of this process.
+    #[cfg(feature = "metrics-http")]
+    pub fn metrics_max_connections(mut self, connections: usize) -> Self {
+        self.settings.metrics_limits.max_connections = connections.max(1);
+        self
+    }
+
+    /// How long the metrics listener waits for a complete request head,
+    /// after connecting or after its last answer (default 10 s), and how old
+    /// a connection may grow before it is asked to close (default 60 s).
+    /// Slow or idle connections are closed, so they give their slot back.
+    #[cfg(feature = "metrics-http")]
+    pub fn metrics_timeouts(mut self, header: Duration, connection: Duration) -> Self {
+        self.settings.metrics_limits.header_timeout = header.max(Duration::from_millis(1));
+        self.settings.metrics_limits.connection_timeout = connection;
         self
     }
 
@@ -219,6 +249,11 @@ impl Settings {
     #[cfg(feature = "metrics-http")]
     pub(crate) fn metrics_addr_config(&self) -> Option<std::net::SocketAddr> {
         self.metrics_addr
+    }
+
+    #[cfg(feature = "metrics-http")]
+    pub(crate) fn metrics_limits_config(&self) -> crate::export::http::Limits {
+        self.metrics_limits
     }
 
     async fn supervise(

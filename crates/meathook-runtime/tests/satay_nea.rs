@@ -9,9 +9,8 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use meathook_runtime::{Pipeline, SatayCollector, SatayReply, Telemetry};
+use meathook_runtime::{Pipeline, SatayCollector, SataySender, Telemetry};
 use meathook_testkit::{FakeNea, FakeNeaConfig, Fault, Route};
-use satay_reqwest::ReqwestActionExt as _;
 use support::{Gate, sample};
 use time::OffsetDateTime;
 
@@ -65,16 +64,9 @@ async fn bad_answers_are_counted_by_kind_and_the_pipeline_recovers() {
     let collector = SatayCollector::new(
         "air_temperature",
         reqwest::Client::new(),
-        move |client: reqwest::Client| {
+        move |sender: SataySender| {
             let api = api.clone();
-            async move {
-                SatayReply::from(
-                    api.weather_readings()
-                        .air_temperature()
-                        .send_buffered_with(&client)
-                        .await,
-                )
-            }
+            async move { sender.send(api.weather_readings().air_temperature()).await }
         },
         flatten,
     );
