@@ -78,14 +78,44 @@ pub(crate) fn final_write(telemetry: &Telemetry, path: Option<&Path>) -> Result<
 }
 
 /// Replaces `path` atomically: a reader sees the old file or the new one.
+/// The temporary file is created anew: whatever sits at its name (a
+/// symlink planted in a shared textfile directory included) is removed,
+/// never written through.
 fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
+    use meathook_spool::{Fs as _, FsFile as _, StdFs};
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let mut file = std::fs::File::create(&tmp)?;
+    let tmp = std::path::PathBuf::from(tmp);
+    match StdFs.remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = StdFs.create_new(&tmp)?;
     file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    file.sync_data()?;
+    drop(file);
+    StdFs.rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_textfile_never_writes_through_a_planted_symlink() {
+        let dir = std::env::temp_dir().join(format!("meathook-textfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let path = dir.join("meathook.prom");
+        std::os::unix::fs::symlink(&victim, dir.join("meathook.prom.tmp")).unwrap();
+        write_textfile(&path, "# EOF\n").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# EOF\n");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[cfg(feature = "metrics-http")]

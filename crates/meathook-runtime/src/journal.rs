@@ -12,7 +12,10 @@
 //! +----------------------+-----------------------------+
 //! ```
 //!
-//! A torn last entry (a crash mid-append) is ignored. Entries older than
+//! A torn last entry (a crash mid-append) is ignored. The journal is read
+//! entry by entry (memory holds the live keys only), never through a
+//! symlink, and only if it is a regular file; an entry dated in the future
+//! counts as accepted at load time. Entries older than
 //! the horizon are dropped when the journal is loaded; when fewer than half
 //! of its entries are live, it is rewritten (temp file, fsync, rename,
 //! directory fsync). Keys are appended and fsynced after the sink stack
@@ -20,10 +23,11 @@
 //! acknowledgement and that fsync can let one batch be stored twice after
 //! the restart — never lost.
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use meathook_spool::{Fs as _, FsFile as _, StdFile, StdFs};
 use time::OffsetDateTime;
 
 use crate::dedupe::{KeyHash, Seen};
@@ -34,7 +38,7 @@ const ENTRY: usize = 24;
 #[derive(Debug)]
 pub(crate) struct KeyJournal {
     path: PathBuf,
-    file: Arc<Mutex<std::fs::File>>,
+    file: Arc<Mutex<StdFile>>,
     pending: Vec<u8>,
 }
 
@@ -91,57 +95,95 @@ impl KeyJournal {
 
 /// Reads the live entries and returns them with the file opened for
 /// appending, rewriting the file first when most entries have expired.
+///
+/// The journal is read one entry at a time, so memory holds only the live
+/// keys, whatever the file's size. It is opened without following a
+/// symlink and refused unless it is a regular file (a FIFO would block the
+/// open for ever, a link to `/dev/zero` would never end). An entry dated
+/// after `now` (a clock that ran ahead, a damaged file) counts as accepted
+/// `now`, so it expires one horizon from now instead of holding back the
+/// expiry of every later key.
 fn load(
     path: &Path,
     horizon: std::time::Duration,
     now: OffsetDateTime,
-) -> std::io::Result<(Vec<(KeyHash, OffsetDateTime)>, std::fs::File)> {
-    let mut bytes = Vec::new();
-    match std::fs::File::open(path) {
-        Ok(mut f) => {
-            f.read_to_end(&mut bytes)?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
+) -> std::io::Result<(Vec<(KeyHash, OffsetDateTime)>, StdFile)> {
     let horizon = time::Duration::try_from(horizon).unwrap_or(time::Duration::MAX);
-    let total = bytes.len() / ENTRY;
-    let live: Vec<(KeyHash, OffsetDateTime)> = bytes
-        .chunks_exact(ENTRY)
-        .filter_map(|entry| {
-            let (key, at) = entry.split_at(16);
-            let key = u128::from_le_bytes(key.try_into().ok()?);
-            let at = OffsetDateTime::from_unix_timestamp(i64::from_le_bytes(at.try_into().ok()?))
-                .ok()?;
-            (now - at < horizon).then_some((key, at))
-        })
-        .collect();
-    let torn = bytes.len() % ENTRY != 0;
-    if torn || live.len() * 2 < total {
+    let mut live = Vec::new();
+    let mut total = 0usize;
+    let mut torn = false;
+    let exists = match StdFs.open_read(path) {
+        Ok(file) => {
+            let mut reader = std::io::BufReader::with_capacity(64 << 10, file);
+            let mut entry = [0u8; ENTRY];
+            loop {
+                let mut filled = 0;
+                while filled < ENTRY {
+                    match reader.read(&mut entry[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if filled < ENTRY {
+                    torn = filled > 0;
+                    break;
+                }
+                total += 1;
+                if let Some((key, at)) = decode(&entry) {
+                    let at = at.min(now);
+                    if now - at < horizon {
+                        live.push((key, at));
+                    }
+                }
+            }
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    };
+    if exists && (torn || live.len() * 2 < total) {
         rewrite(path, &live)?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let file = match StdFs.open_append(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => StdFs.create_new(path)?,
+        opened => opened?,
+    };
     Ok((live, file))
 }
 
-/// Replaces the journal with `live` atomically.
+/// One entry's key and time; `None` for a time out of range.
+fn decode(entry: &[u8; ENTRY]) -> Option<(KeyHash, OffsetDateTime)> {
+    let (key, at) = entry.split_at(16);
+    let key = u128::from_le_bytes(key.try_into().ok()?);
+    let at = OffsetDateTime::from_unix_timestamp(i64::from_le_bytes(at.try_into().ok()?)).ok()?;
+    Some((key, at))
+}
+
+/// Replaces the journal with `live` atomically. The temporary file is
+/// created anew (whatever was at its name, a symlink included, is removed
+/// first, never written through).
 fn rewrite(path: &Path, live: &[(KeyHash, OffsetDateTime)]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut out = Vec::with_capacity(live.len() * ENTRY);
     for (key, at) in live {
         out.extend_from_slice(&key.to_le_bytes());
         out.extend_from_slice(&at.unix_timestamp().to_le_bytes());
     }
-    let mut file = std::fs::File::create(&tmp)?;
+    match StdFs.remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = StdFs.create_new(&tmp)?;
     file.write_all(&out)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    file.sync_data()?;
+    drop(file);
+    StdFs.rename(&tmp, path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?;
+        StdFs.sync_dir(dir)?;
     }
     Ok(())
 }
@@ -149,6 +191,7 @@ fn rewrite(path: &Path, live: &[(KeyHash, OffsetDateTime)]) -> std::io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
     use std::time::Duration;
     use time::macros::datetime;
 
@@ -186,6 +229,82 @@ mod tests {
             ENTRY as u64,
             "not compacted"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("meathook-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn entry(key: KeyHash, at: i64) -> Vec<u8> {
+        let mut bytes = key.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&at.to_le_bytes());
+        bytes
+    }
+
+    #[tokio::test]
+    async fn an_entry_from_the_future_expires_one_horizon_from_now() {
+        let dir = scratch("future");
+        let path = dir.join("p.keys");
+        let t0 = datetime!(2026-11-23 10:00 UTC);
+        // A key dated in 2100 (the clock ran ahead), then one of now.
+        let mut bytes = entry(1, datetime!(2100-01-01 0:00 UTC).unix_timestamp());
+        bytes.extend(entry(2, t0.unix_timestamp()));
+        std::fs::write(&path, bytes).unwrap();
+
+        let mut seen = Seen::new(Duration::from_secs(3600));
+        let _journal = KeyJournal::open(path, &mut seen, t0).await.unwrap();
+        assert!(seen.contains(1) && seen.contains(2));
+        seen.expire(t0 + time::Duration::minutes(61));
+        assert!(
+            !seen.contains(1),
+            "a key from the future never expires and holds back every later key"
+        );
+        assert!(!seen.contains(2), "expiry stopped behind the future key");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_journal_that_is_a_symlink_or_a_fifo_is_refused_at_once() {
+        let dir = scratch("hostile");
+        let t0 = datetime!(2026-11-23 10:00 UTC);
+        // A symlink to a file elsewhere: refused, the file untouched.
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let link = dir.join("link.keys");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let mut seen = Seen::new(Duration::from_secs(3600));
+        let opened = KeyJournal::open(link, &mut seen, t0).await;
+        assert!(opened.is_err(), "a symlinked journal was opened");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        // A FIFO: refused without blocking.
+        let fifo = dir.join("fifo.keys");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let opened = tokio::time::timeout(
+            Duration::from_secs(10),
+            KeyJournal::open(fifo, &mut seen, t0),
+        )
+        .await
+        .expect("opening a FIFO journal blocked");
+        let error = opened.unwrap_err();
+        assert!(error.to_string().contains("not a regular file"), "{error}");
+        // A temporary file that is a symlink is replaced, not written through.
+        let path = dir.join("p.keys");
+        let mut bytes = entry(1, 0);
+        bytes.extend([7; 5]); // torn and expired: rewritten
+        std::fs::write(&path, bytes).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("p.keys.tmp")).unwrap();
+        let _journal = KeyJournal::open(path.clone(), &mut seen, t0).await.unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

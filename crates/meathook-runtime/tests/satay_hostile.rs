@@ -224,6 +224,10 @@ async fn hostile_bodies_fail_fast_within_the_limit_and_the_deadline() {
 
     let peak = status_bytes("VmHWM");
     let above = peak.saturating_sub(baseline);
+    eprintln!(
+        "hostile bodies: peak resident set {} MiB above the baseline",
+        above >> 20
+    );
     assert!(
         above < 100 << 20,
         "the resident set peaked {} MiB above its baseline",
