@@ -51,6 +51,7 @@ mod clock;
 mod collector;
 mod delivery;
 mod encoder;
+pub mod name;
 mod policy;
 mod sink;
 mod tee;

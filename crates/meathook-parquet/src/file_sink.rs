@@ -155,6 +155,14 @@ where
         &self,
         window: &WindowMeta,
     ) -> Result<(E::Session<ScratchFile>, PathBuf), FileSinkError> {
+        // A name no file can carry fails at once, permanently, before any
+        // encoding: retrying it could never land.
+        meathook_core::name::check_pipeline_name(&window.pipeline).map_err(|source| {
+            FileSinkError::Name {
+                window: window.to_string(),
+                source,
+            }
+        })?;
         let encoder = Arc::clone(&self.encoder);
         let dir = self.scratch.clone();
         let w = window.to_string();

@@ -26,24 +26,11 @@
 
 use std::fmt::Write as _;
 
+pub use meathook_core::name::{
+    SPLIT_KEYWORDS, contains_split_keyword, is_split_keyword, pipeline_segment,
+};
 use meathook_core::{BatchId, WindowMeta};
 use sha2::{Digest, Sha256};
-
-/// Words the dataset viewer reads as split names when they appear as a
-/// folder or file name component (bounded by `-`, `.`, `_`, a space, a digit
-/// or `/`). Generated paths never contain one as a letter run, in any case.
-pub const SPLIT_KEYWORDS: &[&str] = &[
-    "train",
-    "training",
-    "validation",
-    "valid",
-    "val",
-    "dev",
-    "test",
-    "testing",
-    "eval",
-    "evaluation",
-];
 
 /// The folder under the destination's prefix that holds every data file.
 pub const DATA_DIR: &str = "data";
@@ -97,64 +84,6 @@ pub fn pipeline_glob(pipeline: &str, extension: &str) -> String {
 /// The SHA-256 of `bytes`, as the layout names content-identified batches.
 pub fn content_hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
-}
-
-/// Escapes a pipeline name into one path segment.
-///
-/// ASCII letters, digits, `-` and `_` are kept; every other byte becomes
-/// `+XX` (two upper-case hex digits); a letter run that spells a split
-/// keyword (case-insensitively) has its last letter escaped the same way, so
-/// `test` becomes `tes+74`; the empty name becomes `+`. Every `+` of the
-/// output starts an escape, so the mapping can be undone and two names never
-/// share a segment.
-pub fn pipeline_segment(name: &str) -> String {
-    if name.is_empty() {
-        return "+".to_owned();
-    }
-    let bytes = name.as_bytes();
-    let mut out = String::with_capacity(name.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii_alphabetic() {
-            let end = bytes[i..]
-                .iter()
-                .position(|c| !c.is_ascii_alphabetic())
-                .map_or(bytes.len(), |n| i + n);
-            let run = &name[i..end];
-            if is_split_keyword(run) {
-                out.push_str(&run[..run.len() - 1]);
-                escape(&mut out, bytes[end - 1]);
-            } else {
-                out.push_str(run);
-            }
-            i = end;
-            continue;
-        }
-        if b.is_ascii_digit() || b == b'-' || b == b'_' {
-            out.push(char::from(b));
-        } else {
-            escape(&mut out, b);
-        }
-        i += 1;
-    }
-    out
-}
-
-fn escape(out: &mut String, byte: u8) {
-    let _ = write!(out, "+{byte:02X}");
-}
-
-/// Whether `word` is one of [`SPLIT_KEYWORDS`], ignoring case.
-pub fn is_split_keyword(word: &str) -> bool {
-    SPLIT_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(word))
-}
-
-/// Whether any letter run of `path` spells a split keyword: the check the
-/// tests run over every generated path.
-pub fn contains_split_keyword(path: &str) -> bool {
-    path.split(|c: char| !c.is_ascii_alphabetic())
-        .any(is_split_keyword)
 }
 
 #[cfg(test)]

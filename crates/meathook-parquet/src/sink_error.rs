@@ -84,6 +84,15 @@ pub enum FileSinkError {
         /// SHA-256 (hex) of this batch's file.
         ours: String,
     },
+    /// The pipeline's name is too long to be a file name once escaped:
+    /// no retry can land it. Permanent; rename the pipeline.
+    #[error("cannot name a file for {window}: {source}")]
+    Name {
+        /// The window.
+        window: String,
+        /// What is wrong with the name.
+        source: meathook_core::name::NameError,
+    },
     /// A blocking task doing file IO or encoding stopped (it panicked or
     /// the runtime is shutting down). Transient.
     #[error("file task for {window} stopped: {reason}")]
@@ -110,13 +119,19 @@ impl SinkError for FileSinkError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Encode { source, .. } if source.is_io() => ErrorClass::Transient,
-            Self::Encode { .. } | Self::Record { .. } | Self::Conflict { .. } => {
-                ErrorClass::Permanent
-            }
+            Self::Encode { .. }
+            | Self::Record { .. }
+            | Self::Conflict { .. }
+            | Self::Name { .. } => ErrorClass::Permanent,
             Self::Local { source, .. } => match source.kind() {
-                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
-                    ErrorClass::Permanent
-                }
+                // Retrying the same path can never help: a name too long
+                // (ENAMETOOLONG), a directory where a file goes, or no
+                // permission.
+                io::ErrorKind::PermissionDenied
+                | io::ErrorKind::ReadOnlyFilesystem
+                | io::ErrorKind::InvalidFilename
+                | io::ErrorKind::IsADirectory
+                | io::ErrorKind::NotADirectory => ErrorClass::Permanent,
                 _ => ErrorClass::Transient,
             },
             Self::Store { source, .. } => store_class(source),

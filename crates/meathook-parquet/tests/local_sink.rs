@@ -283,3 +283,53 @@ async fn a_killed_write_leaves_no_file_under_a_final_name() {
             .all(|(i, s)| s.same(&station_at(i as u64)))
     );
 }
+
+/// A pipeline whose escaped name cannot be a file name (256 letters, 86
+/// punctuation characters, 43 `é`) is refused at once and permanently, so a
+/// spool dead-letters it instead of retrying it for ever; nothing is left
+/// behind.
+#[tokio::test]
+async fn a_pipeline_name_too_long_for_a_file_name_is_a_permanent_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = sink(dir.path());
+    for name in ["a".repeat(256), ".".repeat(86), "é".repeat(43)] {
+        let window = WindowMeta::containing(name.as_str(), datetime!(2026-11-23 10:56 UTC), HOUR)
+            .with_batch(BatchId::new(1, 0, 2));
+        let err = sink
+            .ingest(&window, (0..3).map(station_at).collect())
+            .await
+            .unwrap_err();
+        assert_eq!(err.records().len(), 3, "the records are handed back");
+        assert_eq!(
+            err.error().class(),
+            ErrorClass::Permanent,
+            "{}",
+            err.error()
+        );
+        assert!(
+            matches!(err.error(), FileSinkError::Name { .. }),
+            "{}",
+            err.error()
+        );
+        assert!(
+            err.error().to_string().contains("at most 240"),
+            "{}",
+            err.error()
+        );
+    }
+    assert!(data_files(dir.path()).is_empty());
+}
+
+/// The operating system's "file name too long" is permanent too, whatever
+/// produced the name.
+#[test]
+fn a_name_the_filesystem_refuses_is_permanent() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::fs::File::create(dir.path().join("x".repeat(300))).unwrap_err();
+    let err = FileSinkError::Local {
+        action: "creating",
+        path: dir.path().to_path_buf(),
+        source,
+    };
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+}

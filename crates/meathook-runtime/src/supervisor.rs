@@ -486,6 +486,10 @@ pub(crate) fn validate_name(name: &str) -> Result<(), RuntimeError> {
         Some("it contains `..`")
     } else if name.chars().any(char::is_control) {
         Some("it contains a control character")
+    } else if meathook_core::name::check_pipeline_name(name).is_err() {
+        Some(
+            "it is too long to name files: at most 240 bytes once escaped for paths, where each byte other than ASCII letters, digits, `-` and `_` counts three",
+        )
     } else {
         None
     };

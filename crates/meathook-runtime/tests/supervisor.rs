@@ -161,7 +161,13 @@ async fn one_pipeline_given_up_leaves_the_others_running_and_health_failing() {
 
 #[tokio::test]
 async fn bad_pipeline_names_are_refused_before_anything_runs() {
-    for (name, reason) in [("a/b", "path separator"), ("..", "`..`"), ("", "empty")] {
+    let too_long: &'static str = Box::leak("é".repeat(43).into_boxed_str());
+    for (name, reason) in [
+        ("a/b", "path separator"),
+        ("..", "`..`"),
+        ("", "empty"),
+        (too_long, "too long to name files"),
+    ] {
         let err = Meathook::builder()
             .pipeline(move || {
                 Pipeline::new(
