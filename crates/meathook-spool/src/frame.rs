@@ -185,28 +185,18 @@ impl<Rd: Read> Scanner<Rd> {
         }
         while self.available() < n && !self.eof {
             let want = (n - self.available()).max(READ_CHUNK);
-            let old = self.buf.len();
-            self.buf.resize(old + want, 0);
-            let got = loop {
-                match self.inner.read(&mut self.buf[old..]) {
-                    Ok(got) => break got,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        self.buf.truncate(old);
-                        return Err(e);
-                    }
-                }
-            };
-            self.buf.truncate(old + got);
-            if got == 0 {
+            // `read_to_end` fills spare capacity without zeroing it first;
+            // on a limited reader it stops after `want` bytes.
+            let got = (&mut self.inner)
+                .take(want as u64)
+                .read_to_end(&mut self.buf)?;
+            if got < want {
                 self.eof = true;
             }
         }
         Ok(())
     }
 
-    /// Skips forward to the next position holding a valid frame header, or
-    /// to the end. Returns how many bytes were skipped.
     fn resync(&mut self) -> io::Result<u64> {
         let from = self.pos();
         loop {

@@ -36,6 +36,10 @@ struct Sim {
     fail_syncs: u32,
     /// Reported free space.
     space: u64,
+    /// The next `n` renames fail.
+    fail_renames: u32,
+    /// The next `n` file removals fail.
+    fail_removes: u32,
 }
 
 /// The simulated filesystem; clones share state.
@@ -72,6 +76,26 @@ impl SimFs {
     /// The next `n` data fsyncs fail with EIO.
     pub fn fail_next_syncs(&self, n: u32) {
         self.sim().fail_syncs = n;
+    }
+
+    /// The next `n` renames fail with EIO (a seal, an abandon, a move to
+    /// dead-letter).
+    pub fn fail_next_renames(&self, n: u32) {
+        self.sim().fail_renames = n;
+    }
+
+    /// The next `n` file removals fail with EIO: a delivered segment stays
+    /// on disk, as after a kill between the upload and the delete.
+    pub fn fail_next_removes(&self, n: u32) {
+        self.sim().fail_removes = n;
+    }
+
+    /// Removes a file durably at once, as an operator (or a lost volume)
+    /// would.
+    pub fn delete(&self, path: &Path) {
+        let mut sim = self.sim();
+        sim.live.remove(path);
+        sim.durable.remove(path);
     }
 
     /// Sets the free space `available_space` reports.
@@ -266,6 +290,10 @@ impl Fs for SimFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut sim = self.sim();
+        if sim.fail_renames > 0 {
+            sim.fail_renames -= 1;
+            return Err(io::Error::other("injected rename failure"));
+        }
         let node = sim
             .live
             .remove(from)
@@ -275,8 +303,12 @@ impl Fs for SimFs {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.sim()
-            .live
+        let mut sim = self.sim();
+        if sim.fail_removes > 0 {
+            sim.fail_removes -= 1;
+            return Err(io::Error::other("injected remove failure"));
+        }
+        sim.live
             .remove(path)
             .map(|_| ())
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.display().to_string()))
