@@ -111,7 +111,17 @@ impl Manifest {
         let path = path.into();
         let dir = parent_of(&path);
         std::fs::create_dir_all(&dir).map_err(ManifestError::new("creating directory", &dir))?;
-        let existed = path.exists();
+        let existed = match std::fs::symlink_metadata(&path) {
+            // Appending through a symlink or blocking on a FIFO is refused.
+            Ok(meta) if !meta.is_file() => {
+                return Err(ManifestError::new("opening", &path)(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not a regular file (a symlink, directory, FIFO or device): move it away",
+                )));
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        };
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)

@@ -103,3 +103,27 @@ async fn a_refused_record_fails_ingest_and_the_retry_counts_its_attempts() {
     let records = read_chunk(manifest.path(), 0, 10).unwrap().records;
     assert_eq!(records[1].attempts, 1);
 }
+
+/// A manifest path that is a FIFO or a symlink is refused at open, never
+/// waited on or appended through.
+#[test]
+fn a_manifest_that_is_a_fifo_or_symlink_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.jsonl");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"keep me\n").unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    for path in [&fifo, &link] {
+        let err = Manifest::open(path).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me\n");
+}

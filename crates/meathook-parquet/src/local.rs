@@ -158,8 +158,18 @@ fn compare(sealed: &Sealed, target: &Path) -> io::Result<Published> {
     })
 }
 
-/// The SHA-256 of a file's contents, read in blocks.
+/// The SHA-256 of a file's contents, read in blocks. Only a regular file
+/// is read: a symlink (to `/dev/zero`, say) or a FIFO left at a
+/// destination path is an error, never followed, hashed for ever or waited
+/// on.
 pub fn sha256_of(path: &Path) -> io::Result<[u8; 32]> {
+    let kind = fs::symlink_metadata(path)?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a symlink, directory, FIFO or device): move it away",
+        ));
+    }
     let mut file = File::open(path)?;
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];

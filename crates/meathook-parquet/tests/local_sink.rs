@@ -333,3 +333,44 @@ fn a_name_the_filesystem_refuses_is_permanent() {
     };
     assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
 }
+
+/// Something other than a file already at a batch's path (a FIFO, a symlink
+/// to `/dev/zero`) is refused without hanging, following or overwriting it.
+#[tokio::test]
+async fn a_fifo_or_symlink_at_the_target_path_is_refused_not_followed() {
+    for fifo in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = sink(dir.path());
+        let window = window(Some(BatchId::new(3, 0, 2)));
+        let relative = layout::object_path(
+            &window,
+            BatchName::Sequence(BatchId::new(3, 0, 2)),
+            "parquet",
+        );
+        let target = dir.path().join(&relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        if fifo {
+            let made = Command::new("mkfifo").arg(&target).status().unwrap();
+            assert!(made.success());
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &target).unwrap();
+        }
+        let ingest = sink.ingest(&window, (0..3).map(station_at).collect());
+        let err = tokio::time::timeout(Duration::from_secs(60), ingest)
+            .await
+            .expect("ingest hung on what sits at the target path")
+            .unwrap_err();
+        assert!(
+            err.error().to_string().contains("not a regular file"),
+            "{}",
+            err.error()
+        );
+        assert_eq!(err.records().len(), 3);
+        let kind = std::fs::symlink_metadata(&target).unwrap().file_type();
+        assert!(if fifo {
+            !kind.is_file() && !kind.is_symlink()
+        } else {
+            kind.is_symlink()
+        });
+    }
+}
