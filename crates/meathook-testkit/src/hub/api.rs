@@ -81,9 +81,11 @@ pub(crate) async fn preupload(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Entered::Answer(r) = enter(&shared, HubRoute::Preupload).await {
-        return r;
-    }
+    let ignore = match enter(&shared, HubRoute::Preupload).await {
+        Entered::Answer(r) => return r,
+        Entered::Special(f) => f == super::HubFault::Ignore,
+        Entered::Go => false,
+    };
     let repo = format!("{ns}/{name}");
     let mut hub = lock(&shared);
     if let Err(r) = hub.auth_write(&headers, &repo) {
@@ -110,7 +112,7 @@ pub(crate) async fn preupload(
         let mut entry = json!({
             "path": path,
             "uploadMode": if lfs { "lfs" } else { "regular" },
-            "shouldIgnore": false,
+            "shouldIgnore": ignore,
         });
         if let Some(Entry::Lfs { oid, .. }) = branch.files.get(path) {
             entry["oid"] = Value::from(oid.as_str());

@@ -13,8 +13,13 @@
 //!
 //! Faults queued per [`HubRoute`] replace its next responses one by one
 //! ([`HubFault`]): a status, a 429 with `RateLimit`, a delay, a connection
-//! cut mid-response, "apply the commit, then answer 504", and a stale
-//! parent (another writer moves the branch first). Every request is
+//! cut mid-response, "apply the commit, then answer 504", a stale parent
+//! (another writer moves the branch first), hostile answers (a body that
+//! never ends, with or without a 10 GB `Content-Length`; a byte every few
+//! seconds; no answer at all), a `.gitignore` that excludes every path, and
+//! verify URLs on another host. Presigned-style URLs carry a query that
+//! stands in for a signature (`X-Amz-Signature=…`), which a client must
+//! never print. Every request is
 //! counted per route, and every applied commit is logged.
 //!
 //! Objects live in memory, or under `data/objects/` when a data directory
@@ -91,6 +96,30 @@ pub enum HubFault {
     /// Commit only: another writer commits to the branch first, so the
     /// request's `parentCommit` is stale.
     StaleParent,
+    /// Answer `status` with a body that never ends, as fast as the client
+    /// reads it: with `Content-Length: {declared}` if given (say 10 GB),
+    /// chunked otherwise. A proxy or captive portal gone wrong.
+    Flood {
+        /// The status.
+        status: u16,
+        /// The `Content-Length` to declare.
+        declared: Option<u64>,
+    },
+    /// Answer 200 with `Content-Length: 1000000`, then send one byte every
+    /// `every`.
+    Drip {
+        /// The wait before each byte.
+        every: Duration,
+    },
+    /// Read the request and never answer (the connection stays open until
+    /// the client gives up).
+    Silent,
+    /// Preupload only: answer normally, with `shouldIgnore: true` for every
+    /// path (the repository's `.gitignore` excludes them).
+    Ignore,
+    /// LFS batch only: answer normally, with verify URLs under this base
+    /// URL instead of the fake's own.
+    VerifyAt(String),
 }
 
 /// Who a token belongs to.

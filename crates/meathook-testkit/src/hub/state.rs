@@ -107,6 +107,75 @@ impl http_body::Body for Cut {
     }
 }
 
+/// A body that never ends: the same 64 KiB, as fast as the client reads.
+struct Endless(bytes::Bytes);
+
+impl http_body::Body for Endless {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(self.0.clone()))))
+    }
+}
+
+fn flood(status: u16, declared: Option<u64>) -> Response {
+    let mut r = Response::new(Body::new(Endless(bytes::Bytes::from(vec![b' '; 64 << 10]))));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(n) = declared {
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    r
+}
+
+/// A body that sends one byte every `every`.
+struct Drip {
+    every: std::time::Duration,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for Drip {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        if self.sleep.as_mut().poll(cx).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        let next = tokio::time::Instant::now() + self.every;
+        self.sleep.as_mut().reset(next);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from_static(
+            b" ",
+        )))))
+    }
+}
+
+fn drip(every: std::time::Duration) -> Response {
+    let body = Drip {
+        every,
+        sleep: Box::pin(tokio::time::sleep(every)),
+    };
+    let mut r = Response::new(Body::new(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(1_000_000u64));
+    r
+}
+
 fn cut() -> Response {
     let mut r = Response::new(Body::new(Cut));
     r.headers_mut()
@@ -331,6 +400,9 @@ pub(crate) async fn enter(shared: &super::Shared, route: HubRoute) -> Entered {
             Entered::Go
         }
         Some(HubFault::Reset) => Entered::Answer(cut()),
+        Some(HubFault::Flood { status, declared }) => Entered::Answer(flood(status, declared)),
+        Some(HubFault::Drip { every }) => Entered::Answer(drip(every)),
+        Some(HubFault::Silent) => std::future::pending().await,
         Some(f) => Entered::Special(f),
     }
 }
