@@ -1,18 +1,26 @@
 //! One attempt at committing a round of files: preupload, LFS batch,
 //! uploads, dataset card, commit.
 //!
-//! **Invariant:** an attempt starts from preupload, so a retry after any
+//! **Invariants:** an attempt starts from preupload, so a retry after any
 //! failure — a timeout, a 5xx, a commit applied but answered 504, a 412 —
 //! skips the files the branch already holds with our exact sha256 and
 //! commits only the rest: no file is committed twice, none is dropped.
+//! A file is never replaced: a path the branch holds with other bytes is a
+//! permanent [`HfError::Conflict`] for that file alone, and the rest of
+//! the round is committed (the commit names the head preupload saw, so a
+//! file that appears in between sends the round back to preupload with a
+//! 412 rather than being overwritten). Two files of one round at the same
+//! path are one file if their bytes agree and a conflict if not. A path
+//! the repository's `.gitignore` excludes is refused
+//! ([`HfError::Ignored`]), never reported as committed.
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::action::{Commit, CommitOp, Download, Preupload, PreuploadFile, RemoteFile};
+use crate::action::{Commit, CommitOp, Download, MAX_INLINE, Preupload, PreuploadFile, RemoteFile};
 use crate::card::{self, CARD_PATH};
 use crate::committer::{Answer, Committer, Delivered, ReadyFile};
 use crate::error::HfError;
-use crate::hub::HubClient;
+use crate::hub::{CARD_LIMIT, HubClient};
 
 /// Runs one attempt; `Err` when the whole round must be retried or fails.
 pub(crate) async fn run(
@@ -23,12 +31,36 @@ pub(crate) async fn run(
     let (head, remote) = preupload(hub, files).await?;
     let mut answers: Vec<Option<Answer>> = vec![None; files.len()];
     let mut to_upload = Vec::new();
+    // The first file of each path in the round speaks for the path; a later
+    // one with the same bytes shares its answer.
+    let mut first_at: HashMap<&str, usize> = HashMap::new();
+    let mut same_as: Vec<(usize, usize)> = Vec::new();
     for (i, f) in files.iter().enumerate() {
-        match remote.get(&f.path).and_then(|r| r.oid.as_deref()) {
-            Some(oid) if oid == f.oid => answers[i] = Some(Ok(Delivered::AlreadyThere)),
+        if let Some(&j) = first_at.get(f.path.as_str()) {
+            if files[j].oid == f.oid {
+                same_as.push((i, j));
+            } else {
+                answers[i] = Some(Err(conflict(hub, f, &files[j].oid)));
+            }
+            continue;
+        }
+        first_at.insert(&f.path, i);
+        let there = remote.get(&f.path);
+        if there.is_some_and(|r| r.should_ignore) {
+            answers[i] = Some(Err(HfError::Ignored {
+                repo: hub.repo(),
+                branch: hub.target.branch.clone(),
+                path: f.path.clone(),
+            }));
+            continue;
+        }
+        match there.and_then(|r| r.oid.as_deref()) {
+            Some(oid) if oid.eq_ignore_ascii_case(&f.oid) => {
+                answers[i] = Some(Ok(Delivered::AlreadyThere));
+            }
             Some(other) => {
-                tracing::warn!(path = %f.path, existing = other, ours = %f.oid, "replacing a file with different bytes at the same path");
-                to_upload.push(i);
+                tracing::warn!(repo = %hub.repo(), path = %f.path, existing = other, ours = %f.oid, "the path holds other bytes: refusing the window, never replacing the file");
+                answers[i] = Some(Err(conflict(hub, f, other)));
             }
             None => to_upload.push(i),
         }
@@ -62,7 +94,15 @@ pub(crate) async fn run(
         .into_iter()
         .filter(|&i| answers[i].is_none())
         .collect();
-    let card = card_update(c, hub, files).await?;
+    // Configs only for files that land (or are there already), not for
+    // refused ones.
+    let landing: Vec<ReadyFile> = files
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| !matches!(a, Some(Err(_))))
+        .map(|(f, _)| f.clone())
+        .collect();
+    let card = card_update(c, hub, &landing).await?;
     let mut ops: Vec<CommitOp> = committing
         .iter()
         .map(|&i| CommitOp::LfsFile {
@@ -78,10 +118,7 @@ pub(crate) async fn run(
         });
     }
     if ops.is_empty() {
-        return Ok(answers
-            .into_iter()
-            .map(|a| a.unwrap_or(Ok(Delivered::AlreadyThere)))
-            .collect());
+        return Ok(settle(answers, &same_as, || Ok(Delivered::AlreadyThere)));
     }
     c.await_budget().await;
     c.note_commit();
@@ -105,10 +142,36 @@ pub(crate) async fn run(
         c.state().configs = Some(configs);
     }
     tracing::info!(repo = %hub.repo(), commit = %done.commit_oid, files = committing.len(), "committed");
-    Ok(answers
+    Ok(settle(answers, &same_as, || {
+        Ok(Delivered::Committed(done.commit_oid.clone()))
+    }))
+}
+
+/// Every file's answer: its own, the one of the file it shares a path and
+/// bytes with, or `rest`.
+fn settle(
+    answers: Vec<Option<Answer>>,
+    same_as: &[(usize, usize)],
+    rest: impl Fn() -> Answer,
+) -> Vec<Answer> {
+    let mut answers: Vec<Answer> = answers
         .into_iter()
-        .map(|a| a.unwrap_or_else(|| Ok(Delivered::Committed(done.commit_oid.clone()))))
-        .collect())
+        .map(|a| a.unwrap_or_else(&rest))
+        .collect();
+    for &(later, first) in same_as {
+        answers[later] = answers[first].clone();
+    }
+    answers
+}
+
+fn conflict(hub: &HubClient, f: &ReadyFile, existing: &str) -> HfError {
+    HfError::Conflict {
+        repo: hub.repo(),
+        branch: hub.target.branch.clone(),
+        path: f.path.clone(),
+        existing: existing.to_owned(),
+        ours: f.oid.clone(),
+    }
 }
 
 /// Preuploads every path; returns the head and each path's status.
@@ -150,6 +213,9 @@ async fn card_update(
         .iter()
         .map(|f| (f.pipeline.clone(), f.glob.clone()))
         .collect();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
     let known = c.state().configs.clone();
     if let Some(known) = &known
         && wanted
@@ -163,12 +229,37 @@ async fn card_update(
         token: hub.token.clone(),
         path: CARD_PATH.to_owned(),
     };
-    let existing = hub.call("reading the dataset card", download).await?;
-    let existing = existing.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let read = hub
+        .send(
+            "reading the dataset card",
+            download,
+            hub.request_timeout,
+            CARD_LIMIT,
+        )
+        .await;
+    let existing = match read {
+        Ok(existing) => existing.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        // A card too large to commit back inline is left as it is: the
+        // data files matter more than their configs.
+        Err(HfError::TooLarge { .. }) => {
+            leave_card(c, hub, &wanted, "it is larger than 10 MiB");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     match card::merge(existing.as_deref(), &wanted) {
         None => {
             let declared = existing.as_deref().map(card::declared_configs);
             c.state().configs = Some(declared.unwrap_or_default().into_iter().collect());
+            Ok(None)
+        }
+        Some(text) if text.len() >= MAX_INLINE || text.contains('\0') => {
+            leave_card(
+                c,
+                hub,
+                &wanted,
+                "with the configs added it could not be committed inline (10 MiB of text at most)",
+            );
             Ok(None)
         }
         Some(text) => {
@@ -176,6 +267,15 @@ async fn card_update(
             Ok(Some((text, configs)))
         }
     }
+}
+
+/// Gives up adding `wanted`'s configs to the card for this process, with
+/// a warning saying why.
+fn leave_card(c: &Committer, hub: &HubClient, wanted: &[(String, String)], why: &str) {
+    tracing::warn!(repo = %hub.repo(), "the dataset card is left without configs for these pipelines, because {why}; add them by hand");
+    let mut state = c.state();
+    let known = state.configs.get_or_insert_with(BTreeSet::new);
+    known.extend(wanted.iter().map(|(p, _)| card::config_name(p)));
 }
 
 fn summary(files: &[ReadyFile], committing: &[usize]) -> String {

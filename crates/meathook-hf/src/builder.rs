@@ -41,6 +41,7 @@ impl<R, E> HfSink<R, E> {
             settings: self.settings,
             request_timeout: self.request_timeout,
             upload_timeout: self.upload_timeout,
+            answer_limit: self.answer_limit,
             committer: None,
             stats: self.stats,
             deliveries: self.deliveries,
@@ -126,10 +127,24 @@ impl<R, E> HfSink<R, E> {
         self
     }
 
-    /// Bounds on one API call and one upload (default 60 s and 15 min).
+    /// Bounds on one API call and one upload (default 60 s and 15 min),
+    /// each covering the request, its body and the reading of the answer.
+    /// A call past its bound is a transient
+    /// [`HfError::Timeout`](crate::HfError::Timeout).
     pub fn timeouts(mut self, request: Duration, upload: Duration) -> Self {
         self.request_timeout = request;
         self.upload_timeout = upload;
+        self
+    }
+
+    /// The most of one Hub answer the sink reads, in bytes (default
+    /// [`DEFAULT_ANSWER_LIMIT`](crate::DEFAULT_ANSWER_LIMIT), 8 MiB). A
+    /// larger answer is dropped unread: a transient
+    /// [`HfError::TooLarge`](crate::HfError::TooLarge). The dataset card
+    /// is read up to 10 MiB whatever this says (the most the Hub takes
+    /// inline); refusals are read only up to their first 64 KiB.
+    pub fn max_answer_bytes(mut self, bytes: usize) -> Self {
+        self.answer_limit = bytes.max(1);
         self
     }
 }

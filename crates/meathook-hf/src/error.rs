@@ -3,8 +3,12 @@
 //!
 //! **Invariant:** no variant holds the token; messages name the repository,
 //! the call and, for credentials, the environment variable the token came
-//! from. [`class`](SinkError::class) is what the spool acts on: permanent
-//! errors are reported and dead-lettered after its attempts, never spun on.
+//! from; URLs are shown without their query. [`class`](SinkError::class)
+//! is what the spool acts on: permanent errors are reported and
+//! dead-lettered after its attempts, never spun on; a conflict (a path
+//! holding other bytes), an ignored path, an unusable token or a token
+//! asked for off the endpoint are permanent, because no retry can change
+//! them; an answer too large or too slow to read is transient.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -130,6 +134,104 @@ pub enum HfError {
         call: &'static str,
         /// What the transport said.
         reason: String,
+    },
+    /// A call got no complete answer before its deadline (the sink's
+    /// request or upload timeout): a server that never answers, or drips
+    /// its answer. Transient.
+    #[error(
+        "{call} on {repo} got no complete answer from {url} within {timeout:?}; \
+         it will be retried"
+    )]
+    Timeout {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// The URL called, without its query.
+        url: String,
+        /// The bound.
+        timeout: Duration,
+    },
+    /// An answer was larger than the sink reads (`max_answer_bytes`, or
+    /// 10 MiB for the dataset card): it was dropped unread. A proxy or a
+    /// captive portal in the way, usually. Transient.
+    #[error(
+        "{call} on {repo} got an answer of more than {limit} bytes from {url}, the most \
+         this sink reads: it was dropped, and the call will be retried (if the Hub's \
+         answers really are this large, raise max_answer_bytes)"
+    )]
+    TooLarge {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// The URL called, without its query.
+        url: String,
+        /// The cap, in bytes.
+        limit: u64,
+    },
+    /// The path already holds a file with other bytes. A file is never
+    /// replaced: the window is refused and kept aside (the spool
+    /// dead-letters it) while the rest of its commit round lands.
+    /// Permanent.
+    #[error(
+        "{path} already exists in {repo} (branch {branch}) with other bytes (sha256 \
+         {existing}; this window's is {ours}): it is never replaced, so this window is \
+         kept aside; check whether another process or an earlier spool wrote that path"
+    )]
+    Conflict {
+        /// The repository.
+        repo: String,
+        /// The branch.
+        branch: String,
+        /// The file.
+        path: String,
+        /// The oid the Hub reports for the existing file (a sha256 for LFS
+        /// files, a git blob id for others).
+        existing: String,
+        /// This window's sha256.
+        ours: String,
+    },
+    /// The repository's `.gitignore` excludes the path, so a commit would
+    /// drop the file. Permanent.
+    #[error(
+        "{path} is excluded by the .gitignore of {repo} (branch {branch}), so the Hub \
+         would drop it: remove the rule, or set another path prefix"
+    )]
+    Ignored {
+        /// The repository.
+        repo: String,
+        /// The branch.
+        branch: String,
+        /// The file.
+        path: String,
+    },
+    /// The token cannot be sent (a space, a control character or a
+    /// non-ASCII character inside it). Permanent.
+    #[error("the token in {token_var} for {repo} cannot be used: {problem}")]
+    InvalidToken {
+        /// The repository.
+        repo: String,
+        /// Where the token came from.
+        token_var: String,
+        /// What is wrong with it.
+        problem: crate::token::InvalidToken,
+    },
+    /// The Hub asked for a call that carries the token to a URL outside
+    /// the endpoint's origin; it is not sent. Permanent.
+    #[error(
+        "{call} for {repo} would send the token to {url}, outside the endpoint {endpoint}: \
+         refused; check the endpoint setting and any proxy in the way"
+    )]
+    ForeignUrl {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// The URL, without its query.
+        url: String,
+        /// The configured endpoint.
+        endpoint: String,
     },
     /// An answer could not be understood (a proxy's HTML, a truncated
     /// body). Transient.
@@ -278,7 +380,11 @@ impl SinkError for HfError {
             | Self::NotFound { .. }
             | Self::Rejected { .. }
             | Self::Encode { .. }
-            | Self::Record { .. } => ErrorClass::Permanent,
+            | Self::Record { .. }
+            | Self::Conflict { .. }
+            | Self::Ignored { .. }
+            | Self::InvalidToken { .. }
+            | Self::ForeignUrl { .. } => ErrorClass::Permanent,
             Self::Object { code, .. } if (400..500).contains(code) && *code != 429 => {
                 ErrorClass::Permanent
             }

@@ -1,22 +1,29 @@
-//! `HubClient`: sends the [actions](crate::action) through satay-reqwest,
-//! bounds each call with a timeout, and turns every failure into an
-//! [`HfError`] that names the repository and the call.
+//! `HubClient`: sends the [actions](crate::action) with the sink's
+//! `reqwest::Client`, bounds each call, and turns every failure into an
+//! [`HfError`] that names the repository, the call and its URL.
 //!
-//! **Invariant:** a file's bytes are never all in memory: a basic upload
-//! streams the scratch file (1 MiB at a time) with its `Content-Length`; a
-//! multipart upload reads one part at a time.
+//! **Invariants:** every call — the request, the upload of its body and the
+//! reading of its answer — runs under one deadline (the request timeout
+//! for API calls, the upload timeout for each `PUT`), and every answer is
+//! read with a size cap ([`answer`](crate::answer)): the sink's
+//! `max_answer_bytes` for the Hub's JSON answers, [`MAX_INLINE`] for the
+//! dataset card. A file's bytes are never all in memory: a basic upload
+//! streams the scratch file (1 MiB at a time) with its `Content-Length`,
+//! and so does each part of a multipart upload. The token goes only to the
+//! endpoint's own origin: a verify URL elsewhere is refused.
 
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use satay_reqwest::ReqwestActionExt as _;
-use satay_runtime::OwnedAction;
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+use satay_runtime::{OwnedAction, ResponseParts};
+use tokio::io::AsyncSeekExt as _;
+use tokio::time::Instant;
 
 use crate::action::{
-    BatchObject, CompleteMultipart, HubError, LfsBatch, ObjectAction, PutObject, Verify,
+    BatchObject, CompleteMultipart, HubError, LfsBatch, MAX_INLINE, ObjectAction, PutObject, Verify,
 };
+use crate::answer::{self, Cut, shown};
 use crate::error::HfError;
 use crate::repo::Target;
 use crate::token::HfToken;
@@ -32,36 +39,92 @@ pub(crate) struct HubClient {
     pub(crate) request_timeout: Duration,
     /// Bound on one upload `PUT`.
     pub(crate) upload_timeout: Duration,
+    /// The most of a JSON answer that is read.
+    pub(crate) answer_limit: usize,
 }
+
+/// The most of the dataset card that is read: a larger card could not be
+/// committed back inline anyway.
+pub(crate) const CARD_LIMIT: usize = MAX_INLINE;
 
 impl HubClient {
     pub(crate) fn repo(&self) -> String {
         self.target.repo.to_string()
     }
 
-    /// Sends `action`, bounded by `timeout`.
+    /// Sends `action`; the request and the reading of at most `limit` bytes
+    /// of its answer are bounded by `timeout`.
     pub(crate) async fn send<A, T>(
         &self,
         call: &'static str,
         action: A,
         timeout: Duration,
+        limit: usize,
     ) -> Result<T, HfError>
     where
         A: OwnedAction<OwnedResponse = Result<T, HubError>, RequestBody = Bytes> + Send,
     {
-        let sent = tokio::time::timeout(timeout, action.send_buffered_with(&self.client)).await;
-        let response = match sent {
-            Err(_) => {
-                return Err(HfError::Transport {
+        let deadline = Instant::now() + timeout;
+        let request = action.request().map_err(|e| self.unbuilt(call, &e))?;
+        let url = request.uri().to_string();
+        let request: reqwest::Request = request
+            .map(reqwest::Body::from)
+            .try_into()
+            .map_err(|e: reqwest::Error| self.unbuilt(call, &without_url(e)))?;
+        let response = self.execute(call, &url, timeout, deadline, request).await?;
+        self.decode::<A, T>(call, &url, timeout, limit, deadline, response)
+            .await
+    }
+
+    /// Sends `request` before `deadline`.
+    async fn execute(
+        &self,
+        call: &'static str,
+        url: &str,
+        timeout: Duration,
+        deadline: Instant,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response, HfError> {
+        match tokio::time::timeout_at(deadline, self.client.execute(request)).await {
+            Err(_) => Err(self.late(call, url, timeout)),
+            Ok(Err(e)) => Err(self.transport(call, url, e)),
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+
+    /// Reads at most `limit` bytes of `response` before `deadline` and
+    /// decodes them as `A`'s answer.
+    async fn decode<A, T>(
+        &self,
+        call: &'static str,
+        url: &str,
+        timeout: Duration,
+        limit: usize,
+        deadline: Instant,
+        response: reqwest::Response,
+    ) -> Result<T, HfError>
+    where
+        A: OwnedAction<OwnedResponse = Result<T, HubError>>,
+    {
+        let answer = match answer::read(response, limit, deadline).await {
+            Ok(answer) => answer,
+            Err(Cut::Late) => return Err(self.late(call, url, timeout)),
+            Err(Cut::TooLarge) => {
+                return Err(HfError::TooLarge {
                     repo: self.repo(),
                     call,
-                    reason: format!("no answer within {timeout:?}"),
+                    url: shown(url),
+                    limit: limit as u64,
                 });
             }
-            Ok(Err(e)) => return Err(self.transport(call, &e)),
-            Ok(Ok(response)) => response,
+            Err(Cut::Transport(e)) => return Err(self.transport(call, url, e)),
         };
-        match response.decode_owned() {
+        let parts = ResponseParts {
+            status: answer.status,
+            headers: answer.headers,
+            body: &answer.body[..],
+        };
+        match A::decode_owned(parts) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(refusal)) => Err(HfError::from_hub(
                 refusal,
@@ -73,35 +136,44 @@ impl HubClient {
             Err(e) => Err(HfError::Decode {
                 repo: self.repo(),
                 call,
-                reason: e.to_string(),
+                reason: format!("{} answered: {e}", shown(url)),
             }),
         }
     }
 
-    /// An API call with the default timeout.
+    /// An API call with the request timeout and the answer cap.
     pub(crate) async fn call<A, T>(&self, call: &'static str, action: A) -> Result<T, HfError>
     where
         A: OwnedAction<OwnedResponse = Result<T, HubError>, RequestBody = Bytes> + Send,
     {
-        self.send(call, action, self.request_timeout).await
+        self.send(call, action, self.request_timeout, self.answer_limit)
+            .await
     }
 
-    fn transport(&self, call: &'static str, e: &satay_reqwest::Error) -> HfError {
-        let reason = match e {
-            satay_reqwest::Error::Reqwest(e) => error_chain(e),
-            satay_reqwest::Error::Satay(e) => {
-                return HfError::Rejected {
-                    repo: self.repo(),
-                    call,
-                    status: 0,
-                    message: format!("the request could not be built: {e}"),
-                };
-            }
-        };
+    fn late(&self, call: &'static str, url: &str, timeout: Duration) -> HfError {
+        HfError::Timeout {
+            repo: self.repo(),
+            call,
+            url: shown(url),
+            timeout,
+        }
+    }
+
+    fn transport(&self, call: &'static str, url: &str, e: reqwest::Error) -> HfError {
         HfError::Transport {
             repo: self.repo(),
             call,
-            reason,
+            reason: format!("{}: {}", shown(url), error_chain(&without_url(e))),
+        }
+    }
+
+    /// A request that could not be built: it never will be.
+    fn unbuilt(&self, call: &'static str, e: &dyn std::error::Error) -> HfError {
+        HfError::Rejected {
+            repo: self.repo(),
+            call,
+            status: 0,
+            message: format!("the request could not be built: {e}"),
         }
     }
 
@@ -124,22 +196,34 @@ impl HubClient {
                     message: message.clone(),
                 });
             }
-            ObjectAction::Basic { href } => self.put_file(href, file, size).await?,
+            ObjectAction::Basic { href } => {
+                self.put_range("upload", href, file, 0, size).await?;
+            }
             ObjectAction::Multipart {
                 complete,
                 chunk_size,
                 parts,
             } => {
+                // The plan must cover the file exactly, with no empty part:
+                // anything else would upload a different object.
+                let needed = (*chunk_size > 0).then(|| size.div_ceil(*chunk_size));
+                if needed != Some(parts.len() as u64) {
+                    return Err(HfError::Decode {
+                        repo: self.repo(),
+                        call: "LFS batch",
+                        reason: format!(
+                            "{path} ({size} bytes) was given {} part URLs of {chunk_size} bytes; \
+                             {} are needed",
+                            parts.len(),
+                            needed.unwrap_or(0)
+                        ),
+                    });
+                }
                 let mut etags = Vec::with_capacity(parts.len());
                 for (i, url) in parts.iter().enumerate() {
                     let start = chunk_size.saturating_mul(i as u64);
                     let len = (*chunk_size).min(size.saturating_sub(start));
-                    let body = self.read(file, start, len).await?;
-                    let put = PutObject {
-                        url: url.clone(),
-                        body,
-                    };
-                    let etag = self.send("upload part", put, self.upload_timeout).await?;
+                    let etag = self.put_range("upload part", url, file, start, len).await?;
                     etags.push(etag.ok_or_else(|| HfError::Decode {
                         repo: self.repo(),
                         call: "upload part",
@@ -155,6 +239,14 @@ impl HubClient {
             }
         }
         if let Some(url) = &object.verify {
+            if !self.target.same_origin(url) {
+                return Err(HfError::ForeignUrl {
+                    repo: self.repo(),
+                    call: "verify",
+                    url: shown(url),
+                    endpoint: self.target.endpoint.clone(),
+                });
+            }
             let verify = Verify {
                 url: url.clone(),
                 token: self.token.clone(),
@@ -166,59 +258,66 @@ impl HubClient {
         Ok(())
     }
 
-    /// Streams a whole scratch file to a presigned URL, without the token.
-    /// `Content-Length` is set: presigned storage URLs refuse chunked
-    /// bodies.
-    async fn put_file(&self, href: &str, file: &Path, size: u64) -> Result<(), HfError> {
-        const CALL: &str = "upload";
-        let f = tokio::fs::File::open(file)
-            .await
-            .map_err(|e| HfError::Local {
-                action: "reading",
-                path: file.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        let body =
-            reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 1 << 20));
+    /// Streams `len` bytes at `start` of a scratch file to a presigned URL,
+    /// without the token, and returns the answer's `ETag`. `Content-Length`
+    /// is set: presigned storage URLs refuse chunked bodies. The upload and
+    /// the reading of the answer share one deadline.
+    async fn put_range(
+        &self,
+        call: &'static str,
+        href: &str,
+        file: &Path,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<String>, HfError> {
+        let deadline = Instant::now() + self.upload_timeout;
+        let local = |e: std::io::Error| HfError::Local {
+            action: "reading",
+            path: file.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let mut f = tokio::fs::File::open(file).await.map_err(local)?;
+        if start > 0 {
+            f.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(local)?;
+        }
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            tokio::io::AsyncReadExt::take(f, len),
+            1 << 20,
+        ));
         let request = self
             .client
             .put(href)
-            .header(http::header::CONTENT_LENGTH, size)
-            .body(body);
-        let response = match tokio::time::timeout(self.upload_timeout, request.send()).await {
-            Err(_) => {
-                return Err(HfError::Transport {
-                    repo: self.repo(),
-                    call: CALL,
-                    reason: format!("no answer within {:?}", self.upload_timeout),
-                });
-            }
-            Ok(Err(e)) => {
-                return Err(HfError::Transport {
-                    repo: self.repo(),
-                    call: CALL,
-                    reason: error_chain(&e),
-                });
-            }
-            Ok(Ok(response)) => response,
-        };
-        if response.status().is_success() {
-            return Ok(());
+            .header(http::header::CONTENT_LENGTH, len)
+            .body(body)
+            .build()
+            .map_err(|e| self.malformed_url(call, href, e))?;
+        let response = self
+            .execute(call, href, self.upload_timeout, deadline, request)
+            .await?;
+        self.decode::<PutObject, _>(
+            call,
+            href,
+            self.upload_timeout,
+            self.answer_limit,
+            deadline,
+            response,
+        )
+        .await
+    }
+
+    /// A URL from the Hub's answer that cannot be requested.
+    fn malformed_url(&self, call: &'static str, href: &str, e: reqwest::Error) -> HfError {
+        HfError::Decode {
+            repo: self.repo(),
+            call,
+            reason: format!(
+                "the Hub gave an upload URL that cannot be requested ({}): {}",
+                shown(href),
+                error_chain(&without_url(e))
+            ),
         }
-        let (status, headers) = (response.status(), response.headers().clone());
-        let body = response.bytes().await.unwrap_or_default();
-        let refusal = HubError::from_parts(&satay_runtime::ResponseParts {
-            status,
-            headers,
-            body: &body[..],
-        });
-        Err(HfError::from_hub(
-            refusal,
-            CALL,
-            &self.repo(),
-            &self.target.branch,
-            &self.token_var,
-        ))
     }
 
     /// Asks where to upload `objects`.
@@ -233,42 +332,15 @@ impl HubClient {
         };
         self.call("LFS batch", batch).await
     }
-
-    /// Reads `len` bytes at `start` of a scratch file into one buffer.
-    async fn read(&self, file: &Path, start: u64, len: u64) -> Result<Bytes, HfError> {
-        let local = |reason: std::io::Error| HfError::Local {
-            action: "reading",
-            path: file.to_path_buf(),
-            reason: reason.to_string(),
-        };
-        let cap = usize::try_from(len).map_err(|_| HfError::Local {
-            action: "reading",
-            path: file.to_path_buf(),
-            reason: "the file is larger than memory can address".into(),
-        })?;
-        let mut f = tokio::fs::File::open(file).await.map_err(local)?;
-        f.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(local)?;
-        let mut buf = Vec::with_capacity(cap);
-        (&mut f)
-            .take(len)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(local)?;
-        if buf.len() != cap {
-            return Err(HfError::Local {
-                action: "reading",
-                path: file.to_path_buf(),
-                reason: format!("expected {len} bytes at {start}, found {}", buf.len()),
-            });
-        }
-        Ok(Bytes::from(buf))
-    }
 }
 
-/// An error's text with its sources. reqwest's text names the URL: a
-/// presigned URL is no secret of ours, and the token is never in a URL.
+/// The error without the URL reqwest keeps in it: a presigned URL's query
+/// is a credential, and messages show URLs through [`shown`].
+fn without_url(e: reqwest::Error) -> reqwest::Error {
+    e.without_url()
+}
+
+/// An error's text with its sources.
 fn error_chain(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);

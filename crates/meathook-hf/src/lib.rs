@@ -17,12 +17,21 @@
 //!   which coalesces files ready within a short delay into one commit and
 //!   keeps under a commit budget (default 100 per hour), honouring 429,
 //!   `RateLimit` and `Retry-After`.
+//! - **Never replaces**: a path the branch holds with other bytes is a
+//!   permanent [`HfError::Conflict`] for that window alone; the rest of its
+//!   commit round lands.
+//! - **Bounded**: every call has one deadline covering its answer, and
+//!   every answer is read with a size cap (`max_answer_bytes`, 8 MiB by
+//!   default): a hostile server costs a transient error, not the process.
 //! - **Classified errors**: 400/401/403/404/422 are permanent with a
 //!   message naming the repository and the token variable; 5xx, 408, 429,
-//!   timeouts and resets are transient. See [`HfError`].
+//!   timeouts, resets and answers too large to read are transient. See
+//!   [`HfError`].
 //! - **Dataset card**: `README.md` gets one `configs:` entry per pipeline;
 //!   the rest of the card is kept ([`card`]).
-//! - **Secret**: the token ([`HfToken`]) is never formatted.
+//! - **Secret**: the token ([`HfToken`]) is trimmed of surrounding
+//!   whitespace, checked as a header value, never formatted, and sent only
+//!   to the endpoint's origin.
 //!
 //! # Example
 //!
@@ -43,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+mod answer;
 mod attempt;
 mod builder;
 pub mod card;
@@ -59,5 +69,5 @@ mod token;
 pub use crate::committer::CommitSettings;
 pub use crate::error::HfError;
 pub use crate::repo::{DEFAULT_ENDPOINT, RepoId};
-pub use crate::sink::HfSink;
-pub use crate::token::HfToken;
+pub use crate::sink::{DEFAULT_ANSWER_LIMIT, HfSink};
+pub use crate::token::{HfToken, InvalidToken};

@@ -122,6 +122,18 @@ impl Target {
         format!("{}/api/whoami-v2", self.endpoint)
     }
 
+    /// Whether `url` has the endpoint's origin (scheme, host and port):
+    /// the only place the token may go.
+    pub fn same_origin(&self, url: &str) -> bool {
+        match (
+            reqwest::Url::parse(&self.endpoint),
+            reqwest::Url::parse(url),
+        ) {
+            (Ok(a), Ok(b)) => a.origin().is_tuple() && a.origin() == b.origin(),
+            _ => false,
+        }
+    }
+
     /// `POST {EP}/api/repos/create`.
     pub fn create_repo_url(&self) -> String {
         format!("{}/api/repos/create", self.endpoint)

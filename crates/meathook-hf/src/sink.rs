@@ -32,6 +32,12 @@ use crate::hub::HubClient;
 use crate::repo::{DEFAULT_ENDPOINT, RepoId, Target};
 use crate::token::HfToken;
 
+/// The most of a Hub answer a sink reads by default: the Hub's JSON
+/// answers (preupload, LFS batch, commit, whoami) are kilobytes; an LFS
+/// batch answer for a full commit of multipart uploads stays well under
+/// this.
+pub const DEFAULT_ANSWER_LIMIT: usize = 8 << 20;
+
 /// Commits each window as one parquet file to a HuggingFace dataset, and
 /// returns `Ok` only once the Hub confirmed a commit holding it (or showed
 /// it already there); see the [crate docs](crate) for the protocol and an
@@ -51,6 +57,7 @@ pub struct HfSink<R, E = meathook_parquet::ParquetEncoder<R>> {
     pub(crate) settings: CommitSettings,
     pub(crate) request_timeout: Duration,
     pub(crate) upload_timeout: Duration,
+    pub(crate) answer_limit: usize,
     pub(crate) committer: Option<Arc<Committer>>,
     pub(crate) stats: Counts,
     pub(crate) deliveries: Option<Deliveries>,
@@ -88,7 +95,10 @@ impl<R> HfSink<R> {
     /// `main` at `https://huggingface.co`, as parquet, with `token`.
     /// Infallible: a bad repository id, a missing token or a record type
     /// parquet cannot represent are reported by the first `open`/`ingest`,
-    /// as permanent errors.
+    /// as permanent errors. The token is trimmed of surrounding whitespace
+    /// (a token read from a file ends in a newline); one still not usable
+    /// as a header value is refused by the first `open`/`ingest`, before
+    /// any request.
     pub fn new(client: reqwest::Client, repo: impl Into<String>, token: impl Into<HfToken>) -> Self
     where
         R: serde::Serialize + serde::de::DeserializeOwned,
@@ -111,6 +121,7 @@ impl<R> HfSink<R> {
             settings: CommitSettings::default(),
             request_timeout: Duration::from_secs(60),
             upload_timeout: Duration::from_secs(900),
+            answer_limit: DEFAULT_ANSWER_LIMIT,
             committer: None,
             stats: Counts::default(),
             deliveries: None,
@@ -131,6 +142,13 @@ impl<R, E> HfSink<R, E> {
                 token_var: self.token_var.clone(),
             });
         }
+        self.token
+            .check()
+            .map_err(|problem| HfError::InvalidToken {
+                repo: self.repo.clone(),
+                token_var: self.token_var.clone(),
+                problem,
+            })?;
         Ok(Target {
             endpoint: self.endpoint.trim_end_matches('/').to_owned(),
             repo,
@@ -146,6 +164,7 @@ impl<R, E> HfSink<R, E> {
             token_var: self.token_var.clone(),
             request_timeout: self.request_timeout,
             upload_timeout: self.upload_timeout,
+            answer_limit: self.answer_limit,
         })
     }
 

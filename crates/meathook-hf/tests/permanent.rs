@@ -244,3 +244,144 @@ async fn sinks_opening_together_check_and_create_once() {
     assert_eq!(hub.requests(HubRoute::WhoAmI), 1);
     assert_eq!(hub.requests(HubRoute::CreateRepo), 1);
 }
+
+/// A sink for `REPO` on `hub` with `token` as given, as `support::sink`
+/// builds it otherwise.
+fn sink_with_token(
+    hub: &FakeHub,
+    scratch: &std::path::Path,
+    token: &str,
+) -> meathook_hf::HfSink<support::Reading> {
+    meathook_hf::HfSink::new(reqwest::Client::new(), REPO, token)
+        .endpoint(hub.endpoint())
+        .scratch_dir(scratch)
+        .coalesce(Duration::from_millis(20))
+        .timeouts(Duration::from_secs(5), Duration::from_secs(30))
+}
+
+/// A token read from a file (a Kubernetes secret made with `--from-file`)
+/// ends in a newline: it is trimmed, sent, and accepted.
+#[tokio::test]
+async fn a_token_with_a_trailing_newline_is_trimmed_and_accepted() {
+    let hub = FakeHub::start(hub_with(&[(TOKEN, TokenRole::Write)], true))
+        .await
+        .unwrap();
+    for raw in [
+        format!("{TOKEN}\n"),
+        format!("{TOKEN}\r\n"),
+        format!(" {TOKEN}\t\n"),
+    ] {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut sink = sink_with_token(&hub, scratch.path(), &raw);
+        sink.open().await.unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+        sink.ingest(&window("air_temperature", 0), readings(0, 20))
+            .await
+            .unwrap_or_else(|e| panic!("{raw:?}: {}", e.error()));
+    }
+    support::assert_exactly(&hub, &readings(0, 20));
+}
+
+/// A token that is still no valid header value once trimmed is refused
+/// before any request, with a message that says what is wrong with it and
+/// never shows it.
+#[tokio::test]
+async fn a_token_that_cannot_be_a_header_is_refused_before_any_request() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    let cases = [
+        (format!("{TOKEN} {TOKEN}"), "space"),
+        (format!("{TOKEN}\n{TOKEN}"), "control character (U+000A)"),
+        (format!("{TOKEN}\u{7}"), "control character (U+0007)"),
+        (format!("\u{201c}{TOKEN}\u{201d}"), "non-ASCII"),
+    ];
+    for (raw, problem) in cases {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut sink = sink_with_token(&hub, scratch.path(), &raw);
+        let err = sink.open().await.expect_err(problem);
+        assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+        let text = format!("{err} {err:?}");
+        assert!(
+            text.contains(problem) && text.contains("HF_TOKEN"),
+            "{text}"
+        );
+        assert!(!text.contains(TOKEN), "the token leaked: {text}");
+        let err = sink
+            .ingest(&window("air_temperature", 0), readings(0, 5))
+            .await
+            .expect_err(problem);
+        assert_eq!(err.error().class(), ErrorClass::Permanent);
+        assert_eq!(err.records().len(), 5);
+    }
+    assert!(matches!(
+        meathook_hf::HfToken::parse(format!("{TOKEN} x")),
+        Err(meathook_hf::InvalidToken::Space { .. })
+    ));
+    assert_eq!(
+        hub.total_requests(),
+        0,
+        "a request went out with a bad token"
+    );
+}
+
+/// A `.gitignore` that excludes a window's path: the Hub would drop the
+/// file from the commit, so the window is refused for good, not reported
+/// as delivered.
+#[tokio::test]
+async fn a_path_the_repository_ignores_is_refused_not_reported_delivered() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    hub.inject(
+        HubRoute::Preupload,
+        [meathook_testkit::hub::HubFault::Ignore],
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = sink(&hub, scratch.path());
+    let err = sink
+        .ingest(&window("air_temperature", 0), readings(0, 30))
+        .await
+        .expect_err("an ignored path cannot land");
+    assert_eq!(
+        err.error().class(),
+        ErrorClass::Permanent,
+        "{}",
+        err.error()
+    );
+    assert!(
+        err.error().to_string().contains(".gitignore"),
+        "{}",
+        err.error()
+    );
+    assert_eq!(err.records().len(), 30);
+    assert_eq!(hub.commits().len(), 0, "{:#?}", hub.commits());
+}
+
+/// A batch answer whose verify URL is on another host: the token is not
+/// sent there, and the refusal is permanent and says why.
+#[tokio::test]
+async fn a_verify_url_off_the_endpoint_never_gets_the_token() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    let elsewhere = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    hub.inject(
+        HubRoute::Batch,
+        [meathook_testkit::hub::HubFault::VerifyAt(
+            elsewhere.endpoint(),
+        )],
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = sink(&hub, scratch.path());
+    let err = sink
+        .ingest(&window("air_temperature", 0), readings(0, 30))
+        .await
+        .expect_err("the verify URL is refused");
+    assert_eq!(elsewhere.total_requests(), 0, "the token went elsewhere");
+    assert_eq!(
+        err.error().class(),
+        ErrorClass::Permanent,
+        "{}",
+        err.error()
+    );
+    let text = err.error().to_string();
+    assert!(
+        text.contains(&elsewhere.endpoint()) && text.contains("outside the endpoint"),
+        "{text}"
+    );
+    assert_eq!(hub.commits().len(), 0);
+}

@@ -145,6 +145,13 @@ impl RawObject {
                                 "LFS multipart upload without parts",
                             ));
                         }
+                        // Parts are numbered 1, 2, … n, each once: a gap or
+                        // a repeat would upload another object.
+                        if parts.iter().zip(1u64..).any(|((n, _), want)| *n != want) {
+                            return Err(satay_runtime::Error::InvalidResponse(
+                                "LFS multipart part numbers are not 1, 2, … n",
+                            ));
+                        }
                         ObjectAction::Multipart {
                             complete: link.href,
                             chunk_size,
@@ -257,13 +264,18 @@ mod tests {
 
     #[test]
     fn answers_decode_to_stored_basic_multipart_and_error() {
-        let objects = decode(
-            r#"{"objects":[
-            {"oid":"a","size":1},
-            {"oid":"b","size":1,"actions":{"upload":{"href":"http://s/b"},"verify":{"href":"http://v"}}},
-            {"oid":"c","size":9,"actions":{"upload":{"href":"http://s/done","header":{"chunk_size":"4","00002":"http://s/p2","00001":"http://s/p1","00010":"http://s/p10"}}}},
-            {"oid":"d","size":1,"error":{"code":422,"message":"bad oid"}}]}"#,
-        );
+        // Part keys 1 to 10 without padding: "10" sorts before "2" as text.
+        let parts: Vec<String> = (1..=10)
+            .map(|n| format!("\"{n}\":\"http://s/p{n}\""))
+            .collect();
+        let objects = decode(&format!(
+            r#"{{"objects":[
+            {{"oid":"a","size":1}},
+            {{"oid":"b","size":1,"actions":{{"upload":{{"href":"http://s/b"}},"verify":{{"href":"http://v"}}}}}},
+            {{"oid":"c","size":40,"actions":{{"upload":{{"href":"http://s/done","header":{{"chunk_size":"4",{}}}}}}}}},
+            {{"oid":"d","size":1,"error":{{"code":422,"message":"bad oid"}}}}]}}"#,
+            parts.join(",")
+        ));
         assert_eq!(objects[0].action, ObjectAction::Stored);
         assert_eq!(
             objects[1].action,
@@ -277,11 +289,7 @@ mod tests {
             ObjectAction::Multipart {
                 complete: "http://s/done".into(),
                 chunk_size: 4,
-                parts: vec![
-                    "http://s/p1".into(),
-                    "http://s/p2".into(),
-                    "http://s/p10".into()
-                ],
+                parts: (1..=10).map(|n| format!("http://s/p{n}")).collect(),
             }
         );
         assert_eq!(

@@ -1,12 +1,18 @@
 //! The Hub's HTTP calls as sans-IO satay actions.
 //!
 //! Each action builds an `http::Request` and decodes a response without
-//! touching the network; the sink sends them with
-//! `satay_reqwest::ReqwestActionExt`, the transport the collectors use.
-//! Every `OwnedResponse` is `Result<T, HubError>`: a non-2xx answer is
-//! decoded into a [`HubError`] (status, `X-Error-Code`, message, back-off
-//! hint) rather than lost in a transport error, so the caller can classify
-//! it. `satay_runtime::Error` is kept for malformed requests and bodies.
+//! touching the network; the sink's `HubClient` sends them on its
+//! `reqwest::Client` and hands each decoder an answer it read within a size
+//! cap and a deadline (not through satay-reqwest's `send_buffered_with`,
+//! which reads bodies whole). Every `OwnedResponse` is
+//! `Result<T, HubError>`: a non-2xx answer is decoded into a [`HubError`]
+//! (status, `X-Error-Code`, message, back-off hint) rather than lost in a
+//! transport error, so the caller can classify it.
+//! `satay_runtime::Error` is kept for malformed requests and bodies.
+//!
+//! The decoders (`decode_owned` of every action, [`HubError::from_parts`])
+//! take whatever a server sends: they return an error for any answer they
+//! cannot use, and never panic.
 //!
 //! **Invariant:** only actions addressed to the Hub's API carry the
 //! `Authorization` header; presigned upload URLs never do.
@@ -66,7 +72,7 @@ impl HubError {
                     .ok()
                     .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
             })
-            .unwrap_or_else(|| snippet(response.body));
+            .map_or_else(|| snippet(response.body), |m| snippet(m.as_bytes()));
         let retry_after = match response.status {
             StatusCode::TOO_MANY_REQUESTS => Some(rate_limit::wait_after_429(headers, QUOTA_FLOOR)),
             StatusCode::SERVICE_UNAVAILABLE => rate_limit::parse_retry_after(headers),
@@ -89,7 +95,8 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The start of a body, as text, on one line.
+/// The start of a body or message, as text, on one line, at most
+/// [`SNIPPET`] bytes of it.
 pub(crate) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET)]);
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -124,8 +131,10 @@ pub(crate) fn request(
 ) -> Result<http::Request<Bytes>, satay_runtime::Error> {
     let mut builder = http::Request::builder().method(method).uri(url);
     if let Some(headers) = builder.headers_mut() {
-        if let Some(bearer) = token.and_then(HfToken::bearer) {
-            headers.insert(header::AUTHORIZATION, bearer);
+        // A token that cannot be a header value fails the request: it is
+        // never sent without the header it should carry.
+        if let Some(token) = token {
+            headers.insert(header::AUTHORIZATION, token.bearer()?);
         }
         if let Some(ct) = content_type {
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -206,5 +215,68 @@ mod tests {
         let e = HubError::from_parts(&r);
         assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
         assert_eq!(e.message, "<html> slow down </html>");
+    }
+
+    /// Every decoder of a Hub answer, given answers a hostile or broken
+    /// server could send (wrong types, negative or huge numbers, missing
+    /// fields, bad part plans, non-JSON): an error, never a panic.
+    #[test]
+    fn hostile_answers_are_errors_not_panics() {
+        use satay_runtime::OwnedAction as _;
+        fn ok(body: &[u8]) -> ResponseParts<&[u8]> {
+            ResponseParts {
+                status: StatusCode::OK,
+                headers: HeaderMap::new(),
+                body,
+            }
+        }
+        let bodies: &[&[u8]] = &[
+            b"",
+            b"<html>captive portal</html>",
+            b"null",
+            b"[]",
+            b"{\"objects\": 5}",
+            b"{\"objects\": [{\"oid\": 5}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"error\": {\"code\": -1}}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"error\": {\"code\": 99999999999}}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"actions\": {\"upload\": {}}}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"actions\": {\"upload\": {\"href\": \"h\", \"header\": {\"chunk_size\": \"-1\", \"1\": \"p\"}}}}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"actions\": {\"upload\": {\"href\": \"h\", \"header\": {\"chunk_size\": \"1e99\", \"1\": \"p\"}}}}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"actions\": {\"upload\": {\"href\": \"h\", \"header\": {\"chunk_size\": \"0\", \"1\": \"p\"}}}}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"actions\": {\"upload\": {\"href\": \"h\", \"header\": {\"chunk_size\": \"4\"}}}}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"actions\": {\"upload\": {\"href\": \"h\", \"header\": {\"chunk_size\": \"4\", \"1\": \"p\", \"3\": \"q\"}}}}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"actions\": {\"upload\": {\"href\": \"h\", \"header\": {\"chunk_size\": \"4\", \"1\": \"p\", \"01\": \"q\"}}}}]}",
+            b"{\"objects\": [{\"oid\": \"a\", \"actions\": {\"upload\": {\"href\": \"h\", \"header\": {\"chunk_size\": \"4\", \"0\": \"p\"}}}}]}",
+            b"{\"files\": null}",
+            b"{\"files\": [{\"path\": \"p\"}]}",
+            b"{\"files\": [{\"path\": 1, \"uploadMode\": \"lfs\"}]}",
+            b"{\"commitOid\": 5, \"files\": []}",
+            b"{\"commitOid\": null}",
+            b"{\"commitUrl\": \"u\"}",
+            b"{\"name\": null}",
+            b"{\"name\": \"n\", \"auth\": {\"accessToken\": {\"role\": 7}}}",
+        ];
+        for body in bodies {
+            let text = String::from_utf8_lossy(body);
+            let batch = LfsBatch::decode_owned(ok(body));
+            let pre = Preupload::decode_owned(ok(body));
+            let commit = Commit::decode_owned(ok(body));
+            let who = WhoAmI::decode_owned(ok(body));
+            // Each is either an error or a well-formed value; the point is
+            // that none of them panicked. Spot-check the ones that must fail.
+            if text.contains("objects") {
+                assert!(batch.is_err(), "{text}");
+            }
+            if text.contains("files") || text.contains("commitOid") {
+                assert!(pre.is_err(), "{text}");
+            }
+            if text.contains("commitUrl") || text.contains("commitOid") {
+                assert!(commit.is_err(), "{text}");
+            }
+            if text.contains("name") {
+                assert!(who.is_err(), "{text}");
+            }
+            let _ = (batch, pre, commit, who);
+        }
     }
 }
