@@ -7,7 +7,9 @@
 //! when polls return nothing. A batch the stack refuses stays here and is
 //! offered again first on the next tick: backpressure never drops a record
 //! that was collected. Collector errors and timeouts are counted and logged,
-//! never fatal.
+//! never fatal. The drain at the stop cuts every call to the stack off at the
+//! drain deadline, so a stack that never answers cannot hang it; a batch in
+//! the stack's hands at the deadline counts as not drained.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
@@ -37,6 +39,7 @@ pub struct Pipeline<C: Collector, S> {
     horizon: Duration,
     dedupe_file: Option<std::path::PathBuf>,
     memory_limit: u64,
+    drain_deadline: Duration,
     clock: Arc<dyn Clock>,
 }
 
@@ -50,6 +53,7 @@ impl<C: Collector, S> std::fmt::Debug for Pipeline<C, S> {
             .field("dedupe", &self.key_fn.is_some())
             .field("horizon", &self.horizon)
             .field("memory_limit", &self.memory_limit)
+            .field("drain_deadline", &self.drain_deadline)
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +95,7 @@ where
             horizon: Duration::from_secs(24 * 3600),
             dedupe_file: None,
             memory_limit: 64 << 20,
+            drain_deadline: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
         }
     }
@@ -142,6 +147,15 @@ where
         self
     }
 
+    /// How long the drain of [`run_until`](Self::run_until) may take
+    /// (default 30 s): past it, `run_until` returns an error even if the
+    /// sink stack never answers. Under [`Meathook`](crate::Meathook), the
+    /// runtime's own drain deadline applies instead.
+    pub fn with_drain_deadline(mut self, deadline: Duration) -> Self {
+        self.drain_deadline = deadline;
+        self
+    }
+
     /// Reads collection times from `clock` instead of the system clock.
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -162,12 +176,14 @@ where
         telemetry: &Telemetry,
     ) -> Result<(), PipelineError> {
         let (tx, rx) = watch::channel(None);
+        let deadline = self.drain_deadline;
+        let name = self.name().to_owned();
         let ctx = Ctx {
             stop: rx,
             metrics: telemetry.pipeline(self.name()),
             share: None,
             backpressure: Backpressure::default(),
-            drain_deadline: Duration::from_secs(30),
+            drain_deadline: deadline,
         };
         let run = self.run(ctx);
         tokio::pin!(run);
@@ -175,7 +191,20 @@ where
             result = &mut run => result,
             () = stop => {
                 let _ = tx.send(Some(Drain::Everything));
-                run.await
+                // A stack stuck in a call from before the stop (an ingest
+                // that never returns) cannot hold the caller past the
+                // deadline either; the second of slack lets the drain report
+                // its own deadline first.
+                tokio::time::timeout(deadline + Duration::from_secs(1), run)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(PipelineError::Drain {
+                            pipeline: name,
+                            message: format!(
+                                "the sink stack did not answer within the drain deadline of {deadline:?}; spooled records are kept for the next start"
+                            ),
+                        })
+                    })
             }
         }
     }
@@ -193,6 +222,7 @@ where
             stats: StackStats::default(),
             refusing: false,
             journal: None,
+            offering: 0,
         };
         if let (Some(path), Some(_)) = (&self.dedupe_file, &self.key_fn) {
             let journal = KeyJournal::open(path.clone(), &mut state.seen, self.clock.now())
@@ -327,7 +357,10 @@ where
         {
             let count = records.len();
             let started = Instant::now();
-            match self.sink.ingest(&window, records).await {
+            state.offering = count;
+            let ingested = self.sink.ingest(&window, records).await;
+            state.offering = 0;
+            match ingested {
                 Ok(receipt) => {
                     ctx.metrics
                         .ingest_seconds
@@ -409,15 +442,28 @@ where
         let name = self.collector.name().to_owned();
         let deadline = Instant::now() + ctx.drain_deadline;
         tracing::info!(pipeline = %name, ?mode, "draining");
+        // Every call to the stack is cut off at the deadline: a stack that
+        // never answers cannot hang the drain.
         loop {
-            self.offer(state, ctx).await;
-            if state.held.is_empty() || Instant::now() >= deadline {
+            if tokio::time::timeout_at(deadline, self.offer(state, ctx))
+                .await
+                .is_err()
+                || state.held.is_empty()
+                || Instant::now() >= deadline
+                || tokio::time::timeout_at(deadline, self.advance(state, ctx))
+                    .await
+                    .is_err()
+            {
                 break;
             }
-            self.advance(state, ctx).await;
-            tokio::time::sleep(Duration::from_millis(200).min(deadline - Instant::now())).await;
+            tokio::time::sleep(
+                Duration::from_millis(200).min(deadline.saturating_duration_since(Instant::now())),
+            )
+            .await;
         }
-        let undrained: usize = state.held.iter().map(|h| h.records.len()).sum();
+        // A batch in the stack's hands at the deadline was not acknowledged.
+        let undrained: usize =
+            state.held.iter().map(|h| h.records.len()).sum::<usize>() + state.offering;
         let result = match tokio::time::timeout_at(deadline, self.sink.drain(mode)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(PipelineError::Drain {
@@ -450,6 +496,8 @@ struct State<R> {
     stats: StackStats,
     refusing: bool,
     journal: Option<KeyJournal>,
+    /// Records of the batch being offered to the stack right now.
+    offering: usize,
 }
 
 /// Resolves once a stop is requested, with the drain mode.
