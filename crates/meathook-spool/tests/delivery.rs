@@ -143,3 +143,37 @@ async fn a_hanging_inner_sink_does_not_hold_up_ingest_and_flush_gives_up_at_its_
     assert_eq!(spool.stats().snapshot().records_appended, 50);
     release.notify_waiters();
 }
+
+/// A flush that runs out of time says why: the last delivery attempt's
+/// error (here a full destination), not only how many segments are left.
+#[tokio::test]
+async fn a_flush_timeout_names_the_last_delivery_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Recorder::<Reading>::default();
+    out.set_mode(Mode::Transient);
+    let mut spool = DiskSpool::new(out.clone(), dir.path(), hourly())
+        .with_backoff(quick_backoff())
+        .with_flush_deadline(Duration::from_millis(300));
+    spool.ingest(&at(0), vec![reading(0)]).await.unwrap();
+    let err = spool.flush().await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(
+            err,
+            SpoolError::FlushTimeout {
+                last_error: Some(_),
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("the last delivery attempt failed: destination refused (for now)"),
+        "{message}"
+    );
+    // The layer below recovers: the next flush delivers.
+    out.set_mode(Mode::Accept);
+    spool.flush().await.unwrap();
+    assert_eq!(out.records().len(), 1);
+    spool.close().await;
+}
