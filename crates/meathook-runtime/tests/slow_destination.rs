@@ -49,11 +49,14 @@ async fn ticks_stay_on_schedule_while_the_destination_takes_30_s_per_call() {
         .map(|(k, at)| ((*at - started).as_secs_f64() - k as f64 * interval.as_secs_f64()).max(0.0))
         .collect();
     lateness.sort_by(f64::total_cmp);
-    let p99 = lateness[(lateness.len() * 99 / 100).min(lateness.len() - 1)];
-    assert!(polls.len() >= 48, "{} polls in 5 s at 100 ms", polls.len());
+    // Not a speed check (`cargo xtask bench runtime` measures lateness): a
+    // schedule that waited on the 30 s destination would have polled a few
+    // times at most, each poll seconds late.
+    let worst = lateness.last().copied().unwrap_or(0.0);
+    assert!(polls.len() >= 25, "{} polls in 5 s at 100 ms", polls.len());
     assert!(
-        p99 <= 0.050,
-        "tick lateness p99 {p99:.3} s; all: {lateness:?}"
+        worst < 2.0,
+        "a tick was {worst:.3} s late: polling waited on delivery; all: {lateness:?}"
     );
     assert!(slow.offers() >= 1, "the destination was never called");
     // Ingest never waited on the destination.
