@@ -169,7 +169,7 @@ fn conflict(hub: &HubClient, f: &ReadyFile, existing: &str) -> HfError {
         repo: hub.repo(),
         branch: hub.target.branch.clone(),
         path: f.path.clone(),
-        existing: existing.to_owned(),
+        existing: crate::action::snippet(existing.as_bytes()),
         ours: f.oid.clone(),
     }
 }

@@ -125,6 +125,25 @@ pub enum HfError {
         /// The start of the body.
         message: String,
     },
+    /// The upload host behind a presigned URL refused an upload or a
+    /// multipart completion with a 4xx: the URL expired, or the host timed
+    /// the body out. Transient: the next attempt asks for new URLs.
+    #[error(
+        "{call} on {repo} was refused by the upload host {url} ({status}): {message}; \
+         it will be retried with new upload URLs"
+    )]
+    Storage {
+        /// The repository.
+        repo: String,
+        /// The call.
+        call: &'static str,
+        /// The presigned URL, without its query.
+        url: String,
+        /// The status.
+        status: u16,
+        /// The host's message.
+        message: String,
+    },
     /// A connection failed, was reset, or timed out. Transient.
     #[error("{call} on {repo} failed in transport: {reason}")]
     Transport {

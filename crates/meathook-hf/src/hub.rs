@@ -43,6 +43,9 @@ pub(crate) struct HubClient {
     pub(crate) answer_limit: usize,
 }
 
+/// The calls addressed to presigned URLs of the upload host.
+const STORAGE_CALLS: [&str; 3] = ["upload", "upload part", "multipart completion"];
+
 /// The most of the dataset card that is read: a larger card could not be
 /// committed back inline anyway.
 pub(crate) const CARD_LIMIT: usize = MAX_INLINE;
@@ -126,19 +129,39 @@ impl HubClient {
         };
         match A::decode_owned(parts) {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(refusal)) => Err(HfError::from_hub(
-                refusal,
-                call,
-                &self.repo(),
-                &self.target.branch,
-                &self.token_var,
-            )),
+            Ok(Err(refusal)) => Err(self.refused(call, url, refusal)),
             Err(e) => Err(HfError::Decode {
                 repo: self.repo(),
                 call,
                 reason: format!("{} answered: {e}", shown(url)),
             }),
         }
+    }
+
+    /// Classifies a refusal. The upload host behind presigned URLs speaks
+    /// for its URL, not for the token or the repository: its 4xx (a URL
+    /// that expired while a large file went up, S3's `RequestTimeout` 400,
+    /// a digest it did not like) is transient, and the next attempt asks
+    /// the Hub for new URLs.
+    fn refused(&self, call: &'static str, url: &str, refusal: HubError) -> HfError {
+        let storage = STORAGE_CALLS.contains(&call);
+        let status = refusal.status.as_u16();
+        if storage && (400..500).contains(&status) && !matches!(status, 408 | 429) {
+            return HfError::Storage {
+                repo: self.repo(),
+                call,
+                url: shown(url),
+                status,
+                message: refusal.message,
+            };
+        }
+        HfError::from_hub(
+            refusal,
+            call,
+            &self.repo(),
+            &self.target.branch,
+            &self.token_var,
+        )
     }
 
     /// An API call with the request timeout and the answer cap.

@@ -290,3 +290,31 @@ async fn files_ready_together_share_commits_of_at_most_max_files() {
         "7 files in commits of 3, 3 and 1: {sizes:?}"
     );
 }
+
+/// The upload host refusing a presigned URL (403: it expired while a large
+/// file went up; 400: S3's `RequestTimeout`) speaks for that URL, not for
+/// the token: the round retries with new URLs and every window lands.
+#[tokio::test]
+async fn an_upload_host_refusal_is_retried_with_new_urls() {
+    for (route, status, parts) in [
+        (HubRoute::Put, 403, false),
+        (HubRoute::Put, 400, false),
+        (HubRoute::Put, 403, true),
+        (HubRoute::Complete, 403, true),
+        (HubRoute::Complete, 404, true),
+    ] {
+        let config = if parts {
+            multipart()
+        } else {
+            FakeHubConfig::default()
+        };
+        let hub = FakeHub::start(config).await.unwrap();
+        hub.inject(route, [HubFault::Status(status)]);
+        let sent = deliver_three(&hub).await;
+        assert_exactly(&hub, &sent);
+        assert!(
+            hub.requests(route) >= 2,
+            "{route:?} {status}: the refusal was never hit"
+        );
+    }
+}

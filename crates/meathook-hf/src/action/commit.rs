@@ -128,7 +128,18 @@ impl OwnedAction for Commit {
     fn decode_owned(
         response: ResponseParts<&[u8]>,
     ) -> Result<Self::OwnedResponse, satay_runtime::Error> {
-        decode_with(response, json)
+        decode_with(response, |r| {
+            let answer: CommitAnswer = json(r)?;
+            // The id goes into logs and the delivery catalog: a commit id,
+            // nothing else.
+            let id = &answer.commit_oid;
+            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(satay_runtime::Error::InvalidResponse(
+                    "commitOid is not a commit id (1 to 64 hex digits)",
+                ));
+            }
+            Ok(answer)
+        })
     }
 }
 
@@ -204,6 +215,14 @@ mod tests {
             body: &br#"{"success":true,"commitOid":"c1","commitUrl":"u"}"#[..],
         };
         assert_eq!(Commit::decode_owned(ok).unwrap().unwrap().commit_oid, "c1");
+        for bad in [r#"{"commitOid":""}"#, r#"{"commitOid":"c1\nINFO forged"}"#] {
+            let parts = ResponseParts {
+                status: http::StatusCode::OK,
+                headers: http::HeaderMap::new(),
+                body: bad.as_bytes(),
+            };
+            assert!(Commit::decode_owned(parts).is_err(), "{bad}");
+        }
         let stale = ResponseParts {
             status: http::StatusCode::PRECONDITION_FAILED,
             headers: http::HeaderMap::new(),

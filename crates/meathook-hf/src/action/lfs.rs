@@ -121,7 +121,7 @@ impl RawObject {
         let action = if let Some(e) = self.error {
             ObjectAction::Error {
                 code: e.code,
-                message: e.message,
+                message: super::snippet(e.message.as_bytes()),
             }
         } else {
             match self.actions.and_then(|a| a.upload) {
