@@ -42,7 +42,7 @@
 //! segment = header frame* seal?
 //! header  = "MHSPOOL\n" version:u16 encoding:u8 0:u8 header_len:u32
 //!           window_start:i64 window_end:i64 created_ns:i64 id:u64
-//!           pipeline_len:u16 pipeline:[u8] crc32c:u32
+//!           pipeline_len:u16 pipeline:[u8] incarnation:u64 crc32c:u32
 //! frame   = F5 4D 48 46 payload_len:u32 first_seq:u64 index:u64 count:u32
 //!           kind:u8 0:[u8;3] header_crc32c:u32 payload_crc32c:u32 payload
 //! payload = raw_len:u32 lz4(record*)        record = len:u32 msgpack(value)
@@ -53,11 +53,16 @@
 //! "do not reorder" warnings, are in `segment.rs`, `frame.rs` and `codec.rs`.
 //! Sequence numbers count records, are global to the spool and never reused
 //! (they are leased in blocks through the `sequence` file, so they keep
-//! growing after every segment was delivered and deleted). A delivered
-//! segment's [`BatchId`](meathook_core::BatchId) is its first and last
-//! sequence number: stable across replays, unique across batches. The
-//! pipeline name and window come from the segment header, never from the
-//! directory.
+//! growing after every segment was delivered and deleted). Each run of a
+//! spool also draws a random 64-bit *incarnation* and writes it into every
+//! segment it creates. A delivered segment's
+//! [`BatchId`](meathook_core::BatchId) is that incarnation with its first
+//! and last sequence number: stable across replays, unique across batches,
+//! and unique across spools too, so a spool on a fresh volume (or one whose
+//! `sequence` file was lost), which numbers from 0 again, never names a file
+//! an earlier spool delivered. Segments of format version 1 (before the
+//! incarnation) are still read and keep their old names. The pipeline name
+//! and window come from the segment header, never from the directory.
 //!
 //! The payload encoding is MessagePack with named fields, compressed per
 //! frame with lz4: self-describing (a field added to the record type between
@@ -77,9 +82,18 @@
 //! Creating, renaming and deleting a segment are each followed by a
 //! directory fsync. A failed write or fsync is returned as
 //! [`SpoolError::Io`] with the records handed back; the segment is
-//! *abandoned* — cut back to its last acknowledged frame, never written or
-//! synced again — and delivered up to that frame, and the next batch starts
-//! a new segment. A failed fsync is never retried on the same file.
+//! *abandoned*: cut back to its last acknowledged frame and renamed
+//! `.abandoned`, never written or synced again, and delivered up to that
+//! frame; the next batch starts a new segment. A failed fsync is never
+//! retried on the same file. The worker delivers an abandoned segment only
+//! once its cut and rename are durable, so a restart after the delivery
+//! finds exactly what was delivered and never appends to it.
+//!
+//! Once a batch is written and synced it is acknowledged: a failure later in
+//! the same call (the seal of a segment the batch filled, a group sync)
+//! abandons that segment with the batch in it, is logged, and does not turn
+//! the call into an error, so a caller that retries refused batches never
+//! stores one twice.
 //!
 //! # Recovery
 //!
@@ -87,9 +101,23 @@
 //! segment by segment with one frame in memory at a time; see
 //! `recovery.rs`. A torn tail of an open segment is cut; damage inside a
 //! segment costs exactly the damaged frames (counted through the frame
-//! indexes), the segment is copied to `quarantine/` with a `.reason` file
-//! and the rest is delivered; lengths are bounded before any allocation;
-//! stray files are reported in the [`RecoveryReport`] and left alone.
+//! indexes), a bounded copy of the segment (at most 256 MiB) goes to
+//! `quarantine/` with a `.reason` file and the rest is delivered; a segment
+//! with an unreadable header is renamed into `quarantine/`; lengths are
+//! bounded before any allocation; stray files are reported in the
+//! [`RecoveryReport`] and left alone.
+//!
+//! Nothing in a spool directory is trusted: every file is opened without
+//! following symlinks and without blocking, and only regular files are read
+//! ([`StdFs`]). A symlink, FIFO, device or directory under a segment's name,
+//! or a name whose number is too large to be ours, is skipped and reported;
+//! a flush or drain that leaves such a file behind fails with
+//! [`SpoolError::Unread`] rather than claiming the spool is empty. A `LOCK`
+//! that is a symlink, or a `quarantine` or `dead-letter` that is not a real
+//! directory, stops the start with [`SpoolError::Start`], naming the path.
+//! Resyncing over damage searches for the frame magic with `memchr`, so a
+//! valid header followed by a gigabyte of zeros costs about one read of the
+//! file.
 //!
 //! # Failure table (as the tests in `tests/` measure it)
 //!
@@ -102,6 +130,14 @@
 //! | garbage tails: zeros, random bytes, `u32::MAX` lengths | none | none | `tests/recovery.rs` |
 //! | ENOSPC during append | none; the batch is refused and handed back | none | `tests/faults.rs` |
 //! | fsync failure | none; the batch is refused, the segment abandoned | none | `tests/faults.rs` |
+//! | seal or group sync fails after a durable append | none; the batch is acknowledged, the segment abandoned with it | none | `tests/model.rs` |
+//! | crash after an abandoned segment was delivered, before its delete | none | none: it is renamed `.abandoned` before delivery, never continued | `tests/model.rs` |
+//! | fresh spool (wiped volume, lost `sequence` file) before a destination that holds files | none | none: a new incarnation names new paths | `tests/model.rs`, `tests/fresh_spool.rs` (workspace) |
+//! | symlink (to `/dev/zero`, to a 50 GB file), FIFO, directory named like a segment, `sequence` or `LOCK` | none; skipped and reported, never followed, copied or waited on | none | `tests/hostile_dir.rs` |
+//! | segment named with id `u64::MAX`, `sequence` claiming numbers near 2^64 | none; skipped, numbering goes on | none | `tests/hostile_dir.rs` |
+//! | valid header then 512 MiB–2 GiB of zeros | none; read once, copy to quarantine bounded at 256 MiB | none | `tests/hostile_dir.rs` |
+//! | `quarantine` / `dead-letter` a file or a symlink | none; the start fails with `SpoolError::Start` naming it, `verify` exits 1 | none | `tests/hostile_dir.rs` |
+//! | random frames, headers and segments (fuzzed) | none; no panic, no unbounded allocation | none | `tests/fuzz_corpus.rs`, `cargo xtask fuzz` |
 //! | inner sink down for 24 windows | none, delivered once, in order | none | `tests/outage.rs` |
 //! | inner sink refuses permanently | none: moved to `dead-letter/` with the error | none | `tests/delivery.rs` |
 //! | full spool, `Block` / `DropOldest` / `DropNewest` | none / oldest segments, counted / the batch, counted | none | `tests/limits.rs` |
@@ -129,8 +165,9 @@
 //!
 //! `meathook-spool inspect DIR` prints every segment (state, window,
 //! pipeline, records, bytes, age, damage); `meathook-spool verify DIR` does
-//! the same and exits non-zero if anything is damaged. Neither modifies the
-//! directory.
+//! the same and exits non-zero if anything is damaged or anything would stop
+//! a spool from starting there ([`Inspection::blockers`]). Neither modifies
+//! the directory, follows a symlink or blocks on a FIFO.
 #![forbid(unsafe_code)]
 
 mod codec;

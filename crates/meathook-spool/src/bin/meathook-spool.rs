@@ -1,7 +1,7 @@
 //! `meathook-spool inspect DIR` and `meathook-spool verify DIR`: print a
 //! spool directory's segments, windows, record counts, bytes, oldest age and
 //! any damage, without modifying anything. `verify` exits with status 1 if
-//! anything is damaged.
+//! anything is damaged or would stop a spool from starting on the directory.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)] // a command-line tool: stdout is its interface
 
