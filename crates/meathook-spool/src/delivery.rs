@@ -12,7 +12,6 @@
 //! replays the segment with the same `BatchId`, which terminal sinks treat
 //! as already written.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::sync::Mutex;
@@ -27,7 +26,7 @@ use crate::fs::{Fs, write_file_durably};
 use crate::limits::Config;
 use crate::queue::{Due, Shared};
 use crate::reader::{FrameReader, SegmentChunks};
-use crate::recovery::{DEAD_LETTER_DIR, copy_aside};
+use crate::recovery::{DEAD_LETTER_DIR, copy_aside, free_name};
 use crate::writer::retire;
 
 /// Messages from the spool to its worker.
@@ -341,14 +340,14 @@ async fn dead_letter<F: Fs>(
 ) -> bool {
     let (fs2, dir) = (fs.clone(), shared.dir.clone());
     let path = due.path.clone();
-    let name = path.file_name().map(ToOwned::to_owned).unwrap_or_default();
-    let target: PathBuf = dir.join(DEAD_LETTER_DIR).join(&name);
     let reason = format!(
         "window: {}\nrecords: {}\nattempts: {attempts}\nerror: {error}\n",
         due.segment.delivery_window(),
         due.segment.records
     );
     let moved = tokio::task::spawn_blocking(move || {
+        // Never over an earlier dead letter of the same name.
+        let target = free_name(&fs2, &dir.join(DEAD_LETTER_DIR), &path)?;
         let mut reason_path = target.clone().into_os_string();
         reason_path.push(".reason");
         write_file_durably(&fs2, std::path::Path::new(&reason_path), reason.as_bytes())?;

@@ -171,6 +171,19 @@ pub(crate) fn recover<F: Fs>(
         builder: FrameBuilder::default(),
         incarnation: new_incarnation(),
     };
+    // Segments moved aside keep their names: numbering goes on above them
+    // too, so a later segment never shares a name with one of them.
+    for aside in [QUARANTINE_DIR, DEAD_LETTER_DIR] {
+        for e in fs.list(&dir.join(aside)).unwrap_or_default() {
+            let name = e.name.to_string_lossy();
+            let stem = name.split('.').next().unwrap_or_default();
+            if let Some((id, _)) = segment::parse_name(&format!("{stem}.seg"))
+                && id <= MAX_BELIEVED
+            {
+                writer.next_id = writer.next_id.max(id + 1);
+            }
+        }
+    }
     for (id, state, len) in segments {
         writer.next_id = writer.next_id.max(id + 1);
         recover_one(&mut writer, &mut report, id, state, len);

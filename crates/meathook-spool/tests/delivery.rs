@@ -177,3 +177,32 @@ async fn a_flush_timeout_names_the_last_delivery_error() {
     assert_eq!(out.records().len(), 1);
     spool.close().await;
 }
+
+/// Dead letters are never overwritten: a spool that lost its `sequence`
+/// file numbers its segments above those already moved aside.
+#[tokio::test]
+async fn a_fresh_sequence_never_overwrites_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..2u64 {
+        let out = Recorder::<Reading>::default();
+        out.set_mode(Mode::Permanent);
+        let mut spool = DiskSpool::new(out.clone(), dir.path(), hourly())
+            .with_backoff(quick_backoff())
+            .with_dead_letter_after(1);
+        spool
+            .ingest(&at(0), (round * 10..round * 10 + 3).map(reading).collect())
+            .await
+            .unwrap();
+        spool.advance(T0 + HOUR).await.unwrap();
+        let stats = spool.stats();
+        until(|| stats.snapshot().dead_lettered_records == 3).await;
+        spool.close().await;
+        std::fs::remove_file(dir.path().join("sequence")).unwrap();
+    }
+    let segments: Vec<String> = std::fs::read_dir(dir.path().join(DEAD_LETTER_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".reason"))
+        .collect();
+    assert_eq!(segments.len(), 2, "{segments:?}");
+}
