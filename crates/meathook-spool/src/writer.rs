@@ -108,7 +108,9 @@ pub(crate) struct Writer<F: Fs> {
 pub(crate) fn new_incarnation() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos() % u128::from(u64::MAX)).unwrap_or(0));
+        .map_or(0, |d| {
+            u64::try_from(d.as_nanos() % u128::from(u64::MAX)).unwrap_or(0)
+        });
     fastrand::u64(..) ^ nanos.rotate_left(17) ^ (u64::from(std::process::id()) << 40)
 }
 
