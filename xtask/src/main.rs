@@ -2,7 +2,8 @@
 //!
 //! - `ci [STEP]`: every check CI runs, or one of them.
 //! - `bench [NAME]`: release-mode benchmarks, a table and JSON figures.
-//! - `soak`: the spool's long model and SIGKILL runs.
+//! - `soak [--seconds N | --minutes N | --kills N]`: the spool's long model and SIGKILL runs.
+//! - `fuzz [TARGET] [--seconds N]`: libFuzzer runs of the spool's recovery and the Hub decoders.
 //! - `fake-hub [ARGS]`: the fake HuggingFace Hub as a standalone server.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)] // a command-line tool: stdout is its interface
@@ -12,6 +13,7 @@ mod ci;
 mod cmd;
 mod demo;
 mod fake_hub;
+mod fuzz;
 mod postgres;
 mod python;
 mod soak;
@@ -25,7 +27,13 @@ commands:
   ci [STEP]       run every CI step, or one: fmt, clippy, python, postgres, test, doc, features, deny
   demo            run the NEA example offline for 20 s and show what it wrote
   bench [NAME]    run release benchmarks (all, or benches/NAME.rs); figures in target/meathook-bench/
-  soak            long durability runs of the spool (model test, SIGKILL soak)
+  soak [--seconds N | --minutes N | --kills N]
+                  long durability runs of the spool: the model test, then the SIGKILL soak
+                  for that long (500 kills by default); prints kills, acknowledged, delivered,
+                  lost and duplicated records
+  fuzz [TARGET] [--seconds N]
+                  libFuzzer on spool_recovery and hub_answers (or one), N s each (60);
+                  installs cargo-fuzz if missing; crashes are saved in fuzz/fixtures/TARGET
   fake-hub [ARGS] the fake HuggingFace Hub on 127.0.0.1 until ctrl-c
                   (--port N, --data DIR, --token T, --read-token T, --multipart-mib N, --chunk-mib N, --no-verify)
 ";
@@ -36,7 +44,8 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(args.get(1).map(String::as_str)),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("demo") => demo::run(),
-        Some("soak") => soak::run(),
+        Some("soak") => soak::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("fake-hub") => fake_hub::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");

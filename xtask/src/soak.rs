@@ -1,17 +1,62 @@
-//! `cargo xtask soak`: the spool's long durability runs — the model test
-//! with thousands of random sequences and the SIGKILL soak with hundreds of
-//! kills — which CI runs only in small sizes.
+//! `cargo xtask soak [--seconds N | --minutes N | --kills N]`: the spool's
+//! long durability runs — the model test with thousands of random sequences,
+//! then the SIGKILL soak, for a number of kills (500 by default) or for a
+//! time — which CI runs only in small sizes. The soak prints its figures:
+//! kills, records acknowledged, delivered, lost and duplicated.
 //!
-//! `MEATHOOK_MODEL_CASES` and `MEATHOOK_SOAK_KILLS` override the sizes.
+//! `MEATHOOK_MODEL_CASES` sets the model test's size; `MEATHOOK_SOAK_KILLS`
+//! and `MEATHOOK_SOAK_SECONDS` the soak's, as the flags do.
 
 use crate::cmd::{cargo, run as sh};
 
 const MODEL_CASES: &str = "5000";
 const KILLS: &str = "500";
 
-pub(crate) fn run() -> Result<(), String> {
+/// How long the SIGKILL soak runs.
+enum Length {
+    Kills(String),
+    Seconds(u64),
+}
+
+fn parse(args: &[String]) -> Result<Option<Length>, String> {
+    let mut length = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = || {
+            it.clone()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or(format!("{arg} needs a whole number"))
+        };
+        length = Some(match arg.as_str() {
+            "--seconds" => Length::Seconds(value()?),
+            "--minutes" => Length::Seconds(value()? * 60),
+            "--kills" => Length::Kills(value()?.to_string()),
+            other => {
+                return Err(format!(
+                    "unknown soak argument {other:?}; use --seconds N, --minutes N or --kills N"
+                ));
+            }
+        });
+        it.next();
+    }
+    Ok(length)
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let length = match parse(args)? {
+        Some(length) => length,
+        None => match std::env::var("MEATHOOK_SOAK_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            Some(secs) => Length::Seconds(secs),
+            None => {
+                Length::Kills(std::env::var("MEATHOOK_SOAK_KILLS").unwrap_or_else(|_| KILLS.into()))
+            }
+        },
+    };
     let cases = std::env::var("MEATHOOK_MODEL_CASES").unwrap_or_else(|_| MODEL_CASES.into());
-    let kills = std::env::var("MEATHOOK_SOAK_KILLS").unwrap_or_else(|_| KILLS.into());
     eprintln!("== soak: model test, {cases} cases per property");
     let mut model = cargo([
         "test",
@@ -27,7 +72,6 @@ pub(crate) fn run() -> Result<(), String> {
         model,
         "the failing sequence is printed above; add it as a regression case in crates/meathook-spool/tests/model.rs",
     )?;
-    eprintln!("== soak: SIGKILL soak, {kills} kills");
     let mut soak = cargo([
         "test",
         "--locked",
@@ -37,10 +81,23 @@ pub(crate) fn run() -> Result<(), String> {
         "--test",
         "sigkill_soak",
         "sigkill_soak_loses",
+        "--",
+        "--nocapture",
     ]);
-    soak.env("MEATHOOK_SOAK_KILLS", &kills);
+    soak.env_remove("MEATHOOK_SOAK_KILLS")
+        .env_remove("MEATHOOK_SOAK_SECONDS");
+    match &length {
+        Length::Kills(kills) => {
+            eprintln!("== soak: SIGKILL soak, {kills} kills");
+            soak.env("MEATHOOK_SOAK_KILLS", kills);
+        }
+        Length::Seconds(secs) => {
+            eprintln!("== soak: SIGKILL soak, {secs} s of kills");
+            soak.env("MEATHOOK_SOAK_SECONDS", secs.to_string());
+        }
+    }
     sh(
         soak,
-        "rerun with the same MEATHOOK_SOAK_KILLS; the message names missing or duplicated ids",
+        "rerun with the same length; the message names missing or duplicated ids",
     )
 }
