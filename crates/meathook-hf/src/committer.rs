@@ -8,7 +8,9 @@
 //! are already pending), then until the commit budget and any rate-limit
 //! pause allow a commit, takes up to `max_files` files and delivers them in
 //! one commit ([`attempt`](crate::attempt)), retrying transient failures
-//! from preupload so that files already there are skipped.
+//! from preupload so that files already there are skipped. A round the Hub
+//! refuses as a bad request is split in halves, down to single files, so
+//! that only the file it will never take is refused.
 //!
 //! **Invariants:** at most `budget` commit requests are sent in any
 //! `budget_window` (default 100 per hour), counting requests that may have
@@ -210,8 +212,34 @@ impl Committer {
         }
     }
 
-    /// Delivers `files`, retrying transient failures; one answer per file.
-    async fn deliver(&self, hub: &HubClient, files: &[ReadyFile]) -> Vec<Answer> {
+    /// Delivers `files`; one answer per file. A round the Hub refuses as a
+    /// bad request (400, 413, 422, …) may be refusing one file for all:
+    /// its halves are delivered apart, down to single files, so one file
+    /// the Hub will never take does not take its neighbours down with it.
+    fn deliver<'a>(
+        &'a self,
+        hub: &'a HubClient,
+        files: &'a [ReadyFile],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Answer>> + Send + 'a>> {
+        Box::pin(async move {
+            let answers = self.deliver_round(hub, files).await;
+            let refused = answers
+                .iter()
+                .all(|a| matches!(a, Err(HfError::Rejected { status, .. }) if *status != 0));
+            if files.len() < 2 || !refused {
+                return answers;
+            }
+            tracing::warn!(repo = %hub.repo(), files = files.len(), "the Hub refused the round: committing its halves apart");
+            let (left, right) = files.split_at(files.len() / 2);
+            let mut answers = self.deliver(hub, left).await;
+            answers.extend(self.deliver(hub, right).await);
+            answers
+        })
+    }
+
+    /// Delivers `files` in one round, retrying transient failures; one
+    /// answer per file.
+    async fn deliver_round(&self, hub: &HubClient, files: &[ReadyFile]) -> Vec<Answer> {
         let mut backoff = self.settings.backoff.clone();
         let mut attempt = 1;
         loop {

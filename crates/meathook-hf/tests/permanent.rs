@@ -385,3 +385,50 @@ async fn a_verify_url_off_the_endpoint_never_gets_the_token() {
     );
     assert_eq!(hub.commits().len(), 0);
 }
+
+/// The Hub refuses one file of a round for good (422): the round is split
+/// until that file is alone, so it is the only one refused, permanently,
+/// and its neighbours land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_hub_refuses_does_not_take_its_round_down() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    hub.inject(
+        HubRoute::Commit,
+        vec![meathook_testkit::hub::HubFault::RefusePaths("data/poison/".into()); 20],
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let pipelines = ["p0", "p1", "poison", "p3", "p4"];
+    let tasks: Vec<_> = pipelines
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut sink = sink(&hub, scratch.path()).coalesce(Duration::from_secs(1));
+            let window = window(p, 0);
+            let records = readings(i as u64 * 100, 100);
+            tokio::spawn(async move {
+                sink.ingest(&window, records)
+                    .await
+                    .map(|r| r.accepted())
+                    .map_err(|e| e.error().clone())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    for (p, r) in pipelines.iter().zip(&results) {
+        if *p == "poison" {
+            let e = r.as_ref().expect_err("the refused file");
+            assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
+            assert!(e.to_string().contains("422"), "{e}");
+        } else {
+            assert!(matches!(r, Ok(100)), "{p}: {r:?}");
+        }
+    }
+    let sent: Vec<_> = [0, 1, 3, 4]
+        .into_iter()
+        .flat_map(|i| readings(i * 100, 100))
+        .collect();
+    support::assert_exactly(&hub, &sent);
+}

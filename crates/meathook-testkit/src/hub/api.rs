@@ -221,6 +221,15 @@ pub(crate) async fn commit(
     if changes.is_empty() {
         return refuse(StatusCode::BAD_REQUEST, None, "no operations in the commit");
     }
+    if let Some(super::HubFault::RefusePaths(text)) = &special
+        && let Some((path, _)) = changes.iter().find(|(p, _)| p.contains(text.as_str()))
+    {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            &format!("{path}: this path is refused"),
+        );
+    }
     let oid = hub.new_oid();
     let base = hub.base.clone();
     let Ok(branch) = hub.branch(&repo, &rev) else {

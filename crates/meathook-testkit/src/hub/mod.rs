@@ -14,7 +14,7 @@
 //! Faults queued per [`HubRoute`] replace its next responses one by one
 //! ([`HubFault`]): a status, a 429 with `RateLimit`, a delay, a connection
 //! cut mid-response, "apply the commit, then answer 504", a stale parent
-//! (another writer moves the branch first), hostile answers (a body that
+//! (another writer moves the branch first), a path the Hub refuses, hostile answers (a body that
 //! never ends, with or without a 10 GB `Content-Length`; a byte every few
 //! seconds; no answer at all), a `.gitignore` that excludes every path, and
 //! verify URLs on another host. Presigned-style URLs carry a query that
@@ -120,6 +120,10 @@ pub enum HubFault {
     /// LFS batch only: answer normally, with verify URLs under this base
     /// URL instead of the fake's own.
     VerifyAt(String),
+    /// Commit only: refuse the commit with 422 if any of its paths contains
+    /// this text (a path the Hub will never take); commit normally
+    /// otherwise.
+    RefusePaths(String),
 }
 
 /// Who a token belongs to.
