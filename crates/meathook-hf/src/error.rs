@@ -194,9 +194,10 @@ pub enum HfError {
     /// dead-letters it) while the rest of its commit round lands.
     /// Permanent.
     #[error(
-        "{path} already exists in {repo} (branch {branch}) with other bytes (sha256 \
-         {existing}; this window's is {ours}): it is never replaced, so this window is \
-         kept aside; check whether another process or an earlier spool wrote that path"
+        "{path} already exists in {repo} (branch {branch}) with other bytes (the Hub \
+         reports {existing}; this window's sha256 is {ours}): it is never replaced, so \
+         this window is kept aside; check whether another process or an earlier spool \
+         wrote that path"
     )]
     Conflict {
         /// The repository.
