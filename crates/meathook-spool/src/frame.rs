@@ -145,9 +145,12 @@ pub(crate) enum Item {
 #[derive(Debug)]
 pub(crate) struct Scanner<Rd> {
     inner: Rd,
+    /// Zeroed once when it grows, then reused: reads land in `buf[end..]`.
     buf: Vec<u8>,
-    /// Unconsumed bytes are `buf[start..]`; `buf[0]` is at file offset `base`.
+    /// Unconsumed bytes are `buf[start..end]`; `buf[0]` is at file offset
+    /// `base`.
     start: usize,
+    end: usize,
     base: u64,
     eof: bool,
     done: bool,
@@ -162,6 +165,7 @@ impl<Rd: Read> Scanner<Rd> {
             inner,
             buf: Vec::new(),
             start: 0,
+            end: 0,
             base: offset,
             eof: false,
             done: false,
@@ -173,24 +177,33 @@ impl<Rd: Read> Scanner<Rd> {
     }
 
     fn available(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     /// Makes at least `n` unconsumed bytes available, unless the file ends.
     fn fill(&mut self, n: usize) -> io::Result<()> {
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
+        if self.start > 0 && self.start >= self.end / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
             self.base += self.start as u64;
+            self.end -= self.start;
             self.start = 0;
         }
         while self.available() < n && !self.eof {
+            // One large read at a time into the reused buffer: no zeroing
+            // per read, no small reads.
             let want = (n - self.available()).max(READ_CHUNK);
-            // `read_to_end` fills spare capacity without zeroing it first;
-            // on a limited reader it stops after `want` bytes.
-            let got = (&mut self.inner)
-                .take(want as u64)
-                .read_to_end(&mut self.buf)?;
-            if got < want {
+            if self.buf.len() < self.end + want {
+                self.buf.resize(self.end + want, 0);
+            }
+            let got = loop {
+                match self.inner.read(&mut self.buf[self.end..self.end + want]) {
+                    Ok(got) => break got,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            self.end += got;
+            if got == 0 {
                 self.eof = true;
             }
         }
@@ -201,9 +214,9 @@ impl<Rd: Read> Scanner<Rd> {
         let from = self.pos();
         loop {
             self.fill(HEADER_LEN)?;
-            let avail = &self.buf[self.start..];
+            let avail = &self.buf[self.start..self.end];
             if avail.len() < HEADER_LEN {
-                self.start = self.buf.len();
+                self.start = self.end;
                 return Ok(self.pos() - from);
             }
             // Candidates are found with a vectorised search for the magic;
@@ -250,7 +263,7 @@ impl<Rd: Read> Scanner<Rd> {
                 }));
             }
             let header = if self.available() >= HEADER_LEN {
-                FrameHeader::decode(&self.buf[self.start..])
+                FrameHeader::decode(&self.buf[self.start..self.end])
             } else {
                 None
             };
@@ -265,7 +278,7 @@ impl<Rd: Read> Scanner<Rd> {
             if self.available() < total {
                 // The file ends inside this frame.
                 let len = self.available() as u64;
-                self.start = self.buf.len();
+                self.start = self.end;
                 self.done = true;
                 let (at, claimed) = damage.unwrap_or((offset, Some(header)));
                 return Ok(Some(Item::Tail {
