@@ -286,9 +286,22 @@ where
                     copy_aside(&fs2, &dir, &path, extra, &reasons)
                 })
                 .await;
-                tracing::error!(segment = %due.path.display(), lost = extra, ?copied, "records of a spool segment could not be read back; segment quarantined");
                 stats.add(|c| &c.quarantined_records, extra);
-                stats.add(|c| &c.quarantined_segments, 1);
+                match copied {
+                    Ok(Ok(Some(copy))) => {
+                        tracing::error!(segment = %due.path.display(), lost = extra, copy = %copy.display(), "records of a spool segment could not be read back; segment quarantined");
+                        stats.add(|c| &c.quarantined_segments, 1);
+                    }
+                    Ok(Ok(None)) => {
+                        tracing::error!(segment = %due.path.display(), lost = extra, "records of a spool segment could not be read back; a copy was already in quarantine/");
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(segment = %due.path.display(), lost = extra, error = %e, "records of a spool segment could not be read back, and copying it to quarantine/ failed");
+                    }
+                    Err(e) => {
+                        tracing::error!(segment = %due.path.display(), lost = extra, error = %e, "records of a spool segment could not be read back, and copying it to quarantine/ stopped");
+                    }
+                }
             }
             Outcome::Delivered
         }

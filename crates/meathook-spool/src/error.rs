@@ -58,7 +58,7 @@ pub enum SpoolError<E> {
     /// Disk full and fsync failures land here; the spool recovers when the
     /// cause is fixed.
     #[error(
-        "spool {op} failed on {path}: {source}; nothing of this batch was acknowledged, check free space and the disk, then retry"
+        "spool {op} failed on {path}: {source}; no batch was acknowledged by this call (a refused batch stays with the caller, what was acknowledged before is safe): check free space and the disk"
     )]
     Io {
         /// What the spool was doing.

@@ -211,8 +211,14 @@ impl Fs for StdFs {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
-            // `DirEntry::metadata` does not follow symlinks.
-            let meta = entry.metadata()?;
+            // `DirEntry::metadata` does not follow symlinks. An entry gone
+            // since the listing (a delivered segment deleted by a live
+            // spool) is simply not there.
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             let kind = kind_of(meta.file_type());
             out.push(DirEntry {
                 name: entry.file_name(),
@@ -261,6 +267,13 @@ impl Fs for StdFs {
                 .truncate(false),
             path,
         )?;
+        // A hard link to a file elsewhere would be truncated below.
+        if std::os::unix::fs::MetadataExt::nlink(&file.metadata()?) > 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "has other hard links; the spool writes only a lock file of its own: move it away",
+            ));
+        }
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(None),
@@ -287,9 +300,7 @@ pub(crate) fn write_file_durably<F: Fs>(fs: &F, path: &Path, bytes: &[u8]) -> io
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
-    if fs.open_read(tmp).is_ok() {
-        fs.remove_file(tmp)?;
-    }
+    clear_tmp(fs, tmp)?;
     let mut file = fs.create_new(tmp)?;
     file.write_all(bytes)?;
     file.sync_data()?;
@@ -304,9 +315,7 @@ pub(crate) fn copy_durably<F: Fs>(fs: &F, from: &Path, to: &Path, max: u64) -> i
     let mut tmp = to.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
-    if fs.open_read(tmp).is_ok() {
-        fs.remove_file(tmp)?;
-    }
+    clear_tmp(fs, tmp)?;
     let mut reader = fs.open_read(from)?.take(max);
     let mut out = fs.create_new(tmp)?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -324,6 +333,23 @@ pub(crate) fn copy_durably<F: Fs>(fs: &F, from: &Path, to: &Path, max: u64) -> i
     fs.rename(tmp, to)?;
     sync_parent(fs, to)?;
     Ok(total)
+}
+
+/// Removes whatever an earlier attempt left at a temporary name. Anything
+/// that cannot be removed there (a directory, say) is an error naming it, not
+/// a "file exists" for the file it stands in for.
+fn clear_tmp<F: Fs>(fs: &F, tmp: &Path) -> io::Result<()> {
+    match fs.remove_file(tmp) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "cannot clear the temporary file {}: {e}; move it away",
+                tmp.display()
+            ),
+        )),
+    }
 }
 
 /// Fsyncs the directory holding `path`.

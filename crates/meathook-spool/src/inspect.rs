@@ -112,6 +112,14 @@ pub fn inspect<F: Fs>(fs: &F, dir: &Path) -> std::io::Result<Inspection> {
             }
             continue;
         }
+        if name.ends_with(".tmp") && e.kind != EntryKind::File {
+            out.blockers.push(format!(
+                "{} is {}: the spool writes a temporary file under that name, and cannot until it is moved away",
+                path.display(),
+                e.kind
+            ));
+            continue;
+        }
         match segment::parse_name(&name) {
             Some((id, _)) if id > MAX_BELIEVED => out.blockers.push(format!(
                 "{} is named like a segment, but its number is too large to be one; the spool leaves it alone",

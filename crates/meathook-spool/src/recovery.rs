@@ -98,22 +98,21 @@ pub(crate) fn recover<F: Fs>(
             source,
         })?;
     }
+    let entries = fs.list(&dir).map_err(|source| WriteFail::Io {
+        op: "list",
+        path: dir.clone(),
+        source,
+    })?;
     // `create_dir_all` succeeds on a symlink to a directory: the spool's own
     // subdirectories must be real ones, since files are moved into them.
     for name in [QUARANTINE_DIR, DEAD_LETTER_DIR] {
-        let d = dir.join(name);
-        let real = fs
-            .list(&dir)
-            .map(|entries| {
-                entries
-                    .iter()
-                    .any(|e| e.name == name && e.kind == EntryKind::Dir)
-            })
-            .unwrap_or(false);
-        if !real {
+        if !entries
+            .iter()
+            .any(|e| e.name == name && e.kind == EntryKind::Dir)
+        {
             return Err(WriteFail::Io {
                 op: "create directory",
-                path: d,
+                path: dir.join(name),
                 source: std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
                     "exists but is not a directory (a file or a symlink): move it away",
@@ -123,12 +122,8 @@ pub(crate) fn recover<F: Fs>(
     }
     let mut report = RecoveryReport::default();
     let (seq_limit, id_limit) = read_leases(&fs, &dir, &mut report);
-    let entries = fs.list(&dir).map_err(|source| WriteFail::Io {
-        op: "list",
-        path: dir.clone(),
-        source,
-    })?;
     let mut segments = Vec::new();
+    let mut writer_floor = 0u64;
     for e in entries {
         let name = e.name.to_string_lossy().into_owned();
         let is_dir = e.kind == EntryKind::Dir;
@@ -147,10 +142,14 @@ pub(crate) fn recover<F: Fs>(
                 dir.join(&name),
                 "named like a segment, but its number is too large to be one of ours; left alone".into(),
             )),
-            Some(_) if e.kind != EntryKind::File => report.skipped.push((
-                dir.join(&name),
-                format!("named like a segment, but it is {}; left alone", e.kind),
-            )),
+            Some((id, _)) if e.kind != EntryKind::File => {
+                // Its number stays taken: a new segment never collides with it.
+                writer_floor = writer_floor.max(id + 1);
+                report.skipped.push((
+                    dir.join(&name),
+                    format!("named like a segment, but it is {}; left alone", e.kind),
+                ));
+            }
             Some((id, state)) => segments.push((id, state, e.len)),
             None => report
                 .skipped
@@ -184,6 +183,7 @@ pub(crate) fn recover<F: Fs>(
             }
         }
     }
+    writer.next_id = writer.next_id.max(writer_floor);
     for (id, state, len) in segments {
         writer.next_id = writer.next_id.max(id + 1);
         recover_one(&mut writer, &mut report, id, state, len);
@@ -363,6 +363,26 @@ fn recover_one<F: Fs>(
     stats.add(|c| &c.bytes_on_disk, seg.bytes);
     stats.add(|c| &c.records_on_disk, seg.records);
     w.shared.note_created(id, seg.created);
+    if state == State::Open && damage.sealed && abandoned_at.is_none() {
+        // Sealed, but the rename to `.seg` did not reach the disk (its
+        // directory sync failed before a crash): never append after the
+        // seal frame. Renamed now, or, if that fails, retired by the worker
+        // before it delivers.
+        let sealed = segment::path(&dir, id, State::Sealed);
+        let renamed = fs.rename(&path, &sealed);
+        let _ = fs.sync_dir(&dir);
+        let (path, valid_len) = match renamed {
+            Ok(()) => (sealed, u64::MAX),
+            Err(_) => (path, seg.bytes),
+        };
+        w.shared.push_due(Due {
+            valid_len,
+            known_lost: damage.lost,
+            segment: seg,
+            path,
+        });
+        return;
+    }
     match (state, abandoned_at) {
         (State::Open, Some(valid_len)) => w.shared.push_due(Due {
             valid_len,

@@ -265,19 +265,23 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    #[test]
-    fn header_round_trips_and_names_parse() {
-        let h = SegmentHeader {
+    fn header(pipeline: &str) -> SegmentHeader {
+        SegmentHeader {
             id: 7,
             encoding: 1,
             window: WindowMeta::containing(
-                "air_temperature",
+                pipeline,
                 datetime!(2026-11-23 10:30 UTC),
                 std::time::Duration::from_secs(3600),
             ),
             created: datetime!(2026-11-23 10:31:02.5 UTC),
             incarnation: Some(0x0123_4567_89ab_cdef),
-        };
+        }
+    }
+
+    #[test]
+    fn header_round_trips_and_names_parse() {
+        let h = header("air_temperature");
         let bytes = h.encode();
         let (back, len) = SegmentHeader::read(&mut &bytes[..]).unwrap();
         assert_eq!(back, h);
@@ -309,17 +313,7 @@ mod tests {
 
     #[test]
     fn version_1_headers_are_read_without_an_incarnation() {
-        let h = SegmentHeader {
-            id: 3,
-            encoding: 1,
-            window: WindowMeta::containing(
-                "rainfall",
-                datetime!(2026-11-23 10:30 UTC),
-                std::time::Duration::from_secs(300),
-            ),
-            created: datetime!(2026-11-23 10:31 UTC),
-            incarnation: Some(9),
-        };
+        let h = header("rainfall");
         // Version 1: the same fields without the incarnation.
         let v2 = h.encode();
         let plen = h.window.pipeline.len();

@@ -451,10 +451,12 @@ async fn unread_left<F: Fs, E>(
         }
         let dir2 = dir.clone();
         let left = tokio::task::spawn_blocking(move || {
-            let names: std::collections::HashSet<_> = fs
-                .list(&dir2)
-                .map(|entries| entries.into_iter().map(|e| e.name).collect())
-                .unwrap_or_default();
+            // A directory that cannot be listed fails closed: every file
+            // recovery could not read is assumed still there.
+            let Ok(entries) = fs.list(&dir2) else {
+                return candidates;
+            };
+            let names: std::collections::HashSet<_> = entries.into_iter().map(|e| e.name).collect();
             candidates
                 .into_iter()
                 .filter(|(p, _)| p.file_name().is_some_and(|n| names.contains(n)))

@@ -118,16 +118,34 @@ pub(crate) fn new_incarnation() -> u64 {
 /// renames it `.abandoned` and syncs the directory: from then on no run
 /// appends to it again, and a restart delivers exactly what the worker
 /// does. Returns the new path.
+///
+/// Idempotent: after a rename whose directory sync failed, a second call
+/// finds the `.abandoned` file, checks its length and syncs the directory
+/// again.
 pub(crate) fn retire<F: Fs>(fs: &F, dir: &Path, id: u64, valid_len: u64) -> io::Result<PathBuf> {
     let open_path = segment::path(dir, id, State::Open);
-    let mut file = fs.open_append(&open_path)?;
-    file.set_len(valid_len)?;
-    file.sync_data()?;
-    drop(file);
     let abandoned = segment::path(dir, id, State::Abandoned);
-    fs.rename(&open_path, &abandoned)?;
+    match fs.len(&open_path) {
+        Ok(_) => {
+            cut(fs, &open_path, valid_len)?;
+            fs.rename(&open_path, &abandoned)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if fs.len(&abandoned)? > valid_len {
+                cut(fs, &abandoned, valid_len)?;
+            }
+        }
+        Err(e) => return Err(e),
+    }
     fs.sync_dir(dir)?;
     Ok(abandoned)
+}
+
+/// Cuts `path` to `len` bytes, durably.
+fn cut<F: Fs>(fs: &F, path: &Path, len: u64) -> io::Result<()> {
+    let mut file = fs.open_append(path)?;
+    file.set_len(len)?;
+    file.sync_data()
 }
 
 fn io_fail(op: &'static str, path: PathBuf) -> impl FnOnce(io::Error) -> WriteFail {
@@ -283,10 +301,16 @@ impl<F: Fs> Writer<F> {
         // The batch is durable: it is acknowledged whatever happens next. A
         // failed group sync or seal abandons its segment, batch included,
         // and the next append starts a new one.
+        let id = o.seg.id;
         if let Err(fail) = self.group_sync() {
             after_ack(&fail, "group sync");
         }
-        if full && let Err(fail) = self.seal(at) {
+        // The group sync may have abandoned segments (this one included):
+        // find this one again by id, not by its old index.
+        if full
+            && let Some(at) = self.open.iter().position(|o| o.seg.id == id)
+            && let Err(fail) = self.seal(at)
+        {
             after_ack(&fail, "seal");
         }
         Ok(Appended::Accepted(rejected))
@@ -332,8 +356,16 @@ impl<F: Fs> Writer<F> {
                     let Some(victim) = victim else {
                         return Err(full);
                     };
+                    // An abandoned segment may have been renamed since it
+                    // was queued.
+                    let abandoned =
+                        segment::path(&self.shared.dir, victim.segment.id, State::Abandoned);
                     self.fs
                         .remove_file(&victim.path)
+                        .or_else(|e| match e.kind() {
+                            io::ErrorKind::NotFound => self.fs.remove_file(&abandoned),
+                            _ => Err(e),
+                        })
                         .and_then(|()| self.fs.sync_dir(&self.shared.dir))
                         .map_err(io_fail("drop oldest", victim.path.clone()))?;
                     let lost = victim.segment.records.saturating_sub(victim.known_lost);

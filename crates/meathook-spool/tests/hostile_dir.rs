@@ -205,7 +205,7 @@ async fn a_lock_file_that_is_a_symlink_is_refused_and_its_target_left_alone() {
     assert!(matches!(err, SpoolError::Start { .. }), "{message}");
     assert!(message.contains("symlink"), "{message}");
     assert!(message.contains("cannot start"), "{message}");
-    assert!(!message.contains("nothing of this batch"), "{message}");
+    assert!(!message.contains("no batch was acknowledged"), "{message}");
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious contents\n");
 
     let (code, text) = verify(&dir);
@@ -232,7 +232,7 @@ async fn quarantine_or_dead_letter_that_is_not_a_directory_stops_the_start_clear
         assert!(matches!(err, SpoolError::Start { .. }), "{message}");
         assert!(message.contains(name), "{message}");
         assert!(message.contains("cannot start"), "{message}");
-        assert!(!message.contains("nothing of this batch"), "{message}");
+        assert!(!message.contains("no batch was acknowledged"), "{message}");
         // An ingest refused for it hands the records back and says why.
         let refused = s
             .ingest(&at(1), (0..2).map(reading).collect())
@@ -417,4 +417,50 @@ async fn an_unreadable_segment_left_on_disk_fails_the_flush() {
     let mut s = spool(&dir, &out);
     guarded("flush", s.flush()).await.unwrap();
     s.close().await;
+}
+
+/// A directory where the spool writes its temporary `sequence.tmp`: the
+/// refusal names it (not `sequence`), and `verify` reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_at_a_temporary_name_is_named_in_the_error_and_by_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    std::fs::create_dir(dir.join("sequence.tmp")).unwrap();
+    let out = Recorder::<Reading>::default();
+    let mut s = spool(&dir, &out);
+    let err = guarded("ingest", s.ingest(&at(0), (0..2).map(reading).collect()))
+        .await
+        .unwrap_err();
+    let message = err.error().to_string();
+    assert!(message.contains("sequence.tmp"), "{message}");
+    assert!(message.contains("move it away"), "{message}");
+    assert_eq!(err.records().len(), 2);
+    s.close().await;
+    let (code, text) = verify(&dir);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("sequence.tmp"), "{text}");
+    // Moved away, the spool works.
+    std::fs::remove_dir(dir.join("sequence.tmp")).unwrap();
+    let mut s = spool(&dir, &out);
+    s.ingest(&at(0), (0..2).map(reading).collect())
+        .await
+        .unwrap();
+    s.close().await;
+}
+
+/// A `LOCK` that is a hard link to a file elsewhere is refused, and that
+/// file is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_linked_lock_file_is_refused_and_its_other_name_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("spool");
+    std::fs::create_dir_all(&dir).unwrap();
+    let victim = tmp.path().join("victim.conf");
+    std::fs::write(&victim, b"precious contents\n").unwrap();
+    std::fs::hard_link(&victim, dir.join("LOCK")).unwrap();
+    let out = Recorder::<Reading>::default();
+    let mut s = spool(&dir, &out);
+    let err = guarded("open", s.open()).await.unwrap_err();
+    assert!(err.to_string().contains("hard links"), "{err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious contents\n");
 }

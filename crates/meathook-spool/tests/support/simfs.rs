@@ -40,6 +40,10 @@ struct Sim {
     fail_renames: u32,
     /// The next `n` file removals fail.
     fail_removes: u32,
+    /// Directory syncs to let through before failing `fail_dir_syncs`.
+    dir_syncs_before_failing: u32,
+    /// Directory syncs to fail, once the ones let through have passed.
+    fail_dir_syncs: u32,
 }
 
 /// The simulated filesystem; clones share state.
@@ -88,6 +92,15 @@ impl SimFs {
     /// on disk, as after a kill between the upload and the delete.
     pub fn fail_next_removes(&self, n: u32) {
         self.sim().fail_removes = n;
+    }
+
+    /// After `skip` more directory syncs succeed, the next `n` fail with EIO
+    /// (and make nothing durable): a rename or a create that a crash then
+    /// undoes.
+    pub fn fail_dir_syncs(&self, skip: u32, n: u32) {
+        let mut sim = self.sim();
+        sim.dir_syncs_before_failing = skip;
+        sim.fail_dir_syncs = n;
     }
 
     /// Removes a file durably at once, as an operator (or a lost volume)
@@ -316,6 +329,14 @@ impl Fs for SimFs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut sim = self.sim();
+        if sim.fail_dir_syncs > 0 {
+            if sim.dir_syncs_before_failing > 0 {
+                sim.dir_syncs_before_failing -= 1;
+            } else {
+                sim.fail_dir_syncs -= 1;
+                return Err(io::Error::other("injected directory sync failure"));
+            }
+        }
         let live: Vec<(PathBuf, Node)> = sim
             .live
             .iter()
