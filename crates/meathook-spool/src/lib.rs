@@ -132,6 +132,8 @@
 //! | fsync failure | none; the batch is refused, the segment abandoned | none | `tests/faults.rs` |
 //! | seal or group sync fails after a durable append | none; the batch is acknowledged, the segment abandoned with it | none | `tests/model.rs` |
 //! | crash after an abandoned segment was delivered, before its delete | none | none: it is renamed `.abandoned` before delivery, never continued | `tests/model.rs` |
+//! | a directory sync fails after a seal's or an abandon's rename, then a crash | none | none: an `.open` file holding a seal frame is sealed, never continued; retiring is idempotent, so delivery does not stall | `tests/model.rs`, `tests/faults.rs` |
+//! | a group sync fails for one window while an append fills another | none | none: the append seals its own segment | `tests/model.rs` (group commit), `tests/faults.rs` |
 //! | fresh spool (wiped volume, lost `sequence` file) before a destination that holds files | none | none: a new incarnation names new paths | `tests/model.rs`, `tests/fresh_spool.rs` (workspace) |
 //! | symlink (to `/dev/zero`, to a 50 GB file), FIFO, directory named like a segment, `sequence` or `LOCK` | none; skipped and reported, never followed, copied or waited on | none | `tests/hostile_dir.rs` |
 //! | segment named with id `u64::MAX`, `sequence` claiming numbers near 2^64 | none; skipped, numbering goes on | none | `tests/hostile_dir.rs` |
