@@ -21,11 +21,11 @@
 
 #[doc(inline)]
 pub use meathook_core::{
-    Backoff, BatchId, Branch, Buffered, BufferedError, Capacity, CatalogSnapshot, CatalogStats,
-    ChunkedError, ChunkedResult, Clock, Collector, Deliveries, Delivery, DeliveryLog,
-    DeliveryLogError, Drain, EncodeSession, Encoder, ErrorClass, FlushPolicy, IngestError,
-    LayerStats, PolicyError, Receipt, RecordChunks, RecordRejected, Sink, SinkError, StackStats,
-    SystemClock, Tee, TeeError, TokioClock, Weigher, WindowMeta,
+    Backoff, BatchId, BoxSink, BoxSinkError, Branch, Buffered, BufferedError, Capacity,
+    CatalogSnapshot, CatalogStats, ChunkedError, ChunkedResult, Clock, Collector, Deliveries,
+    Delivery, DeliveryLog, DeliveryLogError, Drain, EncodeSession, Encoder, ErrorClass,
+    FlushPolicy, IngestError, LayerStats, PolicyError, Receipt, RecordChunks, RecordRejected, Sink,
+    SinkError, StackStats, SystemClock, Tee, TeeError, TokioClock, Weigher, WindowMeta,
 };
 #[doc(inline)]
 pub use meathook_spool::{

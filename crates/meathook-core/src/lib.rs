@@ -8,6 +8,7 @@
 //!
 //! - [`Buffered`], the bounded in-memory tier, flushing per [`FlushPolicy`];
 //! - [`Tee`], fan-out to two stacks, each batch to each branch exactly once;
+//! - [`BoxSink`], any stack behind one type, to pick a stack at run time;
 //! - [`Encoder`], the shape of file encoders (parquet, JSON lines, CSV);
 //! - [`Backoff`] and [`Clock`], shared by every layer that retries or tells time;
 //! - [`Delivery`] and [`Deliveries`], the record of every file a terminal sink
@@ -46,6 +47,7 @@
 
 mod backlog;
 mod backoff;
+mod boxed;
 mod buffered;
 mod clock;
 mod collector;
@@ -59,6 +61,7 @@ mod window;
 
 pub use backlog::LayerStats;
 pub use backoff::Backoff;
+pub use boxed::{BoxSink, BoxSinkError};
 pub use buffered::{Buffered, BufferedError, Capacity, Weigher, inline_size};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use collector::Collector;
