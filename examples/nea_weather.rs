@@ -20,7 +20,9 @@ mod config;
 mod reading;
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use meathook::hf::HfSink;
@@ -28,8 +30,7 @@ use meathook::parquet::{Destination, FileSinkBuilder, ParquetEncoder};
 use meathook::runtime::{
     Meathook, MeathookBuilder, Pipeline, RuntimeError, SatayCollector, SatayError, SataySender,
 };
-use meathook::spool::DiskSpool;
-use meathook::{Drain, FlushPolicy, Sink, SinkExt as _};
+use meathook::{BoxSink, Drain, FlushPolicy, SinkExt as _};
 
 use config::{Config, DrainMode};
 use reading::Reading;
@@ -49,6 +50,58 @@ fn readings(snapshots: Vec<nea_rs::NeaReadingSnapshot>, unit: &str) -> Vec<Readi
         .collect()
 }
 
+/// One poll of an NEA station-readings API: the readings of a 2xx answer.
+type Poll = Pin<Box<dyn Future<Output = Result<Vec<Reading>, SatayError>> + Send>>;
+
+/// How a pipeline polls its API.
+type Request = fn(nea_rs::Api, SataySender) -> Poll;
+
+/// Makes the terminal sink of the pipeline it is given the name of: a
+/// `FileSink` or an `HfSink`, chosen from the configuration.
+type Terminal = Arc<dyn Fn(&str) -> BoxSink<Reading> + Send + Sync>;
+
+/// The request of the NEA API `key`. The three APIs differ only in the
+/// action and its response type.
+fn request(key: &str) -> Option<Request> {
+    let request: Request = match key {
+        "air_temperature" => |api, sender| {
+            Box::pin(async move {
+                let answer = sender.send(api.weather_readings().air_temperature());
+                Ok(match answer.await? {
+                    nea_rs::AirTemperatureOperationResponse::Ok(ok) => {
+                        readings(ok.data.readings, ok.data.reading_unit.as_str())
+                    }
+                    _ => Vec::new(),
+                })
+            })
+        },
+        "rainfall" => |api, sender| {
+            Box::pin(async move {
+                let answer = sender.send(api.weather_readings().rainfall());
+                Ok(match answer.await? {
+                    nea_rs::RainfallOperationResponse::Ok(ok) => {
+                        readings(ok.data.readings, ok.data.reading_unit.as_str())
+                    }
+                    _ => Vec::new(),
+                })
+            })
+        },
+        "relative_humidity" => |api, sender| {
+            Box::pin(async move {
+                let answer = sender.send(api.weather_readings().relative_humidity());
+                Ok(match answer.await? {
+                    nea_rs::RelativeHumidityOperationResponse::Ok(ok) => {
+                        readings(ok.data.readings, ok.data.reading_unit.as_str())
+                    }
+                    _ => Vec::new(),
+                })
+            })
+        },
+        _ => return None,
+    };
+    Some(request)
+}
+
 /// What every pipeline's factory needs, cloned into each.
 #[derive(Clone)]
 struct Shared {
@@ -56,93 +109,35 @@ struct Shared {
     api: nea_rs::Api,
     spool_dir: PathBuf,
     flush: FlushPolicy,
+    terminal: Terminal,
 }
 
-/// Adds one pipeline that polls with `make_request`, keeps what `flatten`
-/// makes of each 2xx response, and spools it in front of what `terminal`
-/// makes for the pipeline.
-fn add<M, Fut, T, G, K, S>(
+/// Adds one pipeline that polls with `request` and spools what it collects
+/// in front of the terminal sink the configuration chose.
+fn add(
     builder: MeathookBuilder,
     shared: &Shared,
     name: String,
     interval: Duration,
-    make_request: M,
-    flatten: G,
-    terminal: K,
-) -> MeathookBuilder
-where
-    M: Fn(nea_rs::Api, SataySender) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, SatayError>> + Send + 'static,
-    T: 'static,
-    G: Fn(T) -> Vec<Reading> + Clone + Send + 'static,
-    K: Fn(&str) -> S + Send + 'static,
-    S: Sink<Reading>,
-    DiskSpool<S, Reading>: Sink<Reading> + 'static,
-{
+    request: Request,
+) -> MeathookBuilder {
     let shared = shared.clone();
     builder.pipeline(move || {
         // Rebuilt after a panic: a fresh client stack and spool recovery.
         let api = shared.api.clone();
-        let make_request = make_request.clone();
         let collector = SatayCollector::new(
             name.clone(),
             shared.client.clone(),
-            move |sender| make_request(api.clone(), sender),
-            flatten.clone(),
+            move |sender| request(api.clone(), sender),
+            std::convert::identity,
         );
-        let stack = terminal(&name).spooled(shared.spool_dir.join(&name), shared.flush);
+        let stack = (shared.terminal)(&name).spooled(shared.spool_dir.join(&name), shared.flush);
         // The dedupe memory survives restarts, beside the pipeline's spool.
         let dedupe = shared.spool_dir.join(format!("{name}.dedupe"));
         Pipeline::new(collector, stack, interval)
             .with_jitter(interval.min(Duration::from_secs(2)) / 4)
             .with_key_fn(|r: &Reading| (r.station_id.clone(), r.timestamp))
             .with_dedupe_file(dedupe)
-    })
-}
-
-/// Adds the pipeline of the NEA API `key`, delivering into what `terminal`
-/// makes.
-fn add_api<K, S>(
-    builder: MeathookBuilder,
-    shared: &Shared,
-    key: &str,
-    name: String,
-    interval: Duration,
-    terminal: K,
-) -> Result<MeathookBuilder, String>
-where
-    K: Fn(&str) -> S + Send + 'static,
-    S: Sink<Reading>,
-    DiskSpool<S, Reading>: Sink<Reading> + 'static,
-{
-    // The three APIs differ only in the action and its response type.
-    macro_rules! station_readings {
-        ($action:ident, $response:ident) => {
-            add(
-                builder,
-                shared,
-                name,
-                interval,
-                |api, sender: SataySender| async move {
-                    sender.send(api.weather_readings().$action()).await
-                },
-                |r: nea_rs::$response| match r {
-                    nea_rs::$response::Ok(ok) => {
-                        readings(ok.data.readings, ok.data.reading_unit.as_str())
-                    }
-                    _ => Vec::new(),
-                },
-                terminal,
-            )
-        };
-    }
-    Ok(match key {
-        "air_temperature" => station_readings!(air_temperature, AirTemperatureOperationResponse),
-        "rainfall" => station_readings!(rainfall, RainfallOperationResponse),
-        "relative_humidity" => {
-            station_readings!(relative_humidity, RelativeHumidityOperationResponse)
-        }
-        other => return Err(format!("unknown collector {other}")),
     })
 }
 
@@ -153,14 +148,14 @@ fn hub_sinks(
     token: &meathook::hf::HfToken,
     spool_dir: &std::path::Path,
     deliveries: &meathook::Deliveries,
-) -> impl Fn(&str) -> HfSink<Reading> + Send + 'static {
+) -> Terminal {
     let (hf_repo, branch) = (hf.repo.clone(), hf.branch.clone());
     let (endpoint, prefix) = (hf.endpoint.clone(), hf.path_prefix.clone());
     let create = hf.create.then_some(hf.private);
     let budget = hf.commits_per_hour;
     let (client, token, spool_dir) = (client.clone(), token.clone(), spool_dir.to_path_buf());
     let deliveries = deliveries.clone();
-    move |name: &str| {
+    Arc::new(move |name: &str| {
         let mut sink = HfSink::new(client.clone(), hf_repo.clone(), token.clone())
             .branch(branch.clone())
             .commit_budget(budget, Duration::from_secs(3600))
@@ -177,8 +172,24 @@ fn hub_sinks(
         if let Some(prefix) = &prefix {
             sink = sink.path_prefix(prefix.clone());
         }
-        sink
-    }
+        BoxSink::new(sink)
+    })
+}
+
+/// Makes each pipeline's `FileSink` from `[sink.local]`.
+fn file_sinks(url: &str, destination: &Destination, deliveries: &meathook::Deliveries) -> Terminal {
+    let (url, destination, deliveries) = (url.to_owned(), destination.clone(), deliveries.clone());
+    Arc::new(move |_: &str| {
+        // Both were checked when the configuration was loaded.
+        let encoder =
+            ParquetEncoder::<Reading>::new().unwrap_or_else(|e| panic!("the Reading schema: {e}"));
+        let sink = FileSinkBuilder::new(url.clone())
+            .with_destination(destination.clone())
+            .with_deliveries(deliveries.clone())
+            .build(encoder)
+            .unwrap_or_else(|e| panic!("destination {url}: {e}"));
+        BoxSink::new(sink)
+    })
 }
 
 fn build(
@@ -201,6 +212,20 @@ fn build(
     .map_err(|e| e.to_string())?;
     let url = config.destination();
     let destination = Destination::parse(&url).map_err(|e| e.to_string())?;
+    ParquetEncoder::<Reading>::new().map_err(|e| format!("the Reading schema: {e}"))?;
+    // The terminal sink every pipeline delivers to, chosen here once.
+    let terminal = match (&config.sink.huggingface, &hf_token) {
+        (Some(hf), Some(token)) => {
+            // Uploads of large windows take longer than one API call.
+            let hub_client = reqwest::Client::builder()
+                .build()
+                .map_err(|e| format!("http client: {e}"))?;
+            let deliveries = catalog.deliveries();
+            hub_sinks(hf, &hub_client, token, &config.spool_dir, &deliveries)
+        }
+        (Some(_), None) => return Err("[sink.huggingface] needs HF_TOKEN".into()),
+        (None, _) => file_sinks(&url, &destination, &catalog.deliveries()),
+    };
     let shared = Shared {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -209,12 +234,8 @@ fn build(
         api,
         spool_dir: config.spool_dir.clone(),
         flush,
+        terminal,
     };
-    ParquetEncoder::<Reading>::new().map_err(|e| format!("the Reading schema: {e}"))?;
-    // Uploads of large windows take longer than one API call.
-    let hub_client = reqwest::Client::builder()
-        .build()
-        .map_err(|e| format!("http client: {e}"))?;
 
     let drain = match config.shutdown.drain {
         DrainMode::Everything => Drain::Everything,
@@ -232,30 +253,8 @@ fn build(
     builder.telemetry().watch_catalog(catalog.stats());
     for (key, collector) in &config.collectors {
         let name = collector.name.clone().unwrap_or_else(|| key.clone());
-        let interval = collector.interval;
-        builder = match (&config.sink.huggingface, &hf_token) {
-            (Some(hf), Some(token)) => {
-                let deliveries = catalog.deliveries();
-                let sinks = hub_sinks(hf, &hub_client, token, &config.spool_dir, &deliveries);
-                add_api(builder, &shared, key, name, interval, sinks)?
-            }
-            (Some(_), None) => return Err("[sink.huggingface] needs HF_TOKEN".into()),
-            (None, _) => {
-                let (url, destination) = (url.clone(), destination.clone());
-                let deliveries = catalog.deliveries();
-                let files = move |_: &str| {
-                    // Both were checked when the configuration was loaded.
-                    let encoder = ParquetEncoder::<Reading>::new()
-                        .unwrap_or_else(|e| panic!("the Reading schema: {e}"));
-                    FileSinkBuilder::new(url.clone())
-                        .with_destination(destination.clone())
-                        .with_deliveries(deliveries.clone())
-                        .build(encoder)
-                        .unwrap_or_else(|e| panic!("destination {url}: {e}"))
-                };
-                add_api(builder, &shared, key, name, interval, files)?
-            }
-        };
+        let request = request(key).ok_or_else(|| format!("unknown collector {key}"))?;
+        builder = add(builder, &shared, name, collector.interval, request);
     }
     Ok(builder)
 }
