@@ -106,11 +106,24 @@ fn fuzz_one(name: &str, seconds: u64) -> Result<(), String> {
     for d in [&learned, &seeds, &artifacts] {
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
+    // The fuzz crate builds the workspace's crates with the workspace's
+    // versions: its lockfile starts as a copy of the workspace's.
+    let lock = dir.join("Cargo.lock");
+    std::fs::copy(root().join("Cargo.lock"), &lock).map_err(|e| {
+        format!(
+            "cannot copy the workspace's Cargo.lock to {}: {e}",
+            lock.display()
+        )
+    })?;
     let before = files(&artifacts);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&dir)
         .env("RUSTC_BOOTSTRAP", "1")
+        // The harnesses keep one runtime, and its threads, for the whole
+        // run: the thread-local destructors and thread handles still live
+        // at exit read as leaks. A leak is no memory-safety bug in Rust.
+        .env("ASAN_OPTIONS", "detect_leaks=0:detect_odr_violation=0")
         .args(["fuzz", "run", "--release", name])
         .arg(&learned)
         .arg(&seeds)
@@ -119,9 +132,6 @@ fn fuzz_one(name: &str, seconds: u64) -> Result<(), String> {
         // A hang is any input that takes 10 s; a huge allocation is any
         // single one above 256 MiB, or 2 GiB in all.
         .args(["-timeout=10", "-malloc_limit_mb=256", "-rss_limit_mb=2048"])
-        // The harnesses keep one runtime, and its threads, for the whole
-        // run: the thread-local destructors those threads register read as
-        // leaks. A leak is no memory-safety bug in Rust; don't stop on one.
         .arg("-detect_leaks=0")
         .arg("-print_final_stats=1");
     if let Some(tmp) = scratch_dir() {
