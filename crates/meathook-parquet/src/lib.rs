@@ -93,3 +93,8 @@ pub use crate::read::{ReadBackError, read_parquet};
 pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, Delivery, FileSinkBuilder};
 pub use crate::sink_error::FileSinkError;
 pub use crate::store::{Destination, DestinationError};
+/// The `object_store` crate this crate's [`Destination::store`] takes and
+/// [`FileSinkError::Store`] carries, so callers need not match its version.
+/// Its cloud backends (`object_store::aws`, `gcp`, `azure`) are here when the
+/// `s3`, `gcs` or `azure` feature is on.
+pub use object_store;

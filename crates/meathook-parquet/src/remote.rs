@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 use crate::local::{Published, Sealed};
@@ -59,7 +59,7 @@ pub(crate) async fn upload(
                     .await?
                     .unwrap_or(Published::AlreadyThere))
             }
-            Err(object_store::Error::NotImplemented) => {
+            Err(object_store::Error::NotImplemented { .. }) => {
                 let payload =
                     PutPayload::from(read_range(sealed.path.clone(), 0, sealed.len).await?);
                 store

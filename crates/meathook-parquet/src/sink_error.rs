@@ -146,7 +146,7 @@ fn store_class(e: &object_store::Error) -> ErrorClass {
         E::NotFound { .. }
         | E::InvalidPath { .. }
         | E::NotSupported { .. }
-        | E::NotImplemented
+        | E::NotImplemented { .. }
         | E::PermissionDenied { .. }
         | E::Unauthenticated { .. }
         | E::UnknownConfigurationKey { .. } => ErrorClass::Permanent,

@@ -1,13 +1,16 @@
 //! Where files go: a destination URL turned into a local directory or an
 //! `object_store` backend.
 //!
-//! | URL | destination |
-//! |---|---|
-//! | `/var/lib/data`, `./data`, `file:///var/lib/data` | local directory (the default; atomic writes, see [`local`](crate::local)) |
-//! | `s3://bucket/prefix` | Amazon S3 or an S3-compatible store, configured from `AWS_*` variables |
-//! | `gs://bucket/prefix` | Google Cloud Storage, from `GOOGLE_*` variables |
-//! | `az://container/prefix` | Azure Blob Storage, from `AZURE_*` variables |
-//! | `memory://` | an in-process store, for tests and examples |
+//! | URL | destination | cargo feature |
+//! |---|---|---|
+//! | `/var/lib/data`, `./data`, `file:///var/lib/data` | local directory (the default; atomic writes, see [`local`](crate::local)) | always |
+//! | `s3://bucket/prefix` | Amazon S3 or an S3-compatible store, configured from `AWS_*` variables | `s3` |
+//! | `gs://bucket/prefix` | Google Cloud Storage, from `GOOGLE_*` variables | `gcs` |
+//! | `az://container/prefix` | Azure Blob Storage, from `AZURE_*` variables | `azure` |
+//! | `memory://` | an in-process store, for tests and examples | always |
+//!
+//! A cloud URL given to a build without its feature is refused with
+//! [`DestinationError::FeatureDisabled`], which names the feature to turn on.
 //!
 //! **Architecture invariant:** credentials come from the environment only,
 //! through `object_store`'s `from_env` builders; they never appear in this
@@ -18,8 +21,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
+#[cfg(feature = "s3")]
 use object_store::aws::AmazonS3Builder;
+#[cfg(feature = "azure")]
 use object_store::azure::MicrosoftAzureBuilder;
+#[cfg(feature = "gcs")]
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
@@ -38,13 +44,28 @@ pub enum DestinationError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The scheme is none of `file`, `s3`, `gs`, `az`, `memory`.
+    /// The scheme is none of `file`, `s3`, `gs`, `az`, `memory` (whether or
+    /// not the cloud ones are compiled in).
     #[error(
         "unknown destination scheme `{scheme}`; use a local path, file://, s3://, gs://, az:// or memory://"
     )]
     UnknownScheme {
         /// The scheme.
         scheme: String,
+    },
+    /// The URL's store is one this build was compiled without: `s3://`,
+    /// `gs://` and `az://` each need a cargo feature (`s3`, `gcs`, `azure`,
+    /// on `meathook` or `meathook-parquet`). What to do: turn the feature on
+    /// and rebuild.
+    #[error(
+        "`{scheme}://` destinations are not compiled into this build; turn on the `{feature}` cargo feature \
+         of meathook (or meathook-parquet), e.g. `meathook = {{ version = \"…\", features = [\"{feature}\"] }}`"
+    )]
+    FeatureDisabled {
+        /// The scheme as given (`s3`, `gs`, `az`, …).
+        scheme: String,
+        /// The cargo feature that adds it.
+        feature: &'static str,
     },
     /// The URL names no bucket or container (`s3:///x`).
     #[error(
@@ -109,11 +130,14 @@ impl Destination {
     /// S3-compatible store, from `AWS_*` variables), `gs://bucket/prefix`
     /// (from `GOOGLE_*`), `az://container/prefix` (from `AZURE_*`), or
     /// `memory://` (in-process, for tests). Remote stores read their
-    /// credentials and settings from the environment only.
+    /// credentials and settings from the environment only. The cloud
+    /// schemes need the cargo features `s3`, `gcs` and `azure`.
     ///
     /// # Errors
     ///
-    /// [`DestinationError`] naming what is wrong with the URL.
+    /// [`DestinationError`] naming what is wrong with the URL;
+    /// [`DestinationError::FeatureDisabled`] for a cloud scheme this build
+    /// was compiled without.
     pub fn parse(url: &str) -> Result<Self, DestinationError> {
         if !url.contains("://") {
             if url.is_empty() {
@@ -136,7 +160,7 @@ impl Destination {
                 reason: "credentials in the url are refused; set them in the environment".into(),
             });
         }
-        let scheme: &'static str = match parsed.scheme() {
+        let cloud = match parsed.scheme() {
             "file" => {
                 let root = parsed
                     .to_file_path()
@@ -153,15 +177,22 @@ impl Destination {
                     label: "memory://".into(),
                 });
             }
-            "s3" | "s3a" => "s3",
-            "gs" => "gs",
-            "az" | "azure" | "abfs" | "abfss" => "az",
+            "s3" | "s3a" => Cloud::S3,
+            "gs" => Cloud::Gcs,
+            "az" | "azure" | "abfs" | "abfss" => Cloud::Azure,
             other => {
                 return Err(DestinationError::UnknownScheme {
                     scheme: other.to_owned(),
                 });
             }
         };
+        if !cloud.compiled_in() {
+            return Err(DestinationError::FeatureDisabled {
+                scheme: parsed.scheme().to_owned(),
+                feature: cloud.feature(),
+            });
+        }
+        let scheme = cloud.scheme();
         let bucket = parsed.host_str().unwrap_or_default().to_owned();
         if bucket.is_empty() {
             return Err(DestinationError::MissingBucket {
@@ -169,31 +200,7 @@ impl Destination {
                 scheme,
             });
         }
-        let store_error = |source| DestinationError::Store {
-            scheme,
-            bucket: bucket.clone(),
-            source,
-        };
-        let store: Arc<dyn ObjectStore> = match scheme {
-            "s3" => Arc::new(
-                AmazonS3Builder::from_env()
-                    .with_bucket_name(&bucket)
-                    .build()
-                    .map_err(store_error)?,
-            ),
-            "gs" => Arc::new(
-                GoogleCloudStorageBuilder::from_env()
-                    .with_bucket_name(&bucket)
-                    .build()
-                    .map_err(store_error)?,
-            ),
-            _ => Arc::new(
-                MicrosoftAzureBuilder::from_env()
-                    .with_container_name(&bucket)
-                    .build()
-                    .map_err(store_error)?,
-            ),
-        };
+        let store = cloud_store(cloud, &bucket)?;
         Ok(Self::Remote {
             store,
             prefix: prefix_of(&parsed, url)?,
@@ -239,6 +246,87 @@ impl Destination {
     }
 }
 
+/// The cloud stores, each compiled in by its own cargo feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cloud {
+    S3,
+    Gcs,
+    Azure,
+}
+
+impl Cloud {
+    /// The scheme used in labels and messages.
+    const fn scheme(self) -> &'static str {
+        match self {
+            Self::S3 => "s3",
+            Self::Gcs => "gs",
+            Self::Azure => "az",
+        }
+    }
+
+    /// The cargo feature (of meathook and of meathook-parquet) that adds it.
+    const fn feature(self) -> &'static str {
+        match self {
+            Self::S3 => "s3",
+            Self::Gcs => "gcs",
+            Self::Azure => "azure",
+        }
+    }
+
+    /// Whether this build has the backend.
+    const fn compiled_in(self) -> bool {
+        match self {
+            Self::S3 => cfg!(feature = "s3"),
+            Self::Gcs => cfg!(feature = "gcs"),
+            Self::Azure => cfg!(feature = "azure"),
+        }
+    }
+}
+
+/// The store for `bucket`, configured from the environment. A backend that
+/// is not compiled in is [`DestinationError::FeatureDisabled`] (checked
+/// before, by [`Destination::parse`]; repeated here so every arm exists in
+/// every build).
+fn cloud_store(cloud: Cloud, bucket: &str) -> Result<Arc<dyn ObjectStore>, DestinationError> {
+    #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+    let store_error = |source| DestinationError::Store {
+        scheme: cloud.scheme(),
+        bucket: bucket.to_owned(),
+        source,
+    };
+    match cloud {
+        #[cfg(feature = "s3")]
+        Cloud::S3 => Ok(Arc::new(
+            AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(store_error)?,
+        )),
+        #[cfg(feature = "gcs")]
+        Cloud::Gcs => Ok(Arc::new(
+            GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(store_error)?,
+        )),
+        #[cfg(feature = "azure")]
+        Cloud::Azure => Ok(Arc::new(
+            MicrosoftAzureBuilder::from_env()
+                .with_container_name(bucket)
+                .build()
+                .map_err(store_error)?,
+        )),
+        #[cfg(not(all(feature = "s3", feature = "gcs", feature = "azure")))]
+        _ => {
+            let _ = bucket;
+            Err(DestinationError::FeatureDisabled {
+                scheme: cloud.scheme().to_owned(),
+                feature: cloud.feature(),
+            })
+        }
+    }
+}
+
 fn prefix_of(parsed: &Url, url: &str) -> Result<ObjectPath, DestinationError> {
     ObjectPath::from_url_path(parsed.path()).map_err(|e| DestinationError::BadUrl {
         url: url.to_owned(),
@@ -270,17 +358,88 @@ mod tests {
         );
         let mem = Destination::parse("memory:///some/prefix").unwrap();
         assert_eq!(mem.describe("data/x"), "memory://some/prefix/data/x");
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn s3_urls_are_recognised() {
         let s3 = Destination::parse("s3://bucket/a/b").unwrap();
         assert_eq!(s3.describe("data/x"), "s3://bucket/a/b/data/x");
         assert!(format!("{s3:?}").contains("s3://bucket"));
+        let s3a = Destination::parse("s3a://bucket").unwrap();
+        assert_eq!(s3a.describe("data/x"), "s3://bucket/data/x");
+    }
+
+    /// Each cloud scheme either builds its store or, without its feature,
+    /// is refused with a message naming the feature to turn on: in every
+    /// feature combination, so `cargo test -p meathook-parquet` (no
+    /// features) checks the refusal and `--all-features` the stores.
+    #[test]
+    fn cloud_schemes_need_their_feature() {
+        for (url, cloud) in [
+            ("s3://bucket/a", Cloud::S3),
+            ("s3a://bucket/a", Cloud::S3),
+            ("gs://bucket/a", Cloud::Gcs),
+            ("az://container/a", Cloud::Azure),
+            ("abfss://container/a", Cloud::Azure),
+        ] {
+            let parsed = Destination::parse(url);
+            if cloud.compiled_in() {
+                // A store builder may still refuse the configuration it
+                // finds in the environment; it must not be the feature.
+                if let Err(e) = parsed {
+                    assert!(
+                        !matches!(e, DestinationError::FeatureDisabled { .. }),
+                        "{url}: {e}"
+                    );
+                }
+                continue;
+            }
+            let e = parsed.unwrap_err();
+            let DestinationError::FeatureDisabled { scheme, feature } = &e else {
+                panic!("{url}: {e}");
+            };
+            assert_eq!(*feature, cloud.feature());
+            assert!(url.starts_with(&format!("{scheme}://")), "{url}: {e}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!(
+                    "`{scheme}://` destinations are not compiled into this build"
+                )),
+                "{msg}"
+            );
+            assert!(
+                msg.contains(&format!("turn on the `{}` cargo feature", cloud.feature())),
+                "{msg}"
+            );
+            // Checked before the bucket: the missing feature is the news.
+            let e = Destination::parse(&format!("{scheme}:///x")).unwrap_err();
+            assert!(matches!(e, DestinationError::FeatureDisabled { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_feature_message_says_what_to_do() {
+        let e = DestinationError::FeatureDisabled {
+            scheme: "s3".into(),
+            feature: "s3",
+        }
+        .to_string();
+        assert_eq!(
+            e,
+            "`s3://` destinations are not compiled into this build; turn on the `s3` cargo feature \
+             of meathook (or meathook-parquet), e.g. `meathook = { version = \"…\", features = [\"s3\"] }`"
+        );
     }
 
     #[test]
     fn bad_urls_are_refused_clearly() {
         let e = Destination::parse("ftp://host/x").unwrap_err().to_string();
         assert!(e.contains("unknown destination scheme `ftp`"), "{e}");
-        let e = Destination::parse("s3:///x").unwrap_err().to_string();
-        assert!(e.contains("names no bucket"), "{e}");
+        if cfg!(feature = "s3") {
+            let e = Destination::parse("s3:///x").unwrap_err().to_string();
+            assert!(e.contains("names no bucket"), "{e}");
+        }
         let e = Destination::parse("s3://user:hunter2@bucket/x")
             .unwrap_err()
             .to_string();

@@ -1,7 +1,8 @@
 //! The object-store sink against a real S3-compatible server (`moto_server`
 //! from the venv `cargo xtask ci python` creates) on 127.0.0.1: the same
 //! layout, idempotency and conflict checks as the local directory, plus
-//! multipart uploads and error classes.
+//! multipart uploads and error classes. Needs the `s3` feature; the store
+//! is built through the `object_store` meathook-parquet re-exports.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: panics are failures
 
@@ -15,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use meathook_core::{BatchId, ErrorClass, Sink, SinkError, WindowMeta};
 use meathook_parquet::layout::{self, BatchName};
+use meathook_parquet::object_store::aws::AmazonS3Builder;
+use meathook_parquet::object_store::path::Path as ObjectPath;
+use meathook_parquet::object_store::{self, ObjectStore, ObjectStoreExt};
 use meathook_parquet::{Destination, FileSink, FileSinkBuilder, FileSinkError, ParquetEncoder};
-use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
-use object_store::path::Path as ObjectPath;
 use support::*;
 use time::macros::datetime;
 
