@@ -114,41 +114,106 @@ fn doc() -> Result<(), String> {
     )
 }
 
-/// The bare facade must pull in no HTTP, arrow or parquet crate.
+/// The bare facade must pull in no HTTP, arrow or parquet crate; the default
+/// build (and every feature on) one `reqwest` and one TLS crypto provider.
 fn features() -> Result<(), String> {
-    let tree = output(cargo([
-        "tree",
-        "--locked",
-        "-e",
-        "normal",
-        "--no-default-features",
-        "-p",
-        "meathook",
-        "--prefix",
-        "none",
-        "--format",
-        "{p}",
-    ]))?;
+    let tree = facade_tree(&["--no-default-features"])?;
     let offenders: Vec<&str> = tree
-        .lines()
-        .filter(|line| {
-            let name = line.split_whitespace().next().unwrap_or("");
-            HEAVY_CRATES.contains(&name)
-        })
+        .iter()
+        .filter(|(name, _)| HEAVY_CRATES.contains(&name.as_str()))
+        .map(|(name, _)| name.as_str())
         .collect();
     if offenders.is_empty() {
         eprintln!(
             "  --no-default-features pulls in none of {}",
             HEAVY_CRATES.join(", ")
         );
-        Ok(())
     } else {
-        Err(format!(
+        return Err(format!(
             "--no-default-features pulls in {}\n  how to fix: make the dependency optional behind the `parquet` or \
              `huggingface` feature, or `postgres` for the catalog (see `cargo tree -e normal --no-default-features -p meathook -i <crate>`)",
             offenders.join(", ")
-        ))
+        ));
     }
+    for features in [&[][..], &["--all-features"][..]] {
+        one_http_stack(features)?;
+    }
+    Ok(())
+}
+
+/// The TLS crypto providers rustls can be built on; a build compiles one.
+const CRYPTO_PROVIDERS: &[&str] = &["ring", "aws-lc-rs"];
+
+/// At most one `reqwest` (one version) and one crypto provider in the
+/// facade's normal dependencies with `features`: two are two HTTP stacks to
+/// compile, audit and keep patched.
+fn one_http_stack(features: &[&str]) -> Result<(), String> {
+    let shown = if features.is_empty() {
+        "the default build".to_owned()
+    } else {
+        format!("the {} build", features.join(" "))
+    };
+    // The flags as they go into a suggested command line.
+    let flags: String = features.iter().map(|f| format!(" {f}")).collect();
+    let tree = facade_tree(features)?;
+    let versions = |names: &[&str]| -> Vec<String> {
+        tree.iter()
+            .filter(|(name, _)| names.contains(&name.as_str()))
+            .map(|(name, version)| format!("{name}@{version}"))
+            .collect()
+    };
+    let reqwests = versions(&["reqwest"]);
+    if reqwests.len() > 1 {
+        return Err(format!(
+            "{shown} has {} reqwests ({})\n  how to fix: every HTTP client (ours and object_store's) must use the \
+             workspace's reqwest; see who brings the other with `cargo tree -e normal -p meathook{} -i <crate@version>`, \
+             then move that dependency to a release on the same reqwest or put it behind a feature \
+             (ARCHITECTURE.md, dependency table)",
+            reqwests.len(),
+            reqwests.join(", "),
+            flags,
+        ));
+    }
+    let providers = versions(CRYPTO_PROVIDERS);
+    if providers.len() > 1 {
+        return Err(format!(
+            "{shown} has {} TLS crypto providers ({})\n  how to fix: rustls must be built on one provider (aws-lc-rs, \
+             reqwest 0.13's and object_store's default); see which crate turns on the other with \
+             `cargo tree -e normal,features -p meathook{} -i <crate>` and turn that feature off \
+             (ARCHITECTURE.md, dependency table)",
+            providers.len(),
+            providers.join(", "),
+            flags,
+        ));
+    }
+    eprintln!(
+        "  {shown}: one reqwest ({}), one crypto provider ({})",
+        reqwests.first().map_or("none", String::as_str),
+        providers.first().map_or("none", String::as_str),
+    );
+    Ok(())
+}
+
+/// The distinct `(name, version)` packages among the facade's normal
+/// dependencies with `features` (this platform's).
+fn facade_tree(features: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let mut cmd = cargo([
+        "tree", "--locked", "-e", "normal", "-p", "meathook", "--prefix", "none", "--format", "{p}",
+    ]);
+    cmd.args(features);
+    let out = output(cmd)?;
+    let mut packages: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?;
+            let version = words.next()?.trim_start_matches('v');
+            Some((name.to_owned(), version.to_owned()))
+        })
+        .collect();
+    packages.sort();
+    packages.dedup();
+    Ok(packages)
 }
 
 fn deny() -> Result<(), String> {
