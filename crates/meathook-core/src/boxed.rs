@@ -44,17 +44,13 @@ impl BoxSinkError {
     pub fn new<E: SinkError>(error: E) -> Self {
         let class = error.class();
         let retry_after = error.retry_after();
-        let boxed: Box<dyn std::any::Any> = Box::new(error);
+        let boxed: Box<dyn Error + Send + Sync> = Box::new(error);
         match boxed.downcast::<Self>() {
             Ok(already) => *already,
-            Err(other) => match other.downcast::<E>() {
-                Ok(error) => Self {
-                    class,
-                    retry_after,
-                    error: error as Box<dyn Error + Send + Sync>,
-                },
-                // `other` was built from an `E` two lines up.
-                Err(_) => unreachable!("a boxed value keeps its type"),
+            Err(error) => Self {
+                class,
+                retry_after,
+                error,
             },
         }
     }
