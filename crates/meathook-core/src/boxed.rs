@@ -121,17 +121,24 @@ impl SinkError for BoxSinkError {
 /// Rejections in a [`Receipt`] and the records an [`IngestError`] hands back
 /// are the stack's own.
 ///
+/// Each call allocates one boxed future; a stack that is known at compile
+/// time needs no `BoxSink`.
+///
 /// # Examples
+///
+/// A terminal sink chosen from configuration, with a memory tier in front:
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use meathook_core::{BoxSink, IngestError, Receipt, Sink, WindowMeta};
+/// use meathook_core::{BoxSink, Buffered, FlushPolicy, IngestError, Receipt, Sink, WindowMeta};
 ///
-/// struct Discard;
+/// /// Counts what reaches it.
+/// struct Count(usize);
 ///
-/// impl Sink<u32> for Discard {
+/// impl Sink<u32> for Count {
 ///     type Error = Infallible;
 ///     async fn ingest(&mut self, _: &WindowMeta, r: Vec<u32>) -> Result<Receipt<Infallible>, IngestError<u32, Infallible>> {
+///         self.0 += r.len();
 ///         Ok(Receipt::all(r.len()))
 ///     }
 ///     async fn flush(&mut self) -> Result<(), Infallible> {
@@ -139,10 +146,21 @@ impl SinkError for BoxSinkError {
 ///     }
 /// }
 ///
-/// fn terminal(discard: bool) -> BoxSink<u32> {
-///     if discard { BoxSink::new(Discard) } else { BoxSink::new(Discard) }
+/// fn terminal(config: &str) -> Option<BoxSink<u32>> {
+///     match config {
+///         "count" => Some(BoxSink::new(Count(0))),
+///         // Any other stack, of another type: here, a tier over a counter.
+///         "buffered" => Some(BoxSink::new(Buffered::new(Count(0), FlushPolicy::hourly()))),
+///         _ => None,
+///     }
 /// }
-/// # let _ = terminal(true);
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut stack = Buffered::new(terminal("buffered").unwrap(), FlushPolicy::hourly());
+/// let window = WindowMeta::instant("p", time::OffsetDateTime::UNIX_EPOCH);
+/// assert_eq!(stack.ingest(&window, vec![1, 2, 3]).await.unwrap().accepted(), 3);
+/// stack.flush().await.unwrap();
+/// # });
 /// ```
 pub struct BoxSink<R> {
     inner: Box<dyn DynSink<R>>,
