@@ -8,37 +8,12 @@
 #[path = "../../../fuzz/harness/hub.rs"]
 mod harness;
 
-use std::path::PathBuf;
-
-fn inputs(kind: &str) -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz")
-        .join(kind)
-        .join("hub_answers");
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => panic!("cannot list {}: {e}", dir.display()),
-    };
-    files.sort();
-    files
-}
-
 #[test]
 fn saved_fuzz_inputs_keep_the_decoders_invariants() {
-    let seeds = inputs("corpus");
-    assert!(seeds.len() >= 10, "the seed corpus is missing: {seeds:?}");
-    let mut failed = Vec::new();
-    for file in seeds.iter().chain(&inputs("fixtures")) {
-        let data = std::fs::read(file).unwrap();
-        if std::panic::catch_unwind(|| harness::run(&data)).is_err() {
-            failed.push(file.display().to_string());
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "inputs that break the harness: {failed:#?}"
-    );
+    meathook_testkit::fuzz::replay("hub_answers", 10, |data| {
+        harness::run(data);
+        None
+    });
 }
 
 #[test]

@@ -9,12 +9,15 @@
 //!   request counters and a commit log.
 //! - [`python::interpreter`]: the venv the interop tests run Python
 //!   readers and clients from.
+//! - [`fuzz::replay`]: the fuzz targets' saved inputs, run as ordinary
+//!   tests.
 //! - [`conformance`]: the `Sink` conformance suite every sink's tests run
 //!   (and users' sinks can), with [`conformance::Recorder`], an inner sink
 //!   that keeps what reaches it.
 #![forbid(unsafe_code)]
 
 pub mod conformance;
+pub mod fuzz;
 pub mod hub;
 mod nea;
 pub mod python;
