@@ -171,7 +171,19 @@ fn read_chunk<Rd: Read, R: DeserializeOwned>(
         };
         let mut records = codec::Records::new(&raw);
         let mut decoded = 0u64;
+        let count = u64::from(header.count);
         loop {
+            if decoded == count {
+                // A frame that holds more records than its header counts
+                // lies: only the counted ones have sequence numbers.
+                if !matches!(records.next_bytes(), Ok(None)) {
+                    reader.damage.reasons.push(format!(
+                        "frame at record {} holds more than its {count} records; the rest were not delivered",
+                        header.index
+                    ));
+                }
+                break;
+            }
             match records.next_bytes() {
                 Ok(Some(bytes)) => {
                     decoded += 1;
@@ -186,9 +198,19 @@ fn read_chunk<Rd: Read, R: DeserializeOwned>(
                         }
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    // Fewer records than the header counts: the missing
+                    // ones are lost, and counted.
+                    let rest = count - decoded;
+                    reader.damage.lost += rest;
+                    reader.damage.reasons.push(format!(
+                        "frame at record {} holds {decoded} of its {count} records",
+                        header.index
+                    ));
+                    break;
+                }
                 Err(codec::PayloadError::Corrupt(why)) => {
-                    let rest = u64::from(header.count).saturating_sub(decoded);
+                    let rest = count.saturating_sub(decoded);
                     reader.damage.lost += rest;
                     reader
                         .damage
@@ -234,5 +256,62 @@ where
             self.reader = Some(reader);
         }
         Ok(chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::FrameBuilder;
+    use crate::segment::SegmentHeader;
+
+    /// A segment holding one frame of the records `values` whose header
+    /// claims `claimed` records.
+    fn segment(values: &[u64], claimed: u32) -> Vec<u8> {
+        let window = meathook_core::WindowMeta::instant("p", time::OffsetDateTime::UNIX_EPOCH);
+        let mut out = SegmentHeader {
+            id: 0,
+            encoding: codec::ENCODING_MSGPACK_LZ4,
+            window,
+            created: time::OffsetDateTime::UNIX_EPOCH,
+            incarnation: Some(1),
+        }
+        .encode();
+        let mut builder = FrameBuilder::default();
+        for v in values {
+            builder.push(v, 1 << 20).unwrap();
+        }
+        let (payload, _) = builder.finish();
+        out.extend_from_slice(&FrameHeader::encode(Kind::Records, 0, 0, claimed, &payload));
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<u64>, Damage) {
+        let (_, mut reader) = FrameReader::open(bytes, u64::MAX).unwrap();
+        let mut all = Vec::new();
+        while let Some(chunk) = read_chunk::<_, u64>(&mut reader, 100).unwrap() {
+            all.extend(chunk);
+        }
+        (all, reader.damage)
+    }
+
+    #[test]
+    fn a_frame_that_miscounts_its_records_is_counted_as_damage() {
+        // Claims three, holds two: the missing one is lost, and counted.
+        let (got, damage) = read_all(&segment(&[7, 8], 3));
+        assert_eq!(got, vec![7, 8]);
+        assert_eq!(damage.lost, 1, "{damage:?}");
+        // Claims one, holds two: only the counted one is delivered.
+        let (got, damage) = read_all(&segment(&[7, 8], 1));
+        assert_eq!(got, vec![7]);
+        assert!(
+            damage.reasons.iter().any(|r| r.contains("more than its 1")),
+            "{damage:?}"
+        );
+        // An honest frame.
+        let (got, damage) = read_all(&segment(&[7, 8], 2));
+        assert_eq!(got, vec![7, 8]);
+        assert_eq!(damage, Damage::default());
     }
 }
