@@ -3,7 +3,7 @@
 //! by the back-off and dataset-card parsers, through their public API.
 //!
 //! Shared by the `hub_answers` fuzz target and `meathook-hf`'s
-//! `tests/fuzz_corpus.rs`, which replays the saved corpus and fixtures.
+//! `tests/it/fuzz_corpus.rs`, which replays the saved corpus and fixtures.
 //!
 //! ```text
 //! 429

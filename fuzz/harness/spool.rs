@@ -3,7 +3,7 @@
 //! sink and inspected again, all through the public API.
 //!
 //! Shared by the `spool_recovery` fuzz target and the spool's
-//! `tests/fuzz_corpus.rs`, which replays the saved corpus and fixtures.
+//! `tests/it/fuzz_corpus.rs`, which replays the saved corpus and fixtures.
 //!
 //! The first input byte picks what the rest becomes (`byte % 5`; bit 7
 //! picks `.seg` over `.open` where it matters):

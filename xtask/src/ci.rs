@@ -95,7 +95,7 @@ fn test() -> Result<(), String> {
     );
     sh(
         cmd,
-        "run the failing test alone with `cargo test -p <crate> --test <file> <name>` and read its message",
+        "run the failing test alone with `cargo test -p <crate> --test it <file>::<name>` and read its message",
     )
 }
 

@@ -14,7 +14,7 @@
 //!   (not committed);
 //! - `fuzz/fixtures/TARGET`: every crash, hang or huge allocation found is
 //!   copied here; commit it with its fix. `cargo test` replays both committed
-//!   directories (`tests/fuzz_corpus.rs` in meathook-spool and meathook-hf),
+//!   directories (`tests/it/fuzz_corpus.rs` in meathook-spool and meathook-hf),
 //!   so CI needs no cargo-fuzz.
 
 use std::path::{Path, PathBuf};
@@ -140,7 +140,7 @@ fn fuzz_one(name: &str, seconds: u64) -> Result<(), String> {
     }
     let result = sh(
         cmd,
-        "the input that failed is saved in fuzz/fixtures; replay it with cargo test --test fuzz_corpus",
+        "the input that failed is saved in fuzz/fixtures; replay it with cargo test --test it fuzz_corpus",
     );
     let fixtures = dir.join("fixtures").join(name);
     let mut saved = Vec::new();

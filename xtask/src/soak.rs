@@ -65,12 +65,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "-p",
         "meathook-spool",
         "--test",
-        "model",
+        "it",
+        "model::",
     ]);
     model.env("MEATHOOK_MODEL_CASES", &cases);
     sh(
         model,
-        "the failing sequence is printed above; add it as a regression case in crates/meathook-spool/tests/model.rs",
+        "the failing sequence is printed above; add it as a regression case in crates/meathook-spool/tests/it/model.rs",
     )?;
     let mut soak = cargo([
         "test",
@@ -79,8 +80,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "-p",
         "meathook-spool",
         "--test",
-        "sigkill_soak",
-        "sigkill_soak_loses",
+        "it",
+        "sigkill_soak::sigkill_soak_loses",
         "--",
         "--nocapture",
     ]);

@@ -123,26 +123,26 @@
 //!
 //! | fault | acknowledged records lost | duplicated at the destination | test |
 //! |---|---|---|---|
-//! | SIGKILL at any point (`EveryIngest`) | none | none (replays reuse the BatchId; the file sink skips existing batches) | `tests/sigkill_soak.rs` |
-//! | crash with unsynced bytes dropped (model) | none | none | `tests/model.rs` |
-//! | torn tail, cut at every byte offset | none; exactly the complete frames survive | none | `tests/recovery.rs` |
-//! | bit flip in a middle frame's header, length or payload | that frame's records, counted exactly, segment quarantined | none | `tests/recovery.rs` |
-//! | garbage tails: zeros, random bytes, `u32::MAX` lengths | none | none | `tests/recovery.rs` |
-//! | ENOSPC during append | none; the batch is refused and handed back | none | `tests/faults.rs` |
-//! | fsync failure | none; the batch is refused, the segment abandoned | none | `tests/faults.rs` |
-//! | seal or group sync fails after a durable append | none; the batch is acknowledged, the segment abandoned with it | none | `tests/model.rs` |
-//! | crash after an abandoned segment was delivered, before its delete | none | none: it is renamed `.abandoned` before delivery, never continued | `tests/model.rs` |
-//! | a directory sync fails after a seal's or an abandon's rename, then a crash | none | none: an `.open` file holding a seal frame is sealed, never continued; retiring is idempotent, so delivery does not stall | `tests/model.rs`, `tests/faults.rs` |
-//! | a group sync fails for one window while an append fills another | none | none: the append seals its own segment | `tests/model.rs` (group commit), `tests/faults.rs` |
-//! | fresh spool (wiped volume, lost `sequence` file) before a destination that holds files | none | none: a new incarnation names new paths | `tests/model.rs`, `tests/fresh_spool.rs` (workspace) |
-//! | symlink (to `/dev/zero`, to a 50 GB file), FIFO, directory named like a segment, `sequence` or `LOCK` | none; skipped and reported, never followed, copied or waited on | none | `tests/hostile_dir.rs` |
-//! | segment named with id `u64::MAX`, `sequence` claiming numbers near 2^64 | none; skipped, numbering goes on | none | `tests/hostile_dir.rs` |
-//! | valid header then 512 MiB–2 GiB of zeros | none; read once, copy to quarantine bounded at 256 MiB | none | `tests/hostile_dir.rs` |
-//! | `quarantine` / `dead-letter` a file or a symlink | none; the start fails with `SpoolError::Start` naming it, `verify` exits 1 | none | `tests/hostile_dir.rs` |
-//! | random frames, headers and segments (fuzzed) | none; no panic, no unbounded allocation | none | `tests/fuzz_corpus.rs`, `cargo xtask fuzz` |
-//! | inner sink down for 24 windows | none, delivered once, in order | none | `tests/outage.rs` |
-//! | inner sink refuses permanently | none: moved to `dead-letter/` with the error | none | `tests/delivery.rs` |
-//! | full spool, `Block` / `DropOldest` / `DropNewest` | none / oldest segments, counted / the batch, counted | none | `tests/limits.rs` |
+//! | SIGKILL at any point (`EveryIngest`) | none | none (replays reuse the BatchId; the file sink skips existing batches) | `tests/it/sigkill_soak.rs` |
+//! | crash with unsynced bytes dropped (model) | none | none | `tests/it/model.rs` |
+//! | torn tail, cut at every byte offset | none; exactly the complete frames survive | none | `tests/it/recovery.rs` |
+//! | bit flip in a middle frame's header, length or payload | that frame's records, counted exactly, segment quarantined | none | `tests/it/recovery.rs` |
+//! | garbage tails: zeros, random bytes, `u32::MAX` lengths | none | none | `tests/it/recovery.rs` |
+//! | ENOSPC during append | none; the batch is refused and handed back | none | `tests/it/faults.rs` |
+//! | fsync failure | none; the batch is refused, the segment abandoned | none | `tests/it/faults.rs` |
+//! | seal or group sync fails after a durable append | none; the batch is acknowledged, the segment abandoned with it | none | `tests/it/model.rs` |
+//! | crash after an abandoned segment was delivered, before its delete | none | none: it is renamed `.abandoned` before delivery, never continued | `tests/it/model.rs` |
+//! | a directory sync fails after a seal's or an abandon's rename, then a crash | none | none: an `.open` file holding a seal frame is sealed, never continued; retiring is idempotent, so delivery does not stall | `tests/it/model.rs`, `tests/it/faults.rs` |
+//! | a group sync fails for one window while an append fills another | none | none: the append seals its own segment | `tests/it/model.rs` (group commit), `tests/it/faults.rs` |
+//! | fresh spool (wiped volume, lost `sequence` file) before a destination that holds files | none | none: a new incarnation names new paths | `tests/it/model.rs`, `tests/it/fresh_spool.rs` (workspace) |
+//! | symlink (to `/dev/zero`, to a 50 GB file), FIFO, directory named like a segment, `sequence` or `LOCK` | none; skipped and reported, never followed, copied or waited on | none | `tests/it/hostile_dir.rs` |
+//! | segment named with id `u64::MAX`, `sequence` claiming numbers near 2^64 | none; skipped, numbering goes on | none | `tests/it/hostile_dir.rs` |
+//! | valid header then 512 MiB–2 GiB of zeros | none; read once, copy to quarantine bounded at 256 MiB | none | `tests/it/hostile_dir.rs` |
+//! | `quarantine` / `dead-letter` a file or a symlink | none; the start fails with `SpoolError::Start` naming it, `verify` exits 1 | none | `tests/it/hostile_dir.rs` |
+//! | random frames, headers and segments (fuzzed) | none; no panic, no unbounded allocation | none | `tests/it/fuzz_corpus.rs`, `cargo xtask fuzz` |
+//! | inner sink down for 24 windows | none, delivered once, in order | none | `tests/it/outage.rs` |
+//! | inner sink refuses permanently | none: moved to `dead-letter/` with the error | none | `tests/it/delivery.rs` |
+//! | full spool, `Block` / `DropOldest` / `DropNewest` | none / oldest segments, counted / the batch, counted | none | `tests/it/limits.rs` |
 //!
 //! One limit of the table: damage to the *last* frame of a segment that is
 //! still open cannot be told apart from a torn write, so recovery cuts it as

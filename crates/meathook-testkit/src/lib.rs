@@ -11,11 +11,13 @@
 //!   readers and clients from.
 //! - [`fuzz::replay`]: the fuzz targets' saved inputs, run as ordinary
 //!   tests.
+//! - [`test_in_child!`]: one test run again alone in a child process.
 //! - [`conformance`]: the `Sink` conformance suite every sink's tests run
 //!   (and users' sinks can), with [`conformance::Recorder`], an inner sink
 //!   that keeps what reaches it.
 #![forbid(unsafe_code)]
 
+pub mod child;
 pub mod conformance;
 pub mod fuzz;
 pub mod hub;

@@ -1,0 +1,9 @@
+//! The integration tests: one module per file, all linked into one test
+//! binary, so the crate's tests cost one link instead of one per file. Run
+//! one file's tests with `cargo test --test it <file>::`.
+
+#[cfg(feature = "postgres")]
+mod support;
+
+mod catalog;
+mod manifest;

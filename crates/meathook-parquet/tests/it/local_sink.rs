@@ -1,0 +1,370 @@
+//! The local-directory sink: layout, idempotent replays, conflicts,
+//! rejected records, and a real process killed in the middle of a write.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests: panics are failures; the child reports on stdout
+
+use crate::support;
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use meathook_core::{BatchId, ErrorClass, RecordChunks, Sink, SinkError, WindowMeta};
+use meathook_parquet::layout::{self, BatchName};
+use meathook_parquet::{FileSink, FileSinkError, ParquetEncoder};
+use support::*;
+use time::macros::datetime;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn window(batch: Option<BatchId>) -> WindowMeta {
+    let w = WindowMeta::containing("air_temperature", datetime!(2026-11-23 10:56 UTC), HOUR);
+    match batch {
+        Some(b) => w.with_batch(b),
+        None => w,
+    }
+}
+
+fn sink(dir: &Path) -> FileSink<Station, ParquetEncoder<Station>> {
+    FileSink::new(dir.to_str().unwrap(), ParquetEncoder::new().unwrap()).unwrap()
+}
+
+fn data_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.starts_with(layout::DATA_DIR))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_land_at_their_layout_path_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = sink(dir.path());
+    sink.open().await.unwrap();
+    let id = BatchId::legacy(10, 19);
+    let records: Vec<Station> = (0..10).map(station_at).collect();
+
+    let receipt = sink
+        .ingest(&window(Some(id)), records.clone())
+        .await
+        .unwrap();
+    assert_eq!(receipt.accepted(), 10);
+    let expected = layout::object_path(&window(Some(id)), BatchName::Sequence(id), "parquet");
+    assert_eq!(data_files(dir.path()), [PathBuf::from(&expected)]);
+    let back: Vec<Station> = read_records(std::fs::read(dir.path().join(&expected)).unwrap());
+    assert!(records.iter().zip(&back).all(|(a, b)| a.same(b)) && back.len() == 10);
+    assert!(sink.last_delivery().unwrap().created);
+
+    // A replay of the same batch: same path, nothing written.
+    let before = std::fs::metadata(dir.path().join(&expected))
+        .unwrap()
+        .modified()
+        .unwrap();
+    sink.ingest(&window(Some(id)), records.clone())
+        .await
+        .unwrap();
+    assert_eq!(data_files(dir.path()), [PathBuf::from(&expected)]);
+    assert!(!sink.last_delivery().unwrap().created);
+    assert_eq!(sink.file_counts(), (1, 1));
+    let after = std::fs::metadata(dir.path().join(&expected))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after);
+
+    // Without a batch identity the name is the content hash: a second,
+    // identical batch is the same file, a different one is another file.
+    sink.ingest(&window(None), records.clone()).await.unwrap();
+    sink.ingest(&window(None), records.clone()).await.unwrap();
+    sink.ingest(&window(None), records[..5].to_vec())
+        .await
+        .unwrap();
+    let files = data_files(dir.path());
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(sink.file_counts(), (3, 2));
+    for f in &files {
+        let name = f.to_str().unwrap();
+        assert!(
+            name.starts_with("data/air_temperature/2026-11-23/100000Z-"),
+            "{name}"
+        );
+        assert!(!layout::contains_split_keyword(name), "{name}");
+    }
+    // No scratch file is left behind.
+    assert!(files_under(&dir.path().join(".meathook-tmp")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_different_file_at_a_batch_path_is_a_conflict_not_an_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = sink(dir.path());
+    let id = BatchId::legacy(1, 3);
+    let first: Vec<Station> = (0..3).map(station_at).collect();
+    sink.ingest(&window(Some(id)), first).await.unwrap();
+    let path = dir.path().join(&data_files(dir.path())[0]);
+    let original = std::fs::read(&path).unwrap();
+
+    let other: Vec<Station> = (100..103).map(station_at).collect();
+    let err = sink.ingest(&window(Some(id)), other).await.unwrap_err();
+    assert!(
+        matches!(err.error(), FileSinkError::Conflict { .. }),
+        "{err}"
+    );
+    assert_eq!(err.error().class(), ErrorClass::Permanent);
+    assert!(err.to_string().contains("nothing was overwritten"), "{err}");
+    let (records, _) = err.into_parts();
+    assert_eq!(records.len(), 3, "the records are handed back");
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+    assert!(files_under(&dir.path().join(".meathook-tmp")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_cannot_be_encoded_is_rejected_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = sink(dir.path());
+    let mut records: Vec<Station> = (0..6).map(station_at).collect();
+    records[2].observed_at = datetime!(2300-01-01 0:00 UTC);
+    records[4].observed_at = datetime!(1600-01-01 0:00 UTC);
+    let receipt = sink.ingest(&window(None), records).await.unwrap();
+    assert_eq!(receipt.accepted(), 4);
+    let rejected: Vec<usize> = receipt.rejected().iter().map(|r| r.index).collect();
+    assert_eq!(rejected, [2, 4]);
+    assert_eq!(receipt.rejected()[0].error.class(), ErrorClass::Permanent);
+    let files = data_files(dir.path());
+    let back: Vec<Station> = read_records(std::fs::read(dir.path().join(&files[0])).unwrap());
+    assert_eq!(
+        back.iter().map(|s| s.small).collect::<Vec<_>>(),
+        [0, 1, 3, 5]
+    );
+    let mut stats = meathook_core::StackStats::default();
+    sink.observe(&mut stats);
+    assert_eq!((stats.delivered_records, stats.rejected_records), (4, 2));
+}
+
+/// Yields `chunks` chunks, then (as the crash child) reports and hangs.
+struct Chunks {
+    next: u64,
+    chunks: u64,
+    per_chunk: u64,
+    hang_after: Option<u64>,
+}
+
+impl RecordChunks<Station> for Chunks {
+    type Error = Infallible;
+
+    async fn next_chunk(&mut self) -> Result<Option<Vec<Station>>, Infallible> {
+        if Some(self.next) == self.hang_after {
+            println!("MID-WRITE");
+            std::io::stdout().flush().unwrap();
+            std::future::pending::<()>().await;
+        }
+        if self.next == self.chunks {
+            return Ok(None);
+        }
+        let start = self.next * self.per_chunk;
+        self.next += 1;
+        Ok(Some(
+            (start..start + self.per_chunk).map(station_at).collect(),
+        ))
+    }
+}
+
+const CRASH_DIR: &str = "MEATHOOK_CRASH_TEST_DIR";
+
+/// Run by `a_killed_write_leaves_no_file_under_a_final_name` in a child
+/// process, which it kills in the middle of the second batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run in a child process by a_killed_write_leaves_no_file_under_a_final_name"]
+async fn crash_child() {
+    let dir = std::env::var(CRASH_DIR).expect("only run as the crash test's child");
+    let encoder = ParquetEncoder::builder()
+        .with_row_group_size(1_000)
+        .build()
+        .unwrap();
+    let mut sink: FileSink<Station, _> = FileSink::new(dir, encoder).unwrap();
+    let first = Chunks {
+        next: 0,
+        chunks: 2,
+        per_chunk: 1_000,
+        hang_after: None,
+    };
+    sink.ingest_chunks(&window(Some(BatchId::legacy(0, 1_999))), first)
+        .await
+        .unwrap();
+    let second = Chunks {
+        next: 0,
+        chunks: 10,
+        per_chunk: 5_000,
+        hang_after: Some(3),
+    };
+    let _ = sink
+        .ingest_chunks(&window(Some(BatchId::legacy(2_000, 51_999))), second)
+        .await;
+    unreachable!("the parent kills this process");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_write_leaves_no_file_under_a_final_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = meathook_testkit::test_in_child!("crash_child")
+        .arg("--ignored")
+        .env(CRASH_DIR, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.unwrap().contains("MID-WRITE")),
+        "the child ended before reaching the middle of its second write"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // The first batch is complete under its name; the second is only a
+    // scratch file.
+    let first = BatchId::legacy(0, 1_999);
+    let second = BatchId::legacy(2_000, 51_999);
+    let first_path =
+        layout::object_path(&window(Some(first)), BatchName::Sequence(first), "parquet");
+    let second_path = layout::object_path(
+        &window(Some(second)),
+        BatchName::Sequence(second),
+        "parquet",
+    );
+    assert_eq!(data_files(dir.path()), [PathBuf::from(&first_path)]);
+    let back: Vec<Station> = read_records(std::fs::read(dir.path().join(&first_path)).unwrap());
+    assert_eq!(back.len(), 2_000);
+    let scratch = dir.path().join(".meathook-tmp");
+    let parts = files_under(&scratch);
+    assert_eq!(
+        parts.len(),
+        1,
+        "the interrupted write left its scratch file: {parts:?}"
+    );
+    assert!(parts[0].extension().unwrap() == "part");
+
+    // The next start removes the dead process's scratch file; replaying the
+    // interrupted batch writes it once, and a second replay writes nothing.
+    let mut sink = sink(dir.path());
+    sink.open().await.unwrap();
+    assert!(files_under(&scratch).is_empty());
+    for _ in 0..2 {
+        let chunks = Chunks {
+            next: 0,
+            chunks: 10,
+            per_chunk: 5_000,
+            hang_after: None,
+        };
+        let receipt = sink
+            .ingest_chunks(&window(Some(second)), chunks)
+            .await
+            .unwrap();
+        assert_eq!(receipt.accepted(), 50_000);
+    }
+    assert_eq!(sink.file_counts(), (1, 1));
+    assert_eq!(
+        data_files(dir.path()),
+        [PathBuf::from(&first_path), PathBuf::from(&second_path)]
+    );
+    let back: Vec<Station> = read_records(std::fs::read(dir.path().join(&second_path)).unwrap());
+    assert_eq!(back.len(), 50_000);
+    assert!(
+        back.iter()
+            .enumerate()
+            .all(|(i, s)| s.same(&station_at(i as u64)))
+    );
+}
+
+/// A pipeline whose escaped name cannot be a file name (256 letters, 86
+/// punctuation characters, 43 `é`) is refused at once and permanently, so a
+/// spool dead-letters it instead of retrying it for ever; nothing is left
+/// behind.
+#[tokio::test]
+async fn a_pipeline_name_too_long_for_a_file_name_is_a_permanent_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = sink(dir.path());
+    for name in ["a".repeat(256), ".".repeat(86), "é".repeat(43)] {
+        let window = WindowMeta::containing(name.as_str(), datetime!(2026-11-23 10:56 UTC), HOUR)
+            .with_batch(BatchId::new(1, 0, 2));
+        let err = sink
+            .ingest(&window, (0..3).map(station_at).collect())
+            .await
+            .unwrap_err();
+        assert_eq!(err.records().len(), 3, "the records are handed back");
+        assert_eq!(
+            err.error().class(),
+            ErrorClass::Permanent,
+            "{}",
+            err.error()
+        );
+        assert!(
+            matches!(err.error(), FileSinkError::Name { .. }),
+            "{}",
+            err.error()
+        );
+        assert!(
+            err.error().to_string().contains("at most 240"),
+            "{}",
+            err.error()
+        );
+    }
+    assert!(data_files(dir.path()).is_empty());
+}
+
+/// The operating system's "file name too long" is permanent too, whatever
+/// produced the name.
+#[test]
+fn a_name_the_filesystem_refuses_is_permanent() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::fs::File::create(dir.path().join("x".repeat(300))).unwrap_err();
+    let err = FileSinkError::Local {
+        action: "creating",
+        path: dir.path().to_path_buf(),
+        source,
+    };
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+}
+
+/// Something other than a file already at a batch's path (a FIFO, a symlink
+/// to `/dev/zero`) is refused without hanging, following or overwriting it.
+#[tokio::test]
+async fn a_fifo_or_symlink_at_the_target_path_is_refused_not_followed() {
+    for fifo in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = sink(dir.path());
+        let window = window(Some(BatchId::new(3, 0, 2)));
+        let relative = layout::object_path(
+            &window,
+            BatchName::Sequence(BatchId::new(3, 0, 2)),
+            "parquet",
+        );
+        let target = dir.path().join(&relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        if fifo {
+            let made = Command::new("mkfifo").arg(&target).status().unwrap();
+            assert!(made.success());
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &target).unwrap();
+        }
+        let ingest = sink.ingest(&window, (0..3).map(station_at).collect());
+        let err = tokio::time::timeout(Duration::from_secs(60), ingest)
+            .await
+            .expect("ingest hung on what sits at the target path")
+            .unwrap_err();
+        assert!(
+            err.error().to_string().contains("not a regular file"),
+            "{}",
+            err.error()
+        );
+        assert_eq!(err.records().len(), 3);
+        let kind = std::fs::symlink_metadata(&target).unwrap().file_type();
+        assert!(if fifo {
+            !kind.is_file() && !kind.is_symlink()
+        } else {
+            kind.is_symlink()
+        });
+    }
+}

@@ -1,0 +1,6 @@
+//! The integration tests: one module per file, all linked into one test
+//! binary, so the crate's tests cost one link instead of one per file. Run
+//! one file's tests with `cargo test --test it <file>::`.
+
+mod fresh_spool;
+mod nea_example;
