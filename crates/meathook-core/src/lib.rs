@@ -45,35 +45,43 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod attempts;
 mod backlog;
 mod backoff;
 mod boxed;
 mod buffered;
+mod catalog_stats;
 mod clock;
 mod collector;
+mod deliveries;
 mod delivery;
 mod encoder;
+mod failure;
 pub mod name;
 mod policy;
 mod sink;
+mod stack_stats;
 mod tee;
 mod window;
 
+pub use attempts::Attempts;
 pub use backlog::LayerStats;
 pub use backoff::Backoff;
 pub use boxed::{BoxSink, BoxSinkError};
 pub use buffered::{Buffered, BufferedError, Capacity, Weigher, inline_size};
+pub use catalog_stats::{CatalogSnapshot, CatalogStats};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use collector::Collector;
-pub use delivery::{
-    Attempts, CatalogSnapshot, CatalogStats, Deliveries, Delivery, DeliveryLog, DeliveryLogError,
-};
+pub use deliveries::{Deliveries, DeliveryLog, DeliveryLogError};
+pub use delivery::Delivery;
 pub use encoder::{EncodeSession, Encoder};
+pub use failure::SinkFailure;
 pub use policy::{FlushPolicy, MIN_WINDOW, PolicyError};
 pub use sink::{
     ChunkedError, ChunkedResult, Drain, ErrorClass, IngestError, Receipt, RecordChunks,
-    RecordRejected, Sink, SinkError, StackStats,
+    RecordRejected, Sink, SinkError,
 };
+pub use stack_stats::StackStats;
 pub use tee::{Branch, Tee, TeeError};
 pub use time::OffsetDateTime;
 pub use window::{BatchId, WindowMeta};
