@@ -79,17 +79,24 @@ impl<R> Backlog<R> {
     }
 
     /// Adds what this backlog holds and has delivered to `stats`.
+    ///
+    /// A memory layer delivers, so its delivery figures replace those of
+    /// the layers above; the layer below replaces them in turn if it
+    /// delivers too.
     pub(crate) fn observe(&self, stats: &mut StackStats, utilisation: f64) {
-        stats.held_records += self.records as u64;
-        stats.held_bytes += self.bytes as u64;
-        stats.note_utilisation(utilisation);
-        if let Some(oldest) = self.batches.front() {
-            stats.note_undelivered(oldest.window.start);
-        }
-        stats.delivered_records = self.stats.delivered_records;
-        stats.failed_attempts = self.stats.failed_attempts;
-        stats.retries = self.stats.retries;
-        stats.rejected_records += self.stats.rejected_records;
+        let own = StackStats {
+            held_records: self.records as u64,
+            held_bytes: self.bytes as u64,
+            utilisation,
+            oldest_undelivered: self.batches.front().map(|oldest| oldest.window.start),
+            delivered_records: self.stats.delivered_records,
+            failed_attempts: self.stats.failed_attempts,
+            retries: self.stats.retries,
+            rejected_records: self.stats.rejected_records,
+            ..StackStats::default()
+        };
+        stats.add_held(&own);
+        stats.set_delivery(&own);
     }
 
     pub(crate) fn set_backoff(&mut self, backoff: Backoff) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::WindowMeta;
+use crate::{StackStats, WindowMeta};
 
 /// Whether retrying an operation that failed can succeed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -160,59 +160,6 @@ pub enum Drain {
     /// Make everything durable; leave the open window on disk for the next
     /// start, so it is delivered whole, once, when it closes.
     KeepActiveWindow,
-}
-
-/// What a sink stack holds and has done, gathered by [`Sink::observe`].
-///
-/// Figures that describe what is held (`held_*`, `spooled_bytes`, the
-/// `*_records` losses) add up across layers; `utilisation` is the fullest
-/// layer's; `oldest_undelivered` is the oldest of any layer. Delivery figures
-/// (`delivered_records`, `failed_attempts`, `retries`) are those of the
-/// deepest layer that delivers: each layer sets them, then the layer below
-/// overwrites them if it delivers too.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
-pub struct StackStats {
-    /// Records held in memory.
-    pub held_records: u64,
-    /// Bytes held in memory, as weighed.
-    pub held_bytes: u64,
-    /// The fullest layer's fill, from 0.0 to 1.0.
-    pub utilisation: f64,
-    /// Bytes held on disk by durable layers.
-    pub spooled_bytes: u64,
-    /// Collection time of the oldest record not yet delivered.
-    pub oldest_undelivered: Option<time::OffsetDateTime>,
-    /// Records the deepest delivering layer handed on successfully.
-    pub delivered_records: u64,
-    /// Delivery attempts refused below the deepest delivering layer.
-    pub failed_attempts: u64,
-    /// Delivery attempts made after a refusal.
-    pub retries: u64,
-    /// Records rejected on their own (unserialisable, unrepresentable).
-    pub rejected_records: u64,
-    /// Records dropped by a full-disk policy that drops.
-    pub dropped_records: u64,
-    /// Records lost to corruption and kept aside in quarantine.
-    pub quarantined_records: u64,
-    /// Records kept aside after a destination refused them permanently.
-    pub dead_lettered_records: u64,
-}
-
-impl StackStats {
-    /// Raises `utilisation` to `value` if it is higher.
-    pub fn note_utilisation(&mut self, value: f64) {
-        if value > self.utilisation {
-            self.utilisation = value.min(1.0);
-        }
-    }
-
-    /// Lowers `oldest_undelivered` to `at` if it is older.
-    pub fn note_undelivered(&mut self, at: time::OffsetDateTime) {
-        if self.oldest_undelivered.is_none_or(|old| at < old) {
-            self.oldest_undelivered = Some(at);
-        }
-    }
 }
 
 /// A batch offered in chunks by a durable source; see

@@ -369,26 +369,6 @@ where
         };
         let left = branch(&self.left_backlog, &|s| self.left.observe(s));
         let right = branch(&self.right_backlog, &|s| self.right.observe(s));
-        let lagging = if left.delivered_records <= right.delivered_records {
-            &left
-        } else {
-            &right
-        };
-        stats.delivered_records = lagging.delivered_records;
-        stats.failed_attempts = lagging.failed_attempts;
-        stats.retries = lagging.retries;
-        for b in [&left, &right] {
-            stats.held_records += b.held_records;
-            stats.held_bytes += b.held_bytes;
-            stats.spooled_bytes += b.spooled_bytes;
-            stats.rejected_records += b.rejected_records;
-            stats.dropped_records += b.dropped_records;
-            stats.quarantined_records += b.quarantined_records;
-            stats.dead_lettered_records += b.dead_lettered_records;
-            stats.note_utilisation(b.utilisation);
-            if let Some(at) = b.oldest_undelivered {
-                stats.note_undelivered(at);
-            }
-        }
+        stats.merge_branches(&left, &right);
     }
 }
