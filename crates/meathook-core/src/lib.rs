@@ -82,6 +82,6 @@ pub use sink::{
     RecordRejected, Sink, SinkError,
 };
 pub use stack_stats::StackStats;
-pub use tee::{Branch, Tee, TeeError};
+pub use tee::{Branch, Tee, TeeError, TeeRecord};
 pub use time::OffsetDateTime;
 pub use window::{BatchId, WindowMeta};

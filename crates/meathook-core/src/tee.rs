@@ -9,6 +9,44 @@ use crate::{
     SinkError, StackStats, Weigher, WindowMeta, inline_size,
 };
 
+/// Records a [`Tee`] can take: any `Clone` type, since each batch is copied
+/// once, for the right branch.
+///
+/// It exists for its compile error: a stack with a `Tee` over records that
+/// are not `Clone` fails with a message that says so, instead of one that
+/// only says the stack is not a `Sink`.
+///
+/// ```compile_fail
+/// use std::convert::Infallible;
+/// use meathook_core::{IngestError, Receipt, Sink, Tee, WindowMeta};
+///
+/// struct Count;
+///
+/// impl<R: Send> Sink<R> for Count {
+///     type Error = Infallible;
+///     async fn ingest(&mut self, _: &WindowMeta, r: Vec<R>) -> Result<Receipt<Infallible>, IngestError<R, Infallible>> { Ok(Receipt::all(r.len())) }
+///     async fn flush(&mut self) -> Result<(), Infallible> { Ok(()) }
+/// }
+///
+/// /// Not `Clone`.
+/// struct Reading;
+///
+/// // error[E0277]: `Reading` records cannot go through a `Tee`: they are not `Clone`
+/// let _both: Tee<Count, Count, Reading> = Tee::new(Count, Count);
+/// ```
+///
+/// With `#[derive(Clone)]` on `Reading`, the same code compiles. The
+/// combinator `.tee(..)` (on `SinkExt`, in `meathook-spool`) has the same
+/// bound and the same message.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` records cannot go through a `Tee`: they are not `Clone`",
+    label = "not `Clone`",
+    note = "a `Tee` copies every batch once, for its second branch: derive or implement `Clone` for `{Self}`"
+)]
+pub trait TeeRecord: Clone {}
+
+impl<R: Clone> TeeRecord for R {}
+
 /// Which side of a [`Tee`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Branch {
@@ -101,8 +139,12 @@ enum Offer<R, E> {
 
 impl<A, B, R> Tee<A, B, R> {
     /// Sends every batch to both `left` and `right`, with backlogs of the
-    /// default [`Capacity`] per branch.
-    pub fn new(left: A, right: B) -> Self {
+    /// default [`Capacity`] per branch. The records must be `Clone`: each
+    /// batch is copied once, for the right branch.
+    pub fn new(left: A, right: B) -> Self
+    where
+        R: TeeRecord,
+    {
         Self {
             left,
             right,
@@ -214,7 +256,7 @@ impl<A, B, R> Sink<R> for Tee<A, B, R>
 where
     A: Sink<R>,
     B: Sink<R>,
-    R: Clone + Send + Sync,
+    R: TeeRecord + Send + Sync,
 {
     type Error = TeeError<A::Error, B::Error>;
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use meathook_core::{Buffered, FlushPolicy, Sink, Tee};
+use meathook_core::{Buffered, FlushPolicy, Sink, Tee, TeeRecord};
 
 use crate::DiskSpool;
 
@@ -34,8 +34,12 @@ pub trait SinkExt<R>: Sink<R> + Sized {
     }
 
     /// Sends every batch to both `self` and `other`, each exactly once; see
-    /// [`Tee`].
-    fn tee<B: Sink<R>>(self, other: B) -> Tee<Self, B, R> {
+    /// [`Tee`]. The records must be `Clone` ([`TeeRecord`]): each batch is
+    /// copied once, for `other`.
+    fn tee<B: Sink<R>>(self, other: B) -> Tee<Self, B, R>
+    where
+        R: TeeRecord,
+    {
         Tee::new(self, other)
     }
 
