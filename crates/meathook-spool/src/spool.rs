@@ -604,29 +604,10 @@ where
         stats.dropped_records += s.dropped_oldest + s.dropped_newest;
         stats.quarantined_records += s.quarantined_records;
         stats.dead_lettered_records += s.dead_lettered_records;
+        // What the inner sink last reported: the worker owns it, so it
+        // reports after each delivery.
         if let Ok(inner) = self.inner_stats.lock() {
-            merge_below(stats, &inner);
+            stats.merge_below(&inner);
         }
     }
-}
-
-/// Adds what the inner sink last reported (the worker owns it, so it
-/// reports after each delivery) as `observe` on a layer below would.
-fn merge_below(stats: &mut StackStats, below: &StackStats) {
-    stats.held_records += below.held_records;
-    stats.held_bytes += below.held_bytes;
-    stats.note_utilisation(below.utilisation);
-    stats.spooled_bytes += below.spooled_bytes;
-    if let Some(at) = below.oldest_undelivered {
-        stats.note_undelivered(at);
-    }
-    if below.delivered_records > 0 || below.failed_attempts > 0 || below.retries > 0 {
-        stats.delivered_records = below.delivered_records;
-        stats.failed_attempts = below.failed_attempts;
-        stats.retries = below.retries;
-    }
-    stats.rejected_records += below.rejected_records;
-    stats.dropped_records += below.dropped_records;
-    stats.quarantined_records += below.quarantined_records;
-    stats.dead_lettered_records += below.dead_lettered_records;
 }
