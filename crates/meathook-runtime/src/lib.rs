@@ -21,18 +21,22 @@
 //! | feature | enables |
 //! |---|---|
 //! | `satay` | `SatayCollector` (satay-runtime, http, reqwest) |
-//! | `metrics-http` | the `/metrics` and `/healthz` listener (axum) |
+//! | `metrics-http` | the `/metrics` and `/healthz` listener (hyper) |
 //!
 //! Without them this crate pulls in no HTTP crate.
 #![forbid(unsafe_code)]
 
 mod budget;
+mod catalog_metrics;
 mod dedupe;
 mod error;
 mod export;
+mod health;
 mod journal;
+mod metric_families;
 mod metrics;
 mod pipeline;
+mod pipeline_metrics;
 #[cfg(feature = "satay")]
 mod satay;
 mod signals;
@@ -40,7 +44,8 @@ mod supervisor;
 
 pub use budget::{Backpressure, MemoryBudget};
 pub use error::{PipelineError, RuntimeError};
-pub use metrics::{PipelineState, Telemetry};
+pub use health::PipelineState;
+pub use metrics::Telemetry;
 pub use pipeline::Pipeline;
 #[cfg(feature = "satay")]
 pub use satay::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, SatayCollector, SatayError, SataySender};

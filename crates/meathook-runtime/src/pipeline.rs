@@ -24,7 +24,8 @@ use crate::budget::{Backpressure, Share};
 use crate::dedupe::{KeyHash, Seen, hash_key};
 use crate::error::PipelineError;
 use crate::journal::KeyJournal;
-use crate::metrics::{PipelineMetrics, Telemetry};
+use crate::metrics::Telemetry;
+use crate::pipeline_metrics::PipelineMetrics;
 
 type KeyFn<R> = Box<dyn Fn(&R) -> KeyHash + Send>;
 

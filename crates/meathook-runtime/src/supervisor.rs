@@ -21,7 +21,8 @@ use tokio::time::Instant;
 
 use crate::budget::{Backpressure, MemoryBudget, Share};
 use crate::error::{PipelineError, RuntimeError};
-use crate::metrics::{PipelineState, Telemetry};
+use crate::health::PipelineState;
+use crate::metrics::Telemetry;
 use crate::pipeline::{Ctx, Pipeline};
 
 /// A pipeline built by a factory, ready to run.
