@@ -1,14 +1,28 @@
-//! Where metrics go: an atomically replaced textfile, and (with the
-//! `metrics-http` feature) an HTTP listener with `/metrics` and `/healthz`.
+//! Where metrics go, as configured: starting the exporters (the textfile,
+//! and with the `metrics-http` feature the `/metrics` + `/healthz`
+//! listener), stopping them, and the last textfile write at shutdown.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
 use crate::error::RuntimeError;
 use crate::metrics::Telemetry;
-use crate::supervisor::Settings;
+use crate::textfile;
+
+/// Which exporters to start; set by the builder.
+#[derive(Debug, Default)]
+pub(crate) struct ExportSettings {
+    /// The textfile and how often to rewrite it.
+    pub(crate) textfile: Option<(PathBuf, Duration)>,
+    /// The address the listener binds.
+    #[cfg(feature = "metrics-http")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+    /// How the listener bounds its connections.
+    #[cfg(feature = "metrics-http")]
+    pub(crate) limits: crate::listener::Limits,
+}
 
 /// Background exporters; stopped when dropped.
 #[derive(Debug, Default)]
@@ -25,250 +39,35 @@ impl Drop for Exporters {
 }
 
 /// Starts the configured exporters, failing if one cannot start.
-pub(crate) fn start(telemetry: &Telemetry, builder: &Settings) -> Result<Exporters, RuntimeError> {
+pub(crate) fn start(
+    telemetry: &Telemetry,
+    settings: &ExportSettings,
+) -> Result<Exporters, RuntimeError> {
     let mut exporters = Exporters::default();
-    if let Some((path, every)) = builder.textfile_config() {
-        write_textfile(path, &telemetry.encode()).map_err(|source| {
-            RuntimeError::MetricsTextfile {
-                path: path.to_owned(),
-                source,
-            }
-        })?;
-        let (path, every, telemetry) = (
-            path.to_owned(),
-            every.max(Duration::from_millis(100)),
-            telemetry.clone(),
-        );
-        exporters.tasks.push(tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                ticker.tick().await;
-                let text = telemetry.encode();
-                let path = path.clone();
-                let written =
-                    tokio::task::spawn_blocking(move || write_textfile(&path, &text)).await;
-                if let Ok(Err(error)) = written {
-                    tracing::warn!(%error, "cannot write the metrics textfile");
-                }
-            }
-        }));
+    if let Some((path, every)) = &settings.textfile {
+        textfile::write_now(telemetry, path)?;
+        exporters
+            .tasks
+            .push(textfile::spawn(path.clone(), *every, telemetry.clone()));
     }
     #[cfg(feature = "metrics-http")]
-    if let Some(addr) = builder.metrics_addr_config() {
-        exporters.tasks.push(http::serve(
+    if let Some(addr) = settings.listen {
+        exporters.tasks.push(crate::listener::serve(
             addr,
             telemetry.clone(),
-            builder.metrics_limits_config(),
+            settings.limits,
         )?);
     }
     Ok(exporters)
 }
 
 /// Writes the textfile a last time, so it shows the final counts.
-pub(crate) fn final_write(telemetry: &Telemetry, path: Option<&Path>) -> Result<(), RuntimeError> {
-    match path {
-        Some(path) => write_textfile(path, &telemetry.encode()).map_err(|source| {
-            RuntimeError::MetricsTextfile {
-                path: path.to_owned(),
-                source,
-            }
-        }),
+pub(crate) fn final_write(
+    telemetry: &Telemetry,
+    settings: &ExportSettings,
+) -> Result<(), RuntimeError> {
+    match &settings.textfile {
+        Some((path, _)) => textfile::write_now(telemetry, path),
         None => Ok(()),
-    }
-}
-
-/// Replaces `path` atomically: a reader sees the old file or the new one.
-/// The temporary file is created anew: whatever sits at its name (a
-/// symlink planted in a shared textfile directory included) is removed,
-/// never written through.
-fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
-    use meathook_spool::{Fs as _, FsFile as _, StdFs};
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    match StdFs.remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut file = StdFs.create_new(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_data()?;
-    drop(file);
-    StdFs.rename(&tmp, path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_textfile_never_writes_through_a_planted_symlink() {
-        let dir = std::env::temp_dir().join(format!("meathook-textfile-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let victim = dir.join("victim");
-        std::fs::write(&victim, b"precious").unwrap();
-        let path = dir.join("meathook.prom");
-        std::os::unix::fs::symlink(&victim, dir.join("meathook.prom.tmp")).unwrap();
-        write_textfile(&path, "# EOF\n").unwrap();
-        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# EOF\n");
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
-#[cfg(feature = "metrics-http")]
-pub(crate) mod http {
-    //! The `/metrics` and `/healthz` listener, built to survive a hostile
-    //! network: it holds at most `max_connections` connections (the rest
-    //! wait in the kernel's accept backlog, holding no descriptor of this
-    //! process, so the spools keep theirs), closes a connection that does not
-    //! send a complete request head within `header_timeout` (of connecting, or
-    //! of its last answer: idle keep-alive connections included), and asks
-    //! any connection to close once it is `connection_timeout` old, dropping
-    //! it a `header_timeout` later if it still has not.
-
-    use std::convert::Infallible;
-    use std::net::SocketAddr;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use hyper::header::{self, HeaderValue};
-    use hyper::{Method, Request, Response, StatusCode};
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tokio::sync::Semaphore;
-    use tokio::task::JoinHandle;
-
-    use crate::error::RuntimeError;
-    use crate::metrics::Telemetry;
-
-    /// How the listener bounds its connections.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(crate) struct Limits {
-        /// Connections held at once.
-        pub(crate) max_connections: usize,
-        /// The longest wait for a complete request head.
-        pub(crate) header_timeout: Duration,
-        /// The age at which a connection is asked to close.
-        pub(crate) connection_timeout: Duration,
-    }
-
-    impl Default for Limits {
-        fn default() -> Self {
-            Self {
-                max_connections: 64,
-                header_timeout: Duration::from_secs(10),
-                connection_timeout: Duration::from_secs(60),
-            }
-        }
-    }
-
-    /// Binds `addr` now (so a taken port fails the start), serves in the
-    /// background.
-    pub(super) fn serve(
-        addr: SocketAddr,
-        telemetry: Telemetry,
-        limits: Limits,
-    ) -> Result<JoinHandle<()>, RuntimeError> {
-        let bind = |addr| -> std::io::Result<tokio::net::TcpListener> {
-            let listener = std::net::TcpListener::bind(addr)?;
-            listener.set_nonblocking(true)?;
-            tokio::net::TcpListener::from_std(listener)
-        };
-        let listener = bind(addr).map_err(|source| RuntimeError::MetricsListen { addr, source })?;
-        let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-        Ok(tokio::spawn(async move {
-            // Owned here, so stopping the listener ends every connection.
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                while connections.try_join_next().is_some() {}
-                // A slot first: while every slot is taken, new connections
-                // wait in the backlog and cost this process no descriptor.
-                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                    return;
-                };
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        // Out of descriptors (EMFILE) or memory: wait rather
-                        // than spin; a reset before accept needs no wait.
-                        if !matches!(
-                            error.kind(),
-                            std::io::ErrorKind::ConnectionAborted
-                                | std::io::ErrorKind::ConnectionReset
-                        ) {
-                            tracing::warn!(%error, "metrics listener cannot accept a connection; retrying in 1 s");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                        continue;
-                    }
-                };
-                let telemetry = telemetry.clone();
-                connections.spawn(async move {
-                    connection(stream, telemetry, limits).await;
-                    drop(slot);
-                });
-            }
-        }))
-    }
-
-    /// Serves one connection within `limits`.
-    async fn connection(stream: tokio::net::TcpStream, telemetry: Telemetry, limits: Limits) {
-        let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-            let answer = answer(&request, &telemetry);
-            async move { Ok::<_, Infallible>(answer) }
-        });
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .max_buf_size(64 << 10);
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => return,
-            () = tokio::time::sleep(limits.connection_timeout) => {}
-        }
-        conn.as_mut().graceful_shutdown();
-        let _ = tokio::time::timeout(limits.header_timeout, conn).await;
-    }
-
-    fn answer(request: &Request<hyper::body::Incoming>, telemetry: &Telemetry) -> Response<String> {
-        let (status, content_type, body) = match (request.method(), request.uri().path()) {
-            (&Method::GET | &Method::HEAD, "/metrics") => (
-                StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                telemetry.encode(),
-            ),
-            (&Method::GET | &Method::HEAD, "/healthz") => match telemetry.health() {
-                Ok(()) => (
-                    StatusCode::OK,
-                    "text/plain; charset=utf-8",
-                    "ok\n".to_owned(),
-                ),
-                Err(problems) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain; charset=utf-8",
-                    problems.join("\n") + "\n",
-                ),
-            },
-            (_, "/metrics" | "/healthz") => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
-                "use GET\n".to_owned(),
-            ),
-            _ => (
-                StatusCode::NOT_FOUND,
-                "text/plain; charset=utf-8",
-                "not found: try /metrics or /healthz\n".to_owned(),
-            ),
-        };
-        let mut response = Response::new(body);
-        *response.status_mut() = status;
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        response
     }
 }

@@ -27,26 +27,33 @@
 #![forbid(unsafe_code)]
 
 mod budget;
+mod builder;
+mod built;
 mod catalog_metrics;
 mod dedupe;
 mod error;
 mod export;
 mod health;
 mod journal;
+#[cfg(feature = "metrics-http")]
+mod listener;
 mod metric_families;
 mod metrics;
+mod name;
 mod pipeline;
 mod pipeline_metrics;
 #[cfg(feature = "satay")]
 mod satay;
+mod settings;
 mod signals;
 mod supervisor;
+mod textfile;
 
 pub use budget::{Backpressure, MemoryBudget};
+pub use builder::{Meathook, MeathookBuilder};
 pub use error::{PipelineError, RuntimeError};
 pub use health::PipelineState;
 pub use metrics::Telemetry;
 pub use pipeline::Pipeline;
 #[cfg(feature = "satay")]
 pub use satay::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, SatayCollector, SatayError, SataySender};
-pub use supervisor::{Meathook, MeathookBuilder};

@@ -1,0 +1,51 @@
+//! `Settings`: everything the builder configures but the pipelines'
+//! factories, with its defaults. Shared by reference while pipelines run,
+//! so it holds nothing that is not `Sync`.
+
+use std::time::Duration;
+
+use meathook_core::{Backoff, Drain};
+
+use crate::budget::{Backpressure, MemoryBudget};
+use crate::export::ExportSettings;
+use crate::metrics::Telemetry;
+
+/// The runtime's settings; see the setters of
+/// [`MeathookBuilder`](crate::MeathookBuilder) for what each one means.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// What the drain at shutdown does.
+    pub(crate) drain: Drain,
+    /// How long the drain at shutdown may take.
+    pub(crate) drain_deadline: Duration,
+    /// The wait before rebuilding a failed pipeline.
+    pub(crate) restart_backoff: Backoff,
+    /// Failures in a row after which a pipeline is given up.
+    pub(crate) give_up_after: u32,
+    /// A run this long resets a pipeline's failure count.
+    pub(crate) healthy_after: Duration,
+    /// The memory budget all pipelines share, if any.
+    pub(crate) budget: Option<MemoryBudget>,
+    /// How utilisation slows polling.
+    pub(crate) backpressure: Backpressure,
+    /// The runtime's metrics and health.
+    pub(crate) telemetry: Telemetry,
+    /// Where the metrics go.
+    pub(crate) exports: ExportSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            drain: Drain::Everything,
+            drain_deadline: Duration::from_secs(30),
+            restart_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
+            give_up_after: 5,
+            healthy_after: Duration::from_secs(60),
+            budget: None,
+            backpressure: Backpressure::default(),
+            telemetry: Telemetry::new(),
+            exports: ExportSettings::default(),
+        }
+    }
+}
