@@ -140,6 +140,7 @@
 //! | valid header then 512 MiB–2 GiB of zeros | none; read once, copy to quarantine bounded at 256 MiB | none | `tests/it/hostile_dir.rs` |
 //! | `quarantine` / `dead-letter` a file or a symlink | none; the start fails with `SpoolError::Start` naming it, `verify` exits 1 | none | `tests/it/hostile_dir.rs` |
 //! | random frames, headers and segments (fuzzed) | none; no panic, no unbounded allocation | none | `tests/it/fuzz_corpus.rs`, `cargo xtask fuzz` |
+//! | a spool directory written by segment format version 1 (a sealed and an open segment) | none | none: delivered under the batch names version 1 gave them | `tests/it/format_v1.rs` |
 //! | inner sink down for 24 windows | none, delivered once, in order | none | `tests/it/outage.rs` |
 //! | inner sink refuses permanently | none: moved to `dead-letter/` with the error | none | `tests/it/delivery.rs` |
 //! | full spool, `Block` / `DropOldest` / `DropNewest` | none / oldest segments, counted / the batch, counted | none | `tests/it/limits.rs` |

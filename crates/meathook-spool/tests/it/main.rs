@@ -8,6 +8,7 @@ mod basic;
 mod conformance;
 mod delivery;
 mod faults;
+mod format_v1;
 mod fuzz_corpus;
 mod hostile_dir;
 mod limits;
