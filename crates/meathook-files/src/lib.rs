@@ -3,3 +3,10 @@
 //! custom file sink can be built on `meathook-core`, `meathook-spool` and
 //! this crate alone.
 #![forbid(unsafe_code)]
+
+pub mod card;
+pub mod window_file;
+
+pub use crate::window_file::{
+    EncodeFailure, FileCounts, Landed, Publish, SealedFile, WindowFile, WindowFileError,
+};

@@ -1,5 +1,7 @@
-//! One attempt at committing a round of files: preupload, LFS batch,
-//! uploads, dataset card, commit.
+//! One attempt at committing a round of files, prepared up to its commit:
+//! preupload, LFS batch, uploads, dataset card. What is left is one commit
+//! request ([`Round::commit`]), which the [committer](crate::committer)
+//! sends when its budget allows; this module knows nothing of budgets.
 //!
 //! **Invariants:** an attempt starts from preupload, so a retry after any
 //! failure — a timeout, a 5xx, a commit applied but answered 504, a 412 —
@@ -16,18 +18,55 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use meathook_files::card::{self, CARD_PATH};
+
 use crate::action::{Commit, CommitOp, Download, MAX_INLINE, Preupload, PreuploadFile, RemoteFile};
-use crate::card::{self, CARD_PATH};
-use crate::committer::{Answer, Committer, Delivered, ReadyFile};
 use crate::error::HfError;
 use crate::hub::{CARD_LIMIT, HubClient};
+use crate::ready::{Answer, Delivered, ReadyFile};
 
-/// Runs one attempt; `Err` when the whole round must be retried or fails.
-pub(crate) async fn run(
-    c: &Committer,
+/// A round prepared up to its commit: the files the branch already has or
+/// refuses are answered, the rest uploaded; what is left is one commit
+/// request, if any, which the committer sends once the budget allows.
+#[derive(Debug)]
+pub(crate) struct Round {
+    answers: Vec<Option<Answer>>,
+    /// Later files of a path in the round that share the first one's bytes,
+    /// and that first file.
+    same_as: Vec<(usize, usize)>,
+    /// The files the commit adds.
+    committing: usize,
+    /// The commit to send; `None` when the branch needs nothing.
+    pub(crate) commit: Option<Commit>,
+    /// The configs the card declares once the commit lands.
+    pub(crate) card_configs: Option<BTreeSet<String>>,
+    /// Configs learned without a commit (the card read as it is, or left
+    /// as it is): to be remembered at once.
+    pub(crate) learned: Option<BTreeSet<String>>,
+}
+
+impl Round {
+    /// How many data files the commit adds.
+    pub(crate) fn committing(&self) -> usize {
+        self.committing
+    }
+
+    /// Every file's answer, the files without one of their own answered
+    /// with `rest` (the commit that carried them, or "already there" when
+    /// nothing was committed).
+    pub(crate) fn settle(self, rest: impl Fn() -> Answer) -> Vec<Answer> {
+        settle(self.answers, &self.same_as, rest)
+    }
+}
+
+/// Prepares one attempt: preupload, LFS batch, uploads, dataset card;
+/// `known` are the configs the card is known to declare. `Err` when the
+/// whole round must be retried or fails.
+pub(crate) async fn prepare(
     hub: &HubClient,
     files: &[ReadyFile],
-) -> Result<Vec<Answer>, HfError> {
+    known: Option<BTreeSet<String>>,
+) -> Result<Round, HfError> {
     let (head, remote) = preupload(hub, files).await?;
     let mut answers: Vec<Option<Answer>> = vec![None; files.len()];
     let mut to_upload = Vec::new();
@@ -102,7 +141,7 @@ pub(crate) async fn run(
         .filter(|(_, a)| !matches!(a, Some(Err(_))))
         .map(|(f, _)| f.clone())
         .collect();
-    let card = card_update(c, hub, &landing).await?;
+    let card = card_update(hub, &landing, known).await?;
     let mut ops: Vec<CommitOp> = committing
         .iter()
         .map(|&i| CommitOp::LfsFile {
@@ -111,40 +150,32 @@ pub(crate) async fn run(
             size: files[i].size,
         })
         .collect();
-    if let Some((text, _)) = &card {
-        ops.push(CommitOp::File {
-            path: CARD_PATH.to_owned(),
-            content: text.clone().into_bytes(),
-        });
-    }
-    if ops.is_empty() {
-        return Ok(settle(answers, &same_as, || Ok(Delivered::AlreadyThere)));
-    }
-    c.await_budget().await;
-    c.note_commit();
-    let commit = Commit {
+    let (card_configs, learned) = match card {
+        CardUpdate::Commit(text, configs) => {
+            ops.push(CommitOp::File {
+                path: CARD_PATH.to_owned(),
+                content: text.into_bytes(),
+            });
+            (Some(configs), None)
+        }
+        CardUpdate::Learned(configs) => (None, Some(configs)),
+        CardUpdate::Known => (None, None),
+    };
+    let commit = (!ops.is_empty()).then(|| Commit {
         target: hub.target.clone(),
         token: hub.token.clone(),
         summary: summary(files, &committing),
         parent: head,
         ops,
-    };
-    let done = match hub.call("commit", commit).await {
-        Ok(done) => done,
-        Err(e) => {
-            if let HfError::RateLimited { wait, .. } = &e {
-                c.pause(*wait);
-            }
-            return Err(e);
-        }
-    };
-    if let Some((_, configs)) = card {
-        c.state().configs = Some(configs);
-    }
-    tracing::info!(repo = %hub.repo(), commit = %done.commit_oid, files = committing.len(), "committed");
-    Ok(settle(answers, &same_as, || {
-        Ok(Delivered::Committed(done.commit_oid.clone()))
-    }))
+    });
+    Ok(Round {
+        answers,
+        same_as,
+        committing: committing.len(),
+        commit,
+        card_configs,
+        learned,
+    })
 }
 
 /// Every file's answer: its own, the one of the file it shares a path and
@@ -201,28 +232,39 @@ async fn preupload(
     Ok((head, remote))
 }
 
-/// The new card text and its configs, when a pipeline of `files` lacks a
-/// config. The card is read from the branch each time it may need a
-/// change, so a card committed by an answer that was lost is seen.
+/// What the card needs.
+enum CardUpdate {
+    /// Nothing: it declares every pipeline of the round, as far as known.
+    Known,
+    /// Nothing committed, but its configs are now known (read from the
+    /// branch, or given up on for this process).
+    Learned(BTreeSet<String>),
+    /// This text, declaring these configs, goes into the commit.
+    Commit(String, BTreeSet<String>),
+}
+
+/// What the card needs for the pipelines of `files`, given the configs
+/// `known` to be declared. The card is read from the branch each time it
+/// may need a change, so a card committed by an answer that was lost is
+/// seen.
 async fn card_update(
-    c: &Committer,
     hub: &HubClient,
     files: &[ReadyFile],
-) -> Result<Option<(String, BTreeSet<String>)>, HfError> {
+    known: Option<BTreeSet<String>>,
+) -> Result<CardUpdate, HfError> {
     let wanted: Vec<(String, String)> = files
         .iter()
         .map(|f| (f.pipeline.clone(), f.glob.clone()))
         .collect();
     if wanted.is_empty() {
-        return Ok(None);
+        return Ok(CardUpdate::Known);
     }
-    let known = c.state().configs.clone();
     if let Some(known) = &known
         && wanted
             .iter()
             .all(|(p, _)| known.contains(&card::config_name(p)))
     {
-        return Ok(None);
+        return Ok(CardUpdate::Known);
     }
     let download = Download {
         target: hub.target.clone(),
@@ -242,40 +284,40 @@ async fn card_update(
         // A card too large to commit back inline is left as it is: the
         // data files matter more than their configs.
         Err(HfError::TooLarge { .. }) => {
-            leave_card(c, hub, &wanted, "it is larger than 10 MiB");
-            return Ok(None);
+            return Ok(leave_card(hub, known, &wanted, "it is larger than 10 MiB"));
         }
         Err(e) => return Err(e),
     };
-    match card::merge(existing.as_deref(), &wanted) {
+    Ok(match card::merge(existing.as_deref(), &wanted) {
         None => {
             let declared = existing.as_deref().map(card::declared_configs);
-            c.state().configs = Some(declared.unwrap_or_default().into_iter().collect());
-            Ok(None)
+            CardUpdate::Learned(declared.unwrap_or_default().into_iter().collect())
         }
-        Some(text) if text.len() >= MAX_INLINE || text.contains('\0') => {
-            leave_card(
-                c,
-                hub,
-                &wanted,
-                "with the configs added it could not be committed inline (10 MiB of text at most)",
-            );
-            Ok(None)
-        }
+        Some(text) if text.len() >= MAX_INLINE || text.contains('\0') => leave_card(
+            hub,
+            known,
+            &wanted,
+            "with the configs added it could not be committed inline (10 MiB of text at most)",
+        ),
         Some(text) => {
             let configs = card::declared_configs(&text).into_iter().collect();
-            Ok(Some((text, configs)))
+            CardUpdate::Commit(text, configs)
         }
-    }
+    })
 }
 
 /// Gives up adding `wanted`'s configs to the card for this process, with
-/// a warning saying why.
-fn leave_card(c: &Committer, hub: &HubClient, wanted: &[(String, String)], why: &str) {
+/// a warning saying why: they count as known from now on.
+fn leave_card(
+    hub: &HubClient,
+    known: Option<BTreeSet<String>>,
+    wanted: &[(String, String)],
+    why: &str,
+) -> CardUpdate {
     tracing::warn!(repo = %hub.repo(), "the dataset card is left without configs for these pipelines, because {why}; add them by hand");
-    let mut state = c.state();
-    let known = state.configs.get_or_insert_with(BTreeSet::new);
+    let mut known = known.unwrap_or_default();
     known.extend(wanted.iter().map(|(p, _)| card::config_name(p)));
+    CardUpdate::Learned(known)
 }
 
 fn summary(files: &[ReadyFile], committing: &[usize]) -> String {

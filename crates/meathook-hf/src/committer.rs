@@ -5,10 +5,12 @@
 //! sink runs a *round* on behalf of everyone (no background task, so it
 //! works on any runtime and under a paused clock): it waits until the
 //! oldest pending file has waited the coalescing delay (less if `max_files`
-//! are already pending), then until the commit budget and any rate-limit
-//! pause allow a commit, takes up to `max_files` files and delivers them in
-//! one commit ([`attempt`](crate::attempt)), retrying transient failures
-//! from preupload so that files already there are skipped. A round the Hub
+//! are already pending), takes up to `max_files` files, prepares their
+//! commit ([`attempt`](crate::attempt)), waits until the commit budget and
+//! any rate-limit pause allow it, and sends it, retrying transient failures
+//! from preupload so that files already there are skipped. The budget is
+//! checked in one place, right before each commit request, and a 429's
+//! pause is recorded in one place, where the round's failure is handled. A round the Hub
 //! refuses as a bad request is split in halves, down to single files, so
 //! that only the file it will never take is refused.
 //!
@@ -20,7 +22,6 @@
 //! round that is cancelled answers its files with a transient error.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -28,8 +29,10 @@ use meathook_core::{Backoff, ErrorClass, SinkError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::attempt;
 use crate::error::HfError;
 use crate::hub::HubClient;
+use crate::ready::{Answer, Delivered, ReadyFile};
 use crate::repo::Target;
 
 /// How the shared committer batches and paces commits.
@@ -63,36 +66,6 @@ impl Default for CommitSettings {
         }
     }
 }
-
-/// A file encoded and hashed, ready to be committed.
-#[derive(Debug, Clone)]
-pub(crate) struct ReadyFile {
-    /// Its path in the repository.
-    pub(crate) path: String,
-    /// The scratch file holding it.
-    pub(crate) local: PathBuf,
-    /// Its sha256, lower-case hex.
-    pub(crate) oid: String,
-    /// Its size.
-    pub(crate) size: u64,
-    /// Its first ≤ 512 bytes.
-    pub(crate) sample: Vec<u8>,
-    /// The pipeline, for the dataset card.
-    pub(crate) pipeline: String,
-    /// The glob of the pipeline's files, for the dataset card.
-    pub(crate) glob: String,
-}
-
-/// What happened to one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Delivered {
-    /// Committed in commit `oid`.
-    Committed(String),
-    /// The path already held these exact bytes.
-    AlreadyThere,
-}
-
-pub(crate) type Answer = Result<Delivered, HfError>;
 
 struct Pending {
     file: ReadyFile,
@@ -196,7 +169,6 @@ impl Committer {
         if let Some(at) = coalesce_until {
             tokio::time::sleep_until(at).await;
         }
-        self.await_budget().await;
         let batch: Vec<Pending> = {
             let mut s = self.state();
             let n = s.pending.len().min(self.settings.max_files);
@@ -243,7 +215,7 @@ impl Committer {
         let mut backoff = self.settings.backoff.clone();
         let mut attempt = 1;
         loop {
-            let error = match crate::attempt::run(self, hub, files).await {
+            let error = match self.attempt(hub, files).await {
                 Ok(answers) => return answers,
                 Err(error) => error,
             };
@@ -266,9 +238,31 @@ impl Committer {
         }
     }
 
+    /// One attempt at `files`: prepared up to the commit, then the commit
+    /// request, sent once the budget and any pause allow it; one answer per
+    /// file, or `Err` when the whole round must be retried or fails.
+    async fn attempt(&self, hub: &HubClient, files: &[ReadyFile]) -> Result<Vec<Answer>, HfError> {
+        let known = self.state().configs.clone();
+        let mut round = attempt::prepare(hub, files, known).await?;
+        if let Some(learned) = round.learned.take() {
+            self.state().configs = Some(learned);
+        }
+        let Some(commit) = round.commit.take() else {
+            return Ok(round.settle(|| Ok(Delivered::AlreadyThere)));
+        };
+        self.await_budget().await;
+        self.note_commit();
+        let done = hub.call("commit", commit).await?;
+        if let Some(configs) = round.card_configs.take() {
+            self.state().configs = Some(configs);
+        }
+        tracing::info!(repo = %hub.repo(), commit = %done.commit_oid, files = round.committing(), "committed");
+        Ok(round.settle(|| Ok(Delivered::Committed(done.commit_oid.clone()))))
+    }
+
     /// Waits until a commit request is allowed by the budget and any
     /// rate-limit pause.
-    pub(crate) async fn await_budget(&self) {
+    async fn await_budget(&self) {
         loop {
             let wait_until = {
                 let mut s = self.state();
@@ -294,13 +288,8 @@ impl Committer {
     }
 
     /// Records a commit request against the budget.
-    pub(crate) fn note_commit(&self) {
+    fn note_commit(&self) {
         self.state().commits.push_back(Instant::now());
-    }
-
-    /// Records a rate-limit pause.
-    pub(crate) fn pause(&self, wait: Duration) {
-        self.state().paused_until = Some(Instant::now() + wait);
     }
 
     /// Files waiting for a commit.

@@ -10,10 +10,14 @@
 //! asked for off the endpoint are permanent, because no retry can change
 //! them; an answer too large or too slow to read is transient.
 
+use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use meathook_core::{ErrorClass, SinkError};
+use meathook_core::{DeliveryLogError, ErrorClass, SinkError};
+use meathook_files::WindowFileError;
+use meathook_parquet::EncodeError;
 
 use crate::action::HubError;
 
@@ -276,35 +280,46 @@ pub enum HfError {
         /// The message.
         message: String,
     },
-    /// The window could not be encoded. Permanent.
-    #[error("cannot encode {window} for {repo}: {reason}")]
+    /// The window could not be encoded (or the encoder could not be built,
+    /// for `every window`). Permanent, unless writing the scratch file
+    /// failed.
+    #[error("cannot encode {window} for {repo}: {source}")]
     Encode {
         /// The repository.
         repo: String,
         /// The window.
         window: String,
         /// What the encoder said.
-        reason: String,
+        source: Arc<EncodeError>,
     },
     /// One record could not be encoded and was left out; reported in the
     /// receipt. Permanent.
-    #[error("record {index} of {window} cannot be encoded, so it was left out: {reason}")]
+    #[error("record {index} of {window} cannot be encoded, so it was left out: {source}")]
     Record {
         /// The window.
         window: String,
         /// The record's index in the batch.
         index: usize,
         /// What the encoder said.
-        reason: String,
+        source: Arc<EncodeError>,
     },
     /// A scratch file operation failed. Transient (a full disk may clear).
-    #[error("{action} {path} failed: {reason}; check its permissions and free space")]
+    #[error("{action} {path} failed: {source}; check its permissions and free space")]
     Local {
         /// What was being done.
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// The operating system's answer.
+        source: Arc<io::Error>,
+    },
+    /// A blocking task encoding the window or doing its file IO stopped
+    /// (it panicked, or the runtime is shutting down). Transient.
+    #[error("file task for {window} stopped: {reason}")]
+    Task {
+        /// The window.
+        window: String,
+        /// What happened.
         reason: String,
     },
     /// The commit round carrying this file stopped before it answered (its
@@ -319,15 +334,53 @@ pub enum HfError {
     /// The file is in the dataset, but its delivery record could not be
     /// written to the catalog. Transient: the window stays spooled, and the
     /// retry finds the file already there and reports it again.
-    #[error("{path} is in {repo}, but recording its delivery failed: {reason}")]
+    #[error("{path} is in {repo}, but recording its delivery failed: {source}")]
     Catalog {
         /// The repository.
         repo: String,
         /// The file.
         path: String,
         /// Why the record was not written.
-        reason: String,
+        source: Arc<DeliveryLogError>,
     },
+}
+
+impl HfError {
+    /// The sink's error for a failure of the window-file pipeline on
+    /// `repo`; the pipeline's cause stays the source.
+    pub(crate) fn from_window_file(e: WindowFileError<EncodeError>, repo: String) -> Self {
+        match e {
+            WindowFileError::Encode { window, source } => Self::Encode {
+                repo,
+                window,
+                source: Arc::new(source),
+            },
+            WindowFileError::Record {
+                window,
+                index,
+                source,
+            } => Self::Record {
+                window,
+                index,
+                source: Arc::new(source),
+            },
+            WindowFileError::Local {
+                action,
+                path,
+                source,
+            } => Self::Local {
+                action,
+                path,
+                source: Arc::new(source),
+            },
+            WindowFileError::Task { window, reason } => Self::Task { window, reason },
+            WindowFileError::Catalog { path, source } => Self::Catalog {
+                repo,
+                path,
+                source: Arc::new(source),
+            },
+        }
+    }
 }
 
 impl HfError {
@@ -399,7 +452,6 @@ impl SinkError for HfError {
             | Self::Forbidden { .. }
             | Self::NotFound { .. }
             | Self::Rejected { .. }
-            | Self::Encode { .. }
             | Self::Record { .. }
             | Self::Conflict { .. }
             | Self::Ignored { .. }
@@ -408,6 +460,7 @@ impl SinkError for HfError {
             Self::Object { code, .. } if (400..500).contains(code) && *code != 429 => {
                 ErrorClass::Permanent
             }
+            Self::Encode { source, .. } if !source.is_io() => ErrorClass::Permanent,
             _ => ErrorClass::Transient,
         }
     }

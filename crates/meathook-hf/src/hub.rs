@@ -297,7 +297,7 @@ impl HubClient {
         let local = |e: std::io::Error| HfError::Local {
             action: "reading",
             path: file.to_path_buf(),
-            reason: e.to_string(),
+            source: std::sync::Arc::new(e),
         };
         let mut f = tokio::fs::File::open(file).await.map_err(local)?;
         if start > 0 {

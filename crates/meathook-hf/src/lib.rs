@@ -11,7 +11,7 @@
 //! the commit is confirmed and retries them.
 //!
 //! - **Idempotent**: paths come from the spool's `BatchId`
-//!   ([`meathook_parquet::layout`]); every attempt starts with preupload,
+//!   ([`meathook_files::layout`]); every attempt starts with preupload,
 //!   so a replay or a retry after a lost answer skips files already there.
 //! - **Paced**: every sink on one repository branch shares one committer,
 //!   which coalesces files ready within a short delay into one commit and
@@ -54,13 +54,11 @@
 pub mod action;
 mod answer;
 mod attempt;
-mod builder;
-pub mod card;
 mod committer;
-mod encode;
 mod error;
 mod hub;
 pub mod rate_limit;
+mod ready;
 pub mod repo;
 mod sink;
 mod startup;
@@ -71,3 +69,4 @@ pub use crate::error::HfError;
 pub use crate::repo::{DEFAULT_ENDPOINT, RepoId};
 pub use crate::sink::{DEFAULT_ANSWER_LIMIT, HfSink};
 pub use crate::token::{HfToken, InvalidToken};
+pub use meathook_files::card;

@@ -70,7 +70,6 @@ mod error;
 mod file_sink;
 mod jsonl;
 pub mod layout;
-mod lenient;
 pub mod local;
 mod parquet;
 mod read;

@@ -20,6 +20,9 @@ use sha2::{Digest, Sha256};
 
 use crate::local::{Published, Sealed};
 
+/// Files up to this size are uploaded with one conditional put.
+pub const DEFAULT_SINGLE_PUT_LIMIT: u64 = 16 << 20;
+
 /// Bytes read from disk per request.
 const PART: u64 = 8 << 20;
 

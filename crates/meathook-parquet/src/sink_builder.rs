@@ -5,28 +5,12 @@ use std::path::PathBuf;
 use meathook_core::Deliveries;
 
 use crate::file_sink::FileSink;
-use crate::local;
 use crate::store::{Destination, DestinationError};
 
-/// Files up to this size are uploaded with one conditional put.
-pub const DEFAULT_SINGLE_PUT_LIMIT: u64 = 16 << 20;
-
-/// One file the sink wrote, or found already written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// Where it is: a local path or `scheme://bucket/prefix/path`.
-    pub location: String,
-    /// The path relative to the destination's root (the layout path).
-    pub path: String,
-    /// Records in the file.
-    pub rows: u64,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// SHA-256 of the bytes.
-    pub sha256: [u8; 32],
-    /// `false` when an identical file was already there (a replay).
-    pub created: bool,
-}
+pub use crate::remote::DEFAULT_SINGLE_PUT_LIMIT;
+/// One file the sink wrote, or found already written (the window-file
+/// pipeline's record of it).
+pub use meathook_files::window_file::Delivery;
 
 /// Settings for a [`FileSink`].
 #[derive(Debug, Clone)]
@@ -89,11 +73,7 @@ impl FileSinkBuilder {
             Ok(d) => d,
             Err(url) => Destination::parse(&url)?,
         };
-        let scratch = match (&destination, self.scratch_dir) {
-            (Destination::Local { root }, _) => root.join(local::SCRATCH_DIR),
-            (Destination::Remote { .. }, Some(dir)) => dir,
-            (Destination::Remote { .. }, None) => std::env::temp_dir().join("meathook-upload"),
-        };
+        let scratch = destination.scratch_dir(self.scratch_dir);
         let sink = FileSink::from_parts(destination, scratch, self.single_put_limit, encoder);
         Ok(match self.deliveries {
             Some(deliveries) => sink.with_deliveries(deliveries),

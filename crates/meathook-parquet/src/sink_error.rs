@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use meathook_core::{ErrorClass, SinkError};
+use meathook_files::{EncodeFailure, WindowFileError};
 
 use crate::error::EncodeError;
 
@@ -137,6 +138,46 @@ impl SinkError for FileSinkError {
             Self::Store { source, .. } => store_class(source),
             Self::Task { .. } | Self::Catalog { .. } => ErrorClass::Transient,
         }
+    }
+}
+
+impl From<WindowFileError<EncodeError>> for FileSinkError {
+    fn from(e: WindowFileError<EncodeError>) -> Self {
+        match e {
+            WindowFileError::Encode { window, source } => Self::Encode { window, source },
+            WindowFileError::Record {
+                window,
+                index,
+                source,
+            } => Self::Record {
+                window,
+                index,
+                source,
+            },
+            WindowFileError::Local {
+                action,
+                path,
+                source,
+            } => Self::Local {
+                action,
+                path,
+                source,
+            },
+            WindowFileError::Task { window, reason } => Self::Task { window, reason },
+            WindowFileError::Catalog { path, source } => Self::Catalog { path, source },
+        }
+    }
+}
+
+/// The window-file pipeline retries a failed `write` record by record
+/// when the error is about records.
+impl EncodeFailure for EncodeError {
+    fn is_record(&self) -> bool {
+        EncodeError::is_record(self)
+    }
+
+    fn is_io(&self) -> bool {
+        EncodeError::is_io(self)
     }
 }
 

@@ -229,6 +229,27 @@ impl Destination {
         })
     }
 
+    /// The destination as delivery records name it: the local root, or the
+    /// store URL with its prefix.
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Self::Local { root } => root.display().to_string(),
+            Self::Remote { .. } => self.describe("").trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Where files are encoded before they are published: `.meathook-tmp`
+    /// under a local root (same file system, so publishing is a link), or
+    /// for a remote store `remote_scratch` (by default
+    /// `{temp dir}/meathook-upload`).
+    pub(crate) fn scratch_dir(&self, remote_scratch: Option<PathBuf>) -> PathBuf {
+        match (self, remote_scratch) {
+            (Self::Local { root }, _) => root.join(crate::local::SCRATCH_DIR),
+            (Self::Remote { .. }, Some(dir)) => dir,
+            (Self::Remote { .. }, None) => std::env::temp_dir().join("meathook-upload"),
+        }
+    }
+
     /// Where a relative layout path lands, for messages: a local path or
     /// `scheme://bucket/prefix/path`.
     pub fn describe(&self, relative: &str) -> String {

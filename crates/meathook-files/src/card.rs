@@ -1,15 +1,16 @@
-//! The dataset card: `README.md` with one `configs:` entry per pipeline.
+//! The dataset card: `README.md` with one `configs:` entry per pipeline,
+//! for any sink that writes a dataset's files (the HuggingFace sink commits
+//! it beside them).
 //!
 //! Pipelines have different schemas, and one config mixing them breaks the
 //! dataset viewer, so each pipeline gets its own config listing
-//! `data/{pipeline}/**/*.parquet` (the glob of
-//! [`meathook_parquet::layout`]).
+//! `data/{pipeline}/**/*.parquet` (the glob of [`layout`](crate::layout)).
 //!
 //! **Invariant:** merging only adds lines. Text outside the YAML header,
 //! other YAML keys and configs the user wrote are kept byte for byte; a
 //! config already named for a pipeline is never rewritten.
 
-use meathook_parquet::layout;
+use crate::layout;
 
 /// The card's path in the repository.
 pub const CARD_PATH: &str = "README.md";

@@ -1,0 +1,274 @@
+//! `HfSink`'s settings and the setters that fill them: each setter returns
+//! the sink with one setting changed. Nothing is checked here; the
+//! settings are validated once, when the sink is opened or first given a
+//! window ([`Settings::open`]), and the error names the bad one. Settings
+//! of the shared committer (files per commit, budget, coalescing, retries)
+//! are taken from the first sink of a repository branch to open.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use meathook_core::{Backoff, Deliveries, Encoder};
+use meathook_files::WindowFile;
+use meathook_parquet::EncodeError;
+
+use super::HfSink;
+use super::publish::HubTarget;
+use crate::committer::CommitSettings;
+use crate::error::HfError;
+use crate::hub::HubClient;
+use crate::repo::{DEFAULT_ENDPOINT, RepoId, Target};
+use crate::token::HfToken;
+
+/// The most of a Hub answer a sink reads by default: the Hub's JSON
+/// answers (preupload, LFS batch, commit, whoami) are kilobytes; an LFS
+/// batch answer for a full commit of multipart uploads stays well under
+/// this.
+pub const DEFAULT_ANSWER_LIMIT: usize = 8 << 20;
+
+/// The bytes of a file preupload needs to see (the Hub sniffs its type).
+const SAMPLE: usize = 512;
+
+/// Everything the setters fill, as given.
+#[derive(Debug)]
+pub(super) struct Settings<E> {
+    client: reqwest::Client,
+    repo: String,
+    token: HfToken,
+    token_var: String,
+    endpoint: String,
+    branch: String,
+    encoder: Result<Arc<E>, Arc<EncodeError>>,
+    prefix: String,
+    scratch: PathBuf,
+    create: Option<bool>,
+    check_token: bool,
+    commit: CommitSettings,
+    request_timeout: Duration,
+    upload_timeout: Duration,
+    answer_limit: usize,
+    deliveries: Option<Deliveries>,
+}
+
+impl<E> Settings<E> {
+    /// The defaults, with what [`HfSink::new`] was given.
+    pub(super) fn new(
+        client: reqwest::Client,
+        repo: String,
+        token: HfToken,
+        encoder: Result<E, EncodeError>,
+    ) -> Self {
+        Self {
+            client,
+            repo,
+            token,
+            token_var: "HF_TOKEN".into(),
+            endpoint: DEFAULT_ENDPOINT.into(),
+            branch: "main".into(),
+            encoder: encoder.map(Arc::new).map_err(Arc::new),
+            prefix: String::new(),
+            scratch: std::env::temp_dir().join("meathook-hf"),
+            create: None,
+            check_token: true,
+            commit: CommitSettings::default(),
+            request_timeout: Duration::from_secs(60),
+            upload_timeout: Duration::from_secs(900),
+            answer_limit: DEFAULT_ANSWER_LIMIT,
+            deliveries: None,
+        }
+    }
+
+    /// Checks every setting and builds what the sink runs on: the window
+    /// file pipeline and the Hub target it publishes to.
+    ///
+    /// # Errors
+    ///
+    /// A permanent [`HfError`] naming the setting: the repository id, the
+    /// token (missing, or not usable as a header), the encoder.
+    pub(super) fn open<R>(&self) -> Result<(WindowFile<R, E>, HubTarget), HfError>
+    where
+        E: Encoder<R>,
+    {
+        let repo = RepoId::parse(&self.repo).ok_or_else(|| HfError::InvalidRepo {
+            repo: self.repo.clone(),
+        })?;
+        if self.token.is_empty() {
+            return Err(HfError::NoToken {
+                repo: self.repo.clone(),
+                token_var: self.token_var.clone(),
+            });
+        }
+        self.token
+            .check()
+            .map_err(|problem| HfError::InvalidToken {
+                repo: self.repo.clone(),
+                token_var: self.token_var.clone(),
+                problem,
+            })?;
+        let encoder = self.encoder.clone().map_err(|source| HfError::Encode {
+            repo: self.repo.clone(),
+            window: "every window".into(),
+            source,
+        })?;
+        let hub = HubClient {
+            client: self.client.clone(),
+            target: Target {
+                endpoint: self.endpoint.trim_end_matches('/').to_owned(),
+                repo,
+                branch: self.branch.clone(),
+            },
+            token: self.token.clone(),
+            token_var: self.token_var.clone(),
+            request_timeout: self.request_timeout,
+            upload_timeout: self.upload_timeout,
+            answer_limit: self.answer_limit,
+        };
+        let mut files = WindowFile::new(encoder, self.scratch.clone()).keep_head(SAMPLE);
+        if let Some(deliveries) = &self.deliveries {
+            files = files.with_deliveries(deliveries.clone());
+        }
+        let target = HubTarget::new(
+            hub,
+            self.commit.clone(),
+            self.check_token,
+            self.create,
+            self.prefix.clone(),
+        );
+        Ok((files, target))
+    }
+}
+
+impl<R, E> HfSink<R, E> {
+    fn set(mut self, change: impl FnOnce(&mut Settings<E>)) -> Self {
+        change(&mut self.settings);
+        // Whatever was opened from the old settings is built again.
+        self.open = None;
+        self
+    }
+
+    /// The branch to commit to (default `main`).
+    pub fn branch(self, branch: impl Into<String>) -> Self {
+        self.set(|s| s.branch = branch.into())
+    }
+
+    /// The Hub's endpoint (default `https://huggingface.co`).
+    pub fn endpoint(self, endpoint: impl Into<String>) -> Self {
+        self.set(|s| s.endpoint = endpoint.into())
+    }
+
+    /// The encoder (default parquet with its default settings).
+    pub fn encoder<E2>(self, encoder: E2) -> HfSink<R, E2> {
+        let s = self.settings;
+        HfSink::from_settings(Settings {
+            client: s.client,
+            repo: s.repo,
+            token: s.token,
+            token_var: s.token_var,
+            endpoint: s.endpoint,
+            branch: s.branch,
+            encoder: Ok(Arc::new(encoder)),
+            prefix: s.prefix,
+            scratch: s.scratch,
+            create: s.create,
+            check_token: s.check_token,
+            commit: s.commit,
+            request_timeout: s.request_timeout,
+            upload_timeout: s.upload_timeout,
+            answer_limit: s.answer_limit,
+            deliveries: s.deliveries,
+        })
+    }
+
+    /// Creates the dataset at start-up if it does not exist, private or
+    /// public (default: never create; a missing dataset is a permanent
+    /// error).
+    pub fn create_if_missing(self, private: bool) -> Self {
+        self.set(|s| s.create = Some(private))
+    }
+
+    /// A folder inside the repository holding the layout's `data/` tree
+    /// (default none: `data/{pipeline}/…` at the root).
+    pub fn path_prefix(self, prefix: impl Into<String>) -> Self {
+        self.set(|s| s.prefix = prefix.into().trim_matches('/').to_owned())
+    }
+
+    /// Where windows are encoded before upload (default
+    /// `{temp dir}/meathook-hf`). Put it on a disk with room for the
+    /// largest window.
+    pub fn scratch_dir(self, dir: impl Into<PathBuf>) -> Self {
+        self.set(|s| s.scratch = dir.into())
+    }
+
+    /// The environment variable the token came from, named in error
+    /// messages (default `HF_TOKEN`).
+    pub fn token_var(self, name: impl Into<String>) -> Self {
+        self.set(|s| s.token_var = name.into())
+    }
+
+    /// Whether to check the token with `whoami-v2` at start-up (default
+    /// yes).
+    pub fn check_token(self, check: bool) -> Self {
+        self.set(|s| s.check_token = check)
+    }
+
+    /// At most `commits` commits per `window` to this repository (default
+    /// 100 per hour): over budget, files queue.
+    pub fn commit_budget(self, commits: usize, window: Duration) -> Self {
+        self.set(|s| {
+            s.commit.budget = commits.max(1);
+            s.commit.budget_window = window;
+        })
+    }
+
+    /// At most `files` files per commit (default 100).
+    pub fn max_files_per_commit(self, files: usize) -> Self {
+        self.set(|s| s.commit.max_files = files.max(1))
+    }
+
+    /// How long a ready file waits for others to share its commit (default
+    /// 2 s).
+    pub fn coalesce(self, delay: Duration) -> Self {
+        self.set(|s| s.commit.coalesce = delay)
+    }
+
+    /// Attempts per commit round and the wait between them (default 5,
+    /// 1 s doubling to 8 s); after them the spool keeps the window and
+    /// retries on its own schedule.
+    pub fn retries(self, attempts: u32, backoff: Backoff) -> Self {
+        self.set(|s| {
+            s.commit.attempts = attempts.max(1);
+            s.commit.backoff = backoff;
+        })
+    }
+
+    /// Reports every window committed (or found already committed, on a
+    /// replay) to `deliveries` (a catalog) before `ingest` returns `Ok`,
+    /// with the commit id when this sink made the commit. A failed report
+    /// is a transient [`HfError::Catalog`](crate::HfError::Catalog): the
+    /// window stays spooled and is reported again.
+    pub fn with_deliveries(self, deliveries: Deliveries) -> Self {
+        self.set(|s| s.deliveries = Some(deliveries))
+    }
+
+    /// Bounds on one API call and one upload (default 60 s and 15 min),
+    /// each covering the request, its body and the reading of the answer.
+    /// A call past its bound is a transient
+    /// [`HfError::Timeout`](crate::HfError::Timeout).
+    pub fn timeouts(self, request: Duration, upload: Duration) -> Self {
+        self.set(|s| {
+            s.request_timeout = request;
+            s.upload_timeout = upload;
+        })
+    }
+
+    /// The most of one Hub answer the sink reads, in bytes (default
+    /// [`DEFAULT_ANSWER_LIMIT`](crate::DEFAULT_ANSWER_LIMIT), 8 MiB). A
+    /// larger answer is dropped unread: a transient
+    /// [`HfError::TooLarge`](crate::HfError::TooLarge). The dataset card
+    /// is read up to 10 MiB whatever this says (the most the Hub takes
+    /// inline); refusals are read only up to their first 64 KiB.
+    pub fn max_answer_bytes(self, bytes: usize) -> Self {
+        self.set(|s| s.answer_limit = bytes.max(1))
+    }
+}
