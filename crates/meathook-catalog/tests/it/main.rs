@@ -6,4 +6,5 @@
 mod support;
 
 mod catalog;
+mod format_v1;
 mod manifest;
