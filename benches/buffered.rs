@@ -8,7 +8,8 @@ mod support;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use meathook::{Buffered, Capacity, FlushPolicy, IngestError, Receipt, Sink, WindowMeta};
+use meathook::contracts::{Buffered, Capacity};
+use meathook::{FlushPolicy, IngestError, Receipt, Sink, WindowMeta};
 use support::{best_of, figure};
 use time::macros::datetime;
 

@@ -23,11 +23,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use meathook::hf::HfSink;
-use meathook::spool::{DiskSpool, Durability};
+use meathook::contracts::{ChunkedError, ChunkedResult, RecordChunks};
+use meathook::spool::Durability;
 use meathook::{
-    ChunkedError, ChunkedResult, Drain, FlushPolicy, IngestError, Receipt, RecordChunks, Sink,
-    SinkError, WindowMeta,
+    DiskSpool, Drain, FlushPolicy, HfSink, IngestError, Receipt, Sink, SinkError, WindowMeta,
 };
 use serde::{Deserialize, Serialize};
 use support::{figure, peak_rss_bytes};

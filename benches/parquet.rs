@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use meathook::parquet::{FileSink, JsonLinesEncoder, ParquetEncoder};
-use meathook::spool::{DiskSpool, Durability};
+use meathook::contracts::{ChunkedError, ChunkedResult, EncodeSession, Encoder, RecordChunks};
+use meathook::spool::Durability;
 use meathook::{
-    ChunkedError, ChunkedResult, EncodeSession, Encoder, FlushPolicy, IngestError, Receipt,
-    RecordChunks, Sink, WindowMeta,
+    DiskSpool, FileSink, FlushPolicy, IngestError, JsonLinesEncoder, ParquetEncoder, Receipt, Sink,
+    WindowMeta,
 };
 use serde::{Deserialize, Serialize};
 use support::{best_of, figure, peak_rss_bytes};

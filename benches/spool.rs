@@ -24,11 +24,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use meathook::spool::{DiskSpool, Durability};
-use meathook::{
-    ChunkedError, ChunkedResult, Drain, FlushPolicy, IngestError, Receipt, RecordChunks, Sink,
-    SinkError, WindowMeta,
-};
+use meathook::contracts::{ChunkedError, ChunkedResult, RecordChunks};
+use meathook::spool::Durability;
+use meathook::{DiskSpool, Drain, FlushPolicy, IngestError, Receipt, Sink, SinkError, WindowMeta};
 use serde::{Deserialize, Serialize};
 use support::{best_of, figure, peak_rss_bytes};
 use time::macros::datetime;
@@ -138,7 +136,7 @@ fn spool(dir: &Path, durability: Durability, down: bool) -> DiskSpool<Count, Rea
     DiskSpool::new(Count { n: 0, down }, dir, FlushPolicy::hourly())
         .with_durability(durability)
         .with_min_free_bytes(0)
-        .with_backoff(meathook::Backoff::new(
+        .with_backoff(meathook::contracts::Backoff::new(
             Duration::from_millis(5),
             Duration::from_millis(50),
         ))

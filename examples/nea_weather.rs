@@ -25,12 +25,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meathook::hf::HfSink;
-use meathook::parquet::{Destination, FileSinkBuilder, ParquetEncoder};
-use meathook::runtime::{
-    Meathook, MeathookBuilder, Pipeline, RuntimeError, SatayCollector, SatayError, SataySender,
+use meathook::parquet::{Destination, FileSinkBuilder};
+use meathook::runtime::{MeathookBuilder, SataySender};
+use meathook::{
+    BoxSink, Drain, FlushPolicy, HfSink, Meathook, ParquetEncoder, Pipeline, RuntimeError,
+    SatayCollector, SatayError, SinkExt as _,
 };
-use meathook::{BoxSink, Drain, FlushPolicy, SinkExt as _};
 
 use config::{Config, DrainMode};
 use reading::Reading;
@@ -147,7 +147,7 @@ fn hub_sinks(
     client: &reqwest::Client,
     token: &meathook::hf::HfToken,
     spool_dir: &std::path::Path,
-    deliveries: &meathook::Deliveries,
+    deliveries: &meathook::contracts::Deliveries,
 ) -> Terminal {
     let (hf_repo, branch) = (hf.repo.clone(), hf.branch.clone());
     let (endpoint, prefix) = (hf.endpoint.clone(), hf.path_prefix.clone());
@@ -177,7 +177,11 @@ fn hub_sinks(
 }
 
 /// Makes each pipeline's `FileSink` from `[sink.local]`.
-fn file_sinks(url: &str, destination: &Destination, deliveries: &meathook::Deliveries) -> Terminal {
+fn file_sinks(
+    url: &str,
+    destination: &Destination,
+    deliveries: &meathook::contracts::Deliveries,
+) -> Terminal {
     let (url, destination, deliveries) = (url.to_owned(), destination.clone(), deliveries.clone());
     Arc::new(move |_: &str| {
         // Both were checked when the configuration was loaded.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use meathook::catalog::{MANIFEST_FILE, Manifest};
-use meathook::{CatalogStats, Deliveries, Delivery, DeliveryLog, DeliveryLogError};
+use meathook::contracts::{CatalogStats, Deliveries, Delivery, DeliveryLog, DeliveryLogError};
 use serde::Deserialize;
 
 /// `[catalog]`.

@@ -294,7 +294,7 @@ fn bad_name(name: &str) -> Option<&'static str> {
         Some("a pipeline name cannot contain a path separator")
     } else if name.contains("..") {
         Some("a pipeline name cannot contain `..`")
-    } else if meathook::core::name::check_pipeline_name(name).is_err() {
+    } else if meathook::contracts::name::check_pipeline_name(name).is_err() {
         Some(
             "a pipeline name must fit in a file name: at most 240 bytes once escaped, where each byte other than ASCII letters, digits, `-` and `_` counts three",
         )

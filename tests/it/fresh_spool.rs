@@ -9,8 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use meathook::parquet::{FileSink, JsonLinesEncoder};
-use meathook::{FlushPolicy, Sink, SinkExt as _, WindowMeta};
+use meathook::{FileSink, FlushPolicy, JsonLinesEncoder, Sink, SinkExt as _, WindowMeta};
 use serde::{Deserialize, Serialize};
 use time::macros::datetime;
 
