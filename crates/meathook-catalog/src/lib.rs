@@ -49,16 +49,19 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "postgres")]
 mod backfill;
 mod manifest;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 pub mod query;
 mod record;
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backfill::{
     Backfill, BackfillError, BackfillHandle, DEFAULT_BATCH, DEFAULT_POLL, cursor_path,
     rejected_path,

@@ -25,6 +25,7 @@
 //!
 //! Without them this crate pulls in no HTTP crate.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod budget;
 mod builder;
@@ -56,4 +57,5 @@ pub use health::PipelineState;
 pub use metrics::Telemetry;
 pub use pipeline::Pipeline;
 #[cfg(feature = "satay")]
+#[cfg_attr(docsrs, doc(cfg(feature = "satay")))]
 pub use satay::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, SatayCollector, SatayError, SataySender};
