@@ -9,6 +9,10 @@
 //! - [`Buffered`], the bounded in-memory tier, flushing per [`FlushPolicy`];
 //! - [`Tee`], fan-out to two stacks, each batch to each branch exactly once;
 //! - [`BoxSink`], any stack behind one type, to pick a stack at run time;
+//! - [`SinkFailure`], a ready error for a custom sink: any error with an
+//!   [`ErrorClass`], and `std::io::Error` classified by its kind;
+//! - [`StackStats`], the figures a stack reports, with the rules by which
+//!   the figures of several layers combine;
 //! - [`Encoder`], the shape of file encoders (parquet, JSON lines, CSV);
 //! - [`Backoff`] and [`Clock`], shared by every layer that retries or tells time;
 //! - [`Delivery`] and [`Deliveries`], the record of every file a terminal sink
