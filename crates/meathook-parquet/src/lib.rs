@@ -64,6 +64,7 @@
 //! Renaming, removing or retyping a field is not evolution: use a new
 //! pipeline name, so the files of each shape stay in their own folder.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod csv;
 mod error;
