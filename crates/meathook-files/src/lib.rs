@@ -8,5 +8,6 @@ pub mod card;
 pub mod window_file;
 
 pub use crate::window_file::{
-    EncodeFailure, FileCounts, Landed, Publish, SealedFile, WindowFile, WindowFileError,
+    EncodeFailure, FileCounts, FileEncoder, Landed, Publish, SealedFile, WindowFile,
+    WindowFileError,
 };

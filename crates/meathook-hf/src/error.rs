@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meathook_core::{DeliveryLogError, ErrorClass, SinkError};
+use meathook_core::{ErrorClass, SinkError};
 use meathook_files::WindowFileError;
 use meathook_parquet::EncodeError;
 
@@ -280,28 +280,31 @@ pub enum HfError {
         /// The message.
         message: String,
     },
-    /// The window could not be encoded (or the encoder could not be built,
-    /// for `every window`). Permanent, unless writing the scratch file
-    /// failed.
+    /// The encoder could not be built (a record type parquet cannot
+    /// represent). Permanent.
     #[error("cannot encode {window} for {repo}: {source}")]
     Encode {
         /// The repository.
         repo: String,
-        /// The window.
+        /// The windows concerned (`every window`).
         window: String,
         /// What the encoder said.
         source: Arc<EncodeError>,
     },
-    /// One record could not be encoded and was left out; reported in the
-    /// receipt. Permanent.
-    #[error("record {index} of {window} cannot be encoded, so it was left out: {source}")]
-    Record {
-        /// The window.
-        window: String,
-        /// The record's index in the batch.
-        index: usize,
-        /// What the encoder said.
-        source: Arc<EncodeError>,
+    /// A window's file could not be made, or its delivery not recorded:
+    /// what the window-file pipeline reported, kept whole as the source.
+    /// One record that cannot be encoded is reported this way in the
+    /// receipt, while the rest of its window is taken. Permanent for
+    /// records and settings the encoder refuses; transient for IO, a
+    /// stopped task or a catalog that could not record (the window stays
+    /// spooled, and the retry finds the file already there and reports it
+    /// again).
+    #[error("{repo}: {source}")]
+    File {
+        /// The repository.
+        repo: String,
+        /// What the pipeline reported.
+        source: Arc<WindowFileError<EncodeError>>,
     },
     /// A scratch file operation failed. Transient (a full disk may clear).
     #[error("{action} {path} failed: {source}; check its permissions and free space")]
@@ -313,15 +316,6 @@ pub enum HfError {
         /// The operating system's answer.
         source: Arc<io::Error>,
     },
-    /// A blocking task encoding the window or doing its file IO stopped
-    /// (it panicked, or the runtime is shutting down). Transient.
-    #[error("file task for {window} stopped: {reason}")]
-    Task {
-        /// The window.
-        window: String,
-        /// What happened.
-        reason: String,
-    },
     /// The commit round carrying this file stopped before it answered (its
     /// task was cancelled). Transient.
     #[error("the commit to {repo} carrying {path} was interrupted; it will be retried")]
@@ -331,56 +325,6 @@ pub enum HfError {
         /// The file.
         path: String,
     },
-    /// The file is in the dataset, but its delivery record could not be
-    /// written to the catalog. Transient: the window stays spooled, and the
-    /// retry finds the file already there and reports it again.
-    #[error("{path} is in {repo}, but recording its delivery failed: {source}")]
-    Catalog {
-        /// The repository.
-        repo: String,
-        /// The file.
-        path: String,
-        /// Why the record was not written.
-        source: Arc<DeliveryLogError>,
-    },
-}
-
-impl HfError {
-    /// The sink's error for a failure of the window-file pipeline on
-    /// `repo`; the pipeline's cause stays the source.
-    pub(crate) fn from_window_file(e: WindowFileError<EncodeError>, repo: String) -> Self {
-        match e {
-            WindowFileError::Encode { window, source } => Self::Encode {
-                repo,
-                window,
-                source: Arc::new(source),
-            },
-            WindowFileError::Record {
-                window,
-                index,
-                source,
-            } => Self::Record {
-                window,
-                index,
-                source: Arc::new(source),
-            },
-            WindowFileError::Local {
-                action,
-                path,
-                source,
-            } => Self::Local {
-                action,
-                path,
-                source: Arc::new(source),
-            },
-            WindowFileError::Task { window, reason } => Self::Task { window, reason },
-            WindowFileError::Catalog { path, source } => Self::Catalog {
-                repo,
-                path,
-                source: Arc::new(source),
-            },
-        }
-    }
 }
 
 impl HfError {
@@ -446,21 +390,20 @@ impl HfError {
 impl SinkError for HfError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::InvalidRepo { .. }
-            | Self::NoToken { .. }
-            | Self::Unauthorized { .. }
-            | Self::Forbidden { .. }
-            | Self::NotFound { .. }
-            | Self::Rejected { .. }
-            | Self::Record { .. }
-            | Self::Conflict { .. }
-            | Self::Ignored { .. }
-            | Self::InvalidToken { .. }
-            | Self::ForeignUrl { .. } => ErrorClass::Permanent,
+            // Settings no retry changes.
+            Self::InvalidRepo { .. } | Self::NoToken { .. } | Self::InvalidToken { .. } => {
+                ErrorClass::Permanent
+            }
+            Self::Encode { .. } | Self::ForeignUrl { .. } => ErrorClass::Permanent,
+            // Refusals that stay refusals.
+            Self::Unauthorized { .. } | Self::Forbidden { .. } => ErrorClass::Permanent,
+            Self::NotFound { .. } | Self::Rejected { .. } => ErrorClass::Permanent,
+            // Paths the branch will never take from this window.
+            Self::Conflict { .. } | Self::Ignored { .. } => ErrorClass::Permanent,
             Self::Object { code, .. } if (400..500).contains(code) && *code != 429 => {
                 ErrorClass::Permanent
             }
-            Self::Encode { source, .. } if !source.is_io() => ErrorClass::Permanent,
+            Self::File { source, .. } => source.class(),
             _ => ErrorClass::Transient,
         }
     }

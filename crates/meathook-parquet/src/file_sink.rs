@@ -20,15 +20,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use meathook_core::{
-    ChunkedResult, Deliveries, Encoder, IngestError, Receipt, RecordChunks, Sink, StackStats,
-    WindowMeta,
+    ChunkedResult, Deliveries, IngestError, Receipt, RecordChunks, Sink, StackStats, WindowMeta,
 };
-use meathook_files::WindowFile;
 use meathook_files::window_file::{Delivery, Landed, Publish, SealedFile, WindowFileError};
+use meathook_files::{FileEncoder, WindowFile};
 use object_store::path::Path as ObjectPath;
 
 use crate::error::EncodeError;
-use crate::local::{self, Published, ScratchFile, Sealed};
+use crate::local::{self, Published, Sealed};
 use crate::remote::{self, DEFAULT_SINGLE_PUT_LIMIT, UploadError};
 use crate::sink_error::{FileSinkError, hex};
 use crate::store::{Destination, DestinationError};
@@ -212,8 +211,7 @@ impl Publish<EncodeError> for Target {
 impl<R, E> Sink<R> for FileSink<R, E>
 where
     R: Send + Sync + 'static,
-    E: Encoder<R, Error = EncodeError> + 'static,
-    E::Session<ScratchFile>: 'static,
+    E: FileEncoder<R, Error = EncodeError>,
 {
     type Error = FileSinkError;
 

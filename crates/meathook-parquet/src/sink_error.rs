@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use meathook_core::{ErrorClass, SinkError};
+use meathook_files::window_file::io_class;
 use meathook_files::{EncodeFailure, WindowFileError};
 
 use crate::error::EncodeError;
@@ -124,17 +125,10 @@ impl SinkError for FileSinkError {
             | Self::Record { .. }
             | Self::Conflict { .. }
             | Self::Name { .. } => ErrorClass::Permanent,
-            Self::Local { source, .. } => match source.kind() {
-                // Retrying the same path can never help: a name too long
-                // (ENAMETOOLONG), a directory where a file goes, or no
-                // permission.
-                io::ErrorKind::PermissionDenied
-                | io::ErrorKind::ReadOnlyFilesystem
-                | io::ErrorKind::InvalidFilename
-                | io::ErrorKind::IsADirectory
-                | io::ErrorKind::NotADirectory => ErrorClass::Permanent,
-                _ => ErrorClass::Transient,
-            },
+            // Retrying the same path can never help for a name too long
+            // (ENAMETOOLONG), a directory where a file goes, or no
+            // permission.
+            Self::Local { source, .. } => io_class(source),
             Self::Store { source, .. } => store_class(source),
             Self::Task { .. } | Self::Catalog { .. } => ErrorClass::Transient,
         }

@@ -4,7 +4,9 @@
 use std::io;
 use std::path::PathBuf;
 
-use meathook_core::DeliveryLogError;
+use meathook_core::{DeliveryLogError, ErrorClass, SinkError};
+
+use super::lenient::EncodeFailure;
 
 /// A failure of the [`WindowFile`](super::WindowFile) pipeline. `X` is the
 /// encoder's error. Each sink turns it into its own error type through
@@ -63,4 +65,35 @@ pub enum WindowFileError<X> {
         /// What the catalog reported.
         source: DeliveryLogError,
     },
+}
+
+/// Whether a retry can help: an encoder's IO failure, a full disk, a
+/// stopped task and a catalog that could not record are
+/// [`Transient`](ErrorClass::Transient); records the encoder cannot
+/// represent, and file operations no retry can fix (see [`io_class`]),
+/// are [`Permanent`](ErrorClass::Permanent).
+impl<X: EncodeFailure> SinkError for WindowFileError<X> {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Encode { source, .. } if source.is_io() => ErrorClass::Transient,
+            Self::Encode { .. } | Self::Record { .. } => ErrorClass::Permanent,
+            Self::Local { source, .. } => io_class(source),
+            Self::Task { .. } | Self::Catalog { .. } => ErrorClass::Transient,
+        }
+    }
+}
+
+/// Whether retrying a local file operation can help: not when the name is
+/// too long, a directory stands where a file goes (or the other way
+/// round), permission is refused or the file system is read-only; a full
+/// disk and the rest may clear.
+pub fn io_class(e: &io::Error) -> ErrorClass {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied
+        | io::ErrorKind::ReadOnlyFilesystem
+        | io::ErrorKind::InvalidFilename
+        | io::ErrorKind::IsADirectory
+        | io::ErrorKind::NotADirectory => ErrorClass::Permanent,
+        _ => ErrorClass::Transient,
+    }
 }

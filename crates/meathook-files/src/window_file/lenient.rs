@@ -4,6 +4,8 @@
 
 use meathook_core::{EncodeSession, Encoder};
 
+use crate::local::ScratchFile;
+
 /// What the window-file pipeline needs to know about an encoder's error.
 pub trait EncodeFailure: std::error::Error + Send + Sync + 'static {
     /// Whether the error is about one or more records (rather than the
@@ -13,6 +15,23 @@ pub trait EncodeFailure: std::error::Error + Send + Sync + 'static {
 
     /// Whether the error comes from writing bytes out: a retry may help.
     fn is_io(&self) -> bool;
+}
+
+/// An encoder the window-file pipeline can drive: its error tells record
+/// failures from the rest, and its sessions over a scratch file can move to
+/// the blocking pool. Every `Encoder` that fits is one; sinks name this one
+/// bound instead of the three.
+pub trait FileEncoder<R>:
+    Encoder<R, Error: EncodeFailure, Session<ScratchFile>: 'static> + 'static
+{
+}
+
+impl<R, E> FileEncoder<R> for E
+where
+    E: Encoder<R> + 'static,
+    E::Error: EncodeFailure,
+    E::Session<ScratchFile>: 'static,
+{
 }
 
 /// Writes `records` into `session`; records that cannot be encoded are

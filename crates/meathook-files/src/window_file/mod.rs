@@ -15,7 +15,7 @@ mod lenient;
 mod pipeline;
 mod publish;
 
-pub use self::error::WindowFileError;
-pub use self::lenient::EncodeFailure;
+pub use self::error::{WindowFileError, io_class};
+pub use self::lenient::{EncodeFailure, FileEncoder};
 pub use self::pipeline::{FileCounts, WindowFile};
 pub use self::publish::{Delivery, Landed, Publish, SealedFile};

@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meathook_core::{
-    Attempts, ChunkedError, ChunkedResult, Deliveries, Delivery as DeliveryRecord, Encoder,
-    IngestError, Receipt, RecordChunks, RecordRejected, WindowMeta,
+    Attempts, ChunkedError, ChunkedResult, Deliveries, Delivery as DeliveryRecord, IngestError,
+    Receipt, RecordChunks, RecordRejected, WindowMeta,
 };
 
 use super::encode::{self, Failure, Finished, Job, Records};
 use super::error::WindowFileError;
-use super::lenient::EncodeFailure;
+use super::lenient::FileEncoder;
 use super::publish::{Delivery, Landed, Publish, SealedFile};
 use crate::layout::{self, BatchName};
-use crate::local::{self, ScratchFile};
+use crate::local;
 
 /// What a window-file sink has done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -143,9 +143,7 @@ impl<R, E> WindowFile<R, E> {
 impl<R, E> WindowFile<R, E>
 where
     R: Send + Sync + 'static,
-    E: Encoder<R> + 'static,
-    E::Error: EncodeFailure,
-    E::Session<ScratchFile>: 'static,
+    E: FileEncoder<R>,
 {
     /// Encodes `records` as one file and publishes it; the attempt is
     /// counted for the delivery record.

@@ -23,8 +23,7 @@ use meathook_core::{
     ChunkedError, ChunkedResult, Encoder, IngestError, Receipt, RecordChunks, Sink, StackStats,
     WindowMeta,
 };
-use meathook_files::WindowFile;
-use meathook_files::local::ScratchFile;
+use meathook_files::{FileEncoder, WindowFile};
 use meathook_parquet::EncodeError;
 
 use self::publish::HubTarget;
@@ -118,12 +117,7 @@ impl<R, E> HfSink<R, E> {
     }
 }
 
-impl<R, E> Sink<R> for HfSink<R, E>
-where
-    R: Send + Sync + 'static,
-    E: Encoder<R, Error = EncodeError> + 'static,
-    E::Session<ScratchFile>: 'static,
-{
+impl<R: Send + Sync + 'static, E: FileEncoder<R, Error = EncodeError>> Sink<R> for HfSink<R, E> {
     type Error = HfError;
 
     /// Checks the settings, the token and creates the repository if asked

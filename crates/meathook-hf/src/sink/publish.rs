@@ -95,7 +95,10 @@ impl Publish<EncodeError> for HubTarget {
     }
 
     fn error(&self, error: WindowFileError<EncodeError>) -> HfError {
-        HfError::from_window_file(error, self.hub.repo())
+        HfError::File {
+            repo: self.hub.repo(),
+            source: Arc::new(error),
+        }
     }
 
     async fn publish(&mut self, window: &WindowMeta, file: &SealedFile) -> Result<Landed, HfError> {

@@ -245,8 +245,8 @@ impl<R, E> HfSink<R, E> {
     /// Reports every window committed (or found already committed, on a
     /// replay) to `deliveries` (a catalog) before `ingest` returns `Ok`,
     /// with the commit id when this sink made the commit. A failed report
-    /// is a transient [`HfError::Catalog`](crate::HfError::Catalog): the
-    /// window stays spooled and is reported again.
+    /// is a transient [`HfError::File`](crate::HfError::File) holding the
+    /// catalog's error: the window stays spooled and is reported again.
     pub fn with_deliveries(self, deliveries: Deliveries) -> Self {
         self.set(|s| s.deliveries = Some(deliveries))
     }
