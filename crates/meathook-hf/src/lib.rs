@@ -28,7 +28,7 @@
 //!   timeouts, resets and answers too large to read are transient. See
 //!   [`HfError`].
 //! - **Dataset card**: `README.md` gets one `configs:` entry per pipeline;
-//!   the rest of the card is kept ([`card`]).
+//!   the rest of the card is kept ([`meathook_files::card`]).
 //! - **Secret**: the token ([`HfToken`]) is trimmed of surrounding
 //!   whitespace, checked as a header value, never formatted, and sent only
 //!   to the endpoint's origin.
@@ -51,15 +51,35 @@
 //! ```
 #![forbid(unsafe_code)]
 
+// The Hub's protocol (the sans-IO actions, the URLs and the back-off
+// parsers) is internal. The `fuzzing` feature, for the fuzz targets and the test that
+// replays their inputs, makes it public (hidden from the docs); its items
+// are `pub` for that, so without the feature `unreachable_pub` would flag
+// each one.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod action;
+#[cfg(not(feature = "fuzzing"))]
+#[allow(unreachable_pub)] // public only with the `fuzzing` feature, see above
+mod action;
 mod answer;
 mod attempt;
 mod committer;
 mod error;
 mod hub;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod rate_limit;
+#[cfg(not(feature = "fuzzing"))]
+#[allow(unreachable_pub)] // public only with the `fuzzing` feature, see above
+mod rate_limit;
 mod ready;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod repo;
+#[cfg(not(feature = "fuzzing"))]
+#[allow(unreachable_pub)] // public only with the `fuzzing` feature, see above
+mod repo;
 mod sink;
 mod startup;
 mod token;
@@ -69,4 +89,7 @@ pub use crate::error::HfError;
 pub use crate::repo::{DEFAULT_ENDPOINT, RepoId};
 pub use crate::sink::{DEFAULT_ANSWER_LIMIT, HfSink};
 pub use crate::token::{HfToken, InvalidToken};
+/// The dataset card, for the fuzz targets (it lives in meathook-files).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub use meathook_files::card;

@@ -29,10 +29,13 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use satay_runtime::ResponseParts;
 
-pub use account::{CreateRepo, Download, WhoAmI, WhoAmIAnswer};
-pub use commit::{Commit, CommitAnswer, CommitOp, MAX_INLINE};
+pub use account::{CreateRepo, Download, WhoAmI};
+pub use commit::{Commit, CommitOp, MAX_INLINE};
 pub use lfs::{BatchObject, LfsBatch, ObjectAction};
-pub use preupload::{MAX_PATHS, Preupload, PreuploadAnswer, PreuploadFile, RemoteFile};
+pub use preupload::{MAX_PATHS, Preupload, PreuploadFile, RemoteFile};
+// The answers' types are named outside the crate only by the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub use self::{account::WhoAmIAnswer, commit::CommitAnswer, preupload::PreuploadAnswer};
 pub use upload::{CompleteMultipart, PutObject, Verify};
 
 use crate::rate_limit;
