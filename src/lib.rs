@@ -66,6 +66,7 @@
 //! # mod quick_start {
 //! use std::time::Duration;
 //!
+//! use meathook::runtime::SataySender;
 //! use meathook::{FlushPolicy, HfSink, Meathook, Pipeline, SatayCollector, SinkExt as _};
 //!
 //! /// A record: a plain serde struct is all the parquet encoder needs.
@@ -88,7 +89,10 @@
 //!             let collector = SatayCollector::new(
 //!                 "air_temperature",
 //!                 client.clone(),
-//!                 move |sender| sender.send(api.weather_readings().air_temperature()),
+//!                 move |sender: SataySender| {
+//!                     let api = api.clone();
+//!                     async move { sender.send(api.weather_readings().air_temperature()).await }
+//!                 },
 //!                 |answer| match answer {
 //!                     nea_rs::AirTemperatureOperationResponse::Ok(ok) => ok
 //!                         .data
