@@ -105,3 +105,59 @@ async fn a_tight_budget_queues_files_into_fewer_larger_commits() {
         hub.commits().len()
     );
 }
+
+/// A 429 on a commit is one pause, for as long as the Hub asked, and one
+/// request of the budget: with two commits an hour, the refused request
+/// and its retry fill the hour, so the retry goes out after the pause
+/// (not an hour later, as it would if the refused request counted twice)
+/// and the next window's commit waits until the refused request has left
+/// the hour.
+#[tokio::test(start_paused = true)]
+async fn a_429_is_one_pause_and_one_request_of_the_budget() {
+    use meathook_testkit::hub::{HubFault, HubRoute};
+
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    hub.inject(
+        HubRoute::Commit,
+        [HubFault::RateLimited {
+            remaining: 0,
+            reset: 30,
+            retry_after: None,
+        }],
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let hour = Duration::from_secs(3600);
+    let mut sink = sink(&hub, scratch.path())
+        .coalesce(Duration::ZERO)
+        .commit_budget(2, hour);
+    sink.open().await.unwrap();
+    let started = tokio::time::Instant::now();
+    for w in 0..2u64 {
+        let window = WindowMeta::containing("p", support::T0 + WINDOW * (w as u32), WINDOW)
+            .with_batch(BatchId::legacy(w * 10, w * 10 + 9));
+        sink.ingest(&window, readings(w * PER_WINDOW, PER_WINDOW))
+            .await
+            .unwrap();
+    }
+    let commits = hub.commits();
+    assert_eq!(commits.len(), 2, "{commits:#?}");
+    assert_eq!(
+        hub.requests(HubRoute::Commit),
+        3,
+        "one refused, two applied"
+    );
+    let retried = commits[0].at - started;
+    assert!(
+        retried >= Duration::from_secs(30) && retried < Duration::from_secs(600),
+        "the refused commit was retried after {retried:?}, not after the 30 s the Hub asked for"
+    );
+    let next = commits[1].at - started;
+    assert!(
+        next >= hour,
+        "the second window was committed after {next:?}, inside the hour of two requests"
+    );
+    let data = dataset(&hub, REPO);
+    let mut seqs: Vec<u64> = data.values().flatten().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..2 * PER_WINDOW).collect::<Vec<_>>());
+}
