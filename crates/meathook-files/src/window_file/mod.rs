@@ -14,6 +14,8 @@ mod error;
 mod lenient;
 mod pipeline;
 mod publish;
+#[cfg(test)]
+mod tests;
 
 pub use self::error::{WindowFileError, io_class};
 pub use self::lenient::{EncodeFailure, FileEncoder};
