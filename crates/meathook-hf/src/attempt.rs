@@ -1,7 +1,7 @@
 //! One attempt at committing a round of files, prepared up to its commit:
 //! preupload, LFS batch, uploads, dataset card. What is left is one commit
-//! request ([`Round::commit`]), which the [committer](crate::committer)
-//! sends when its budget allows; this module knows nothing of budgets.
+//! request ([`Round::commit`]), which the committer sends when its budget
+//! allows; this module knows nothing of the committer or its budget.
 //!
 //! **Invariants:** an attempt starts from preupload, so a retry after any
 //! failure — a timeout, a 5xx, a commit applied but answered 504, a 412 —

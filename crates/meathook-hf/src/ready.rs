@@ -1,6 +1,6 @@
 //! A file handed to the committer, and what became of it: the items a
-//! commit round ([`attempt`](crate::attempt)) and the committer that runs
-//! rounds ([`committer`](crate::committer)) both speak of.
+//! commit round and the committer that runs rounds both speak of, kept
+//! apart from both so that neither imports the other's.
 
 use std::path::PathBuf;
 

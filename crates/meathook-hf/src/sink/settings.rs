@@ -1,5 +1,5 @@
-//! `HfSink`'s settings and the setters that fill them: each setter returns
-//! the sink with one setting changed. Nothing is checked here; the
+//! `HfSink` as configured: the type, its settings and the setters that
+//! fill them. Each setter returns the sink with one setting changed. Nothing is checked here; the
 //! settings are validated once, when the sink is opened or first given a
 //! window ([`Settings::open`]), and the error names the bad one. Settings
 //! of the shared committer (files per commit, budget, coalescing, retries)
@@ -13,13 +13,29 @@ use meathook_core::{Backoff, Deliveries, Encoder};
 use meathook_files::WindowFile;
 use meathook_parquet::EncodeError;
 
-use super::HfSink;
 use super::publish::HubTarget;
 use crate::committer::CommitSettings;
 use crate::error::HfError;
 use crate::hub::HubClient;
 use crate::repo::{DEFAULT_ENDPOINT, RepoId, Target};
 use crate::token::HfToken;
+
+/// Commits each window as one parquet file to a HuggingFace dataset, and
+/// returns `Ok` only once the Hub confirmed a commit holding it (or showed
+/// it already there); see the [crate docs](crate) for the protocol and an
+/// example.
+pub struct HfSink<R, E = meathook_parquet::ParquetEncoder<R>> {
+    pub(super) settings: Settings<E>,
+    /// Built from the settings when the sink is opened or first given a
+    /// window.
+    pub(super) open: Option<Open<R, E>>,
+}
+
+/// A sink whose settings were checked: the pipeline and where it lands.
+pub(super) struct Open<R, E> {
+    pub(super) files: WindowFile<R, E>,
+    pub(super) hub: HubTarget,
+}
 
 /// The most of a Hub answer a sink reads by default: the Hub's JSON
 /// answers (preupload, LFS batch, commit, whoami) are kilobytes; an LFS
@@ -139,7 +155,33 @@ impl<E> Settings<E> {
     }
 }
 
+impl<R> HfSink<R> {
+    /// A sink committing to the dataset `repo` (`namespace/name`) on
+    /// `main` at `https://huggingface.co`, as parquet, with `token`.
+    /// Infallible: the settings are checked when the sink is opened (or
+    /// first given a window), and a bad repository id, a missing token or
+    /// a record type parquet cannot represent is reported then, as a
+    /// permanent error naming it. The token is trimmed of surrounding
+    /// whitespace (a token read from a file ends in a newline); one still
+    /// not usable as a header value is refused then too, before any
+    /// request.
+    pub fn new(client: reqwest::Client, repo: impl Into<String>, token: impl Into<HfToken>) -> Self
+    where
+        R: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let encoder = meathook_parquet::ParquetEncoder::<R>::new();
+        Self::from_settings(Settings::new(client, repo.into(), token.into(), encoder))
+    }
+}
+
 impl<R, E> HfSink<R, E> {
+    fn from_settings(settings: Settings<E>) -> Self {
+        Self {
+            settings,
+            open: None,
+        }
+    }
+
     fn set(mut self, change: impl FnOnce(&mut Settings<E>)) -> Self {
         change(&mut self.settings);
         // Whatever was opened from the old settings is built again.
