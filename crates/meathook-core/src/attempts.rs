@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::{BatchId, WindowMeta};
 
 /// Counts a terminal sink's attempts at one batch across retries, for
-/// [`Delivery::attempts`]: the attempt after `n` failures at the same
+/// [`Delivery::attempts`](crate::Delivery::attempts): the attempt after `n` failures at the same
 /// pipeline, window and batch is attempt `n + 1`; any other batch starts
 /// again at 1.
 #[derive(Debug, Clone, Default)]

@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-/// What a sink stack holds and has done, gathered by [`Sink::observe`].
+/// What a sink stack holds and has done, gathered by [`Sink::observe`](crate::Sink::observe).
 ///
 /// Figures that describe what is held (`held_*`, `spooled_bytes`, the
 /// `*_records` losses) add up across layers; `utilisation` is the fullest
