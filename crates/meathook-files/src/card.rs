@@ -4,7 +4,7 @@
 //!
 //! Pipelines have different schemas, and one config mixing them breaks the
 //! dataset viewer, so each pipeline gets its own config listing
-//! `data/{pipeline}/**/*.parquet` (the glob of [`layout`](crate::layout)).
+//! `data/{pipeline}/**/*.parquet` (the glob of [`layout`]).
 //!
 //! **Invariant:** merging only adds lines. Text outside the YAML header,
 //! other YAML keys and configs the user wrote are kept byte for byte; a
