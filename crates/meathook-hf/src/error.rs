@@ -31,6 +31,17 @@ pub enum HfError {
         /// What was given.
         repo: String,
     },
+    /// A setting cannot work: an endpoint that is not an `http(s)` URL, an
+    /// empty branch. Permanent. What to do: fix the named setting.
+    #[error("the {parameter} setting of the sink for {repo} cannot be used: {reason}")]
+    InvalidSetting {
+        /// The repository.
+        repo: String,
+        /// The setter's name.
+        parameter: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No token was configured. Permanent.
     #[error("no HuggingFace token for {repo}: set {token_var} to a token with write access")]
     NoToken {
@@ -394,7 +405,8 @@ impl SinkError for HfError {
             Self::InvalidRepo { .. } | Self::NoToken { .. } | Self::InvalidToken { .. } => {
                 ErrorClass::Permanent
             }
-            Self::Encode { .. } | Self::ForeignUrl { .. } => ErrorClass::Permanent,
+            Self::InvalidSetting { .. } | Self::Encode { .. } => ErrorClass::Permanent,
+            Self::ForeignUrl { .. } => ErrorClass::Permanent,
             // Refusals that stay refusals.
             Self::Unauthorized { .. } | Self::Forbidden { .. } => ErrorClass::Permanent,
             Self::NotFound { .. } | Self::Rejected { .. } => ErrorClass::Permanent,

@@ -101,7 +101,8 @@ impl<E> Settings<E> {
     /// # Errors
     ///
     /// A permanent [`HfError`] naming the setting: the repository id, the
-    /// token (missing, or not usable as a header), the encoder.
+    /// endpoint, the branch, the token (missing, or not usable as a
+    /// header), the encoder.
     pub(super) fn open<R>(&self) -> Result<(WindowFile<R, E>, HubTarget), HfError>
     where
         E: Encoder<R>,
@@ -109,6 +110,10 @@ impl<E> Settings<E> {
         let repo = RepoId::parse(&self.repo).ok_or_else(|| HfError::InvalidRepo {
             repo: self.repo.clone(),
         })?;
+        self.check_endpoint()?;
+        if self.branch.trim().is_empty() {
+            return Err(self.invalid("branch", "it is empty".into()));
+        }
         if self.token.is_empty() {
             return Err(HfError::NoToken {
                 repo: self.repo.clone(),
@@ -124,7 +129,7 @@ impl<E> Settings<E> {
             })?;
         let encoder = self.encoder.clone().map_err(|source| HfError::Encode {
             repo: self.repo.clone(),
-            window: "every window".into(),
+            window: "any window (the encoder setting)".into(),
             source,
         })?;
         let hub = HubClient {
@@ -152,6 +157,33 @@ impl<E> Settings<E> {
             self.prefix.clone(),
         );
         Ok((files, target))
+    }
+}
+
+impl<E> Settings<E> {
+    fn invalid(&self, parameter: &'static str, reason: String) -> HfError {
+        HfError::InvalidSetting {
+            repo: self.repo.clone(),
+            parameter,
+            reason,
+        }
+    }
+
+    /// The endpoint must be an `http` or `https` URL with a host.
+    fn check_endpoint(&self) -> Result<(), HfError> {
+        let url = reqwest::Url::parse(&self.endpoint).map_err(|e| {
+            self.invalid(
+                "endpoint",
+                format!("{:?} is not a URL ({e})", self.endpoint),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(self.invalid(
+                "endpoint",
+                format!("{:?} is not an http(s) URL with a host", self.endpoint),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -312,5 +344,65 @@ impl<R, E> HfSink<R, E> {
     /// inline); refusals are read only up to their first 64 KiB.
     pub fn max_answer_bytes(self, bytes: usize) -> Self {
         self.set(|s| s.answer_limit = bytes.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests
+
+    use meathook_core::{ErrorClass, SinkError};
+
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Reading {
+        value: f64,
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Untyped {
+        value: serde_json::Value,
+    }
+
+    fn sink<R>() -> HfSink<R>
+    where
+        R: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        HfSink::new(reqwest::Client::new(), "ns/ds", "hf_token")
+    }
+
+    fn refused<R, E: Encoder<R>>(sink: &HfSink<R, E>) -> HfError {
+        sink.settings.open::<R>().err().unwrap()
+    }
+
+    #[test]
+    fn every_bad_setting_is_refused_by_name() {
+        assert!(sink::<Reading>().settings.open::<Reading>().is_ok());
+        for (sink, parameter) in [
+            (sink::<Reading>().endpoint("huggingface.co"), "endpoint"),
+            (
+                sink::<Reading>().endpoint("ftp://huggingface.co"),
+                "endpoint",
+            ),
+            (sink::<Reading>().branch(" "), "branch"),
+        ] {
+            match refused(&sink) {
+                HfError::InvalidSetting { parameter: p, .. } => assert_eq!(p, parameter),
+                other => panic!("{parameter}: {other:?}"),
+            }
+            assert_eq!(refused(&sink).class(), ErrorClass::Permanent);
+        }
+        let bad_repo = HfSink::<Reading>::new(reqwest::Client::new(), "no-slash", "hf_token");
+        assert!(matches!(refused(&bad_repo), HfError::InvalidRepo { .. }));
+        let no_token = HfSink::<Reading>::new(reqwest::Client::new(), "ns/ds", " ");
+        assert!(matches!(refused(&no_token), HfError::NoToken { .. }));
+        let error = refused(&sink::<Untyped>());
+        assert!(matches!(error, HfError::Encode { .. }), "{error:?}");
+        assert!(error.to_string().contains("encoder setting"), "{error}");
+        assert!(
+            std::error::Error::source(&error).is_some(),
+            "the encoder's error is kept"
+        );
     }
 }
