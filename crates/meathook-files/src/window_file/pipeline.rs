@@ -161,8 +161,7 @@ where
         P: Publish<E::Error>,
     {
         let result = self.ingest_batch(publisher, window, records).await;
-        self.attempts.note(window, result.is_ok());
-        result
+        self.noted(window, result)
     }
 
     /// Encodes the chunks of `chunks` as one file, reading the next chunk
@@ -184,6 +183,12 @@ where
         C: RecordChunks<R>,
     {
         let result = self.ingest_chunked(publisher, window, chunks).await;
+        self.noted(window, result)
+    }
+
+    /// Counts how the attempt at `window` ended, for the next delivery
+    /// record's attempt number.
+    fn noted<T, X>(&mut self, window: &WindowMeta, result: Result<T, X>) -> Result<T, X> {
         self.attempts.note(window, result.is_ok());
         result
     }
