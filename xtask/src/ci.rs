@@ -21,7 +21,9 @@ const STEPS: &[(&str, Step)] = &[
 /// Feature sets that matter: the default, the bare core, and everything.
 const FEATURE_SETS: &[&[&str]] = &[&[], &["--no-default-features"], &["--all-features"]];
 
-/// Crates that `--no-default-features` must not pull in.
+/// Crates that `--no-default-features` and the file layer must not pull
+/// in; each name covers its family (`arrow` covers `arrow-array`, `hyper`
+/// covers `hyper-util`), see [`is_heavy`].
 const HEAVY_CRATES: &[&str] = &[
     "reqwest",
     "hyper",
@@ -114,15 +116,52 @@ fn doc() -> Result<(), String> {
     )
 }
 
-/// The bare facade must pull in no HTTP, arrow or parquet crate; the default
-/// build (and every feature on) one `reqwest` and one TLS crypto provider.
-fn features() -> Result<(), String> {
-    let tree = facade_tree(&["--no-default-features"])?;
-    let offenders: Vec<&str> = tree
+/// The crates a custom file sink is built on: they must pull in no heavy
+/// crate either (ARCHITECTURE.md, dependency direction).
+const FILE_LAYER: &[&str] = &["meathook-core", "meathook-spool", "meathook-files"];
+
+/// Whether `name` is one of [`HEAVY_CRATES`] or of its family
+/// (`arrow-array`, `hyper-util`, `parquet_derive`).
+fn is_heavy(name: &str) -> bool {
+    HEAVY_CRATES.iter().any(|heavy| {
+        name.strip_prefix(heavy)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '_']))
+    })
+}
+
+/// The heavy crates among `tree`'s packages, each once.
+fn heavy_in(tree: &[(String, String)]) -> Vec<&str> {
+    let mut offenders: Vec<&str> = tree
         .iter()
-        .filter(|(name, _)| HEAVY_CRATES.contains(&name.as_str()))
         .map(|(name, _)| name.as_str())
+        .filter(|name| is_heavy(name))
         .collect();
+    offenders.dedup();
+    offenders
+}
+
+/// The bare facade, and the crates a custom file sink is built on, must
+/// pull in no HTTP, arrow or parquet crate; the default build (and every
+/// feature on) one `reqwest` and one TLS crypto provider.
+fn features() -> Result<(), String> {
+    // Both light builds are checked before either fails, so one run names
+    // every offender.
+    let light = [bare_facade_is_light(), file_layer_is_light()];
+    let failures: Vec<String> = light.into_iter().filter_map(Result::err).collect();
+    if !failures.is_empty() {
+        return Err(failures.join("\n"));
+    }
+    for features in [&[][..], &["--all-features"][..]] {
+        one_http_stack(features)?;
+    }
+    Ok(())
+}
+
+/// The facade's `--no-default-features` build compiles none of
+/// [`HEAVY_CRATES`].
+fn bare_facade_is_light() -> Result<(), String> {
+    let tree = facade_tree(&["--no-default-features"])?;
+    let offenders = heavy_in(&tree);
     if offenders.is_empty() {
         eprintln!(
             "  --no-default-features pulls in none of {}",
@@ -135,9 +174,30 @@ fn features() -> Result<(), String> {
             offenders.join(", ")
         ));
     }
-    for features in [&[][..], &["--all-features"][..]] {
-        one_http_stack(features)?;
+    Ok(())
+}
+
+/// A crate depending on `meathook-core`, `meathook-spool` and
+/// `meathook-files` compiles none of [`HEAVY_CRATES`].
+fn file_layer_is_light() -> Result<(), String> {
+    let tree = package_tree(FILE_LAYER, &[])?;
+    let offenders = heavy_in(&tree);
+    let shown = FILE_LAYER.join(" + ");
+    if !offenders.is_empty() {
+        let packages: String = FILE_LAYER.iter().map(|p| format!(" -p {p}")).collect();
+        return Err(format!(
+            "{shown} pull in {}\n  how to fix: a custom file sink is built on these crates alone, so they \
+             depend on no HTTP, arrow, parquet or object_store crate; move the dependency (and the code that \
+             needs it) to meathook-parquet or meathook-hf (see who brings it with \
+             `cargo tree -e normal{packages} -i <crate>`)",
+            offenders.join(", "),
+        ));
     }
+    eprintln!(
+        "  {shown}: {} packages, none of {}",
+        tree.len(),
+        HEAVY_CRATES.join(", ")
+    );
     Ok(())
 }
 
@@ -197,9 +257,18 @@ fn one_http_stack(features: &[&str]) -> Result<(), String> {
 /// The distinct `(name, version)` packages among the facade's normal
 /// dependencies with `features` (this platform's).
 fn facade_tree(features: &[&str]) -> Result<Vec<(String, String)>, String> {
-    let mut cmd = cargo([
-        "tree", "--locked", "-e", "normal", "-p", "meathook", "--prefix", "none", "--format", "{p}",
-    ]);
+    package_tree(&["meathook"], features)
+}
+
+/// The distinct `(name, version)` packages among the normal dependencies
+/// of `packages` (and the packages themselves) with `features` (this
+/// platform's).
+fn package_tree(packages: &[&str], features: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let mut cmd = cargo(["tree", "--locked", "-e", "normal"]);
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    cmd.args(["--prefix", "none", "--format", "{p}"]);
     cmd.args(features);
     let out = output(cmd)?;
     let mut packages: Vec<(String, String)> = out

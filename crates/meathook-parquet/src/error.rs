@@ -1,4 +1,10 @@
 //! Why a file could not be encoded.
+//!
+//! One type for every encoder this crate offers, so [`FileSink`](crate::FileSink)
+//! takes them all: the parquet encoder's own failures, and those of the
+//! JSON-lines and CSV encoders of meathook-files, converted with `From`
+//! (IO, JSON and nested-field errors into the variants of the same name,
+//! the rest kept whole in [`Text`](EncodeError::Text)).
 
 /// An encoder could not be built, or records could not be encoded.
 ///
@@ -22,8 +28,9 @@ pub enum EncodeError {
         /// What serde_arrow reported, with the field path.
         source: serde_arrow::Error,
     },
-    /// CSV was asked to hold a nested field (struct, list, map, union).
-    /// What to do: flatten the record type, or use parquet or JSON lines.
+    /// CSV was asked to hold a nested field (struct, list, map, tuple, enum
+    /// with data). What to do: flatten the record type, or use parquet or
+    /// JSON lines.
     #[error(
         "csv cannot hold nested field `{field}` ({data_type}) of record type {record_type}; \
          flatten the record or use the parquet or json-lines encoder"
@@ -56,9 +63,15 @@ pub enum EncodeError {
     /// The parquet writer failed (including writes to the underlying file).
     #[error("parquet writer failed: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
-    /// The arrow CSV writer or batch assembly failed.
+    /// Arrow batch assembly failed.
     #[error("arrow writer failed: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// The CSV encoder could not make columns of the record type
+    /// ([`meathook_files::EncodeError::Schema`], at construction) or could
+    /// not write a record ([`meathook_files::EncodeError::Record`], that
+    /// record alone). What to do: see the inner error.
+    #[error(transparent)]
+    Text(meathook_files::EncodeError),
     /// Writing the encoded bytes failed.
     #[error("writing encoded bytes failed: {0}")]
     Io(#[from] std::io::Error),
@@ -73,6 +86,7 @@ impl EncodeError {
             Self::Io(_) => true,
             Self::Parquet(parquet::errors::ParquetError::External(_)) => true,
             Self::Json(e) => e.is_io(),
+            Self::Text(e) => e.is_io(),
             _ => false,
         }
     }
@@ -80,6 +94,33 @@ impl EncodeError {
     /// Whether this error is about one or more records (rather than the
     /// settings or the output): the records can be tried one by one.
     pub fn is_record(&self) -> bool {
-        matches!(self, Self::Record(_)) || matches!(self, Self::Json(e) if !e.is_io())
+        match self {
+            Self::Record(_) => true,
+            Self::Json(e) => !e.is_io(),
+            Self::Text(e) => e.is_record(),
+            _ => false,
+        }
+    }
+}
+
+/// The JSON-lines and CSV encoders' errors, in the variants callers of
+/// this crate already match (`Io`, `Json`, `Nested`) where there is one.
+impl From<meathook_files::EncodeError> for EncodeError {
+    fn from(e: meathook_files::EncodeError) -> Self {
+        use meathook_files::EncodeError as Files;
+        match e {
+            Files::Io(e) => Self::Io(e),
+            Files::Json(e) => Self::Json(e),
+            Files::Nested {
+                record_type,
+                field,
+                data_type,
+            } => Self::Nested {
+                record_type,
+                field,
+                data_type,
+            },
+            other => Self::Text(other),
+        }
     }
 }

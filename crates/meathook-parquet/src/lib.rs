@@ -66,12 +66,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod csv;
 mod error;
 mod file_sink;
-mod jsonl;
-pub mod layout;
-pub mod local;
 mod parquet;
 mod read;
 mod remote;
@@ -79,12 +75,9 @@ mod schema;
 mod sink_builder;
 mod sink_error;
 mod store;
-pub mod timestamp;
 
-pub use crate::csv::{CsvEncoder, CsvSession};
 pub use crate::error::EncodeError;
 pub use crate::file_sink::FileSink;
-pub use crate::jsonl::{JsonLinesEncoder, JsonLinesSession};
 pub use crate::parquet::{
     Compression, DEFAULT_ROW_GROUP_SIZE, DEFAULT_ZSTD_LEVEL, ParquetEncoder, ParquetEncoderBuilder,
     ParquetSession,
@@ -93,8 +86,52 @@ pub use crate::read::{ReadBackError, read_parquet};
 pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, Delivery, FileSinkBuilder};
 pub use crate::sink_error::FileSinkError;
 pub use crate::store::{Destination, DestinationError};
+#[doc(inline)]
+pub use meathook_files::{layout, local, timestamp};
+/// [`meathook_files::JsonLinesEncoder`] reporting this crate's [`EncodeError`],
+/// so [`FileSink`] takes it.
+pub type JsonLinesEncoder<R> = meathook_files::JsonLinesEncoder<R, EncodeError>;
+/// [`meathook_files::JsonLinesSession`] reporting this crate's [`EncodeError`].
+pub type JsonLinesSession<R, W> = meathook_files::JsonLinesSession<R, W, EncodeError>;
+/// [`meathook_files::CsvEncoder`] reporting this crate's [`EncodeError`], so
+/// [`FileSink`] takes it.
+pub type CsvEncoder<R> = meathook_files::CsvEncoder<R, EncodeError>;
+/// [`meathook_files::CsvSession`] reporting this crate's [`EncodeError`].
+pub type CsvSession<R, W> = meathook_files::CsvSession<R, W, EncodeError>;
 /// The `object_store` crate this crate's [`Destination::store`] takes and
 /// [`FileSinkError::Store`] carries, so callers need not match its version.
 /// Its cloud backends (`object_store::aws`, `gcp`, `azure`) are here when the
 /// `s3`, `gcs` or `azure` feature is on.
 pub use object_store;
+
+#[cfg(test)]
+mod tests {
+    use meathook_core::{BatchId, WindowMeta};
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    use crate::layout::{BatchName, object_path};
+
+    proptest! {
+        // The layout (meathook-files, which knows no object_store) never
+        // makes a path with a segment object stores refuse.
+        #[test]
+        fn layout_paths_are_object_store_paths(
+            name in prop_oneof![
+                "[a-zA-Z0-9_./ +-]{0,24}",
+                "(test|train|dev|eval|val|x|_|-|1|/){0,6}",
+                any::<String>(),
+            ],
+            incarnation in any::<Option<u64>>(),
+            first in any::<u64>(),
+            last in any::<u64>(),
+        ) {
+            let window = WindowMeta::instant(name.as_str(), datetime!(2026-11-23 10:56:13 UTC));
+            let path = object_path(&window, BatchName::Sequence(BatchId { incarnation, first, last }), "parquet");
+            let parsed = object_store::path::Path::parse(&path);
+            prop_assert!(parsed.is_ok(), "{} {:?}", path, parsed);
+            let parsed = parsed.unwrap();
+            prop_assert_eq!(parsed.as_ref(), path.as_str());
+        }
+    }
+}

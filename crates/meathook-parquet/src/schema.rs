@@ -59,23 +59,6 @@ fn is_marker(children: &Fields) -> bool {
     children.len() == 1 && children[0].name() == MARKER
 }
 
-/// The first field (as a dotted path) that CSV cannot hold: a struct, list,
-/// map or union, anywhere.
-pub(crate) fn first_nested(fields: &[FieldRef]) -> Option<(String, &DataType)> {
-    fields.iter().find_map(|f| {
-        let nested = matches!(
-            f.data_type(),
-            DataType::Struct(_)
-                | DataType::List(_)
-                | DataType::LargeList(_)
-                | DataType::FixedSizeList(..)
-                | DataType::Map(..)
-                | DataType::Union(..)
-        );
-        nested.then(|| (f.name().clone(), f.data_type()))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,7 +116,6 @@ mod tests {
             panic!("list of structs")
         };
         assert_eq!(inner[0].data_type(), &ts);
-        assert_eq!(first_nested(&fields).unwrap().0, "inner");
     }
 
     #[test]

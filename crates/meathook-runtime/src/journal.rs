@@ -27,7 +27,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use meathook_spool::{Fs as _, FsFile as _, StdFile, StdFs};
+use meathook_files::fs::{Fs as _, FsFile as _, StdFile, StdFs};
 use time::OffsetDateTime;
 
 use crate::dedupe::{KeyHash, Seen};

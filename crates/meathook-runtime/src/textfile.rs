@@ -41,7 +41,7 @@ pub(crate) fn spawn(path: PathBuf, every: Duration, telemetry: Telemetry) -> Joi
 /// symlink planted in a shared textfile directory included) is removed,
 /// never written through.
 fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
-    use meathook_spool::{Fs as _, FsFile as _, StdFs};
+    use meathook_files::fs::{Fs as _, FsFile as _, StdFs};
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);

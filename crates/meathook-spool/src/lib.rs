@@ -192,9 +192,9 @@ mod writer_thread;
 
 pub use error::{ReadError, SpoolError};
 pub use ext::SinkExt;
-pub use fs::{DirEntry, EntryKind, Fs, FsFile, StdFile, StdFs, StdLock};
 pub use inspect::{Inspection, SegmentReport, inspect};
 pub use limits::{Durability, FullPolicy, Limits, MAX_RECORD_BYTES};
+pub use meathook_files::fs::{DirEntry, EntryKind, Fs, FsFile, StdFile, StdFs, StdLock};
 pub use recovery::{DEAD_LETTER_DIR, LOCK_FILE, QUARANTINE_DIR, RecoveryReport};
 pub use spool::DiskSpool;
 pub use stats::{Credits, SpoolStats, StatsSnapshot};

@@ -1,82 +1,106 @@
-//! JSON lines and CSV: what the files hold, and what CSV refuses.
+//! JSON lines and CSV through this crate: the encoders live in
+//! meathook-files (whose tests check their bytes); here they report this
+//! crate's `EncodeError` and land through `FileSink` like parquet does.
 
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)] // tests: panics are failures; small fixed sizes
+#![allow(clippy::unwrap_used)] // tests: panics are failures
 
 use crate::support;
 
-use meathook_core::{EncodeSession, Encoder};
-use meathook_parquet::{CsvEncoder, EncodeError, JsonLinesEncoder};
+use std::time::Duration;
+
+use meathook_core::{BatchId, Encoder, Sink, WindowMeta};
+use meathook_parquet::layout::{self, BatchName};
+use meathook_parquet::{CsvEncoder, EncodeError, FileSink, JsonLinesEncoder};
 use serde::{Deserialize, Serialize};
 use support::*;
+use time::macros::datetime;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Flat {
     station: String,
-    n: u64,
-    value: Option<f64>,
-    quality: Quality,
     #[serde(with = "meathook_parquet::timestamp")]
     at: time::OffsetDateTime,
 }
 
-fn flat(i: u64) -> Flat {
+fn flat(i: u8) -> Flat {
     Flat {
         station: format!("S,{i}"),
-        n: u64::MAX - i,
-        value: i.is_multiple_of(2).then_some(i as f64 + 0.5),
-        quality: if i.is_multiple_of(2) {
-            Quality::Good
-        } else {
-            Quality::Missing
-        },
-        at: time::macros::datetime!(2026-11-23 10:00:00.25 UTC) + time::Duration::seconds(i as i64),
+        at: datetime!(2026-11-23 10:00:00.25 UTC),
     }
 }
 
-#[test]
-fn json_lines_hold_one_record_per_line() {
-    let encoder = JsonLinesEncoder::<Flat>::new();
-    let mut session = encoder.begin(Vec::new()).unwrap();
-    session.write(&[flat(0)]).unwrap();
-    session.write(&[flat(1)]).unwrap();
-    let text = String::from_utf8(session.finish().unwrap()).unwrap();
-    assert_eq!(
-        text,
-        "{\"station\":\"S,0\",\"n\":18446744073709551615,\"value\":0.5,\"quality\":\"Good\",\"at\":\"2026-11-23T10:00:00.25Z\"}\n\
-         {\"station\":\"S,1\",\"n\":18446744073709551614,\"value\":null,\"quality\":\"Missing\",\"at\":\"2026-11-23T10:00:01.25Z\"}\n"
-    );
-    assert_eq!(encoder.extension(), "jsonl");
+fn window() -> WindowMeta {
+    WindowMeta::containing(
+        "air_temperature",
+        datetime!(2026-11-23 10:56 UTC),
+        Duration::from_secs(3600),
+    )
+    .with_batch(BatchId::legacy(0, 1))
 }
 
 #[test]
-fn csv_has_a_header_and_arrow_formatted_cells() {
-    let encoder = CsvEncoder::<Flat>::new().unwrap();
-    let text = String::from_utf8(encoder.encode(&[flat(0), flat(1)]).unwrap()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "station,n,value,quality,at");
-    assert_eq!(
-        lines[1],
-        "\"S,0\",18446744073709551615,0.5,Good,2026-11-23T10:00:00.250Z"
-    );
-    assert_eq!(
-        lines[2],
-        "\"S,1\",18446744073709551614,,Missing,2026-11-23T10:00:01.250Z"
-    );
-    assert_eq!(lines.len(), 3);
-    let empty = String::from_utf8(encoder.encode(&[]).unwrap()).unwrap();
-    assert_eq!(empty, "station,n,value,quality,at\n");
-}
-
-#[test]
-fn csv_refuses_nested_types_at_construction_naming_the_field() {
+fn csv_errors_come_as_this_crates_encode_error() {
     let err = CsvEncoder::<Station>::new().unwrap_err();
     assert!(
         matches!(err, EncodeError::Nested { ref field, .. } if field == "location"),
         "{err}"
     );
-    let text = err.to_string();
+
+    #[derive(Serialize, Deserialize)]
+    struct WithJson {
+        payload: serde_json::Value,
+    }
+    let err = CsvEncoder::<WithJson>::new().unwrap_err();
     assert!(
-        text.contains("`location`") && text.contains("flatten"),
-        "{text}"
+        matches!(
+            err,
+            EncodeError::Text(meathook_files::EncodeError::Schema { .. })
+        ),
+        "{err}"
     );
+    assert!(err.to_string().contains("`payload`"), "{err}");
+
+    let out_of_range = Flat {
+        station: "S".into(),
+        at: datetime!(2300-01-01 00:00 UTC),
+    };
+    let err = CsvEncoder::<Flat>::new()
+        .unwrap()
+        .encode(&[out_of_range])
+        .unwrap_err();
+    assert!(err.is_record() && !err.is_io(), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_sinks_take_the_text_encoders() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let records = vec![flat(0), flat(1)];
+
+    let mut csv = FileSink::new(root, CsvEncoder::<Flat>::new().unwrap()).unwrap();
+    csv.open().await.unwrap();
+    assert_eq!(
+        csv.ingest(&window(), records.clone())
+            .await
+            .unwrap()
+            .accepted(),
+        2
+    );
+    let path = layout::object_path(&window(), BatchName::Sequence(BatchId::legacy(0, 1)), "csv");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(path)).unwrap(),
+        "station,at\n\"S,0\",2026-11-23T10:00:00.250Z\n\"S,1\",2026-11-23T10:00:00.250Z\n"
+    );
+
+    let mut jsonl = FileSink::new(root, JsonLinesEncoder::<Flat>::new()).unwrap();
+    jsonl.open().await.unwrap();
+    jsonl.ingest(&window(), records).await.unwrap();
+    let path = layout::object_path(
+        &window(),
+        BatchName::Sequence(BatchId::legacy(0, 1)),
+        "jsonl",
+    );
+    let text = std::fs::read_to_string(dir.path().join(path)).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.starts_with("{\"station\":\"S,0\",\"at\":\"2026-11-23T10:00:00.25Z\"}\n"));
 }

@@ -172,7 +172,8 @@ mod tests {
 
     proptest! {
         // The escape is injective (it can be undone), and no generated path
-        // has a split keyword or a segment object stores refuse.
+        // has a split keyword. (That object stores take every generated
+        // path is checked in meathook-parquet, which has `object_store`.)
         #[test]
         fn segments_are_reversible_and_keyword_free(
             name in prop_oneof![
@@ -189,10 +190,6 @@ mod tests {
             let window = WindowMeta::instant(name.as_str(), datetime!(2026-11-23 10:56:13 UTC));
             let path = object_path(&window, BatchName::Sequence(BatchId { incarnation, first, last }), "parquet");
             prop_assert!(!contains_split_keyword(&path), "{}", path);
-            let parsed = object_store::path::Path::parse(&path);
-            prop_assert!(parsed.is_ok(), "{} {:?}", path, parsed);
-            let parsed = parsed.unwrap();
-            prop_assert_eq!(parsed.as_ref(), path.as_str());
         }
     }
 }

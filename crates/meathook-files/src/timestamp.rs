@@ -1,6 +1,7 @@
 //! `time::OffsetDateTime` fields as UTC timestamp columns.
 //!
-//! Use it with `#[serde(with = "meathook_parquet::timestamp")]`:
+//! Use it with `#[serde(with = "meathook_files::timestamp")]` (or
+//! `meathook_parquet::timestamp`, the same module):
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};
@@ -9,21 +10,23 @@
 //! #[derive(Serialize, Deserialize)]
 //! struct Reading {
 //!     station_id: String,
-//!     #[serde(with = "meathook_parquet::timestamp")]
+//!     #[serde(with = "meathook_files::timestamp")]
 //!     observed_at: OffsetDateTime,
 //!     value: f64,
 //! }
 //! ```
 //!
-//! In parquet (and CSV) the field becomes a `Timestamp(Nanosecond, "UTC")`
-//! column: readers see an instant, not a string. JSON lines (and every other
-//! human-readable format) get an RFC 3339 string in UTC, such as
-//! `2026-11-23T10:00:00.5Z`.
+//! In parquet the field becomes a `Timestamp(Nanosecond, "UTC")` column:
+//! readers see an instant, not a string. CSV writes that column as arrow
+//! does, RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits
+//! (`2026-11-23T10:00:00.500Z`). JSON lines (and every other human-readable
+//! format) get an RFC 3339 string in UTC, such as `2026-11-23T10:00:00.5Z`.
 //!
-//! How: schema tracing (see [`ParquetEncoder`](crate::ParquetEncoder)) reads
-//! the type's `Deserialize` impl, which, while the encoder traces, asks for a
-//! one-field struct whose field is named [`MARKER`]; the encoder replaces
-//! every such struct with a timestamp column. Binary formats serialise the instant as
+//! How: schema tracing (meathook-parquet's arrow schema, the CSV encoder's
+//! columns) reads the type's `Deserialize` impl, which, while the encoder
+//! traces (inside [`tracing()`]), asks for a one-field struct whose field is
+//! named [`MARKER`]; the encoder replaces every such struct with a
+//! timestamp column. Binary formats serialise the instant as
 //! nanoseconds since the Unix epoch, so the supported range is that of a
 //! nanosecond timestamp: 1677-09-21 to 2262-04-11. A record outside it is
 //! rejected on its own when encoded.
@@ -87,11 +90,15 @@ thread_local! {
 }
 
 /// Runs `f` (a schema trace) with timestamp fields showing as marker
-/// structs. Tracing calls `Deserialize` impls synchronously on this thread,
-/// so a thread-local flag tells the trace apart from reading data — which
+/// structs: one-field structs named `UtcTimestamp` whose field is
+/// [`MARKER`]. For schema tracers (meathook-parquet's arrow schema, the CSV
+/// encoder's columns); reading data needs nothing of it.
+///
+/// Tracing calls `Deserialize` impls synchronously on this thread, so a
+/// thread-local flag tells the trace apart from reading data — which
 /// `is_human_readable` cannot: serde_arrow answers it differently at
 /// different depths.
-pub(crate) fn tracing<T>(f: impl FnOnce() -> T) -> T {
+pub fn tracing<T>(f: impl FnOnce() -> T) -> T {
     struct Reset(bool);
     impl Drop for Reset {
         fn drop(&mut self) {

@@ -17,11 +17,16 @@ use crate::error::EncodeError;
 
 /// Encodes records as JSON lines. Any `Serialize` type works, including
 /// `serde_json::Value` fields.
-pub struct JsonLinesEncoder<R> {
-    _records: PhantomData<fn(&R)>,
+///
+/// `E` is the error it reports: [`EncodeError`] unless a crate that has
+/// encoders of its own names its error type, which must convert from
+/// [`EncodeError`] (`meathook_parquet::JsonLinesEncoder<R>` is this type
+/// with `meathook_parquet::EncodeError`).
+pub struct JsonLinesEncoder<R, E = EncodeError> {
+    _records: PhantomData<fn(&R) -> E>,
 }
 
-impl<R> std::fmt::Debug for JsonLinesEncoder<R> {
+impl<R, E> std::fmt::Debug for JsonLinesEncoder<R, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JsonLinesEncoder")
             .field("record_type", &std::any::type_name::<R>())
@@ -29,19 +34,19 @@ impl<R> std::fmt::Debug for JsonLinesEncoder<R> {
     }
 }
 
-impl<R> Default for JsonLinesEncoder<R> {
+impl<R, E> Default for JsonLinesEncoder<R, E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<R> Clone for JsonLinesEncoder<R> {
+impl<R, E> Clone for JsonLinesEncoder<R, E> {
     fn clone(&self) -> Self {
         Self::new()
     }
 }
 
-impl<R> JsonLinesEncoder<R> {
+impl<R, E> JsonLinesEncoder<R, E> {
     /// A JSON-lines encoder.
     pub fn new() -> Self {
         Self {
@@ -50,9 +55,13 @@ impl<R> JsonLinesEncoder<R> {
     }
 }
 
-impl<R: Serialize + Send + Sync> Encoder<R> for JsonLinesEncoder<R> {
-    type Error = EncodeError;
-    type Session<W: Write + Send> = JsonLinesSession<R, W>;
+impl<R, E> Encoder<R> for JsonLinesEncoder<R, E>
+where
+    R: Serialize + Send + Sync,
+    E: From<EncodeError> + std::error::Error + Send + Sync + 'static,
+{
+    type Error = E;
+    type Session<W: Write + Send> = JsonLinesSession<R, W, E>;
 
     fn extension(&self) -> &str {
         "jsonl"
@@ -62,7 +71,7 @@ impl<R: Serialize + Send + Sync> Encoder<R> for JsonLinesEncoder<R> {
         "application/jsonl"
     }
 
-    fn begin<W: Write + Send>(&self, out: W) -> Result<JsonLinesSession<R, W>, EncodeError> {
+    fn begin<W: Write + Send>(&self, out: W) -> Result<JsonLinesSession<R, W, E>, E> {
         Ok(JsonLinesSession {
             out,
             line: Vec::new(),
@@ -72,35 +81,40 @@ impl<R: Serialize + Send + Sync> Encoder<R> for JsonLinesEncoder<R> {
 }
 
 /// One JSON-lines file being written.
-pub struct JsonLinesSession<R, W> {
+pub struct JsonLinesSession<R, W, E = EncodeError> {
     out: W,
     line: Vec<u8>,
-    _records: PhantomData<fn(&R)>,
+    _records: PhantomData<fn(&R) -> E>,
 }
 
-impl<R, W> std::fmt::Debug for JsonLinesSession<R, W> {
+impl<R, W, E> std::fmt::Debug for JsonLinesSession<R, W, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JsonLinesSession").finish_non_exhaustive()
     }
 }
 
-impl<R: Serialize, W: Write + Send> EncodeSession<R, W> for JsonLinesSession<R, W> {
-    type Error = EncodeError;
+impl<R, W, E> EncodeSession<R, W> for JsonLinesSession<R, W, E>
+where
+    R: Serialize,
+    W: Write + Send,
+    E: From<EncodeError> + std::error::Error + Send + Sync + 'static,
+{
+    type Error = E;
 
     /// Serialises all of `records` before writing any, so a record that
     /// cannot be serialised leaves the file as it was.
-    fn write(&mut self, records: &[R]) -> Result<(), EncodeError> {
+    fn write(&mut self, records: &[R]) -> Result<(), E> {
         self.line.clear();
         for record in records {
             serde_json::to_writer(&mut self.line, record).map_err(EncodeError::Json)?;
             self.line.push(b'\n');
         }
-        self.out.write_all(&self.line)?;
+        self.out.write_all(&self.line).map_err(EncodeError::Io)?;
         Ok(())
     }
 
-    fn finish(mut self) -> Result<W, EncodeError> {
-        self.out.flush()?;
+    fn finish(mut self) -> Result<W, E> {
+        self.out.flush().map_err(EncodeError::Io)?;
         Ok(self.out)
     }
 }

@@ -1,0 +1,8 @@
+//! The integration tests: one module per file, all linked into one test
+//! binary, so the crate's tests cost one link instead of one per file. Run
+//! one file's tests with `cargo test --test it <file>::`.
+
+mod support;
+
+mod csv_bytes;
+mod text_formats;
