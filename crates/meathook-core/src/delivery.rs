@@ -48,11 +48,14 @@ pub struct Delivery {
     pub delivered_at: OffsetDateTime,
     /// Attempts this process made at the batch, the successful one included.
     pub attempts: u32,
+    /// `false` when the file was already in place with these bytes (a
+    /// replay found it) and this delivery wrote nothing.
+    pub created: bool,
 }
 
 impl Delivery {
     /// A delivery of `path` at `destination` for `window`, delivered now, at
-    /// the first attempt, without a commit id.
+    /// the first attempt, without a commit id, the file created by it.
     pub fn new(
         window: &WindowMeta,
         destination: impl Into<String>,
@@ -73,6 +76,7 @@ impl Delivery {
             commit: None,
             delivered_at: OffsetDateTime::now_utc(),
             attempts: 1,
+            created: true,
         }
     }
 
@@ -85,6 +89,13 @@ impl Delivery {
     /// The same delivery with the number of attempts it took (at least 1).
     pub fn with_attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The same delivery, the file created by it (`true`) or found already
+    /// in place (`false`).
+    pub fn with_created(mut self, created: bool) -> Self {
+        self.created = created;
         self
     }
 
@@ -120,6 +131,7 @@ impl fmt::Debug for Delivery {
             .field("commit", &self.commit)
             .field("delivered_at", &self.delivered_at)
             .field("attempts", &self.attempts)
+            .field("created", &self.created)
             .finish()
     }
 }

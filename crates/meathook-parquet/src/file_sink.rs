@@ -22,7 +22,7 @@ use std::sync::Arc;
 use meathook_core::{
     ChunkedResult, Deliveries, IngestError, Receipt, RecordChunks, Sink, StackStats, WindowMeta,
 };
-use meathook_files::window_file::{Delivery, Landed, Publish, SealedFile, WindowFileError};
+use meathook_files::window_file::{Landed, Publish, SealedFile, WindowFileError};
 use meathook_files::{FileEncoder, WindowFile};
 use object_store::path::Path as ObjectPath;
 
@@ -101,7 +101,7 @@ impl<R, E> FileSink<R, E> {
     }
 
     /// The last file written or found.
-    pub fn last_delivery(&self) -> Option<&Delivery> {
+    pub fn last_delivery(&self) -> Option<&meathook_core::Delivery> {
         self.files.last_delivery()
     }
 

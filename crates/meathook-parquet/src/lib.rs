@@ -83,7 +83,7 @@ pub use crate::parquet::{
     ParquetSession,
 };
 pub use crate::read::{ReadBackError, read_parquet};
-pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, Delivery, FileSinkBuilder};
+pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, FileSinkBuilder};
 pub use crate::sink_error::FileSinkError;
 pub use crate::store::{Destination, DestinationError};
 #[doc(inline)]

@@ -1,4 +1,4 @@
-//! Settings for a [`FileSink`], and what it reports per file.
+//! Settings for a [`FileSink`].
 
 use std::path::PathBuf;
 
@@ -8,9 +8,6 @@ use crate::file_sink::FileSink;
 use crate::store::{Destination, DestinationError};
 
 pub use crate::remote::DEFAULT_SINGLE_PUT_LIMIT;
-/// One file the sink wrote, or found already written (the window-file
-/// pipeline's record of it).
-pub use meathook_files::window_file::Delivery;
 
 /// Settings for a [`FileSink`].
 #[derive(Debug, Clone)]

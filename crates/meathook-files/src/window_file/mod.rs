@@ -20,4 +20,4 @@ mod tests;
 pub use self::error::{WindowFileError, io_class};
 pub use self::lenient::{EncodeFailure, FileEncoder};
 pub use self::pipeline::{FileCounts, WindowFile};
-pub use self::publish::{Delivery, Landed, Publish, SealedFile};
+pub use self::publish::{Landed, Publish, SealedFile};

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meathook_core::{
-    Attempts, ChunkedError, ChunkedResult, Deliveries, Delivery as DeliveryRecord, IngestError,
-    Receipt, RecordChunks, RecordRejected, WindowMeta,
+    Attempts, ChunkedError, ChunkedResult, Deliveries, Delivery, IngestError, Receipt,
+    RecordChunks, RecordRejected, WindowMeta,
 };
 
 use super::encode::{self, Failure, Finished, Job, Records};
 use super::error::WindowFileError;
 use super::lenient::FileEncoder;
-use super::publish::{Delivery, Landed, Publish, SealedFile};
+use super::publish::{Landed, Publish, SealedFile};
 use crate::layout::{self, BatchName};
 use crate::local;
 
@@ -370,35 +370,32 @@ where
         } else {
             self.counts.files_found += 1;
         }
+        let mut delivery = Delivery::new(
+            window,
+            publisher.destination(),
+            path,
+            file.rows,
+            file.len,
+            file.sha256,
+        )
+        .with_attempts(self.attempts.current(window))
+        .with_created(created);
+        if let Some(commit) = commit {
+            delivery = delivery.with_commit(commit);
+        }
         if let Some(deliveries) = &self.deliveries {
-            let mut record = DeliveryRecord::new(
-                window,
-                publisher.destination(),
-                path.clone(),
-                file.rows,
-                file.len,
-                file.sha256,
-            )
-            .with_attempts(self.attempts.current(window));
-            if let Some(commit) = commit {
-                record = record.with_commit(commit);
-            }
-            deliveries.report(record).await.map_err(|source| {
-                publisher.error(WindowFileError::Catalog {
-                    path: location.clone(),
-                    source,
-                })
-            })?;
+            deliveries
+                .report(delivery.clone())
+                .await
+                .map_err(|source| {
+                    publisher.error(WindowFileError::Catalog {
+                        path: location.clone(),
+                        source,
+                    })
+                })?;
         }
         tracing::debug!(path = %location, rows = file.rows, bytes = file.len, created, "file delivered");
-        self.last = Some(Delivery {
-            location,
-            path,
-            rows: file.rows,
-            bytes: file.len,
-            sha256: file.sha256,
-            created,
-        });
+        self.last = Some(delivery);
         Ok(())
     }
 }

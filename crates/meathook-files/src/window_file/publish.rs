@@ -55,24 +55,6 @@ pub struct Landed {
     pub commit: Option<String>,
 }
 
-/// One file a window-file sink wrote, or found already written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// Where it is: a local path, `scheme://bucket/prefix/path`, a path in
-    /// a repository.
-    pub location: String,
-    /// The path relative to the destination's root (the layout path).
-    pub path: String,
-    /// Records in the file.
-    pub rows: u64,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// SHA-256 of the bytes.
-    pub sha256: [u8; 32],
-    /// `false` when an identical file was already there (a replay).
-    pub created: bool,
-}
-
 /// The part of a terminal sink that differs between destinations: landing
 /// a sealed file, naming the destination, and the sink's own error type.
 ///

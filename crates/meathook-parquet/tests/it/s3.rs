@@ -154,10 +154,7 @@ async fn s3_layout_idempotency_and_conflicts() {
         );
         let expected = layout::object_path(&window(Some(id)), BatchName::Sequence(id), "parquet");
         assert_eq!(delivery.path, expected);
-        assert_eq!(
-            delivery.location,
-            format!("s3://meathook/archive/{expected}")
-        );
+        assert_eq!(delivery.destination, "s3://meathook/archive");
         assert!(!layout::contains_split_keyword(&expected), "{expected}");
         let object = ObjectPath::from(format!("archive/{expected}"));
         let bytes = bucket.get(&object).await.unwrap().bytes().await.unwrap();
