@@ -137,9 +137,9 @@ fn commit(dir: &Path, endpoint: &str, label: &str) {
     let before = peak_rss_bytes().unwrap_or(0);
     let took = runtime().block_on(async {
         let sink = HfSink::<Blob>::new(reqwest::Client::new(), REPO, "hf_bench")
-            .endpoint(endpoint)
-            .scratch_dir(dir.with_extension("scratch"))
-            .coalesce(Duration::ZERO);
+            .with_endpoint(endpoint)
+            .with_scratch_dir(dir.with_extension("scratch"))
+            .with_coalesce(Duration::ZERO);
         let mut s = DiskSpool::new(sink, dir, policy())
             .with_durability(Durability::Os)
             .with_min_free_bytes(0);

@@ -157,20 +157,20 @@ fn hub_sinks(
     let deliveries = deliveries.clone();
     Arc::new(move |name: &str| {
         let mut sink = HfSink::new(client.clone(), hf_repo.clone(), token.clone())
-            .branch(branch.clone())
-            .commit_budget(budget, Duration::from_secs(3600))
+            .with_branch(branch.clone())
+            .with_commit_budget(budget, Duration::from_secs(3600))
             // Each pipeline its own scratch directory: a sink clears stale
             // scratch files when it opens.
-            .scratch_dir(spool_dir.join(format!("{name}.scratch")))
+            .with_scratch_dir(spool_dir.join(format!("{name}.scratch")))
             .with_deliveries(deliveries.clone());
         if let Some(endpoint) = &endpoint {
-            sink = sink.endpoint(endpoint.clone());
+            sink = sink.with_endpoint(endpoint.clone());
         }
         if let Some(private) = create {
-            sink = sink.create_if_missing(private);
+            sink = sink.with_create_if_missing(private);
         }
         if let Some(prefix) = &prefix {
-            sink = sink.path_prefix(prefix.clone());
+            sink = sink.with_path_prefix(prefix.clone());
         }
         BoxSink::new(sink)
     })
@@ -246,13 +246,13 @@ fn build(
         DrainMode::KeepActiveWindow => Drain::KeepActiveWindow,
     };
     let mut builder = Meathook::builder()
-        .drain(drain)
-        .drain_deadline(config.shutdown.deadline);
+        .with_drain(drain)
+        .with_drain_deadline(config.shutdown.deadline);
     if let Some(addr) = config.metrics.addr {
-        builder = builder.metrics_addr(addr);
+        builder = builder.with_metrics_addr(addr);
     }
     if let Some(path) = &config.metrics.textfile {
-        builder = builder.metrics_textfile(path, Duration::from_secs(15));
+        builder = builder.with_metrics_textfile(path, Duration::from_secs(15));
     }
     builder.telemetry().watch_catalog(catalog.stats());
     for (key, collector) in &config.collectors {

@@ -201,9 +201,14 @@ impl Catalog {
         #[cfg(feature = "postgres")]
         if let (Some(pg), Some(manifest)) = (&self.postgres, self.manifest.get()) {
             let backfill = meathook::catalog::Backfill::new(manifest.clone(), pg.clone());
-            return Running {
-                backfill: Some(backfill.spawn()),
-            };
+            match backfill.spawn() {
+                Ok(handle) => {
+                    return Running {
+                        backfill: Some(handle),
+                    };
+                }
+                Err(e) => tracing::error!(error = %e, "the catalog back-fill cannot start"),
+            }
         }
         Running {
             #[cfg(feature = "postgres")]

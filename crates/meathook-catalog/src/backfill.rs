@@ -41,6 +41,15 @@ pub enum BackfillError {
     /// A blocking file task stopped.
     #[error("a back-fill file task stopped: {0}")]
     Task(String),
+    /// A setting cannot work (a zero batch or poll interval); found before
+    /// anything is read. What to do: fix the named setting.
+    #[error("the back-fill's {setting} setting cannot be used: {reason}")]
+    InvalidSetting {
+        /// The setting (its setter is `with_` and this name).
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Copies a manifest into PostgreSQL.
@@ -86,9 +95,10 @@ impl Backfill {
         self
     }
 
-    /// Records per transaction (at least 1).
-    pub fn with_batch(mut self, records: usize) -> Self {
-        self.batch = records.max(1);
+    /// Records per transaction (zero is refused by `run_once` and
+    /// `spawn`).
+    pub fn with_records_per_transaction(mut self, records: usize) -> Self {
+        self.batch = records;
         self
     }
 
@@ -112,6 +122,7 @@ impl Backfill {
     /// [`BackfillError`] at the first failure; what was committed before it
     /// stays committed and the cursor says so.
     pub async fn run_once(&mut self) -> Result<u64, BackfillError> {
+        self.check()?;
         let stats = self.stats();
         let mut written = 0;
         let mut cursor = self.load_cursor().await?;
@@ -165,9 +176,32 @@ impl Backfill {
         }
     }
 
+    /// The first setting that cannot work.
+    fn check(&self) -> Result<(), BackfillError> {
+        let invalid = |setting, reason| Err(BackfillError::InvalidSetting { setting, reason });
+        if self.batch == 0 {
+            return invalid(
+                "records_per_transaction",
+                "a transaction of zero records writes nothing",
+            );
+        }
+        if self.poll.is_zero() {
+            return invalid(
+                "poll_interval",
+                "a zero interval would read the manifest without pause",
+            );
+        }
+        Ok(())
+    }
+
     /// Runs until stopped: a pass whenever the manifest grows (or every
     /// poll interval), retrying with backoff while the database is away.
-    pub fn spawn(mut self) -> BackfillHandle {
+    ///
+    /// # Errors
+    ///
+    /// [`BackfillError::InvalidSetting`], before the task starts.
+    pub fn spawn(mut self) -> Result<BackfillHandle, BackfillError> {
+        self.check()?;
         let (stop, mut stopped) = watch::channel(false);
         let stats = self.stats();
         let task = tokio::spawn(async move {
@@ -217,7 +251,7 @@ impl Backfill {
                 }
             }
         });
-        BackfillHandle { stop, task, stats }
+        Ok(BackfillHandle { stop, task, stats })
     }
 
     /// Upserts `chunk` record by record; a record the database refuses is
@@ -411,5 +445,34 @@ mod tests {
         assert_eq!(load_cursor(&cursor, &manifest).unwrap(), 11);
         write_cursor(&cursor, 99).unwrap();
         assert_eq!(load_cursor(&cursor, &manifest).unwrap(), 0, "past the end");
+    }
+
+    #[tokio::test]
+    async fn a_zero_batch_or_poll_interval_is_refused_by_name_before_any_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = Manifest::open(dir.path().join("deliveries.jsonl")).unwrap();
+        // No server listens there: the check must come before connecting.
+        let config = PostgresConfig::parse("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let backfill = || Backfill::new(manifest.clone(), config.clone());
+        for (mut bad, name) in [
+            (
+                backfill().with_records_per_transaction(0),
+                "records_per_transaction",
+            ),
+            (
+                backfill().with_poll_interval(Duration::ZERO),
+                "poll_interval",
+            ),
+        ] {
+            match bad.run_once().await {
+                Err(BackfillError::InvalidSetting { setting, .. }) => assert_eq!(setting, name),
+                other => panic!("{name}: {other:?}"),
+            }
+            match bad.spawn() {
+                Err(BackfillError::InvalidSetting { setting, .. }) => assert_eq!(setting, name),
+                Err(other) => panic!("{name}: {other:?}"),
+                Ok(_) => panic!("{name}: the back-fill started"),
+            }
+        }
     }
 }

@@ -32,12 +32,12 @@ pub enum HfError {
         repo: String,
     },
     /// A setting cannot work: an endpoint that is not an `http(s)` URL, an
-    /// empty branch. Permanent. What to do: fix the named setting.
+    /// empty branch, a count or bound of zero. Permanent. What to do: fix the named setting.
     #[error("the {parameter} setting of the sink for {repo} cannot be used: {reason}")]
     InvalidSetting {
         /// The repository.
         repo: String,
-        /// The setter's name.
+        /// The setting (its setter is `with_` and this name).
         parameter: &'static str,
         /// What is wrong with it.
         reason: String,

@@ -45,7 +45,7 @@
 //!
 //! let token = std::env::var("HF_TOKEN").unwrap_or_default();
 //! let sink = HfSink::<Reading>::new(reqwest::Client::new(), "you/your-dataset", token)
-//!     .branch("main")
+//!     .with_branch("main")
 //!     .spooled("/var/lib/meathook/spool/readings", FlushPolicy::hourly());
 //! # drop(sink);
 //! ```

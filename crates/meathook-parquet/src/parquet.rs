@@ -118,7 +118,7 @@ impl<R> ParquetEncoderBuilder<R> {
         self
     }
 
-    /// Rows per row group (at least 1). Memory while encoding is about three
+    /// Rows per row group (zero is refused by `build`). Memory while encoding is about three
     /// row groups of arrow arrays (one being converted, one queued, one being
     /// encoded) and the encoded row groups of the slice being written.
     pub fn with_row_group_size(mut self, rows: usize) -> Self {

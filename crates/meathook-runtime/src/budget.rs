@@ -21,10 +21,10 @@ pub struct MemoryBudget {
 }
 
 impl MemoryBudget {
-    /// A budget of `limit` bytes (at least one).
+    /// A budget of `limit` bytes (the runtime refuses zero).
     pub fn new(limit: u64) -> Self {
         Self {
-            limit: limit.max(1),
+            limit,
             used: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -102,12 +102,30 @@ impl Default for Backpressure {
 }
 
 impl Backpressure {
-    /// Stretches polling above `threshold` (clamped to 0.0..=0.99), up to
-    /// `max_stretch` times the interval (at least 1).
+    /// Stretches polling above `threshold` (a utilisation from 0.0, below
+    /// 1.0), up to `max_stretch` times the interval (at least 1.0). The
+    /// runtime refuses other values when it starts.
     pub fn new(threshold: f64, max_stretch: f64) -> Self {
         Self {
-            threshold: threshold.clamp(0.0, 0.99),
-            max_stretch: max_stretch.max(1.0),
+            threshold,
+            max_stretch,
+        }
+    }
+
+    /// Why these values cannot work, if they cannot.
+    pub(crate) fn problem(&self) -> Option<String> {
+        if !(0.0..1.0).contains(&self.threshold) {
+            Some(format!(
+                "the threshold {} is not a utilisation from 0.0 and below 1.0",
+                self.threshold
+            ))
+        } else if !(self.max_stretch >= 1.0 && self.max_stretch.is_finite()) {
+            Some(format!(
+                "the stretch {} is not a finite factor of at least 1.0",
+                self.max_stretch
+            ))
+        } else {
+            None
         }
     }
 

@@ -55,42 +55,44 @@ impl MeathookBuilder {
     }
 
     /// What the drain at shutdown does (default: deliver everything).
-    pub fn drain(mut self, mode: Drain) -> Self {
+    pub fn with_drain(mut self, mode: Drain) -> Self {
         self.settings.drain = mode;
         self
     }
 
     /// How long the drain at shutdown may take (default 30 s).
-    pub fn drain_deadline(mut self, deadline: Duration) -> Self {
+    pub fn with_drain_deadline(mut self, deadline: Duration) -> Self {
         self.settings.drain_deadline = deadline;
         self
     }
 
     /// The wait before rebuilding a failed pipeline (default 1 s doubling to
     /// 60 s, jittered).
-    pub fn restart_backoff(mut self, backoff: Backoff) -> Self {
+    pub fn with_restart_backoff(mut self, backoff: Backoff) -> Self {
         self.settings.restart_backoff = backoff;
         self
     }
 
     /// Gives up on a pipeline after this many failures in a row (default 5;
-    /// at least 1). A run that lasted `healthy_after` (default 60 s) resets
-    /// the count.
-    pub fn give_up_after(mut self, failures: u32, healthy_after: Duration) -> Self {
-        self.settings.give_up_after = failures.max(1);
+    /// zero is refused by `run`). A run that lasted `healthy_after`
+    /// (default 60 s) resets the count.
+    pub fn with_give_up_after(mut self, failures: u32, healthy_after: Duration) -> Self {
+        self.settings.give_up_after = failures;
         self.settings.healthy_after = healthy_after;
         self
     }
 
-    /// A memory budget shared by all pipelines (default: none, each pipeline
-    /// is bound by its own limit only).
-    pub fn memory_budget(mut self, bytes: u64) -> Self {
+    /// The most memory all pipelines together may hold, in bytes, before
+    /// polling slows and pauses (default: no shared limit, each pipeline is
+    /// bound by its own [`Pipeline::with_memory_limit`] only). Zero is
+    /// refused by `run`.
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
         self.settings.budget = Some(MemoryBudget::new(bytes));
         self
     }
 
     /// How utilisation slows polling (default: from 0.8, pause at 1.0).
-    pub fn backpressure(mut self, backpressure: Backpressure) -> Self {
+    pub fn with_backpressure(mut self, backpressure: Backpressure) -> Self {
         self.settings.backpressure = backpressure;
         self
     }
@@ -100,20 +102,20 @@ impl MeathookBuilder {
     /// They show pipeline names, states and counters to whoever can reach
     /// `addr`: bind a loopback or pod-internal address unless that is meant.
     /// The listener holds at most 64 connections at once (see
-    /// [`metrics_max_connections`](Self::metrics_max_connections)), so a
+    /// [`with_metrics_max_connections`](Self::with_metrics_max_connections)), so a
     /// flood of connections cannot take the descriptors the spools need.
     #[cfg(feature = "metrics-http")]
-    pub fn metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
+    pub fn with_metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
         self.settings.exports.listen = Some(addr);
         self
     }
 
     /// The most connections the metrics listener holds at once (default
-    /// 64, at least 1). Further connections wait in the kernel's accept
+    /// 64; zero is refused by `run`). Further connections wait in the kernel's accept
     /// backlog until a slot frees, holding no descriptor of this process.
     #[cfg(feature = "metrics-http")]
-    pub fn metrics_max_connections(mut self, connections: usize) -> Self {
-        self.settings.exports.limits.max_connections = connections.max(1);
+    pub fn with_metrics_max_connections(mut self, connections: usize) -> Self {
+        self.settings.exports.limits.max_connections = connections;
         self
     }
 
@@ -121,17 +123,19 @@ impl MeathookBuilder {
     /// after connecting or after its last answer (default 10 s), and how old
     /// a connection may grow before it is asked to close (default 60 s).
     /// Slow or idle connections are closed, so they give their slot back.
+    /// A zero bound is refused by `run`.
     #[cfg(feature = "metrics-http")]
-    pub fn metrics_timeouts(mut self, header: Duration, connection: Duration) -> Self {
+    pub fn with_metrics_timeouts(mut self, header: Duration, connection: Duration) -> Self {
         let limits = &mut self.settings.exports.limits;
-        limits.header_timeout = header.max(Duration::from_millis(1));
+        limits.header_timeout = header;
         limits.connection_timeout = connection;
         self
     }
 
     /// Writes the metrics to `path` every `every`, atomically (for
-    /// node_exporter's textfile collector).
-    pub fn metrics_textfile(
+    /// node_exporter's textfile collector). An interval under 100 ms is
+    /// refused by `run`.
+    pub fn with_metrics_textfile(
         mut self,
         path: impl Into<std::path::PathBuf>,
         every: Duration,
@@ -147,6 +151,11 @@ impl MeathookBuilder {
 
     /// Runs until SIGTERM or ctrl-c, then drains. A second signal stops at
     /// once.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::InvalidSetting`] naming a setting that cannot work,
+    /// before anything starts; the other [`RuntimeError`]s as they say.
     pub async fn run(self) -> Result<(), RuntimeError> {
         let signals = Signals::install().map_err(RuntimeError::Signals)?;
         supervisor::supervise(self.settings, self.factories, signals).await

@@ -16,6 +16,8 @@ use crate::pipeline::{Ctx, Pipeline};
 pub(crate) trait Built: Send {
     /// The pipeline's name.
     fn name(&self) -> String;
+    /// A setting of the pipeline that cannot work.
+    fn check(&self) -> Result<(), PipelineError>;
     /// Spawns the pipeline's task into `tasks`.
     fn start(self: Box<Self>, ctx: Ctx, tasks: &mut JoinSet<Result<(), PipelineError>>) -> Id;
 }
@@ -27,6 +29,10 @@ where
 {
     fn name(&self) -> String {
         Pipeline::name(self).to_owned()
+    }
+
+    fn check(&self) -> Result<(), PipelineError> {
+        Pipeline::check(self)
     }
 
     fn start(self: Box<Self>, ctx: Ctx, tasks: &mut JoinSet<Result<(), PipelineError>>) -> Id {

@@ -10,6 +10,18 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// A setting cannot work (a count or bound of zero, a ratio out of
+    /// range); found when `run` starts, before anything runs. What to do:
+    /// fix the named setting.
+    #[error("{}the {setting} setting cannot be used: {reason}", pipeline.as_ref().map(|p| format!("pipeline {p}: ")).unwrap_or_default())]
+    InvalidSetting {
+        /// The pipeline whose setting it is; `None` for the runtime's own.
+        pipeline: Option<String>,
+        /// The setting (its setter is `with_` and this name).
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// `run` was called with no pipeline.
     #[error("no pipeline to run: add one with Meathook::builder().pipeline(..)")]
     NoPipelines,
@@ -93,6 +105,17 @@ pub enum RuntimeError {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum PipelineError {
+    /// A setting of the pipeline cannot work (a zero interval, timeout or
+    /// memory limit); found before the sink stack is opened.
+    #[error("pipeline {pipeline}: the {setting} setting cannot be used: {reason}")]
+    InvalidSetting {
+        /// The pipeline.
+        pipeline: String,
+        /// The setting (its setter is `with_` and this name).
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The sink stack could not be opened (recovery, lock, connection).
     #[error("pipeline {pipeline}: opening the sink stack failed: {message}")]
     Open {

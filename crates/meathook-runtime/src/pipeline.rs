@@ -89,7 +89,7 @@ where
         Self {
             collector,
             sink,
-            interval: interval.max(Duration::from_millis(1)),
+            interval,
             jitter: Duration::ZERO,
             collect_timeout: interval.max(Duration::from_secs(1)),
             key_fn: None,
@@ -142,9 +142,10 @@ where
     }
 
     /// The most memory this pipeline and its stack may hold before polling
-    /// pauses (see [`Backpressure`]).
+    /// pauses (see [`Backpressure`]); zero is refused when the pipeline
+    /// starts.
     pub fn with_memory_limit(mut self, bytes: u64) -> Self {
-        self.memory_limit = bytes.max(1);
+        self.memory_limit = bytes;
         self
     }
 
@@ -210,7 +211,30 @@ where
         }
     }
 
+    /// The first setting that cannot work, by its name (its setter is
+    /// `with_` and the name; `interval` is `new`'s).
+    pub(crate) fn check(&self) -> Result<(), PipelineError> {
+        let problem = if self.interval.is_zero() {
+            Some(("interval", "a zero interval would poll without pause"))
+        } else if self.collect_timeout.is_zero() {
+            Some(("collect_timeout", "a zero timeout fails every poll"))
+        } else if self.memory_limit == 0 {
+            Some(("memory_limit", "a limit of zero bytes holds nothing"))
+        } else {
+            None
+        };
+        match problem {
+            Some((setting, reason)) => Err(PipelineError::InvalidSetting {
+                pipeline: self.name().to_owned(),
+                setting,
+                reason: reason.to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) async fn run(mut self, mut ctx: Ctx) -> Result<(), PipelineError> {
+        self.check()?;
         let name = self.collector.name().to_owned();
         self.sink.open().await.map_err(|e| PipelineError::Open {
             pipeline: name.clone(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use meathook_core::{Backoff, Drain};
 
 use crate::budget::{Backpressure, MemoryBudget};
+use crate::error::RuntimeError;
 use crate::export::ExportSettings;
 use crate::metrics::Telemetry;
 
@@ -33,6 +34,60 @@ pub(crate) struct Settings {
     /// Where the metrics go.
     pub(crate) exports: ExportSettings,
 }
+
+impl Settings {
+    /// The first setting that cannot work, by its name (its setter is
+    /// `with_` and the name).
+    pub(crate) fn check(&self) -> Result<(), RuntimeError> {
+        let invalid = |setting: &'static str, reason: String| {
+            Err(RuntimeError::InvalidSetting {
+                pipeline: None,
+                setting,
+                reason,
+            })
+        };
+        if self.give_up_after == 0 {
+            return invalid(
+                "give_up_after",
+                "zero failures would give up before a start".into(),
+            );
+        }
+        if self.budget.as_ref().is_some_and(|b| b.limit() == 0) {
+            return invalid("memory_limit", "a limit of zero bytes holds nothing".into());
+        }
+        if let Some(problem) = self.backpressure.problem() {
+            return invalid("backpressure", problem);
+        }
+        if let Some((_, every)) = &self.exports.textfile
+            && *every < MIN_TEXTFILE_EVERY
+        {
+            return invalid(
+                "metrics_textfile",
+                format!("every {every:?} is under {MIN_TEXTFILE_EVERY:?}"),
+            );
+        }
+        #[cfg(feature = "metrics-http")]
+        {
+            let limits = &self.exports.limits;
+            if limits.max_connections == 0 {
+                return invalid(
+                    "metrics_max_connections",
+                    "zero connections serve nobody".into(),
+                );
+            }
+            if limits.header_timeout.is_zero() || limits.connection_timeout.is_zero() {
+                return invalid(
+                    "metrics_timeouts",
+                    "a zero bound closes every connection".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The shortest interval between two writes of the metrics textfile.
+const MIN_TEXTFILE_EVERY: Duration = Duration::from_millis(100);
 
 impl Default for Settings {
     fn default() -> Self {

@@ -52,6 +52,7 @@ pub(crate) async fn supervise(
     if factories.is_empty() {
         return Err(RuntimeError::NoPipelines);
     }
+    settings.check()?;
     let mut slots = Vec::with_capacity(factories.len());
     let mut names = std::collections::HashSet::new();
     for (index, mut factory) in factories.into_iter().enumerate() {
@@ -59,6 +60,18 @@ pub(crate) async fn supervise(
             .map_err(|message| RuntimeError::FactoryPanicked { index, message })?;
         let name = built.name();
         validate_name(&name)?;
+        if let Err(PipelineError::InvalidSetting {
+            pipeline,
+            setting,
+            reason,
+        }) = built.check()
+        {
+            return Err(RuntimeError::InvalidSetting {
+                pipeline: Some(pipeline),
+                setting,
+                reason,
+            });
+        }
         if !names.insert(name.clone()) {
             return Err(RuntimeError::DuplicatePipeline(name));
         }

@@ -18,10 +18,9 @@ pub(crate) fn write_now(telemetry: &Telemetry, path: &Path) -> Result<(), Runtim
     })
 }
 
-/// Rewrites `path` every `every` (at least 100 ms) in the background; a
+/// Rewrites `path` every `every` in the background; a
 /// failed write is logged and tried again at the next interval.
 pub(crate) fn spawn(path: PathBuf, every: Duration, telemetry: Telemetry) -> JoinHandle<()> {
-    let every = every.max(Duration::from_millis(100));
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         loop {

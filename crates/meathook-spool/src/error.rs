@@ -123,6 +123,17 @@ pub enum SpoolError<E> {
         /// The record's window.
         window: WindowMeta,
     },
+    /// A setting cannot work (a limit or count of zero); found on open,
+    /// before the directory is touched. What to do: fix the named setting.
+    #[error("spool {dir}: the {setting} setting cannot be used: {reason}")]
+    InvalidSetting {
+        /// The spool directory.
+        dir: PathBuf,
+        /// The setting (its setter is `with_` and this name).
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The pipeline name does not fit a segment header.
     #[error("pipeline name of {len} bytes is too long for spool {dir}: use at most 1024 bytes")]
     PipelineName {
@@ -176,6 +187,7 @@ impl<E: SinkError> SinkError for SpoolError<E> {
             | Self::Serialize { .. }
             | Self::Dropped { .. }
             | Self::PipelineName { .. }
+            | Self::InvalidSetting { .. }
             | Self::Poisoned { .. } => ErrorClass::Permanent,
             Self::Inner(e) => e.class(),
         }

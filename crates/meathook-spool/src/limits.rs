@@ -103,6 +103,41 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The first setting that cannot work, by its name (its setter is
+    /// `with_` and the name), and why.
+    pub(crate) fn problem(&self) -> Option<(&'static str, &'static str)> {
+        let l = &self.limits;
+        [
+            (
+                "max_bytes",
+                l.max_bytes == Some(0),
+                "a spool of zero bytes holds nothing",
+            ),
+            (
+                "max_record_bytes",
+                l.max_record_bytes == 0,
+                "every record would be refused",
+            ),
+            (
+                "max_segment_bytes",
+                l.max_segment_bytes == 0,
+                "no segment could hold a frame",
+            ),
+            (
+                "dead_letter_after",
+                self.dead_letter_after == 0,
+                "zero refusals would dead-letter before a try",
+            ),
+            (
+                "chunk_records",
+                self.chunk_records == 0,
+                "a chunk of zero records delivers nothing",
+            ),
+        ]
+        .into_iter()
+        .find_map(|(setting, bad, reason)| bad.then_some((setting, reason)))
+    }
+
     /// The record limit actually enforced.
     pub(crate) fn max_record(&self) -> usize {
         self.limits.max_record_bytes.min(MAX_RECORD_BYTES)

@@ -148,16 +148,16 @@ impl<S: Sink<R>, R, F: Fs> DiskSpool<S, R, F> {
     }
 
     /// Permanent refusals of one segment before it goes to `dead-letter/`
-    /// (default 5, at least 1).
+    /// (default 5; zero is refused on open).
     pub fn with_dead_letter_after(mut self, attempts: u32) -> Self {
-        self.cfg.dead_letter_after = attempts.max(1);
+        self.cfg.dead_letter_after = attempts;
         self
     }
 
     /// Whether `flush` leaves the window that is still open on disk for the
     /// next start (as `drain(Drain::KeepActiveWindow)` does) instead of
     /// delivering it now. Default `false`.
-    pub fn keep_active_window(mut self, keep: bool) -> Self {
+    pub fn with_keep_active_window(mut self, keep: bool) -> Self {
         self.cfg.keep_active_window = keep;
         self
     }
@@ -177,7 +177,7 @@ impl<S: Sink<R>, R, F: Fs> DiskSpool<S, R, F> {
 
     /// Records per chunk offered to the inner sink (default 8192).
     pub fn with_chunk_records(mut self, records: usize) -> Self {
-        self.cfg.chunk_records = records.max(1);
+        self.cfg.chunk_records = records;
         self
     }
 
@@ -252,6 +252,13 @@ where
     async fn ensure_open(&mut self) -> Result<(), SpoolError<S::Error>> {
         if self.running.is_some() {
             return Ok(());
+        }
+        if let Some((setting, reason)) = self.cfg.problem() {
+            return Err(SpoolError::InvalidSetting {
+                dir: self.dir.clone(),
+                setting,
+                reason,
+            });
         }
         if let Some(reason) = &self.poisoned {
             return Err(SpoolError::Poisoned {

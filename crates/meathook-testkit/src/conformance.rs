@@ -277,7 +277,7 @@ impl<R> Chunks<R> {
     }
 
     /// The same chunks, with a read failure in place of chunk `index`.
-    pub fn failing_at(mut self, index: usize) -> Self {
+    pub fn with_failure_at(mut self, index: usize) -> Self {
         self.fail_at = Some(index);
         self
     }
@@ -361,7 +361,7 @@ where
     let (mut sink, destination) = fresh(harness).await;
     let (records, _, _) = batch(harness, 100, 9, &[]);
     let result = sink
-        .ingest_chunks(&window(), Chunks::new(records, &[3, 3]).failing_at(2))
+        .ingest_chunks(&window(), Chunks::new(records, &[3, 3]).with_failure_at(2))
         .await;
     match result {
         Err(ChunkedError::Source(Unreadable(2))) => {}

@@ -333,7 +333,9 @@ async fn an_unreachable_database_never_blocks_delivery_and_rows_appear_when_it_r
     let out = dir.path().join("out");
     let manifest = Manifest::open(dir.path().join("spool").join(MANIFEST_FILE)).unwrap();
     let stats = manifest.stats();
-    let backfill = quick(Backfill::new(manifest.clone(), away)).spawn();
+    let backfill = quick(Backfill::new(manifest.clone(), away))
+        .spawn()
+        .unwrap();
 
     let mut spool = spool(
         file_sink(&out, manifest.deliveries()),

@@ -84,7 +84,7 @@ impl<R, E> WindowFile<R, E> {
     /// Reads the first `bytes` of each sealed file into
     /// [`SealedFile::head`] (default none).
     #[must_use]
-    pub fn keep_head(mut self, bytes: usize) -> Self {
+    pub fn with_head_bytes(mut self, bytes: usize) -> Self {
         self.head = bytes;
         self
     }

@@ -114,6 +114,7 @@ impl<E> Settings<E> {
         if self.branch.trim().is_empty() {
             return Err(self.invalid("branch", "it is empty".into()));
         }
+        self.check_limits()?;
         if self.token.is_empty() {
             return Err(HfError::NoToken {
                 repo: self.repo.clone(),
@@ -145,7 +146,7 @@ impl<E> Settings<E> {
             upload_timeout: self.upload_timeout,
             answer_limit: self.answer_limit,
         };
-        let mut files = WindowFile::new(encoder, self.scratch.clone()).keep_head(SAMPLE);
+        let mut files = WindowFile::new(encoder, self.scratch.clone()).with_head_bytes(SAMPLE);
         if let Some(deliveries) = &self.deliveries {
             files = files.with_deliveries(deliveries.clone());
         }
@@ -166,6 +167,40 @@ impl<E> Settings<E> {
             repo: self.repo.clone(),
             parameter,
             reason,
+        }
+    }
+
+    /// Every count and bound must leave the sink able to commit.
+    fn check_limits(&self) -> Result<(), HfError> {
+        let c = &self.commit;
+        let zero = [
+            ("commit_budget", c.budget == 0, "it allows no commit"),
+            (
+                "commit_budget",
+                c.budget_window.is_zero(),
+                "its window is zero",
+            ),
+            (
+                "max_files_per_commit",
+                c.max_files == 0,
+                "it allows no file",
+            ),
+            ("retries", c.attempts == 0, "it allows no attempt"),
+            (
+                "timeouts",
+                self.request_timeout.is_zero(),
+                "the request bound is zero",
+            ),
+            (
+                "timeouts",
+                self.upload_timeout.is_zero(),
+                "the upload bound is zero",
+            ),
+            ("max_answer_bytes", self.answer_limit == 0, "no answer fits"),
+        ];
+        match zero.into_iter().find(|(_, bad, _)| *bad) {
+            Some((parameter, _, reason)) => Err(self.invalid(parameter, reason.into())),
+            None => Ok(()),
         }
     }
 
@@ -222,17 +257,17 @@ impl<R, E> HfSink<R, E> {
     }
 
     /// The branch to commit to (default `main`).
-    pub fn branch(self, branch: impl Into<String>) -> Self {
+    pub fn with_branch(self, branch: impl Into<String>) -> Self {
         self.set(|s| s.branch = branch.into())
     }
 
     /// The Hub's endpoint (default `https://huggingface.co`).
-    pub fn endpoint(self, endpoint: impl Into<String>) -> Self {
+    pub fn with_endpoint(self, endpoint: impl Into<String>) -> Self {
         self.set(|s| s.endpoint = endpoint.into())
     }
 
     /// The encoder (default parquet with its default settings).
-    pub fn encoder<E2>(self, encoder: E2) -> HfSink<R, E2> {
+    pub fn with_encoder<E2>(self, encoder: E2) -> HfSink<R, E2> {
         let s = self.settings;
         HfSink::from_settings(Settings {
             client: s.client,
@@ -257,61 +292,61 @@ impl<R, E> HfSink<R, E> {
     /// Creates the dataset at start-up if it does not exist, private or
     /// public (default: never create; a missing dataset is a permanent
     /// error).
-    pub fn create_if_missing(self, private: bool) -> Self {
+    pub fn with_create_if_missing(self, private: bool) -> Self {
         self.set(|s| s.create = Some(private))
     }
 
     /// A folder inside the repository holding the layout's `data/` tree
     /// (default none: `data/{pipeline}/…` at the root).
-    pub fn path_prefix(self, prefix: impl Into<String>) -> Self {
+    pub fn with_path_prefix(self, prefix: impl Into<String>) -> Self {
         self.set(|s| s.prefix = prefix.into().trim_matches('/').to_owned())
     }
 
     /// Where windows are encoded before upload (default
     /// `{temp dir}/meathook-hf`). Put it on a disk with room for the
     /// largest window.
-    pub fn scratch_dir(self, dir: impl Into<PathBuf>) -> Self {
+    pub fn with_scratch_dir(self, dir: impl Into<PathBuf>) -> Self {
         self.set(|s| s.scratch = dir.into())
     }
 
     /// The environment variable the token came from, named in error
     /// messages (default `HF_TOKEN`).
-    pub fn token_var(self, name: impl Into<String>) -> Self {
+    pub fn with_token_var(self, name: impl Into<String>) -> Self {
         self.set(|s| s.token_var = name.into())
     }
 
     /// Whether to check the token with `whoami-v2` at start-up (default
     /// yes).
-    pub fn check_token(self, check: bool) -> Self {
+    pub fn with_token_check(self, check: bool) -> Self {
         self.set(|s| s.check_token = check)
     }
 
     /// At most `commits` commits per `window` to this repository (default
     /// 100 per hour): over budget, files queue.
-    pub fn commit_budget(self, commits: usize, window: Duration) -> Self {
+    pub fn with_commit_budget(self, commits: usize, window: Duration) -> Self {
         self.set(|s| {
-            s.commit.budget = commits.max(1);
+            s.commit.budget = commits;
             s.commit.budget_window = window;
         })
     }
 
     /// At most `files` files per commit (default 100).
-    pub fn max_files_per_commit(self, files: usize) -> Self {
-        self.set(|s| s.commit.max_files = files.max(1))
+    pub fn with_max_files_per_commit(self, files: usize) -> Self {
+        self.set(|s| s.commit.max_files = files)
     }
 
     /// How long a ready file waits for others to share its commit (default
     /// 2 s).
-    pub fn coalesce(self, delay: Duration) -> Self {
+    pub fn with_coalesce(self, delay: Duration) -> Self {
         self.set(|s| s.commit.coalesce = delay)
     }
 
     /// Attempts per commit round and the wait between them (default 5,
     /// 1 s doubling to 8 s); after them the spool keeps the window and
     /// retries on its own schedule.
-    pub fn retries(self, attempts: u32, backoff: Backoff) -> Self {
+    pub fn with_retries(self, attempts: u32, backoff: Backoff) -> Self {
         self.set(|s| {
-            s.commit.attempts = attempts.max(1);
+            s.commit.attempts = attempts;
             s.commit.backoff = backoff;
         })
     }
@@ -329,7 +364,7 @@ impl<R, E> HfSink<R, E> {
     /// each covering the request, its body and the reading of the answer.
     /// A call past its bound is a transient
     /// [`HfError::Timeout`](crate::HfError::Timeout).
-    pub fn timeouts(self, request: Duration, upload: Duration) -> Self {
+    pub fn with_timeouts(self, request: Duration, upload: Duration) -> Self {
         self.set(|s| {
             s.request_timeout = request;
             s.upload_timeout = upload;
@@ -342,8 +377,8 @@ impl<R, E> HfSink<R, E> {
     /// [`HfError::TooLarge`](crate::HfError::TooLarge). The dataset card
     /// is read up to 10 MiB whatever this says (the most the Hub takes
     /// inline); refusals are read only up to their first 64 KiB.
-    pub fn max_answer_bytes(self, bytes: usize) -> Self {
-        self.set(|s| s.answer_limit = bytes.max(1))
+    pub fn with_max_answer_bytes(self, bytes: usize) -> Self {
+        self.set(|s| s.answer_limit = bytes)
     }
 }
 
@@ -380,12 +415,43 @@ mod tests {
     fn every_bad_setting_is_refused_by_name() {
         assert!(sink::<Reading>().settings.open::<Reading>().is_ok());
         for (sink, parameter) in [
-            (sink::<Reading>().endpoint("huggingface.co"), "endpoint"),
             (
-                sink::<Reading>().endpoint("ftp://huggingface.co"),
+                sink::<Reading>().with_endpoint("huggingface.co"),
                 "endpoint",
             ),
-            (sink::<Reading>().branch(" "), "branch"),
+            (
+                sink::<Reading>().with_endpoint("ftp://huggingface.co"),
+                "endpoint",
+            ),
+            (sink::<Reading>().with_branch(" "), "branch"),
+            (
+                sink::<Reading>().with_commit_budget(0, Duration::from_secs(3600)),
+                "commit_budget",
+            ),
+            (
+                sink::<Reading>().with_commit_budget(10, Duration::ZERO),
+                "commit_budget",
+            ),
+            (
+                sink::<Reading>().with_max_files_per_commit(0),
+                "max_files_per_commit",
+            ),
+            (
+                sink::<Reading>().with_retries(0, Backoff::default()),
+                "retries",
+            ),
+            (
+                sink::<Reading>().with_timeouts(Duration::ZERO, Duration::from_secs(1)),
+                "timeouts",
+            ),
+            (
+                sink::<Reading>().with_timeouts(Duration::from_secs(1), Duration::ZERO),
+                "timeouts",
+            ),
+            (
+                sink::<Reading>().with_max_answer_bytes(0),
+                "max_answer_bytes",
+            ),
         ] {
             match refused(&sink) {
                 HfError::InvalidSetting { parameter: p, .. } => assert_eq!(p, parameter),

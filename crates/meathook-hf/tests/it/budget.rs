@@ -30,8 +30,8 @@ async fn simulate(budget: usize) -> (FakeHub, Vec<tokio::time::Instant>) {
     let mut tasks = Vec::new();
     for p in 0..PIPELINES {
         let mut sink = sink(&hub, scratch.path())
-            .coalesce(Duration::ZERO)
-            .commit_budget(budget, Duration::from_secs(3600));
+            .with_coalesce(Duration::ZERO)
+            .with_commit_budget(budget, Duration::from_secs(3600));
         tasks.push(tokio::spawn(async move {
             sink.open().await.unwrap();
             for w in 0..WINDOWS {
@@ -128,8 +128,8 @@ async fn a_429_is_one_pause_and_one_request_of_the_budget() {
     let scratch = tempfile::tempdir().unwrap();
     let hour = Duration::from_secs(3600);
     let mut sink = sink(&hub, scratch.path())
-        .coalesce(Duration::ZERO)
-        .commit_budget(2, hour);
+        .with_coalesce(Duration::ZERO)
+        .with_commit_budget(2, hour);
     sink.open().await.unwrap();
     let started = tokio::time::Instant::now();
     for w in 0..2u64 {

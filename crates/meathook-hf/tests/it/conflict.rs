@@ -49,7 +49,7 @@ async fn a_path_holding_other_bytes_is_refused_for_good_and_the_round_still_land
     let tasks: Vec<_> = batches
         .into_iter()
         .map(|(i, records)| {
-            let mut sink = sink(&hub, scratch.path()).coalesce(Duration::from_secs(1));
+            let mut sink = sink(&hub, scratch.path()).with_coalesce(Duration::from_secs(1));
             tokio::spawn(async move {
                 sink.ingest(&window("air_temperature", i), records)
                     .await
@@ -121,7 +121,7 @@ async fn one_round_never_commits_one_path_twice() {
         let tasks: Vec<_> = records
             .into_iter()
             .map(|records| {
-                let mut sink = sink(&hub, scratch.path()).coalesce(Duration::from_secs(1));
+                let mut sink = sink(&hub, scratch.path()).with_coalesce(Duration::from_secs(1));
                 tokio::spawn(async move {
                     sink.ingest(&window("air_temperature", 0), records)
                         .await

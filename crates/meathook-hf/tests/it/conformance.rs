@@ -68,14 +68,14 @@ impl Hub {
         .unwrap();
         let scratch = tempfile::tempdir().unwrap();
         let sink = HfSink::new(reqwest::Client::new(), REPO, "hf_test_token")
-            .endpoint(hub.endpoint())
-            .scratch_dir(scratch.path())
-            .coalesce(Duration::from_millis(20))
-            .retries(
+            .with_endpoint(hub.endpoint())
+            .with_scratch_dir(scratch.path())
+            .with_coalesce(Duration::from_millis(20))
+            .with_retries(
                 5,
                 Backoff::new(Duration::from_millis(10), Duration::from_millis(40)),
             )
-            .timeouts(Duration::from_secs(5), Duration::from_secs(30));
+            .with_timeouts(Duration::from_secs(5), Duration::from_secs(30));
         (sink, (hub, scratch))
     }
 }

@@ -263,8 +263,8 @@ async fn files_ready_together_share_commits_of_at_most_max_files() {
     let tasks: Vec<_> = (0..7u64)
         .map(|p| {
             let mut sink = sink(&hub, scratch.path())
-                .coalesce(Duration::from_secs(1))
-                .max_files_per_commit(3);
+                .with_coalesce(Duration::from_secs(1))
+                .with_max_files_per_commit(3);
             tokio::spawn(async move {
                 sink.ingest(&window(&format!("p{p}"), 0), readings(p * 100, 100))
                     .await

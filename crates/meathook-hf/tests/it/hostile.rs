@@ -93,13 +93,13 @@ async fn against(route: &Route, fault: HubFault) -> Outcome {
     hub.inject(route.route, [fault.clone()]);
     let scratch = tempfile::tempdir().unwrap();
     let mut sink = support::sink(&hub, scratch.path())
-        .timeouts(DEADLINE, DEADLINE)
-        .retries(
+        .with_timeouts(DEADLINE, DEADLINE)
+        .with_retries(
             1,
             Backoff::new(Duration::from_millis(10), Duration::from_millis(10)),
         );
     if route.route == HubRoute::CreateRepo {
-        sink = sink.create_if_missing(true);
+        sink = sink.with_create_if_missing(true);
     }
     let started = Instant::now();
     let result = sink

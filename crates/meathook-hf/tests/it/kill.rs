@@ -52,10 +52,10 @@ fn child_process() {
 
 fn sink_at(endpoint: &str, scratch: &Path) -> meathook_hf::HfSink<support::Reading> {
     meathook_hf::HfSink::new(reqwest::Client::new(), support::REPO, support::TOKEN)
-        .endpoint(endpoint)
-        .scratch_dir(scratch)
-        .coalesce(Duration::from_millis(10))
-        .timeouts(Duration::from_secs(300), Duration::from_secs(300))
+        .with_endpoint(endpoint)
+        .with_scratch_dir(scratch)
+        .with_coalesce(Duration::from_millis(10))
+        .with_timeouts(Duration::from_secs(300), Duration::from_secs(300))
 }
 
 fn start(root: &Path, endpoint: &str, ingest: bool) -> Child {

@@ -81,7 +81,7 @@ async fn a_missing_dataset_is_not_found() {
 async fn a_missing_dataset_is_created_when_asked() {
     let hub = FakeHub::start(hub_with(&[], false)).await.unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let mut sink = sink(&hub, scratch.path()).create_if_missing(true);
+    let mut sink = sink(&hub, scratch.path()).with_create_if_missing(true);
     sink.open().await.unwrap();
     sink.ingest(&window("air_temperature", 0), readings(0, 50))
         .await
@@ -97,7 +97,7 @@ async fn behind_a_spool_a_permanent_refusal_is_dead_lettered_not_spun_on() {
     let hub = FakeHub::start(hub_with(&[], false)).await.unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let inner = sink(&hub, scratch.path()).check_token(false);
+    let inner = sink(&hub, scratch.path()).with_token_check(false);
     let mut spool = DiskSpool::new(inner, dir.path(), FlushPolicy::hourly())
         .with_dead_letter_after(3)
         .with_backoff(Backoff::new(
@@ -232,7 +232,7 @@ async fn sinks_opening_together_check_and_create_once() {
     let scratch = tempfile::tempdir().unwrap();
     let opening: Vec<_> = (0..6)
         .map(|_| {
-            let mut sink = sink(&hub, scratch.path()).create_if_missing(true);
+            let mut sink = sink(&hub, scratch.path()).with_create_if_missing(true);
             // Each task keeps its sink, as a pipeline does.
             tokio::spawn(async move { sink.open().await.map(|()| sink) })
         })
@@ -253,10 +253,10 @@ fn sink_with_token(
     token: &str,
 ) -> meathook_hf::HfSink<support::Reading> {
     meathook_hf::HfSink::new(reqwest::Client::new(), REPO, token)
-        .endpoint(hub.endpoint())
-        .scratch_dir(scratch)
-        .coalesce(Duration::from_millis(20))
-        .timeouts(Duration::from_secs(5), Duration::from_secs(30))
+        .with_endpoint(hub.endpoint())
+        .with_scratch_dir(scratch)
+        .with_coalesce(Duration::from_millis(20))
+        .with_timeouts(Duration::from_secs(5), Duration::from_secs(30))
 }
 
 /// A token read from a file (a Kubernetes secret made with `--from-file`)
@@ -402,7 +402,7 @@ async fn a_file_the_hub_refuses_does_not_take_its_round_down() {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let mut sink = sink(&hub, scratch.path()).coalesce(Duration::from_secs(1));
+            let mut sink = sink(&hub, scratch.path()).with_coalesce(Duration::from_secs(1));
             let window = window(p, 0);
             let records = readings(i as u64 * 100, 100);
             tokio::spawn(async move {

@@ -83,9 +83,9 @@ async fn flood() {
         .port();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let runtime = Meathook::builder()
-        .metrics_addr(addr)
-        .metrics_max_connections(CAP)
-        .metrics_timeouts(HEADER_TIMEOUT, Duration::from_secs(60))
+        .with_metrics_addr(addr)
+        .with_metrics_max_connections(CAP)
+        .with_metrics_timeouts(HEADER_TIMEOUT, Duration::from_secs(60))
         .pipeline(|| {
             Pipeline::new(
                 Scripted {

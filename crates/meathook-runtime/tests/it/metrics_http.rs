@@ -63,13 +63,13 @@ async fn metrics_parse_as_openmetrics_and_health_fails_when_a_pipeline_is_given_
     let runtime = {
         let gate = gate.clone();
         Meathook::builder()
-            .metrics_addr(([127, 0, 0, 1], port).into())
-            .metrics_textfile(&textfile, Duration::from_millis(200))
-            .restart_backoff(Backoff::new(
+            .with_metrics_addr(([127, 0, 0, 1], port).into())
+            .with_metrics_textfile(&textfile, Duration::from_millis(200))
+            .with_restart_backoff(Backoff::new(
                 Duration::from_millis(50),
                 Duration::from_millis(100),
             ))
-            .give_up_after(2, Duration::from_secs(600))
+            .with_give_up_after(2, Duration::from_secs(600))
             .pipeline(move || {
                 Pipeline::new(
                     Scripted {

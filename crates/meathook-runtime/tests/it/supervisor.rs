@@ -27,7 +27,7 @@ async fn a_panicked_pipeline_is_rebuilt_from_its_factory() {
     let runtime = {
         let (builds, gate) = (builds.clone(), gate.clone());
         Meathook::builder()
-            .restart_backoff(quick_restarts())
+            .with_restart_backoff(quick_restarts())
             .pipeline(move || {
                 // The first build panics on its second poll; rebuilds behave.
                 let first = builds.fetch_add(1, Ordering::SeqCst) == 0;
@@ -70,8 +70,8 @@ async fn a_pipeline_that_keeps_failing_is_given_up_and_run_fails() {
     let runtime = {
         let builds = builds.clone();
         Meathook::builder()
-            .restart_backoff(quick_restarts())
-            .give_up_after(3, Duration::from_secs(600))
+            .with_restart_backoff(quick_restarts())
+            .with_give_up_after(3, Duration::from_secs(600))
             .pipeline(move || {
                 builds.fetch_add(1, Ordering::SeqCst);
                 Pipeline::new(
@@ -114,8 +114,8 @@ async fn one_pipeline_given_up_leaves_the_others_running_and_health_failing() {
     let runtime = {
         let gate = gate.clone();
         Meathook::builder()
-            .restart_backoff(quick_restarts())
-            .give_up_after(2, Duration::from_secs(600))
+            .with_restart_backoff(quick_restarts())
+            .with_give_up_after(2, Duration::from_secs(600))
             .pipeline(|| {
                 Pipeline::new(
                     Scripted {
@@ -233,4 +233,68 @@ fn the_runtime_future_can_be_spawned() {
     });
     let future = runtime.run_until(std::future::pending());
     assert_send(&future);
+}
+
+/// A pipeline whose one poll never comes: the settings check runs first.
+fn idle(interval: Duration) -> Pipeline<Scripted, Gate> {
+    Pipeline::new(
+        Scripted {
+            name: "p",
+            script: Script::new(Vec::new()),
+        },
+        Gate::default(),
+        interval,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_setting_that_cannot_work_stops_run_naming_it() {
+    let refused = |builder: meathook_runtime::MeathookBuilder| async move {
+        match builder
+            .run_until(tokio::time::sleep(Duration::from_secs(1)))
+            .await
+        {
+            Err(RuntimeError::InvalidSetting {
+                pipeline, setting, ..
+            }) => (pipeline, setting),
+            other => panic!("expected InvalidSetting, got {other:?}"),
+        }
+    };
+    let one = || Meathook::builder().pipeline(|| idle(Duration::from_secs(1)));
+    assert_eq!(
+        refused(one().with_give_up_after(0, Duration::from_secs(60))).await,
+        (None, "give_up_after")
+    );
+    assert_eq!(
+        refused(one().with_memory_limit(0)).await,
+        (None, "memory_limit")
+    );
+    assert_eq!(
+        refused(one().with_backpressure(meathook_runtime::Backpressure::new(1.5, 4.0))).await,
+        (None, "backpressure")
+    );
+    assert_eq!(
+        refused(one().with_metrics_textfile("/nonexistent/m.prom", Duration::ZERO)).await,
+        (None, "metrics_textfile")
+    );
+    assert_eq!(
+        refused(Meathook::builder().pipeline(|| idle(Duration::ZERO))).await,
+        (Some("p".to_owned()), "interval")
+    );
+    assert_eq!(
+        refused(Meathook::builder().pipeline(|| idle(Duration::from_secs(1)).with_memory_limit(0)))
+            .await,
+        (Some("p".to_owned()), "memory_limit")
+    );
+    // The message names the setting and the pipeline.
+    let message = Meathook::builder()
+        .pipeline(|| idle(Duration::ZERO))
+        .run_until(std::future::ready(()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("pipeline p") && message.contains("interval"),
+        "{message}"
+    );
 }

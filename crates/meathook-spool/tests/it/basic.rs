@@ -143,8 +143,8 @@ async fn old_segments_replay_after_an_optional_field_is_added_and_the_directory_
     let root = tempfile::tempdir().unwrap();
     let first = root.path().join("spool-a");
     {
-        let mut old =
-            DiskSpool::new(Recorder::<V1>::default(), &first, hourly()).keep_active_window(true);
+        let mut old = DiskSpool::new(Recorder::<V1>::default(), &first, hourly())
+            .with_keep_active_window(true);
         let values = [
             f64::NAN,
             f64::from_bits(0x7FF4_0000_0000_0001),
@@ -293,4 +293,24 @@ async fn a_late_batch_for_a_sealed_window_gets_its_own_segment() {
         "the late batch keeps its window"
     );
     assert_ne!(batches[0].0.batch, batches[1].0.batch);
+}
+
+#[tokio::test]
+async fn a_setting_that_cannot_work_is_refused_on_open_by_name_before_the_directory_is_made() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("spool");
+    let spool = || DiskSpool::new(Recorder::<Reading>::default(), &dir, hourly());
+    for (mut bad, name) in [
+        (spool().with_max_bytes(0), "max_bytes"),
+        (spool().with_max_record_bytes(0), "max_record_bytes"),
+        (spool().with_max_segment_bytes(0), "max_segment_bytes"),
+        (spool().with_dead_letter_after(0), "dead_letter_after"),
+        (spool().with_chunk_records(0), "chunk_records"),
+    ] {
+        match bad.open().await {
+            Err(SpoolError::InvalidSetting { setting, .. }) => assert_eq!(setting, name),
+            other => panic!("{name}: {other:?}"),
+        }
+        assert!(!dir.exists(), "{name}: the directory was created");
+    }
 }

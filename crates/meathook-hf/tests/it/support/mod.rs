@@ -45,14 +45,14 @@ pub fn window(pipeline: &str, i: u64) -> WindowMeta {
 /// A sink for `REPO` on `hub`, with retries quick enough for a test.
 pub fn sink(hub: &FakeHub, scratch: &Path) -> HfSink<Reading> {
     HfSink::new(reqwest::Client::new(), REPO, TOKEN)
-        .endpoint(hub.endpoint())
-        .scratch_dir(scratch)
-        .coalesce(Duration::from_millis(20))
-        .retries(
+        .with_endpoint(hub.endpoint())
+        .with_scratch_dir(scratch)
+        .with_coalesce(Duration::from_millis(20))
+        .with_retries(
             5,
             Backoff::new(Duration::from_millis(10), Duration::from_millis(40)),
         )
-        .timeouts(Duration::from_secs(5), Duration::from_secs(30))
+        .with_timeouts(Duration::from_secs(5), Duration::from_secs(30))
 }
 
 /// Every parquet file of `repo` on `main`, read back: path → rows.
