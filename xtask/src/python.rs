@@ -4,8 +4,10 @@
 //! Creates `target/venv` with `python3 -m venv` and installs pinned
 //! versions of `pyarrow` (an independent parquet reader), `prometheus-client`
 //! (an independent OpenMetrics parser), `moto[server]` (a local
-//! S3-compatible server) and `huggingface_hub` (the Hub's official client,
-//! pointed at the fake Hub). Re-running is cheap: nothing is installed
+//! S3-compatible server), `huggingface_hub` (the Hub's official client,
+//! pointed at the fake Hub), `datasets` (how most readers open a dataset,
+//! from the Hub or a directory), and `duckdb` and `polars` (two more
+//! engines that must read the files). Re-running is cheap: nothing is installed
 //! when the pins already match. The test step then sets
 //! [`REQUIRE_ENV`], so a missing interpreter fails the tests instead of
 //! skipping them.
@@ -21,6 +23,9 @@ const PINS: &[&str] = &[
     "moto[server]==5.1.10",
     "prometheus-client==0.26.0",
     "huggingface_hub==2.4.0",
+    "datasets==4.1.1",
+    "duckdb==2.0.1",
+    "polars==2.1.0",
 ];
 
 /// Set for the test step: tests that need the venv fail without it.
