@@ -17,7 +17,9 @@
 //!   second type parameter lets a crate with encoders of its own have them
 //!   report its error type instead (meathook-parquet does).
 //! - [`timestamp`]: `#[serde(with = "meathook_files::timestamp")]` for
-//!   `time::OffsetDateTime` fields, a timestamp column in every format.
+//!   `time::OffsetDateTime` fields, a timestamp column in every format, in
+//!   microseconds UTC (sub-microsecond digits truncated);
+//!   [`timestamp_ns`] for nanoseconds.
 //!
 //! meathook-parquet builds on this crate and re-exports all of it under its
 //! old paths (`meathook_parquet::layout`, `meathook_parquet::CsvEncoder`, …);
@@ -105,6 +107,7 @@ mod jsonl;
 pub mod layout;
 pub mod local;
 pub mod timestamp;
+pub mod timestamp_ns;
 pub mod window_file;
 
 pub use crate::window_file::{

@@ -11,17 +11,19 @@
 //! | char | its code point, as a number (serde_arrow's `UInt32` column) |
 //! | string, unit variant | as is |
 //! | bytes | lowercase hex |
-//! | [`timestamp`](crate::timestamp) | RFC 3339 in UTC, `Z`, 0, 3, 6 or 9 fractional digits |
+//! | [`timestamp`](crate::timestamp) | RFC 3339 in UTC, `Z`, 0, 3 or 6 fractional digits |
+//! | [`timestamp_ns`](crate::timestamp_ns) | RFC 3339 in UTC, `Z`, 0, 3, 6 or 9 fractional digits |
 //!
 //! Values are asked for in their binary form (`is_human_readable` is
-//! false, as it was for serde_arrow), so a timestamp arrives as
-//! nanoseconds. Quoting is the `csv` writer's, not ours.
+//! false, as it was for serde_arrow), so a timestamp arrives as a count
+//! of its unit. Quoting is the `csv` writer's, not ours.
 
 use std::fmt::{self, Write as _};
 
 use serde::ser::{self, Impossible, Serialize, SerializeStruct};
 
 use super::columns::Column;
+use crate::timestamp::Unit;
 
 /// The cells of one row, reused from record to record.
 #[derive(Debug, Default)]
@@ -257,7 +259,7 @@ impl SerializeStruct for Record<'_> {
 /// One cell.
 struct Cell<'a> {
     out: &'a mut String,
-    timestamp: bool,
+    timestamp: Option<Unit>,
 }
 
 impl Cell<'_> {
@@ -299,8 +301,8 @@ impl<'a> ser::Serializer for Cell<'a> {
     }
 
     fn serialize_i64(self, v: i64) -> Result<(), CellError> {
-        if self.timestamp {
-            return write_timestamp(self.out, v);
+        if let Some(unit) = self.timestamp {
+            return write_timestamp(self.out, unit, v);
         }
         self.display(v)
     }
@@ -448,12 +450,16 @@ impl<'a> ser::Serializer for Cell<'a> {
     }
 }
 
-/// Nanoseconds since the epoch as arrow-csv wrote a UTC timestamp (chrono's
-/// `to_rfc3339_opts(SecondsFormat::AutoSi, true)`): the fraction has 0, 3,
-/// 6 or 9 digits, the fewest that hold it exactly.
-fn write_timestamp(out: &mut String, nanos: i64) -> Result<(), CellError> {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-        .map_err(|e| CellError::new(format!("timestamp {nanos} ns is out of range: {e}")))?;
+/// A count of `unit` since the epoch as arrow-csv wrote a UTC timestamp
+/// (chrono's `to_rfc3339_opts(SecondsFormat::AutoSi, true)`): the fraction
+/// has 0, 3, 6 or 9 digits, the fewest that hold it exactly (so never 9
+/// for microseconds).
+fn write_timestamp(out: &mut String, unit: Unit, count: i64) -> Result<(), CellError> {
+    let at = unit.instant(count).map_err(|e| {
+        CellError::new(format!(
+            "timestamp {count} ({unit:?}s) is out of range: {e}"
+        ))
+    })?;
     let year = at.year();
     let (month, day) = (u8::from(at.month()), at.day());
     let (hour, minute, second) = (at.hour(), at.minute(), at.second());
@@ -491,7 +497,13 @@ mod tests {
 
     fn timestamp(nanos: i64) -> String {
         let mut out = String::new();
-        write_timestamp(&mut out, nanos).unwrap();
+        write_timestamp(&mut out, Unit::Nanosecond, nanos).unwrap();
+        out
+    }
+
+    fn timestamp_us(micros: i64) -> String {
+        let mut out = String::new();
+        write_timestamp(&mut out, Unit::Microsecond, micros).unwrap();
         out
     }
 
@@ -505,5 +517,18 @@ mod tests {
         assert_eq!(timestamp(-500_000_000), "1969-12-31T23:59:59.500Z");
         assert_eq!(timestamp(i64::MIN), "1677-09-21T00:12:43.145224192Z");
         assert_eq!(timestamp(i64::MAX), "2262-04-11T23:47:16.854775807Z");
+    }
+
+    #[test]
+    fn microsecond_timestamps_have_the_fewest_of_0_3_or_6_fraction_digits() {
+        let second = 1_795_428_000 * 1_000_000;
+        assert_eq!(timestamp_us(second), "2026-11-23T10:00:00Z");
+        assert_eq!(timestamp_us(second + 250_000), "2026-11-23T10:00:00.250Z");
+        assert_eq!(timestamp_us(second + 1), "2026-11-23T10:00:00.000001Z");
+        assert_eq!(timestamp_us(-500_000), "1969-12-31T23:59:59.500Z");
+        assert_eq!(
+            timestamp_us(253_402_300_799_999_999),
+            "9999-12-31T23:59:59.999999Z"
+        );
     }
 }

@@ -31,16 +31,16 @@ use serde::de::{
 };
 
 use crate::error::EncodeError;
-use crate::timestamp::{self, MARKER};
+use crate::timestamp::{self, Unit};
 
 /// One CSV column: a field of the record type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Column {
     /// The field's serde name: the header cell.
     pub(super) name: &'static str,
-    /// Whether the field is a [`timestamp`](crate::timestamp): its
-    /// nanoseconds are written as RFC 3339.
-    pub(super) timestamp: bool,
+    /// The unit of a [`timestamp`](crate::timestamp) field, whose count is
+    /// written as RFC 3339.
+    pub(super) timestamp: Option<Unit>,
 }
 
 /// Traces the columns of `R`.
@@ -223,7 +223,7 @@ impl<'de> MapAccess<'de> for Fields<'_> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Refusal> {
         let mut column = Column {
             name: self.names[self.pos],
-            timestamp: false,
+            timestamp: None,
         };
         let value = seed.deserialize(Cell {
             state: &mut *self.state,
@@ -378,11 +378,18 @@ impl<'de> de::Deserializer<'de> for Cell<'_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Refusal> {
-        if fields != [MARKER] {
+        let unit = match fields {
+            [field] => Unit::of_marker(field),
+            _ => None,
+        };
+        let Some(unit) = unit else {
             return nested(format!("struct {name}"));
-        }
-        self.column.timestamp = true;
-        visitor.visit_map(Marker { done: false })
+        };
+        self.column.timestamp = Some(unit);
+        visitor.visit_map(Marker {
+            field: fields[0],
+            done: false,
+        })
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -409,6 +416,7 @@ impl<'de> de::Deserializer<'de> for Cell<'_> {
 
 /// The timestamp marker struct: its one field, at the epoch.
 struct Marker {
+    field: &'static str,
     done: bool,
 }
 
@@ -423,7 +431,7 @@ impl<'de> MapAccess<'de> for Marker {
             return Ok(None);
         }
         self.done = true;
-        seed.deserialize(name(MARKER)).map(Some)
+        seed.deserialize(name(self.field)).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Refusal> {
@@ -511,6 +519,8 @@ mod tests {
         height: Meters,
         #[serde(with = "crate::timestamp")]
         at: time::OffsetDateTime,
+        #[serde(with = "crate::timestamp_ns")]
+        at_ns: time::OffsetDateTime,
     }
 
     #[derive(Serialize, Deserialize)]
@@ -533,11 +543,12 @@ mod tests {
         assert_eq!(
             columns,
             [
-                column("name", false),
-                column("big number", false),
-                column("kind", false),
-                column("height", false),
-                column("at", true),
+                column("name", None),
+                column("big number", None),
+                column("kind", None),
+                column("height", None),
+                column("at", Some(Unit::Microsecond)),
+                column("at_ns", Some(Unit::Nanosecond)),
             ]
         );
     }

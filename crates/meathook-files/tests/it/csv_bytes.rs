@@ -73,7 +73,8 @@ struct Many {
     bytes: Bytes,
     #[serde(rename = "renamed col")]
     r: u8,
-    #[serde(with = "meathook_files::timestamp")]
+    // Nanoseconds: arrow-csv's bytes for every precision, 1677 to 2262.
+    #[serde(with = "meathook_files::timestamp_ns")]
     at: OffsetDateTime,
 }
 
@@ -292,7 +293,8 @@ fn record_types_arrow_refused_are_refused_at_construction() {
 #[derive(Debug, Serialize, Deserialize)]
 struct Stamped {
     id: u8,
-    #[serde(with = "meathook_files::timestamp")]
+    // Nanoseconds, whose range ends in 2262: a record can fall outside it.
+    #[serde(with = "meathook_files::timestamp_ns")]
     at: OffsetDateTime,
 }
 
@@ -326,5 +328,27 @@ fn a_record_that_cannot_be_written_fails_its_write_and_leaves_the_file_as_it_was
     assert_eq!(
         text,
         "id,at\n1,2026-11-23T10:00:00Z\n4,2026-11-23T10:00:00Z\n"
+    );
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Micros {
+    #[serde(with = "meathook_files::timestamp")]
+    at: OffsetDateTime,
+}
+
+#[test]
+fn the_default_timestamp_column_holds_microseconds_with_the_rest_truncated() {
+    let rows = [
+        datetime!(2026-11-23 10:00:00.000_000_999 UTC),
+        datetime!(2026-11-23 10:00:00.123_456_789 UTC),
+        datetime!(2026-11-23 10:00:00.250 UTC),
+        datetime!(1969-12-31 23:59:59.999_999_5 UTC),
+        datetime!(2300-01-01 00:00 UTC),
+    ]
+    .map(|at| Micros { at });
+    assert_eq!(
+        csv(&rows),
+        "at\n2026-11-23T10:00:00Z\n2026-11-23T10:00:00.123456Z\n2026-11-23T10:00:00.250Z\n1969-12-31T23:59:59.999999Z\n2300-01-01T00:00:00Z\n"
     );
 }
