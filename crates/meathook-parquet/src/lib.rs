@@ -11,7 +11,8 @@
 //! - [`FileSink`], the terminal sink that writes one file per batch, at a
 //!   deterministic path ([`layout`]), to a local directory (atomic writes)
 //!   or to S3, GCS, Azure or memory through `object_store` ([`Destination`]).
-//! - [`timestamp`]: `time::OffsetDateTime` fields as UTC timestamp columns.
+//! - [`timestamp`]: `time::OffsetDateTime` fields as UTC timestamp columns,
+//!   in microseconds ([`timestamp_ns`] for nanoseconds).
 //!
 //! # Examples
 //!
@@ -87,7 +88,7 @@ pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, FileSinkBuilder};
 pub use crate::sink_error::FileSinkError;
 pub use crate::store::{Destination, DestinationError};
 #[doc(inline)]
-pub use meathook_files::{layout, local, timestamp};
+pub use meathook_files::{layout, local, timestamp, timestamp_ns};
 /// [`meathook_files::JsonLinesEncoder`] reporting this crate's [`EncodeError`],
 /// so [`FileSink`] takes it.
 pub type JsonLinesEncoder<R> = meathook_files::JsonLinesEncoder<R, EncodeError>;

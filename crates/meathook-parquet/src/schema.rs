@@ -8,7 +8,8 @@
 //! Choices, all in favour of what readers outside Rust expect: strings are
 //! `Utf8` and lists `List` (not the `Large` variants), unit-only enums are
 //! dictionary-encoded strings holding the variant name, and fields marked
-//! with [`timestamp`](crate::timestamp) become `Timestamp(Nanosecond, "UTC")`.
+//! with [`timestamp`](crate::timestamp) become `Timestamp(Microsecond, "UTC")`
+//! (with `timestamp_ns`, `Timestamp(Nanosecond, "UTC")`).
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_arrow::schema::{SchemaLike, TracingOptions};
 
 use crate::error::EncodeError;
-use crate::timestamp::MARKER;
+use crate::timestamp::Unit;
 
 /// Traces the arrow fields of `R`.
 pub(crate) fn trace<R: DeserializeOwned>() -> Result<Vec<FieldRef>, EncodeError> {
@@ -38,12 +39,10 @@ pub(crate) fn trace<R: DeserializeOwned>() -> Result<Vec<FieldRef>, EncodeError>
 /// Replaces timestamp marker structs, at any depth.
 fn rewrite(field: &FieldRef) -> FieldRef {
     let data_type = match field.data_type() {
-        DataType::Struct(children) if is_marker(children) => {
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
-        }
-        DataType::Struct(children) => {
-            DataType::Struct(children.iter().map(rewrite).collect::<Fields>())
-        }
+        DataType::Struct(children) => match marker(children) {
+            Some(unit) => DataType::Timestamp(unit, Some("UTC".into())),
+            None => DataType::Struct(children.iter().map(rewrite).collect::<Fields>()),
+        },
         DataType::List(item) => DataType::List(rewrite(item)),
         DataType::LargeList(item) => DataType::LargeList(rewrite(item)),
         DataType::Map(entries, sorted) => DataType::Map(rewrite(entries), *sorted),
@@ -55,8 +54,16 @@ fn rewrite(field: &FieldRef) -> FieldRef {
     )
 }
 
-fn is_marker(children: &Fields) -> bool {
-    children.len() == 1 && children[0].name() == MARKER
+/// The unit of a timestamp marker struct.
+fn marker(children: &Fields) -> Option<TimeUnit> {
+    match &children[..] {
+        [only] => match Unit::of_marker(only.name())? {
+            Unit::Microsecond => Some(TimeUnit::Microsecond),
+            // `Unit` is non-exhaustive; nanoseconds are the finest it has.
+            _ => Some(TimeUnit::Nanosecond),
+        },
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +92,8 @@ mod tests {
         list: Vec<Inner>,
         #[serde(with = "crate::timestamp")]
         at: time::OffsetDateTime,
+        #[serde(with = "meathook_files::timestamp_ns")]
+        at_ns: time::OffsetDateTime,
     }
 
     #[derive(Serialize, Deserialize)]
@@ -96,9 +105,13 @@ mod tests {
     #[test]
     fn timestamps_are_found_at_any_depth() {
         let fields = trace::<Outer>().unwrap();
-        let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
         let by_name = |n: &str| fields.iter().find(|f| f.name() == n).unwrap().clone();
         assert_eq!(by_name("at").data_type(), &ts);
+        assert_eq!(
+            by_name("at_ns").data_type(),
+            &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+        );
         assert_eq!(by_name("name").data_type(), &DataType::Utf8);
         assert_eq!(by_name("big").data_type(), &DataType::UInt64);
         assert!(matches!(

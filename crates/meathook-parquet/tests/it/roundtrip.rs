@@ -138,6 +138,10 @@ fn column_types_are_what_readers_expect() {
         ty("observed_at"),
         DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
     );
+    assert_eq!(
+        ty("received_at"),
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    );
     assert!(matches!(ty("quality"), DataType::Dictionary(_, v) if *v == DataType::Utf8));
     assert!(matches!(ty("location"), DataType::Struct(_)));
     assert!(matches!(ty("history"), DataType::List(_)));

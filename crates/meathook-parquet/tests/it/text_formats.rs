@@ -60,11 +60,18 @@ fn csv_errors_come_as_this_crates_encode_error() {
     );
     assert!(err.to_string().contains("`payload`"), "{err}");
 
-    let out_of_range = Flat {
+    // Only nanoseconds have a range narrower than `time`'s.
+    #[derive(Debug, Serialize, Deserialize)]
+    struct FlatNs {
+        station: String,
+        #[serde(with = "meathook_parquet::timestamp_ns")]
+        at: time::OffsetDateTime,
+    }
+    let out_of_range = FlatNs {
         station: "S".into(),
         at: datetime!(2300-01-01 00:00 UTC),
     };
-    let err = CsvEncoder::<Flat>::new()
+    let err = CsvEncoder::<FlatNs>::new()
         .unwrap()
         .encode(&[out_of_range])
         .unwrap_err();

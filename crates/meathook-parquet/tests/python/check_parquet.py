@@ -6,8 +6,9 @@ usage: check_parquet.py EXPECTED.json
 EXPECTED.json: {"files": [{"path": ..., "rows": [{column: value}]}],
                 "datasets": [{"dir": ..., "rows": N, "null_column": name, "nulls": N}]}
 A float is written as {"f64": "<16 hex digits of its bits>"} so that NaN
-payloads and signed zeros are compared exactly; timestamps as integer
-nanoseconds since the epoch; enums as the variant name.
+payloads and signed zeros are compared exactly; timestamps as the integer
+count of their column's unit since the epoch (microseconds by default,
+nanoseconds for timestamp_ns fields); enums as the variant name.
 """
 
 import json
@@ -49,7 +50,7 @@ def same(actual, expected, where, errors):
 
 
 def rows_of(table):
-    # Timestamps as integer nanoseconds: Python datetimes stop at microseconds.
+    # Timestamps as their integer count: Python datetimes stop at microseconds.
     columns = []
     for field in table.schema:
         column = table.column(field.name)

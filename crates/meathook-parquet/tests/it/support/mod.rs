@@ -60,8 +60,19 @@ pub struct Station {
     pub location: Location,
     pub history: Vec<f64>,
     pub tags: Vec<String>,
-    #[serde(with = "meathook_parquet::timestamp")]
+    /// Nanoseconds (opt-in): every digit kept, 1677 to 2262.
+    #[serde(with = "meathook_parquet::timestamp_ns")]
     pub observed_at: OffsetDateTime,
+    /// Microseconds (the default): sub-microsecond digits are dropped, so
+    /// equality compares it at microsecond precision.
+    #[serde(with = "meathook_parquet::timestamp")]
+    pub received_at: OffsetDateTime,
+}
+
+/// `at` as the default timestamp column keeps it: microseconds since the
+/// epoch, truncated towards the past.
+pub fn micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000)).unwrap()
 }
 
 fn same_f64(a: f64, b: f64) -> bool {
@@ -95,6 +106,7 @@ impl Station {
                 .all(|(a, b)| same_f64(*a, *b))
             && self.tags == o.tags
             && self.observed_at == o.observed_at
+            && micros(self.received_at) == micros(o.received_at)
     }
 }
 
@@ -185,6 +197,8 @@ pub fn station() -> impl Strategy<Value = Station> {
                 tags,
                 observed_at: OffsetDateTime::from_unix_timestamp(secs).unwrap()
                     + time::Duration::nanoseconds(i64::from(nanos)),
+                received_at: OffsetDateTime::from_unix_timestamp(-secs).unwrap()
+                    + time::Duration::nanoseconds(i64::from(nanos)),
             },
         )
 }
@@ -210,6 +224,8 @@ pub fn station_at(i: u64) -> Station {
         tags: (0..i % 3).map(|k| format!("t{k}")).collect(),
         observed_at: time::macros::datetime!(2026-11-23 10:00 UTC)
             + time::Duration::milliseconds(i as i64 * 250),
+        received_at: time::macros::datetime!(2026-11-23 10:00:01 UTC)
+            + time::Duration::nanoseconds(i as i64 * 1_001),
     }
 }
 
@@ -293,5 +309,6 @@ pub fn station_json(s: &Station) -> serde_json::Value {
         "history": s.history.iter().map(|x| f64_json(*x)).collect::<Vec<_>>(),
         "tags": s.tags,
         "observed_at": i64::try_from(s.observed_at.unix_timestamp_nanos()).unwrap(),
+        "received_at": micros(s.received_at),
     })
 }
