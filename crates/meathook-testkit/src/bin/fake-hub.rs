@@ -2,9 +2,11 @@
 //! serves the fake HuggingFace Hub on 127.0.0.1 until ctrl-c, so that
 //! independent clients (`huggingface_hub`, `curl`) can be pointed at it.
 //!
-//! Prints the endpoint on the first line of stdout. With `--data DIR`, LFS
-//! objects are stored under `DIR/objects/`; repository trees stay in
-//! memory. Without `--token`, any non-empty token may write.
+//! Prints the endpoint on the first line of stdout. With `--data DIR`, the
+//! repositories (every commit, every branch) and their objects are kept
+//! in `DIR`, written durably before each answer, and a server started
+//! again on the same `DIR` serves them as they were. Without `--token`,
+//! any non-empty token may write.
 #![allow(clippy::print_stdout)] // a command-line tool
 
 use std::net::SocketAddr;

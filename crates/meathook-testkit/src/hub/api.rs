@@ -1,4 +1,4 @@
-//! The fake Hub's API routes: whoami, create, preupload and commit.
+//! The fake Hub's API routes: whoami, create, delete, preupload and commit.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -7,7 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::state::{CommitLog, Entered, Entry, base64_decode, enter, refuse};
+use super::repo::{CommitInfo, Entry};
+use super::state::{Entered, USER, base64_decode, enter, refuse};
 use super::{HubRoute, Shared, TokenRole, lock};
 
 const MAX_INLINE: usize = 10 * 1024 * 1024;
@@ -26,7 +27,7 @@ pub(crate) async fn whoami(State(shared): State<Shared>, headers: HeaderMap) -> 
             } else {
                 "read"
             };
-            Json(json!({"type":"user","name":"meathook-tester","auth":{"accessToken":{"displayName":"test","role":role}}})).into_response()
+            Json(json!({"type":"user","name":USER,"auth":{"accessToken":{"displayName":"test","role":role}}})).into_response()
         }
     }
 }
@@ -40,13 +41,7 @@ pub(crate) async fn create(
         return r;
     }
     let mut hub = lock(&shared);
-    let name = body["name"].as_str().unwrap_or_default();
-    let org = body["organization"].as_str().unwrap_or("meathook-tester");
-    let repo = if name.contains('/') {
-        name.to_owned()
-    } else {
-        format!("{org}/{name}")
-    };
+    let repo = repo_named(&body);
     if let Err(r) = hub.auth_write(&headers, &repo) {
         return r;
     }
@@ -58,7 +53,11 @@ pub(crate) async fn create(
         );
     }
     let url = format!("{}/datasets/{repo}", hub.base);
-    if hub.create_repo(&repo) {
+    let created = match hub.create_repo(&repo) {
+        Ok(created) => created,
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
+    };
+    if created {
         Json(json!({"url": url, "name": repo})).into_response()
     } else {
         // The Hub names the existing repository in its 409, and clients
@@ -91,8 +90,8 @@ pub(crate) async fn preupload(
     if let Err(r) = hub.auth_write(&headers, &repo) {
         return r;
     }
-    let branch = match hub.branch(&repo, &rev) {
-        Ok(b) => b,
+    let head = match hub.branch(&repo, &rev) {
+        Ok(head) => head,
         Err(r) => return r,
     };
     let Some(files) = body["files"].as_array() else {
@@ -114,12 +113,12 @@ pub(crate) async fn preupload(
             "uploadMode": if lfs { "lfs" } else { "regular" },
             "shouldIgnore": ignore,
         });
-        if let Some(Entry::Lfs { oid, .. }) = branch.files.get(path) {
+        if let Some(Entry::Lfs { oid, .. }) = head.files.get(path) {
             entry["oid"] = Value::from(oid.as_str());
         }
         out.push(entry);
     }
-    Json(json!({"commitOid": branch.head, "files": out})).into_response()
+    Json(json!({"commitOid": head.id, "files": out})).into_response()
 }
 
 fn bad_path(path: &str) -> bool {
@@ -150,9 +149,16 @@ pub(crate) async fn commit(
         return r;
     }
     if special == Some(super::HubFault::StaleParent) {
-        let oid = hub.new_oid();
-        if let Ok(b) = hub.branch(&repo, &rev) {
-            b.head = oid;
+        // Another writer's commit: in the history, not in the commit log
+        // of requests this fake applied.
+        let info = CommitInfo {
+            title: "another writer".into(),
+            message: String::new(),
+            author: "another-writer".into(),
+            date: time::OffsetDateTime::now_utc(),
+        };
+        if let Err(e) = hub.apply(&repo, &rev, info, Vec::new()) {
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string());
         }
     }
     let lines: Result<Vec<Value>, _> = body
@@ -206,7 +212,12 @@ pub(crate) async fn commit(
                         &format!("{path}: binary or ≥ 10 MiB files must be uploaded with LFS"),
                     );
                 }
-                changes.push((path, Some(Entry::Regular { content })));
+                changes.push((
+                    path,
+                    Some(Entry::Regular {
+                        content: content.into(),
+                    }),
+                ));
             }
             Some("deletedFile") => changes.push((path, None)),
             other => {
@@ -230,13 +241,13 @@ pub(crate) async fn commit(
             &format!("{path}: this path is refused"),
         );
     }
-    let oid = hub.new_oid();
     let base = hub.base.clone();
-    let Ok(branch) = hub.branch(&repo, &rev) else {
-        return StatusCode::NOT_FOUND.into_response();
+    let head = match hub.branch(&repo, &rev) {
+        Ok(head) => head.id.clone(),
+        Err(r) => return r,
     };
     if let Some(parent) = header["parentCommit"].as_str()
-        && parent != branch.head
+        && parent != head
     {
         return refuse(
             StatusCode::PRECONDITION_FAILED,
@@ -244,26 +255,17 @@ pub(crate) async fn commit(
             "A commit has happened since. Please refresh and try again.",
         );
     }
-    let mut paths = Vec::new();
-    for (path, entry) in changes {
-        match entry {
-            Some(e) => {
-                branch.files.insert(path.clone(), e);
-            }
-            None => {
-                branch.files.remove(&path);
-            }
-        }
-        paths.push(path);
-    }
-    branch.head = oid.clone();
-    hub.commits.push(CommitLog {
-        repo: repo.clone(),
-        branch: rev,
-        oid: oid.clone(),
-        at: tokio::time::Instant::now(),
-        paths,
-    });
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let info = CommitInfo {
+        title: text(&header["summary"]),
+        message: text(&header["description"]),
+        author: USER.to_owned(),
+        date: time::OffsetDateTime::now_utc(),
+    };
+    let oid = match hub.commit(&repo, &rev, info, changes) {
+        Ok(commit) => commit.id,
+        Err(r) => return r,
+    };
     if special == Some(super::HubFault::ApplyThen504) {
         return (
             StatusCode::GATEWAY_TIMEOUT,
@@ -278,4 +280,47 @@ pub(crate) async fn commit(
         "commitMessage": header["summary"],
     }))
     .into_response()
+}
+
+/// `ns/name` from a create or delete body (`name` may hold both).
+fn repo_named(body: &Value) -> String {
+    let name = body["name"].as_str().unwrap_or_default();
+    let org = body["organization"].as_str().unwrap_or(USER);
+    if name.contains('/') {
+        name.to_owned()
+    } else {
+        format!("{org}/{name}")
+    }
+}
+
+/// `DELETE /api/repos/delete` `{"name","organization","type"}`.
+pub(crate) async fn delete(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Entered::Answer(r) = enter(&shared, HubRoute::DeleteRepo).await {
+        return r;
+    }
+    let mut hub = lock(&shared);
+    let repo = repo_named(&body);
+    if let Err(r) = hub.auth_write(&headers, &repo) {
+        return r;
+    }
+    if body["type"].as_str() != Some("dataset") {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            None,
+            "this fake only hosts datasets",
+        );
+    }
+    match hub.delete_repo(&repo) {
+        Ok(true) => StatusCode::OK.into_response(),
+        Ok(false) => refuse(
+            StatusCode::NOT_FOUND,
+            Some("RepoNotFound"),
+            &format!("Repository not found: {repo}"),
+        ),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
+    }
 }

@@ -30,9 +30,13 @@
 #![allow(clippy::result_large_err)]
 
 mod api;
+mod journal;
 mod lfs;
 mod read;
+mod repo;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -42,7 +46,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use state::Hub;
 pub use state::{CommitLog, HubFile};
@@ -54,6 +58,8 @@ pub enum HubRoute {
     WhoAmI,
     /// `POST /api/repos/create`.
     CreateRepo,
+    /// `DELETE /api/repos/delete`.
+    DeleteRepo,
     /// `POST /api/datasets/{ns}/{name}/preupload/{rev}`.
     Preupload,
     /// `POST /datasets/{ns}/{name}.git/info/lfs/objects/batch`.
@@ -68,6 +74,12 @@ pub enum HubRoute {
     Commit,
     /// `GET /api/datasets/{ns}/{name}/tree/{rev}`.
     Tree,
+    /// `POST /api/datasets/{ns}/{name}/paths-info/{rev}`.
+    PathsInfo,
+    /// `GET /api/datasets/{ns}/{name}` and `…/revision/{rev}`.
+    Info,
+    /// `GET /api/datasets/{ns}/{name}/commits/{rev}`.
+    Commits,
     /// `GET /datasets/{ns}/{name}/resolve/{rev}/{path}`.
     Resolve,
 }
@@ -148,7 +160,8 @@ pub struct FakeHubConfig {
     pub chunk_size: u64,
     /// Whether batch answers ask for a verify call.
     pub verify: bool,
-    /// Where objects are stored; `None` keeps them in memory.
+    /// Where repositories and objects persist (across a restart of the
+    /// server on the same directory); `None` keeps them in memory.
     pub data_dir: Option<PathBuf>,
 }
 
@@ -195,12 +208,10 @@ impl FakeHub {
 
     /// Starts on `addr`.
     pub async fn start_on(addr: SocketAddr, config: FakeHubConfig) -> std::io::Result<Self> {
-        if let Some(dir) = &config.data_dir {
-            std::fs::create_dir_all(dir.join("objects"))?;
-        }
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared: Shared = Arc::new(Mutex::new(Hub::new(config, format!("http://{addr}"))));
+        let hub = Hub::new(config, format!("http://{addr}"))?;
+        let shared: Shared = Arc::new(Mutex::new(hub));
         let app = router(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -234,8 +245,22 @@ impl FakeHub {
     }
 
     /// Creates a dataset (with a `main` branch holding `.gitattributes`).
+    ///
+    /// # Panics
+    ///
+    /// If the data directory cannot record it.
     pub fn create_repo(&self, repo: &str) {
-        lock(&self.shared).create_repo(repo);
+        if let Err(e) = lock(&self.shared).create_repo(repo) {
+            panic!("fake hub: cannot record {repo}: {e}");
+        }
+    }
+
+    /// The commit `rev` (a branch or a commit id) of `repo` names.
+    pub fn resolve(&self, repo: &str, rev: &str) -> Option<String> {
+        lock(&self.shared)
+            .resolve(repo, rev)
+            .ok()
+            .map(|c| c.id.clone())
     }
 
     /// Every commit applied, in order.
@@ -243,14 +268,14 @@ impl FakeHub {
         lock(&self.shared).commits.clone()
     }
 
-    /// The files of `repo` at the head of `branch`.
-    pub fn files(&self, repo: &str, branch: &str) -> Vec<HubFile> {
-        lock(&self.shared).files(repo, branch)
+    /// The files of `repo` at `rev` (the head of a branch, or a commit id).
+    pub fn files(&self, repo: &str, rev: &str) -> Vec<HubFile> {
+        lock(&self.shared).files(repo, rev)
     }
 
-    /// The bytes of a file of `repo` on `branch`.
-    pub fn download(&self, repo: &str, branch: &str, path: &str) -> Option<Vec<u8>> {
-        lock(&self.shared).read_file(repo, branch, path)
+    /// The bytes of a file of `repo` at `rev` (a branch or a commit id).
+    pub fn download(&self, repo: &str, rev: &str, path: &str) -> Option<Vec<u8>> {
+        lock(&self.shared).read_file(repo, rev, path)
     }
 
     /// Requests to presigned URLs that carried an `Authorization` header
@@ -264,12 +289,21 @@ fn router(shared: Shared) -> Router {
     Router::new()
         .route("/api/whoami-v2", get(api::whoami))
         .route("/api/repos/create", post(api::create))
+        .route("/api/repos/delete", delete(api::delete))
         .route(
             "/api/datasets/{ns}/{name}/preupload/{rev}",
             post(api::preupload),
         )
         .route("/api/datasets/{ns}/{name}/commit/{rev}", post(api::commit))
         .route("/api/datasets/{ns}/{name}/tree/{rev}", get(read::tree_root))
+        .route(
+            "/api/datasets/{ns}/{name}/paths-info/{rev}",
+            post(read::paths_info),
+        )
+        .route(
+            "/api/datasets/{ns}/{name}/commits/{rev}",
+            get(read::commits),
+        )
         .route(
             "/api/datasets/{ns}/{name}/tree/{rev}/{*path}",
             get(read::tree),

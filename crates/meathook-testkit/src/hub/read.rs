@@ -1,5 +1,7 @@
-//! The fake Hub's read routes: tree listing, repository info and `resolve`
-//! downloads (with the headers `huggingface_hub` reads from a `HEAD`).
+//! The fake Hub's read routes: tree listing, paths-info, repository info,
+//! the commits listing and `resolve` downloads (with the headers
+//! `huggingface_hub` reads from a `HEAD`). Each takes a revision that is a
+//! branch or a full commit id, and answers as of that commit.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,7 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::state::{Entered, Entry, Hub, enter, refuse, sha256_hex};
+use super::repo::{Commit, Entry, rfc3339_millis};
+use super::state::{Entered, Hub, enter, refuse, sha256_hex};
 use super::{HubRoute, Shared, lock};
 
 /// A git-style id for a path's entry (the fake keeps no git objects).
@@ -53,19 +56,16 @@ fn read_auth(hub: &Hub, headers: &HeaderMap) -> Result<(), Response> {
 }
 
 fn listing(hub: &Hub, repo: &str, rev: &str, dir: &str, recursive: bool) -> Response {
-    let Some(branch) = hub.repos.get(repo).and_then(|r| r.get(rev)) else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            Some("RevisionNotFound"),
-            &format!("{repo}: no revision {rev}"),
-        );
+    let commit = match hub.resolve(repo, rev) {
+        Ok(c) => c,
+        Err(r) => return r,
     };
     let prefix = if dir.is_empty() {
         String::new()
     } else {
         format!("{}/", dir.trim_end_matches('/'))
     };
-    if !prefix.is_empty() && !branch.files.keys().any(|p| p.starts_with(&prefix)) {
+    if !prefix.is_empty() && !commit.files.keys().any(|p| p.starts_with(&prefix)) {
         return refuse(
             StatusCode::NOT_FOUND,
             Some("EntryNotFound"),
@@ -74,7 +74,7 @@ fn listing(hub: &Hub, repo: &str, rev: &str, dir: &str, recursive: bool) -> Resp
     }
     let mut dirs = BTreeSet::new();
     let mut files = Vec::new();
-    for (path, entry) in branch.files.range(prefix.clone()..) {
+    for (path, entry) in commit.files.range(prefix.clone()..) {
         let Some(rest) = path.strip_prefix(&prefix) else {
             break;
         };
@@ -142,29 +142,23 @@ async fn tree_of(
 }
 
 fn info_of(hub: &Hub, repo: &str, rev: &str) -> Response {
-    let Some(branches) = hub.repos.get(repo) else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            Some("RepoNotFound"),
-            &format!("Repository not found: {repo}"),
-        );
-    };
-    let Some(branch) = branches.get(rev) else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            Some("RevisionNotFound"),
-            &format!("Invalid rev id: {rev}"),
-        );
+    let (created, commit) = match hub
+        .repo(repo)
+        .and_then(|r| Ok((r.created, hub.resolve(repo, rev)?)))
+    {
+        Ok(found) => found,
+        Err(r) => return r,
     };
     let (author, _) = repo.split_once('/').unwrap_or((repo, ""));
-    let siblings: Vec<Value> = branch
+    let siblings: Vec<Value> = commit
         .files
         .keys()
         .map(|p| json!({"rfilename": p}))
         .collect();
     Json(json!({
-        "id": repo, "author": author, "sha": branch.head, "private": false,
+        "id": repo, "author": author, "sha": commit.id, "private": false,
         "gated": false, "disabled": false, "downloads": 0, "likes": 0, "tags": [],
+        "createdAt": rfc3339_millis(created), "lastModified": commit.date_text(),
         "siblings": siblings,
     }))
     .into_response()
@@ -176,6 +170,9 @@ pub(crate) async fn info(
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    if let Entered::Answer(r) = enter(&shared, HubRoute::Info).await {
+        return r;
+    }
     let hub = lock(&shared);
     if let Err(r) = read_auth(&hub, &headers) {
         return r;
@@ -189,6 +186,9 @@ pub(crate) async fn info_at(
     Path((ns, name, rev)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    if let Entered::Answer(r) = enter(&shared, HubRoute::Info).await {
+        return r;
+    }
     let hub = lock(&shared);
     if let Err(r) = read_auth(&hub, &headers) {
         return r;
@@ -212,14 +212,11 @@ pub(crate) async fn resolve(
     if let Err(r) = read_auth(&hub, &headers) {
         return r;
     }
-    let Some(branch) = hub.repos.get(&repo).and_then(|r| r.get(&rev)) else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            Some("RevisionNotFound"),
-            &format!("{repo}: no revision {rev}"),
-        );
+    let commit = match hub.resolve(&repo, &rev) {
+        Ok(c) => c,
+        Err(r) => return r,
     };
-    let Some(entry) = branch.files.get(&path) else {
+    let Some(entry) = commit.files.get(&path) else {
         return refuse(
             StatusCode::NOT_FOUND,
             Some("EntryNotFound"),
@@ -227,7 +224,7 @@ pub(crate) async fn resolve(
         );
     };
     let mut extra: BTreeMap<&'static str, String> = BTreeMap::new();
-    extra.insert("x-repo-commit", branch.head.clone());
+    extra.insert("x-repo-commit", commit.id.clone());
     extra.insert("etag", format!("\"{}\"", blob_id(&path, entry)));
     if let Entry::Lfs { oid, size } = entry {
         extra.insert("x-linked-etag", format!("\"{oid}\""));
@@ -250,5 +247,111 @@ pub(crate) async fn resolve(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
+    r
+}
+
+/// `POST /api/datasets/{ns}/{name}/paths-info/{rev}`, a form with
+/// `paths` (repeated) and `expand`: the entries of the paths that exist,
+/// files and folders, as the tree lists them; missing paths are left out.
+pub(crate) async fn paths_info(
+    State(shared): State<Shared>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Entered::Answer(r) = enter(&shared, HubRoute::PathsInfo).await {
+        return r;
+    }
+    let repo = format!("{ns}/{name}");
+    let hub = lock(&shared);
+    if let Err(r) = read_auth(&hub, &headers) {
+        return r;
+    }
+    let commit = match hub.resolve(&repo, &rev) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut out = Vec::new();
+    for (key, path) in url::form_urlencoded::parse(&body) {
+        if key != "paths" {
+            continue;
+        }
+        let path = path.trim_matches('/');
+        if let Some(entry) = commit.files.get(path) {
+            out.push(file_json(path, entry));
+        } else if commit
+            .files
+            .keys()
+            .any(|p| p.starts_with(&format!("{path}/")))
+        {
+            out.push(dir_json(path));
+        }
+    }
+    Json(out).into_response()
+}
+
+/// Commits per page of the commits listing.
+pub(crate) const COMMITS_PER_PAGE: usize = 50;
+
+fn commit_json(c: &Commit) -> Value {
+    json!({
+        "id": c.id,
+        "title": c.title,
+        "message": c.message,
+        "authors": [{"user": c.author}],
+        "date": c.date_text(),
+    })
+}
+
+/// `GET /api/datasets/{ns}/{name}/commits/{rev}?p=N`: the commits
+/// reachable from `rev`, newest first, [`COMMITS_PER_PAGE`] a page; a
+/// page with more after it links the next in a `Link: <…?p=N+1>;
+/// rel="next"` header, which `huggingface_hub` follows.
+pub(crate) async fn commits(
+    State(shared): State<Shared>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Entered::Answer(r) = enter(&shared, HubRoute::Commits).await {
+        return r;
+    }
+    let repo = format!("{ns}/{name}");
+    let hub = lock(&shared);
+    if let Err(r) = read_auth(&hub, &headers) {
+        return r;
+    }
+    let history = match hub.repo(&repo).map(|r| r.history(&rev)) {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                Some("RevisionNotFound"),
+                &format!("Invalid rev id: {rev}"),
+            );
+        }
+        Err(r) => return r,
+    };
+    let Ok(page) = query.get("p").map_or(Ok(0), |p| p.parse::<usize>()) else {
+        return refuse(StatusCode::BAD_REQUEST, None, "p must be a page number");
+    };
+    let items: Vec<Value> = history
+        .iter()
+        .skip(page.saturating_mul(COMMITS_PER_PAGE))
+        .take(COMMITS_PER_PAGE)
+        .map(|c| commit_json(c))
+        .collect();
+    let mut r = Json(items).into_response();
+    if history.len() > (page + 1).saturating_mul(COMMITS_PER_PAGE) {
+        let rev = url::form_urlencoded::byte_serialize(rev.as_bytes()).collect::<String>();
+        let next = format!(
+            "<{}/api/datasets/{repo}/commits/{rev}?p={}>; rel=\"next\"",
+            hub.base,
+            page + 1
+        );
+        if let Ok(v) = HeaderValue::from_str(&next) {
+            r.headers_mut().insert(header::LINK, v);
+        }
+    }
     r
 }

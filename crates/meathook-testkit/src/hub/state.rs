@@ -1,8 +1,9 @@
-//! The fake Hub's state: repositories and their branches, LFS objects,
-//! queued faults, request counters and the commit log; and the shapes of
-//! its error answers.
+//! The fake Hub's state: repositories (see `repo`), LFS objects, queued
+//! faults, request counters and the commit log; and the shapes of its
+//! error answers.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -10,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::journal::Journal;
+use super::repo::{Change, Commit, CommitInfo, Entry, GITATTRIBUTES, Repo};
 use super::{FakeHubConfig, HubFault, HubRoute, TokenRole};
 
 /// A file at a branch's head.
@@ -35,28 +38,21 @@ pub struct CommitLog {
     /// When it was applied (tokio's clock, so paused-clock tests can
     /// check budgets).
     pub at: tokio::time::Instant,
+    /// When it was applied, by the wall clock: the `date` the commits
+    /// listing shows.
+    pub date: time::OffsetDateTime,
     /// The paths it added or replaced.
     pub paths: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum Entry {
-    Lfs { oid: String, size: u64 },
-    Regular { content: Vec<u8> },
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Branch {
-    pub(crate) head: String,
-    pub(crate) files: BTreeMap<String, Entry>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Hub {
     pub(crate) config: FakeHubConfig,
     pub(crate) base: String,
-    pub(crate) repos: HashMap<String, HashMap<String, Branch>>,
-    pub(crate) objects: HashMap<String, Vec<u8>>,
+    pub(crate) repos: HashMap<String, Repo>,
+    /// Where repositories and objects persist, with a data directory.
+    journal: Option<Journal>,
+    objects: HashMap<String, Vec<u8>>,
     pub(crate) stored: HashMap<String, u64>,
     /// Objects a batch answer asked for, with their sizes.
     pub(crate) expected: HashMap<String, u64>,
@@ -65,8 +61,10 @@ pub(crate) struct Hub {
     counts: HashMap<HubRoute, u64>,
     pub(crate) commits: Vec<CommitLog>,
     pub(crate) leaked_auth: u64,
-    next_commit: u64,
 }
+
+/// The user every accepted token belongs to.
+pub(crate) const USER: &str = "meathook-tester";
 
 /// Lower-case hex sha256.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -183,22 +181,39 @@ fn cut() -> Response {
     r
 }
 
+/// A failure to record state in the data directory, as a 500.
+fn unrecorded(e: &std::io::Error) -> Response {
+    refuse(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        None,
+        &format!("fake hub: cannot record the change: {e}"),
+    )
+}
+
 impl Hub {
-    pub(crate) fn new(config: FakeHubConfig, base: String) -> Self {
-        Self {
+    /// A hub with the repositories and objects of `config.data_dir`, if given.
+    pub(crate) fn new(config: FakeHubConfig, base: String) -> std::io::Result<Self> {
+        let (journal, loaded) = match &config.data_dir {
+            Some(dir) => {
+                let (journal, loaded) = Journal::open(dir)?;
+                (Some(journal), loaded)
+            }
+            None => (None, super::journal::Loaded::default()),
+        };
+        Ok(Self {
             config,
             base,
-            repos: HashMap::new(),
+            repos: loaded.repos,
+            journal,
             objects: HashMap::new(),
-            stored: HashMap::new(),
+            stored: loaded.stored,
             expected: HashMap::new(),
             parts: HashMap::new(),
             faults: HashMap::new(),
             counts: HashMap::new(),
             commits: Vec::new(),
             leaked_auth: 0,
-            next_commit: 0,
-        }
+        })
     }
 
     pub(crate) fn inject(&mut self, route: HubRoute, faults: impl IntoIterator<Item = HubFault>) {
@@ -219,30 +234,94 @@ impl Hub {
         self.faults.get_mut(&route).and_then(VecDeque::pop_front)
     }
 
-    pub(crate) fn new_oid(&mut self) -> String {
-        self.next_commit += 1;
-        let seed = format!("commit-{}", self.next_commit);
-        sha256_hex(seed.as_bytes())[..40].to_owned()
+    /// Creates a dataset whose `main` holds the Hub's initial commit (by
+    /// `system`, `.gitattributes` only); `false` if it exists.
+    pub(crate) fn create_repo(&mut self, repo: &str) -> std::io::Result<bool> {
+        if self.repos.contains_key(repo) {
+            return Ok(false);
+        }
+        let now = time::OffsetDateTime::now_utc();
+        if let Some(j) = &mut self.journal {
+            j.created(repo, now)?;
+        }
+        self.repos.insert(repo.to_owned(), Repo::empty(now));
+        let info = CommitInfo {
+            title: "initial commit".into(),
+            message: String::new(),
+            author: "system".into(),
+            date: now,
+        };
+        let change = Entry::Regular {
+            content: Arc::from(GITATTRIBUTES),
+        };
+        self.apply(
+            repo,
+            "main",
+            info,
+            vec![(".gitattributes".into(), Some(change))],
+        )?;
+        Ok(true)
     }
 
-    pub(crate) fn create_repo(&mut self, repo: &str) -> bool {
-        if self.repos.contains_key(repo) {
-            return false;
+    /// Deletes a dataset; `false` if there was none.
+    pub(crate) fn delete_repo(&mut self, repo: &str) -> std::io::Result<bool> {
+        if !self.repos.contains_key(repo) {
+            return Ok(false);
         }
-        let head = self.new_oid();
-        let mut main = Branch {
-            head,
-            files: BTreeMap::new(),
+        if let Some(j) = &mut self.journal {
+            j.deleted(repo)?;
+        }
+        self.repos.remove(repo);
+        Ok(true)
+    }
+
+    /// Commits `changes` to `branch` of `repo` (which must exist) and
+    /// records it in the data directory, if any.
+    pub(crate) fn apply(
+        &mut self,
+        repo: &str,
+        branch: &str,
+        info: CommitInfo,
+        changes: Vec<Change>,
+    ) -> std::io::Result<Commit> {
+        let Some(r) = self.repos.get_mut(repo) else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no repository {repo}"),
+            ));
         };
-        main.files.insert(
-            ".gitattributes".into(),
-            Entry::Regular {
-                content: b"*.parquet filter=lfs diff=lfs merge=lfs -text\n".to_vec(),
-            },
-        );
-        self.repos
-            .insert(repo.to_owned(), HashMap::from([("main".to_owned(), main)]));
-        true
+        // The journal comes first: a commit the disk does not hold is not
+        // made (the branch would move back on restart).
+        let commit = r.prepare(repo, branch, info, &changes);
+        if let Some(j) = &mut self.journal {
+            j.committed(repo, branch, &commit, &changes)?;
+        }
+        r.insert(branch, commit.clone());
+        Ok(commit)
+    }
+
+    /// Commits on behalf of `author` and logs the commit; a failure to
+    /// record it is a 500.
+    pub(crate) fn commit(
+        &mut self,
+        repo: &str,
+        branch: &str,
+        info: CommitInfo,
+        changes: Vec<Change>,
+    ) -> Result<Commit, Response> {
+        let paths = changes.iter().map(|(p, _)| p.clone()).collect();
+        let commit = self
+            .apply(repo, branch, info, changes)
+            .map_err(|e| unrecorded(&e))?;
+        self.commits.push(CommitLog {
+            repo: repo.to_owned(),
+            branch: branch.to_owned(),
+            oid: commit.id.clone(),
+            at: tokio::time::Instant::now(),
+            date: commit.date,
+            paths,
+        });
+        Ok(commit)
     }
 
     /// Checks the Bearer token.
@@ -278,19 +357,36 @@ impl Hub {
         }
     }
 
-    /// The branch `rev` of `repo`, creating the dataset if configured.
-    pub(crate) fn branch(&mut self, repo: &str, rev: &str) -> Result<&mut Branch, Response> {
-        if !self.repos.contains_key(repo) && self.config.auto_create {
-            self.create_repo(repo);
-        }
-        let Some(branches) = self.repos.get_mut(repo) else {
-            return Err(refuse(
+    /// The repository, or its 404.
+    pub(crate) fn repo(&self, repo: &str) -> Result<&Repo, Response> {
+        self.repos.get(repo).ok_or_else(|| {
+            refuse(
                 StatusCode::NOT_FOUND,
                 Some("RepoNotFound"),
                 &format!("Repository not found: {repo}"),
-            ));
-        };
-        branches.get_mut(rev).ok_or_else(|| {
+            )
+        })
+    }
+
+    /// The head of branch `rev` of `repo`, creating the dataset if
+    /// configured: what the write routes accept (a branch, never a commit id).
+    pub(crate) fn branch(&mut self, repo: &str, rev: &str) -> Result<&Commit, Response> {
+        if !self.repos.contains_key(repo) && self.config.auto_create {
+            self.create_repo(repo).map_err(|e| unrecorded(&e))?;
+        }
+        self.repo(repo)?.head(rev).ok_or_else(|| {
+            refuse(
+                StatusCode::NOT_FOUND,
+                Some("RevisionNotFound"),
+                &format!("Invalid rev id: {rev}"),
+            )
+        })
+    }
+
+    /// The commit `rev` (a branch or a commit id) names in `repo`: what
+    /// the read routes accept.
+    pub(crate) fn resolve(&self, repo: &str, rev: &str) -> Result<&Commit, Response> {
+        self.repo(repo)?.resolve(rev).ok_or_else(|| {
             refuse(
                 StatusCode::NOT_FOUND,
                 Some("RevisionNotFound"),
@@ -300,10 +396,11 @@ impl Hub {
     }
 
     pub(crate) fn files(&self, repo: &str, rev: &str) -> Vec<HubFile> {
-        let Some(b) = self.repos.get(repo).and_then(|r| r.get(rev)) else {
+        let Ok(commit) = self.resolve(repo, rev) else {
             return Vec::new();
         };
-        b.files
+        commit
+            .files
             .iter()
             .map(|(path, e)| match e {
                 Entry::Lfs { oid, size } => HubFile {
@@ -321,26 +418,27 @@ impl Hub {
     }
 
     pub(crate) fn object(&self, oid: &str) -> Option<Vec<u8>> {
-        match &self.config.data_dir {
+        match &self.journal {
             None => self.objects.get(oid).cloned(),
-            Some(dir) => std::fs::read(dir.join("objects").join(oid)).ok(),
+            Some(j) => j.object(oid),
         }
     }
 
     pub(crate) fn store_object(&mut self, oid: &str, bytes: Vec<u8>) -> std::io::Result<()> {
-        self.stored.insert(oid.to_owned(), bytes.len() as u64);
-        match &self.config.data_dir {
+        match &self.journal {
             None => {
-                self.objects.insert(oid.to_owned(), bytes);
+                self.objects.insert(oid.to_owned(), bytes.clone());
             }
-            Some(dir) => std::fs::write(dir.join("objects").join(oid), bytes)?,
+            Some(j) => j.store_object(oid, &bytes)?,
         }
+        self.stored.insert(oid.to_owned(), bytes.len() as u64);
         Ok(())
     }
 
+    /// The bytes of `path` at `rev`.
     pub(crate) fn read_file(&self, repo: &str, rev: &str, path: &str) -> Option<Vec<u8>> {
-        match self.repos.get(repo)?.get(rev)?.files.get(path)? {
-            Entry::Regular { content } => Some(content.clone()),
+        match self.resolve(repo, rev).ok()?.files.get(path)? {
+            Entry::Regular { content } => Some(content.to_vec()),
             Entry::Lfs { oid, .. } => self.object(oid),
         }
     }
