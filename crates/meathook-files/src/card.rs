@@ -9,8 +9,13 @@
 //! **Invariant:** merging only adds lines. Text outside the YAML header,
 //! other YAML keys and configs the user wrote are kept byte for byte; a
 //! config already named for a pipeline is never rewritten.
+//!
+//! [`local::ensure`] keeps the card of a local dataset directory, for any
+//! number of writers at once.
 
 use crate::layout;
+
+pub mod local;
 
 /// The card's path in the repository.
 pub const CARD_PATH: &str = "README.md";

@@ -10,12 +10,22 @@
 //! file already there and does nothing. Encoding and file IO run on tokio's
 //! blocking pool, never on the executor's worker threads.
 //!
+//! Beside the files, the destination's dataset card (`README.md`) gets a
+//! `configs:` entry for each pipeline, the card the HuggingFace sink
+//! writes, so `datasets.load_dataset(dir, name=PIPELINE)` reads one
+//! pipeline (see the `card` module for how concurrent writers keep each
+//! other's entries). A card that cannot be updated fails the `ingest`
+//! transiently after the file landed; the replay finds the file and tries
+//! the card again. [`FileSinkBuilder::with_dataset_card`](crate::FileSinkBuilder::with_dataset_card)
+//! turns it off.
+//!
 //! With [`with_deliveries`](FileSink::with_deliveries), every file landed,
 //! and every file a replay finds already there, is reported as a
 //! [`Delivery`](meathook_core::Delivery) before `ingest` returns `Ok`; a
 //! failed report fails the `ingest` (transiently), so the batch stays with
 //! the layer above and is delivered and reported again.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,6 +54,10 @@ pub struct FileSink<R, E> {
 struct Target {
     destination: Destination,
     single_put_limit: u64,
+    /// Whether the dataset card is kept.
+    dataset_card: bool,
+    /// Pipelines (and extensions) whose config the card is known to have.
+    carded: HashSet<(Arc<str>, String)>,
 }
 
 impl<R, E: std::fmt::Debug> std::fmt::Debug for FileSink<R, E> {
@@ -67,6 +81,8 @@ impl<R, E> FileSink<R, E> {
             target: Target {
                 destination,
                 single_put_limit,
+                dataset_card: true,
+                carded: HashSet::new(),
             },
         }
     }
@@ -75,6 +91,12 @@ impl<R, E> FileSink<R, E> {
     /// before `ingest` returns `Ok`.
     pub fn with_deliveries(mut self, deliveries: Deliveries) -> Self {
         self.files = self.files.with_deliveries(deliveries);
+        self
+    }
+
+    /// Keeps the destination's dataset card (default `true`).
+    pub(crate) fn with_dataset_card(mut self, keep: bool) -> Self {
+        self.target.dataset_card = keep;
         self
     }
 
@@ -199,6 +221,17 @@ impl Publish<EncodeError> for Target {
                 });
             }
         };
+        let key = (window.pipeline.clone(), file.extension.clone());
+        if self.dataset_card && !self.carded.contains(&key) {
+            crate::card::ensure(
+                &self.destination,
+                &window.to_string(),
+                &window.pipeline,
+                &file.extension,
+            )
+            .await?;
+            self.carded.insert(key);
+        }
         Ok(Landed {
             path: relative,
             location,

@@ -67,6 +67,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod card;
 mod error;
 mod file_sink;
 mod parquet;

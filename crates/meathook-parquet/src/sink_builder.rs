@@ -16,6 +16,7 @@ pub struct FileSinkBuilder {
     scratch_dir: Option<PathBuf>,
     single_put_limit: u64,
     deliveries: Option<Deliveries>,
+    dataset_card: bool,
 }
 
 impl FileSinkBuilder {
@@ -27,6 +28,7 @@ impl FileSinkBuilder {
             scratch_dir: None,
             single_put_limit: DEFAULT_SINGLE_PUT_LIMIT,
             deliveries: None,
+            dataset_card: true,
         }
     }
 
@@ -60,6 +62,15 @@ impl FileSinkBuilder {
         self
     }
 
+    /// Whether the destination's dataset card (`README.md`, one `configs:`
+    /// entry per pipeline, the user's text kept) is kept up to date beside
+    /// the files (default `true`): `datasets.load_dataset(dir,
+    /// name=PIPELINE)` then reads one pipeline.
+    pub fn with_dataset_card(mut self, keep: bool) -> Self {
+        self.dataset_card = keep;
+        self
+    }
+
     /// Builds the sink with `encoder`.
     ///
     /// # Errors
@@ -71,7 +82,8 @@ impl FileSinkBuilder {
             Err(url) => Destination::parse(&url)?,
         };
         let scratch = destination.scratch_dir(self.scratch_dir);
-        let sink = FileSink::from_parts(destination, scratch, self.single_put_limit, encoder);
+        let sink = FileSink::from_parts(destination, scratch, self.single_put_limit, encoder)
+            .with_dataset_card(self.dataset_card);
         Ok(match self.deliveries {
             Some(deliveries) => sink.with_deliveries(deliveries),
             None => sink,

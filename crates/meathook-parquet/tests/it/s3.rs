@@ -189,7 +189,10 @@ async fn s3_layout_idempotency_and_conflicts() {
         .unwrap();
     assert_eq!(sink.file_counts(), (2, 1));
 
-    let keys = keys(&bucket).await;
+    let mut keys = keys(&bucket).await;
+    // The dataset card, written with the first file.
+    assert!(keys.contains(&"archive/README.md".to_owned()), "{keys:?}");
+    keys.retain(|k| k != "archive/README.md");
     assert_eq!(keys.len(), 4, "{keys:?}");
     for key in &keys {
         assert!(
@@ -261,4 +264,48 @@ async fn a_server_that_is_down_is_a_transient_error() {
         .unwrap_err();
     assert!(matches!(err.error(), FileSinkError::Store { .. }), "{err}");
     assert_eq!(err.error().class(), ErrorClass::Transient, "{err}");
+}
+
+/// Six sinks, one per pipeline, land their first files at once: the card
+/// gains every pipeline's config through conditional puts, and the user's
+/// text survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dataset_card_keeps_every_pipeline_and_the_users_text() {
+    let Some(python) = python() else { return };
+    let moto = start_moto(&python);
+    let scratch = tempfile::tempdir().unwrap();
+    let bucket = store(&moto, "meathook");
+    let card = ObjectPath::from("archive/README.md");
+    bucket
+        .put(&card, "---\nlicense: mit\n---\n# Mine\n".into())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let mut sink = sink(Arc::clone(&bucket), scratch.path(), u64::MAX);
+            tokio::spawn(async move {
+                let window = WindowMeta::containing(
+                    format!("pipeline_{i}"),
+                    datetime!(2026-11-23 10:56 UTC),
+                    Duration::from_secs(3600),
+                );
+                sink.ingest(&window, vec![station_at(i)]).await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let text = bucket.get(&card).await.unwrap().bytes().await.unwrap();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    let mut declared = meathook_files::card::declared_configs(&text);
+    declared.sort();
+    let want: Vec<String> = (0..6).map(|i| format!("pipeline_{i}")).collect();
+    assert_eq!(declared, want, "{text}");
+    assert!(text.starts_with("---\nlicense: mit\nconfigs:\n"), "{text}");
+    assert!(text.ends_with("---\n# Mine\n"), "{text}");
+    assert!(
+        text.contains("path: \"data/pipeline_3/**/*.parquet\""),
+        "{text}"
+    );
 }

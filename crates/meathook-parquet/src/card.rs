@@ -1,0 +1,144 @@
+//! The dataset card beside a [`FileSink`](crate::FileSink)'s files: the
+//! same `README.md` the HuggingFace sink commits, one `configs:` entry per
+//! pipeline (see [`meathook_files::card`]), so `datasets.load_dataset(dir,
+//! name=PIPELINE)` reads one pipeline's files, locally or from an object
+//! store.
+//!
+//! **Invariant:** the card is rewritten only when it lacks the pipeline's
+//! config, and never loses another writer's config or the user's text:
+//! locally under a lock, with an atomic rename ([`meathook_files::card::local`]);
+//! in an object store by a conditional put on the e-tag read (or a
+//! conditional create when there is no card), re-read and merged again when
+//! another writer got there first. A store that offers no conditional put
+//! gets a plain put, which a concurrent writer may overwrite.
+//!
+//! A card that cannot be updated fails the window's `ingest` transiently,
+//! after its file landed: the window stays with the layer above, and its
+//! replay finds the file in place and tries the card again.
+
+use std::sync::Arc;
+
+use meathook_files::card::{self, CARD_PATH, local::MAX_CARD_BYTES};
+use meathook_files::layout;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
+
+use crate::sink_error::FileSinkError;
+use crate::store::Destination;
+
+/// Conditional puts tried before giving up for this window.
+const ATTEMPTS: usize = 8;
+
+/// Adds a config for `pipeline` (files ending in `extension`) to the card
+/// of `destination`, unless it has one.
+pub(crate) async fn ensure(
+    destination: &Destination,
+    window: &str,
+    pipeline: &str,
+    extension: &str,
+) -> Result<(), FileSinkError> {
+    match destination {
+        Destination::Local { root } => {
+            let (root, pipeline, extension) =
+                (root.clone(), pipeline.to_owned(), extension.to_owned());
+            let path = root.join(CARD_PATH);
+            tokio::task::spawn_blocking(move || card::local::ensure(&root, &pipeline, &extension))
+                .await
+                .map_err(|e| FileSinkError::Task {
+                    window: window.to_owned(),
+                    reason: e.to_string(),
+                })?
+                .map(drop)
+                .map_err(|source| FileSinkError::Local {
+                    action: "updating the dataset card",
+                    path,
+                    source,
+                })
+        }
+        Destination::Remote { store, prefix, .. } => {
+            let path = ObjectPath::from_iter(prefix.parts().chain(std::iter::once(
+                object_store::path::PathPart::from(CARD_PATH),
+            )));
+            let label = destination.describe(CARD_PATH);
+            let store_error = |action, source| FileSinkError::Store {
+                action,
+                path: label.clone(),
+                source,
+            };
+            for _ in 0..ATTEMPTS {
+                let (existing, version) = read(store, &path)
+                    .await
+                    .map_err(|e| store_error("reading the dataset card", e))?;
+                let wanted = [(
+                    pipeline.to_owned(),
+                    layout::pipeline_glob(pipeline, extension),
+                )];
+                let Some(text) = card::merge(existing.as_deref(), &wanted) else {
+                    return Ok(());
+                };
+                let mode = match version {
+                    Some(version) => PutMode::Update(version),
+                    None => PutMode::Create,
+                };
+                let opts = PutOptions {
+                    mode,
+                    ..PutOptions::default()
+                };
+                let payload = PutPayload::from(text.clone().into_bytes());
+                match store.put_opts(&path, payload, opts).await {
+                    Ok(_) => return Ok(()),
+                    // Another writer changed the card: read and merge again.
+                    Err(
+                        object_store::Error::Precondition { .. }
+                        | object_store::Error::AlreadyExists { .. },
+                    ) => {}
+                    Err(object_store::Error::NotImplemented { .. }) => {
+                        return store
+                            .put(&path, PutPayload::from(text.into_bytes()))
+                            .await
+                            .map(drop)
+                            .map_err(|e| store_error("writing the dataset card", e));
+                    }
+                    Err(e) => return Err(store_error("writing the dataset card", e)),
+                }
+            }
+            Err(FileSinkError::Task {
+                window: window.to_owned(),
+                reason: format!(
+                    "the dataset card {label} changed under each of {ATTEMPTS} conditional writes; it is tried again with the window"
+                ),
+            })
+        }
+    }
+}
+
+/// The card and the version to update it from, or `(None, None)` if there
+/// is none.
+async fn read(
+    store: &Arc<dyn ObjectStore>,
+    path: &ObjectPath,
+) -> Result<(Option<String>, Option<UpdateVersion>), object_store::Error> {
+    let got = match store.get_opts(path, GetOptions::default()).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok((None, None)),
+        Err(e) => return Err(e),
+    };
+    let version = UpdateVersion {
+        e_tag: got.meta.e_tag.clone(),
+        version: got.meta.version.clone(),
+    };
+    if got.meta.size > MAX_CARD_BYTES {
+        return Err(object_store::Error::Generic {
+            store: "dataset card",
+            source: format!("the card is larger than {MAX_CARD_BYTES} bytes").into(),
+        });
+    }
+    let bytes = got.bytes().await?;
+    let text = String::from_utf8(bytes.to_vec()).map_err(|e| object_store::Error::Generic {
+        store: "dataset card",
+        source: Box::new(e),
+    })?;
+    Ok((Some(text), Some(version)))
+}
