@@ -161,7 +161,7 @@ async fn datasets_duckdb_and_polars_read_every_row_of_each_pipeline() {
     let start = datetime!(2026-11-23 08:00 UTC);
     // A nanosecond part the files cannot keep, and instants before 1970.
     let at = |i: u64| {
-        let base = if i % 5 == 0 {
+        let base = if i.is_multiple_of(5) {
             datetime!(1969-12-31 23:59:59 UTC)
         } else {
             start
