@@ -1,7 +1,8 @@
 //! The official `huggingface_hub` client against the fake Hub: it lists
 //! and downloads what our sink committed (pyarrow reads every row back),
-//! reads the dataset card's configs, and commits files of its own that we
-//! then see. If the official client cannot talk to the fake, the fake is
+//! takes a `snapshot_download` of it and opens each pipeline's config with
+//! `datasets.load_dataset` (every row compared again), reads the dataset
+//! card's configs, and commits files of its own that we then see. If the official client cannot talk to the fake, the fake is
 //! wrong; if it cannot read our files, the sink is.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
@@ -72,6 +73,15 @@ async fn the_official_client_reads_our_commits_and_we_read_its() {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/hub_interop.py");
     let mut cmd = std::process::Command::new(&python);
+    // `huggingface_hub` and `datasets` read these when imported; the
+    // caches are this test's own.
+    cmd.env("HF_ENDPOINT", hub.endpoint())
+        .env("HF_HOME", work.path().join("hf-home"))
+        .env("HF_DATASETS_CACHE", work.path().join("datasets-cache"))
+        .env("HF_HUB_OFFLINE", "0")
+        .env("HF_DATASETS_OFFLINE", "0")
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env_remove("HF_TOKEN");
     cmd.arg(script)
         .arg(hub.endpoint())
         .arg(REPO)

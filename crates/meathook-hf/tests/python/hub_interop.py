@@ -1,9 +1,15 @@
 """Talks to the fake Hub with the official `huggingface_hub` client: lists
 and downloads the files meathook's sink committed, reads them with
-pyarrow and compares every row; checks the dataset card; then commits
-files of its own (one regular, one LFS in several parts).
+pyarrow and compares every row; does the same through
+`snapshot_download` (which lists the tree at the head's commit id) and
+through `datasets.load_dataset(REPO, name=PIPELINE)` for each pipeline's
+config of the dataset card; checks the card; then commits files of its
+own (one regular, one LFS in several parts).
 
 usage: hub_interop.py ENDPOINT REPO TOKEN EXPECTED.json CACHE_DIR
+
+The caller sets HF_ENDPOINT to ENDPOINT and HF_HOME and HF_DATASETS_CACHE
+to a directory of its own: `datasets` reads them when imported.
 
 EXPECTED.json: {"files": {path: [row, ...]}, "pipelines": [name, ...]}
 with floats as {"f64": "<16 hex digits of the bits>"}. Prints one JSON
@@ -23,7 +29,7 @@ os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 
 import pyarrow.parquet as pq  # noqa: E402
 import yaml  # noqa: E402
-from huggingface_hub import HfApi, hf_hub_download  # noqa: E402
+from huggingface_hub import HfApi, hf_hub_download, snapshot_download  # noqa: E402
 
 
 def f64_hex(x):
@@ -38,6 +44,43 @@ def normal(value):
     if isinstance(value, dict):
         return {k: normal(v) for k, v in value.items()}
     return value
+
+
+def differ(what, got, want):
+    if got == want:
+        return []
+    first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    return [f"{what}: {len(got)} rows read, {len(want)} expected; first difference at {first}"]
+
+
+def check_snapshot(repo, token, cache, expected):
+    """Every committed file, from a snapshot of the head's commit id."""
+    root = snapshot_download(repo, repo_type="dataset", token=token,
+                             cache_dir=os.path.join(cache, "snapshot"))
+    errors = []
+    for path, rows in expected["files"].items():
+        local = os.path.join(root, path)
+        if not os.path.isfile(local):
+            errors.append(f"{path}: not in the snapshot")
+            continue
+        got = [normal(r) for r in pq.read_table(local).to_pylist()]
+        errors += differ(f"snapshot {path}", got, [normal(r) for r in rows])
+    return errors
+
+
+def check_load_dataset(repo, token, expected):
+    """Each pipeline's rows, and only those, from its config of the card."""
+    import datasets
+
+    errors = []
+    for name in expected["pipelines"]:
+        want = [normal(r) for path, rows in sorted(expected["files"].items())
+                if path.startswith(f"data/{name}/") for r in rows]
+        ds = datasets.load_dataset(repo, name=name, split="train", token=token)
+        got = [normal(r) for r in ds.to_list()]
+        key = lambda r: r["seq"]  # noqa: E731
+        errors += differ(f"load_dataset {name}", sorted(got, key=key), sorted(want, key=key))
+    return errors
 
 
 def main():
@@ -58,6 +101,9 @@ def main():
         if got != want:
             errors.append(f"{path}: {len(got)} rows read, {len(want)} expected; "
                           f"first difference at {next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))}")
+
+    errors += check_snapshot(repo, token, cache, expected)
+    errors += check_load_dataset(repo, token, expected)
 
     tree = {f.path: f for f in api.list_repo_tree(repo, repo_type="dataset", recursive=True)
             if hasattr(f, "lfs")}

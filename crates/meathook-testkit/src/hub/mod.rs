@@ -152,7 +152,9 @@ pub enum TokenRole {
 pub struct FakeHubConfig {
     /// Accepted tokens; empty accepts any non-empty token as a write token.
     pub tokens: HashMap<String, TokenRole>,
-    /// Create a dataset on first use instead of answering 404.
+    /// Create a dataset on first use (a write, or a commits listing with
+    /// a token, which a sink reads before its first write) instead of
+    /// answering 404.
     pub auto_create: bool,
     /// Objects at least this large are uploaded in parts.
     pub multipart_threshold: u64,

@@ -317,8 +317,16 @@ pub(crate) async fn commits(
         return r;
     }
     let repo = format!("{ns}/{name}");
-    let hub = lock(&shared);
+    let mut hub = lock(&shared);
     if let Err(r) = read_auth(&hub, &headers) {
+        return r;
+    }
+    // A sink reads the history before its first write: with
+    // `auto_create`, that is the repository's first use.
+    if hub.config.auto_create
+        && headers.contains_key(header::AUTHORIZATION)
+        && let Err(r) = hub.branch(&repo, "main")
+    {
         return r;
     }
     let history = match hub.repo(&repo).map(|r| r.history(&rev)) {
