@@ -20,7 +20,8 @@ struct Row {
     station: String,
     seq: u64,
     value: f64,
-    #[serde(with = "meathook_parquet::timestamp")]
+    // Nanoseconds, whose range ends in 2262, so a record can be rejected.
+    #[serde(with = "meathook_parquet::timestamp_ns")]
     at: OffsetDateTime,
 }
 
