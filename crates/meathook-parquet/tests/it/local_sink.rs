@@ -368,3 +368,86 @@ async fn a_fifo_or_symlink_at_the_target_path_is_refused_not_followed() {
         });
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dataset_card_gains_each_pipeline_once_beside_the_users_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("README.md");
+    std::fs::write(&card, "# Readings\n").unwrap();
+    let mut first = sink(dir.path());
+    first
+        .ingest(&window(None), vec![station_at(1)])
+        .await
+        .unwrap();
+    let after_first = std::fs::read_to_string(&card).unwrap();
+    assert_eq!(
+        after_first,
+        "---\nconfigs:\n- config_name: air_temperature\n  data_files:\n  - split: train\n    path: \"data/air_temperature/**/*.parquet\"\n---\n# Readings\n"
+    );
+    // A second sink, another pipeline, same directory: one more entry.
+    let mut second = sink(dir.path());
+    let rain = WindowMeta::containing("rainfall", datetime!(2026-11-23 10:56 UTC), HOUR);
+    second.ingest(&rain, vec![station_at(2)]).await.unwrap();
+    let text = std::fs::read_to_string(&card).unwrap();
+    assert_eq!(
+        meathook_files::card::declared_configs(&text),
+        ["air_temperature", "rainfall"]
+    );
+    assert!(text.ends_with("---\n# Readings\n"), "{text}");
+    // A card that already lists the pipeline is not rewritten.
+    let modified = std::fs::metadata(&card).unwrap().modified().unwrap();
+    let mut third = sink(dir.path());
+    third
+        .ingest(&window(None), vec![station_at(3)])
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&card).unwrap(), text);
+    assert_eq!(
+        std::fs::metadata(&card).unwrap().modified().unwrap(),
+        modified
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_that_cannot_be_written_fails_the_window_transiently_until_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("README.md");
+    std::fs::create_dir(&card).unwrap();
+    let mut sink = sink(dir.path());
+    let id = BatchId::legacy(0, 2);
+    let records: Vec<Station> = (0..3).map(station_at).collect();
+    let err = sink
+        .ingest(&window(Some(id)), records.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error().class(), ErrorClass::Transient, "{err}");
+    assert!(err.to_string().contains("dataset card"), "{err}");
+    assert_eq!(err.records().len(), 3, "the records are handed back");
+    // The file landed; the replay finds it and writes the card.
+    assert_eq!(data_files(dir.path()).len(), 1);
+    std::fs::remove_dir(&card).unwrap();
+    sink.ingest(&window(Some(id)), records).await.unwrap();
+    // The failed attempt reported nothing; the replay reports the file as
+    // found, which is what the delivery catalog records.
+    assert_eq!(sink.file_counts(), (0, 1));
+    assert!(!sink.last_delivery().unwrap().created);
+    let text = std::fs::read_to_string(&card).unwrap();
+    assert_eq!(
+        meathook_files::card::declared_configs(&text),
+        ["air_temperature"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_dataset_card_no_readme_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = meathook_parquet::FileSinkBuilder::new(dir.path().to_str().unwrap())
+        .with_dataset_card(false)
+        .build::<Station, _>(ParquetEncoder::new().unwrap())
+        .unwrap();
+    sink.ingest(&window(None), vec![station_at(1)])
+        .await
+        .unwrap();
+    assert_eq!(data_files(dir.path()).len(), 1);
+    assert!(!dir.path().join("README.md").exists());
+}
