@@ -451,3 +451,64 @@ async fn without_the_dataset_card_no_readme_is_written() {
     assert_eq!(data_files(dir.path()).len(), 1);
     assert!(!dir.path().join("README.md").exists());
 }
+
+const CARD_DIR: &str = "MEATHOOK_TEST_CARD_DIR";
+const CARD_PIPELINES: &str = "MEATHOOK_TEST_CARD_PIPELINES";
+
+/// Run by `processes_sharing_a_directory_keep_every_pipeline_in_the_card`
+/// in several child processes at once: one sink per pipeline named in
+/// the environment, all on one directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run in child processes by processes_sharing_a_directory_keep_every_pipeline_in_the_card"]
+async fn card_child() {
+    let dir = std::env::var(CARD_DIR).expect("only run as the card test's child");
+    let pipelines = std::env::var(CARD_PIPELINES).unwrap();
+    let tasks: Vec<_> = pipelines
+        .split(',')
+        .map(|pipeline| {
+            let mut sink = sink(Path::new(&dir));
+            let window = WindowMeta::containing(pipeline, datetime!(2026-11-23 10:56 UTC), HOUR);
+            tokio::spawn(async move { sink.ingest(&window, vec![station_at(1)]).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_directory_keep_every_pipeline_in_the_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("README.md");
+    std::fs::write(&card, "---\nlicense: cc-by-4.0\n---\n# Shared\n").unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|c| {
+            let pipelines: Vec<String> = (0..4).map(|p| format!("p{c}_{p}")).collect();
+            meathook_testkit::test_in_child!("card_child")
+                .arg("--ignored")
+                .env(CARD_DIR, dir.path())
+                .env(CARD_PIPELINES, pipelines.join(","))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let text = std::fs::read_to_string(&card).unwrap();
+    let mut declared = meathook_files::card::declared_configs(&text);
+    declared.sort();
+    let mut want: Vec<String> = (0..4)
+        .flat_map(|c| (0..4).map(move |p| format!("p{c}_{p}")))
+        .collect();
+    want.sort();
+    assert_eq!(declared, want, "{text}");
+    assert!(
+        text.starts_with("---\nlicense: cc-by-4.0\nconfigs:\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("---\n# Shared\n"), "{text}");
+    assert_eq!(data_files(dir.path()).len(), 16);
+}
