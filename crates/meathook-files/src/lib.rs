@@ -20,6 +20,9 @@
 //!   `time::OffsetDateTime` fields, a timestamp column in every format, in
 //!   microseconds UTC (sub-microsecond digits truncated);
 //!   [`timestamp_ns`] for nanoseconds.
+//! - [`card`]: the dataset card (`README.md`, one `configs:` entry per
+//!   pipeline, the user's text kept); [`card::local`] keeps a local
+//!   directory's card for any number of writers at once.
 //!
 //! meathook-parquet builds on this crate and re-exports all of it under its
 //! old paths (`meathook_parquet::layout`, `meathook_parquet::CsvEncoder`, …);

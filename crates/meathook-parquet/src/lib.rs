@@ -10,7 +10,10 @@
 //! - [`JsonLinesEncoder`] and [`CsvEncoder`] (flat records only).
 //! - [`FileSink`], the terminal sink that writes one file per batch, at a
 //!   deterministic path ([`layout`]), to a local directory (atomic writes)
-//!   or to S3, GCS, Azure or memory through `object_store` ([`Destination`]).
+//!   or to S3, GCS, Azure or memory through `object_store` ([`Destination`]),
+//!   with the dataset card beside the files (one `configs:` entry per
+//!   pipeline), so `datasets.load_dataset(dir, name=PIPELINE)` reads one
+//!   pipeline.
 //! - [`timestamp`]: `time::OffsetDateTime` fields as UTC timestamp columns,
 //!   in microseconds ([`timestamp_ns`] for nanoseconds).
 //!
