@@ -1,20 +1,33 @@
 //! A fake HuggingFace Hub: the routes a dataset sink and the official
 //! `huggingface_hub` client use, on 127.0.0.1.
 //!
-//! Routes: `whoami-v2`, `repos/create`, preupload, the LFS batch API,
-//! presigned-style `PUT`s (whole objects and parts, refused if they carry
-//! an `Authorization` header, as a presigned storage URL would), multipart
-//! completion, verify, the NDJSON commit, tree listing and `resolve`
+//! Routes: `whoami-v2`, `repos/create`, `repos/delete`, preupload, the LFS
+//! batch API, presigned-style `PUT`s (whole objects and parts, refused if
+//! they carry an `Authorization` header, as a presigned storage URL would),
+//! multipart completion, verify, the NDJSON commit, tree listing,
+//! paths-info, repository info, the commits listing and `resolve`
 //! downloads. Behaviours: `%2F` in revisions is decoded; the header line
 //! must come first; a stale `parentCommit` gets 412; a dangling `lfsFile`,
 //! an inline file of 10 MiB or more or with a NUL byte, and an empty commit
 //! get 400; a `..` path gets 422; a missing repository 404 with
 //! `X-Error-Code`; a bad token 401 with `X-Error-Message`.
 //!
+//! Every commit is kept with a snapshot of the files it leaves, under an id
+//! derived from the repository, the parent, the author, the date and the
+//! changes (sha256, cut to 40 hex digits), so two repositories never share
+//! a commit id. The read routes (tree, paths-info, repository info,
+//! commits, `resolve`) take a branch or a full commit id and answer as of
+//! that commit, as the Hub does; the write routes take branches only. The
+//! commits listing gives the history newest first, 50 a page, each with
+//! `id`, `title`, `message`, `authors` and `date` (the wall-clock UTC time
+//! of the commit, RFC 3339 with milliseconds, as the Hub writes it); a page
+//! with more after it carries `Link: <…?p=N>; rel="next"`. Every answer has
+//! a `Date` header.
+//!
 //! Faults queued per [`HubRoute`] replace its next responses one by one
 //! ([`HubFault`]): a status, a 429 with `RateLimit`, a delay, a connection
 //! cut mid-response, "apply the commit, then answer 504", a stale parent
-//! (another writer moves the branch first), a path the Hub refuses, hostile answers (a body that
+//! (another writer commits to the branch first), a path the Hub refuses, hostile answers (a body that
 //! never ends, with or without a 10 GB `Content-Length`; a byte every few
 //! seconds; no answer at all), a `.gitignore` that excludes every path, and
 //! verify URLs on another host. Presigned-style URLs carry a query that
@@ -22,8 +35,40 @@
 //! never print. Every request is
 //! counted per route, and every applied commit is logged.
 //!
-//! Objects live in memory, or under `data/objects/` when a data directory
-//! is given (the standalone server); repository trees live in memory.
+//! Objects and repositories live in memory; with a data directory (the
+//! standalone server's `--data`) they live on disk and a server started
+//! again on it serves them as they were (see `journal`).
+//!
+//! # What each route was checked against
+//!
+//! "Client" is `huggingface_hub` 2.4.0 (with `datasets` 4.1.1 where
+//! named), pointed at the fake by the tests named; the request is the one
+//! that client sends, in the terms of the Hub protocol notes the fake
+//! follows. A route the client was not run against follows those notes
+//! only: trust it as far as they go.
+//!
+//! | route | request | checked against |
+//! |---|---|---|
+//! | `whoami-v2` | `GET /api/whoami-v2`, Bearer | client `whoami()` (this module's tests) |
+//! | `repos/create` | `POST /api/repos/create` `{name, organization, type, private}`; 409 names the URL | client `create_repo(.., exist_ok=True)` twice (this module's tests) |
+//! | `repos/delete` | `DELETE /api/repos/delete` `{name, organization, type}` | client `delete_repo` (this module's tests) |
+//! | preupload | `POST /api/datasets/{repo}/preupload/{branch}` | client `upload_file` (meathook-hf interop) |
+//! | LFS batch | `POST /datasets/{repo}.git/info/lfs/objects/batch`, `transfers: [basic, multipart]` | client `upload_file` of a 3 MiB blob in 1 MiB parts (interop) |
+//! | part `PUT`s, completion | presigned-style URLs, no token | client multipart upload (interop) |
+//! | verify | `POST` with Bearer `{oid, size}` | client upload (interop) |
+//! | commit | `POST /api/datasets/{repo}/commit/{branch}`, NDJSON | client `upload_file`, regular and LFS (interop) |
+//! | tree | `GET /api/datasets/{repo}/tree/{rev}[/{path}]?recursive=..&expand=false`, `rev` a branch or an id | client `list_repo_tree`, `list_repo_files`, `snapshot_download`, `datasets.load_dataset` (interop; this module's tests at an old id) |
+//! | paths-info | `POST /api/datasets/{repo}/paths-info/{rev}`, form `paths`… `expand` | client `get_paths_info` at an old id (this module's tests) |
+//! | repository info | `GET /api/datasets/{repo}/revision/{rev}` | client `dataset_info`, `snapshot_download`, `load_dataset` (interop; this module's tests at an old id) |
+//! | commits | `GET /api/datasets/{repo}/commits/{rev}`, `Link` to the next page | client `list_repo_commits` across two pages (this module's tests) |
+//! | `resolve` | `HEAD` then `GET /datasets/{repo}/resolve/{rev}/{path}`; `X-Repo-Commit`, `ETag`, `X-Linked-Etag`, `X-Linked-Size` | client `hf_hub_download`, `snapshot_download`, `load_dataset` (interop) |
+//!
+//! Not modelled: visibility (every dataset reads as public), Xet
+//! transfers (clients are told to use plain LFS), pull
+//! requests and `refs/convert/parquet`, tree pagination (the fake lists a
+//! tree in one page; the Hub cuts pages at 1,000 entries), short commit
+//! ids, and the Hub's real page size of the commits listing (not
+//! documented; the fake uses 50).
 
 // Route helpers return an axum `Response` as their error, by value, as the
 // handlers do: a test server, where the size of an error is no concern.
