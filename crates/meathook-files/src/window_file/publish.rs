@@ -25,7 +25,7 @@ pub struct SealedFile {
     pub len: u64,
     /// The records in it.
     pub rows: u64,
-    /// Its first bytes, as many as [`WindowFile::keep_head`](super::WindowFile::keep_head)
+    /// Its first bytes, as many as [`WindowFile::with_head_bytes`](super::WindowFile::with_head_bytes)
     /// asked for (none by default).
     pub head: Vec<u8>,
 }
