@@ -327,7 +327,8 @@ async fn with_sink_huggingface_every_reading_is_committed_once() {
     let path = config(&dir, &fake.base_url());
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!(
-        "[sink.huggingface]\nrepo = \"org/sg-weather\"\nendpoint = \"{}\"\ncreate = true\n",
+        "[sink.huggingface]\nrepo = \"org/sg-weather\"\nendpoint = \"{}\"\ncreate = true\n\
+         commits_per_hour = 36000\n",
         hub.endpoint()
     ));
     std::fs::write(&path, text).unwrap();

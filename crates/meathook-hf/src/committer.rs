@@ -3,23 +3,40 @@
 //!
 //! Sinks hand it [`ReadyFile`]s and wait for the answer. The first waiting
 //! sink runs a *round* on behalf of everyone (no background task, so it
-//! works on any runtime and under a paused clock): it waits until the
-//! oldest pending file has waited the coalescing delay (less if `max_files`
-//! are already pending), takes up to `max_files` files, prepares their
+//! works on any runtime and under a paused clock): it waits for the round's
+//! slot, takes everything pending (up to `max_files`), prepares their
 //! commit ([`attempt`](crate::attempt)), waits until the commit budget and
 //! any rate-limit pause allow it, and sends it, retrying transient failures
 //! from preupload so that files already there are skipped. The budget is
 //! checked in one place, right before each commit request, and a 429's
-//! pause is recorded in one place, where the round's failure is handled. A round the Hub
-//! refuses as a bad request is split in halves, down to single files, so
-//! that only the file it will never take is refused.
+//! pause is recorded in one place, where the round's failure is handled. A
+//! round the Hub refuses as a bad request is split in halves, down to
+//! single files, so that only the file it will never take is refused.
+//!
+//! **Pacing.** Commits are spread over the budget's window: a round starts
+//! no sooner than one *slot* (`budget_window / budget`, 36 s at 100 an
+//! hour) after the last commit request, and no sooner than the coalescing
+//! delay after its oldest file arrived, and then takes everything queued.
+//! Spending the budget greedily on one-file commits would leave later
+//! windows waiting for the hour to roll over; paced, a file waits at most
+//! about one slot while the budget can carry the load.
+//!
+//! **The budget is the repository's.** When the committer starts (the
+//! first sink on a repository branch in this process, and again after
+//! every sink there was dropped), it reads the branch's recent commits
+//! from the Hub and counts those of the last `budget_window` as spent,
+//! aged by the Hub's own clock (all but the repository's first commit,
+//! which the Hub made when it created it). A restart, a crash loop, a rebuild of the
+//! sinks, or another writer to the same branch therefore cannot push the
+//! repository past the budget.
 //!
 //! **Invariants:** at most `budget` commit requests are sent in any
 //! `budget_window` (default 100 per hour), counting requests that may have
-//! been applied (a lost answer, a 5xx) as well as successes; over budget,
-//! files queue. A file is answered exactly once: `Ok` once it is in a
-//! commit on the branch (or was already there), `Err` otherwise — and a
-//! round that is cancelled answers its files with a transient error.
+//! been applied (a lost answer, a 5xx) as well as successes and the
+//! branch's commits seen at start; over budget, files queue. A file is
+//! answered exactly once: `Ok` once it is in a commit on the branch (or was
+//! already there), `Err` otherwise — and a round that is cancelled answers
+//! its files with a transient error.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
@@ -29,6 +46,7 @@ use meathook_core::{Backoff, ErrorClass, SinkError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::action::ListCommits;
 use crate::attempt;
 use crate::error::HfError;
 use crate::hub::HubClient;
@@ -41,7 +59,9 @@ pub struct CommitSettings {
     /// Files per commit, at most (default 100; the Hub recommends 50–100).
     pub max_files: usize,
     /// Commit requests per `budget_window`, at most (default 100; the Hub
-    /// allows about 128 per hour per repository).
+    /// allows about 128 per hour per repository, and the rest is headroom
+    /// for other writers). Commits are paced one slot
+    /// (`budget_window / budget`) apart.
     pub budget: usize,
     /// The budget's sliding window (default one hour).
     pub budget_window: Duration,
@@ -156,17 +176,97 @@ impl Committer {
         }
     }
 
+    /// The pace of commits: the budget's window shared evenly.
+    fn slot(&self) -> Duration {
+        let budget = u32::try_from(self.settings.budget.max(1)).unwrap_or(u32::MAX);
+        self.settings.budget_window / budget
+    }
+
+    /// Counts the branch's commits of the last `budget_window` as spent,
+    /// aged by the Hub's clock (its `Date` header), reading pages of the
+    /// branch's history until they are older than the window or fill the
+    /// budget. A branch that does not exist yet has spent nothing.
+    pub(crate) async fn seed_budget(&self, hub: &HubClient) -> Result<(), HfError> {
+        /// Pages read at most (the Hub sends 50 commits a page).
+        const MAX_PAGES: usize = 10;
+        let (window, budget) = (self.settings.budget_window, self.settings.budget);
+        let mut url = hub.target.commits_url();
+        let mut ages = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = hub
+                .call(
+                    "reading the branch's recent commits",
+                    ListCommits {
+                        url,
+                        token: hub.token.clone(),
+                    },
+                )
+                .await?;
+            if !page.listed {
+                tracing::warn!(
+                    repo = %hub.repo(),
+                    "the endpoint does not list commits: the commit budget counts only this process's commits"
+                );
+                return Ok(());
+            }
+            let now = page.now.unwrap_or_else(time::OffsetDateTime::now_utc);
+            let before = ages.len();
+            let mut dates = page.dates.as_slice();
+            if page.next.is_none() {
+                // The last page ends with the repository's first commit,
+                // which the Hub made when it created the repository.
+                dates = dates.split_last().map_or(dates, |(_, rest)| rest);
+            }
+            // A date after the Hub's clock (sub-second rounding) is new.
+            ages.extend(
+                dates
+                    .iter()
+                    .map(|date| Duration::try_from(now - *date).unwrap_or(Duration::ZERO))
+                    .take_while(|age| *age < window),
+            );
+            let exhausted = ages.len() - before < dates.len();
+            match page.next {
+                Some(next)
+                    if !exhausted && ages.len() < budget && hub.target.same_origin(&next) =>
+                {
+                    url = next;
+                }
+                _ => break,
+            }
+        }
+        // Only the newest `budget` matter: the oldest of them decides when
+        // the next request may go.
+        ages.truncate(budget);
+        let now = Instant::now();
+        let mut s = self.state();
+        s.commits
+            .extend(ages.iter().map(|age| now.checked_sub(*age).unwrap_or(now)));
+        s.commits.make_contiguous().sort_unstable();
+        if !ages.is_empty() {
+            tracing::info!(
+                repo = %hub.repo(),
+                commits = ages.len(),
+                budget,
+                window = ?window,
+                "counting the branch's recent commits against the commit budget"
+            );
+        }
+        Ok(())
+    }
+
     /// Commits the oldest pending files in one commit, answering each.
     async fn run_round(&self, hub: &HubClient) {
-        let coalesce_until = {
+        let start_at = {
             let s = self.state();
             let Some(first) = s.pending.front() else {
                 return;
             };
-            (s.pending.len() < self.settings.max_files)
-                .then_some(first.since + self.settings.coalesce)
+            let coalesced = (s.pending.len() < self.settings.max_files)
+                .then_some(first.since + self.settings.coalesce);
+            let slot = s.commits.back().map(|last| *last + self.slot());
+            coalesced.max(slot)
         };
-        if let Some(at) = coalesce_until {
+        if let Some(at) = start_at {
             tokio::time::sleep_until(at).await;
         }
         let batch: Vec<Pending> = {

@@ -98,6 +98,11 @@ impl Target {
         format!("{}/commit/{}", self.api(), encode_segment(&self.branch))
     }
 
+    /// `GET …/commits/{rev}`: the branch's commits, newest first.
+    pub fn commits_url(&self) -> String {
+        format!("{}/commits/{}", self.api(), encode_segment(&self.branch))
+    }
+
     /// `POST {EP}/datasets/{ns}/{name}.git/info/lfs/objects/batch`.
     pub fn lfs_batch_url(&self) -> String {
         format!(

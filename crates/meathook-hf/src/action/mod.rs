@@ -19,6 +19,7 @@
 
 mod account;
 mod commit;
+mod history;
 mod lfs;
 mod preupload;
 mod upload;
@@ -31,11 +32,14 @@ use satay_runtime::ResponseParts;
 
 pub use account::{CreateRepo, Download, WhoAmI};
 pub use commit::{Commit, CommitOp, MAX_INLINE};
+pub use history::ListCommits;
 pub use lfs::{BatchObject, LfsBatch, ObjectAction};
 pub use preupload::{MAX_PATHS, Preupload, PreuploadFile, RemoteFile};
 // The answers' types are named outside the crate only by the fuzz targets.
 #[cfg(feature = "fuzzing")]
-pub use self::{account::WhoAmIAnswer, commit::CommitAnswer, preupload::PreuploadAnswer};
+pub use self::{
+    account::WhoAmIAnswer, commit::CommitAnswer, history::CommitsPage, preupload::PreuploadAnswer,
+};
 pub use upload::{CompleteMultipart, PutObject, Verify};
 
 use crate::rate_limit;

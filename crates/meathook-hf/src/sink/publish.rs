@@ -51,7 +51,8 @@ impl HubTarget {
 
     /// Start-up checks, once per committer: the token's identity and role
     /// (`whoami-v2` is strictly rate limited, so once), then the repository
-    /// is created if asked.
+    /// is created if asked, then the branch's recent commits are counted
+    /// against the commit budget.
     pub(super) async fn ensure_open(&mut self) -> Result<Arc<Committer>, HfError> {
         let committer = match &self.committer {
             Some(c) => Arc::clone(c),
@@ -66,7 +67,10 @@ impl HubTarget {
         let (hub, check_token, create) = (&self.hub, self.check_token, self.create);
         committer
             .started
-            .get_or_try_init(|| crate::startup::check(hub, check_token, create))
+            .get_or_try_init(|| async {
+                crate::startup::check(hub, check_token, create).await?;
+                committer.seed_budget(hub).await
+            })
             .await?;
         Ok(committer)
     }

@@ -2,9 +2,6 @@
 
 #![allow(clippy::unwrap_used)] // tests: panics are failures
 
-use std::time::Duration;
-
-use meathook_core::Backoff;
 use meathook_hf::HfSink;
 use meathook_testkit::conformance::{self, SinkHarness};
 use meathook_testkit::hub::{FakeHub, FakeHubConfig};
@@ -68,15 +65,7 @@ impl Hub {
         .await
         .unwrap();
         let scratch = tempfile::tempdir().unwrap();
-        let sink = HfSink::new(reqwest::Client::new(), REPO, "hf_test_token")
-            .with_endpoint(hub.endpoint())
-            .with_scratch_dir(scratch.path())
-            .with_coalesce(Duration::from_millis(20))
-            .with_retries(
-                5,
-                Backoff::new(Duration::from_millis(10), Duration::from_millis(40)),
-            )
-            .with_timeouts(Duration::from_secs(5), Duration::from_secs(30));
+        let sink = crate::support::sink_as(&hub.endpoint(), "hf_test_token", scratch.path());
         (sink, (hub, scratch))
     }
 }

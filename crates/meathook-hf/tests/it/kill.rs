@@ -55,6 +55,7 @@ fn sink_at(endpoint: &str, scratch: &Path) -> meathook_hf::HfSink<support::Readi
         .with_endpoint(endpoint)
         .with_scratch_dir(scratch)
         .with_coalesce(Duration::from_millis(10))
+        .with_commit_budget(100_000, Duration::from_secs(3600))
         .with_timeouts(Duration::from_secs(300), Duration::from_secs(300))
 }
 

@@ -74,7 +74,10 @@ async fn a_missing_dataset_is_not_found() {
     assert!(message.contains(REPO), "{message}");
     assert!(message.contains("create"), "says what to do: {message}");
     assert_eq!(hub.requests(HubRoute::Preupload), 1, "no retries");
-    assert_eq!(requests, 2, "whoami and one preupload");
+    assert_eq!(
+        requests, 3,
+        "whoami, the commits listing (nothing spent) and one preupload"
+    );
 }
 
 #[tokio::test]
@@ -245,20 +248,6 @@ async fn sinks_opening_together_check_and_create_once() {
     assert_eq!(hub.requests(HubRoute::CreateRepo), 1);
 }
 
-/// A sink for `REPO` on `hub` with `token` as given, as `support::sink`
-/// builds it otherwise.
-fn sink_with_token(
-    hub: &FakeHub,
-    scratch: &std::path::Path,
-    token: &str,
-) -> meathook_hf::HfSink<support::Reading> {
-    meathook_hf::HfSink::new(reqwest::Client::new(), REPO, token)
-        .with_endpoint(hub.endpoint())
-        .with_scratch_dir(scratch)
-        .with_coalesce(Duration::from_millis(20))
-        .with_timeouts(Duration::from_secs(5), Duration::from_secs(30))
-}
-
 /// A token read from a file (a Kubernetes secret made with `--from-file`)
 /// ends in a newline: it is trimmed, sent, and accepted.
 #[tokio::test]
@@ -272,7 +261,7 @@ async fn a_token_with_a_trailing_newline_is_trimmed_and_accepted() {
         format!(" {TOKEN}\t\n"),
     ] {
         let scratch = tempfile::tempdir().unwrap();
-        let mut sink = sink_with_token(&hub, scratch.path(), &raw);
+        let mut sink = support::sink_as::<support::Reading>(&hub.endpoint(), &raw, scratch.path());
         sink.open().await.unwrap_or_else(|e| panic!("{raw:?}: {e}"));
         sink.ingest(&window("air_temperature", 0), readings(0, 20))
             .await
@@ -295,7 +284,7 @@ async fn a_token_that_cannot_be_a_header_is_refused_before_any_request() {
     ];
     for (raw, problem) in cases {
         let scratch = tempfile::tempdir().unwrap();
-        let mut sink = sink_with_token(&hub, scratch.path(), &raw);
+        let mut sink = support::sink_as::<support::Reading>(&hub.endpoint(), &raw, scratch.path());
         let err = sink.open().await.expect_err(problem);
         assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
         let text = format!("{err} {err:?}");

@@ -155,7 +155,7 @@ pub(crate) async fn commit(
             title: "another writer".into(),
             message: String::new(),
             author: "another-writer".into(),
-            date: time::OffsetDateTime::now_utc(),
+            date: hub.now(),
         };
         if let Err(e) = hub.apply(&repo, &rev, info, Vec::new()) {
             return refuse(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string());
@@ -260,7 +260,7 @@ pub(crate) async fn commit(
         title: text(&header["summary"]),
         message: text(&header["description"]),
         author: USER.to_owned(),
-        date: time::OffsetDateTime::now_utc(),
+        date: hub.now(),
     };
     let oid = match hub.commit(&repo, &rev, info, changes) {
         Ok(commit) => commit.id,

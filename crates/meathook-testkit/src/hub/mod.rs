@@ -19,10 +19,12 @@
 //! commits, `resolve`) take a branch or a full commit id and answer as of
 //! that commit, as the Hub does; the write routes take branches only. The
 //! commits listing gives the history newest first, 50 a page, each with
-//! `id`, `title`, `message`, `authors` and `date` (the wall-clock UTC time
-//! of the commit, RFC 3339 with milliseconds, as the Hub writes it); a page
-//! with more after it carries `Link: <…?p=N>; rel="next"`. Every answer has
-//! a `Date` header.
+//! `id`, `title`, `message`, `authors` and `date` (the UTC time of the
+//! commit, RFC 3339 with milliseconds, as the Hub writes it); a page with
+//! more after it carries `Link: <…?p=N>; rel="next"`. Every answer has a
+//! `Date` header. The fake's clock is the wall clock at its start plus
+//! tokio's clock since, so under a paused clock commit dates and the
+//! listing's `Date` advance with simulated time.
 //!
 //! Faults queued per [`HubRoute`] replace its next responses one by one
 //! ([`HubFault`]): a status, a 429 with `RateLimit`, a delay, a connection

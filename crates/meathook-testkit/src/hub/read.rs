@@ -290,6 +290,21 @@ pub(crate) async fn paths_info(
     Json(out).into_response()
 }
 
+/// `time` as an HTTP date (`Sat, 05 Dec 2026 02:21:41 GMT`).
+fn http_date(time: time::OffsetDateTime) -> String {
+    let t = time.to_offset(time::UtcOffset::UTC);
+    let day = &t.weekday().to_string()[..3];
+    let month = &t.month().to_string()[..3];
+    format!(
+        "{day}, {:02} {month} {} {:02}:{:02}:{:02} GMT",
+        t.day(),
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// Commits per page of the commits listing.
 pub(crate) const COMMITS_PER_PAGE: usize = 50;
 
@@ -350,6 +365,9 @@ pub(crate) async fn commits(
         .map(|c| commit_json(c))
         .collect();
     let mut r = Json(items).into_response();
+    if let Ok(v) = HeaderValue::from_str(&http_date(hub.now())) {
+        r.headers_mut().insert(header::DATE, v);
+    }
     if history.len() > (page + 1).saturating_mul(COMMITS_PER_PAGE) {
         let rev = url::form_urlencoded::byte_serialize(rev.as_bytes()).collect::<String>();
         let next = format!(

@@ -61,6 +61,9 @@ pub(crate) struct Hub {
     counts: HashMap<HubRoute, u64>,
     pub(crate) commits: Vec<CommitLog>,
     pub(crate) leaked_auth: u64,
+    /// The wall clock and tokio's clock when the hub started: its dates
+    /// follow tokio's clock, so under a paused clock they advance with it.
+    clock: (time::OffsetDateTime, tokio::time::Instant),
 }
 
 /// The user every accepted token belongs to.
@@ -213,7 +216,14 @@ impl Hub {
             counts: HashMap::new(),
             commits: Vec::new(),
             leaked_auth: 0,
+            clock: (time::OffsetDateTime::now_utc(), tokio::time::Instant::now()),
         })
+    }
+
+    /// The hub's time: the wall clock at start plus tokio's clock since.
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        let (wall, at) = self.clock;
+        wall + (tokio::time::Instant::now() - at)
     }
 
     pub(crate) fn inject(&mut self, route: HubRoute, faults: impl IntoIterator<Item = HubFault>) {
@@ -240,7 +250,7 @@ impl Hub {
         if self.repos.contains_key(repo) {
             return Ok(false);
         }
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.now();
         if let Some(j) = &mut self.journal {
             j.created(repo, now)?;
         }

@@ -42,12 +42,22 @@ pub fn window(pipeline: &str, i: u64) -> WindowMeta {
         .with_batch(BatchId::legacy(i * 1000, i * 1000 + 999))
 }
 
-/// A sink for `REPO` on `hub`, with retries quick enough for a test.
+/// A sink for `REPO` on `hub`, with retries quick enough for a test and a
+/// budget whose pacing slot (36 ms) does not hold a test up.
 pub fn sink(hub: &FakeHub, scratch: &Path) -> HfSink<Reading> {
-    HfSink::new(reqwest::Client::new(), REPO, TOKEN)
-        .with_endpoint(hub.endpoint())
+    sink_as(&hub.endpoint(), TOKEN, scratch)
+}
+
+/// [`sink`] for any record type, `endpoint` and `token`.
+pub fn sink_as<R>(endpoint: &str, token: &str, scratch: &Path) -> HfSink<R>
+where
+    R: serde::Serialize + serde::de::DeserializeOwned,
+{
+    HfSink::new(reqwest::Client::new(), REPO, token)
+        .with_endpoint(endpoint)
         .with_scratch_dir(scratch)
         .with_coalesce(Duration::from_millis(20))
+        .with_commit_budget(100_000, Duration::from_secs(3600))
         .with_retries(
             5,
             Backoff::new(Duration::from_millis(10), Duration::from_millis(40)),
