@@ -6,6 +6,14 @@
 //! parts). The baseline, measured in the same run against the same server:
 //! a plain `PUT` of a file of the same size, read from disk.
 //!
+//! Then a simulated day under a paused clock (the fake Hub in process):
+//! 20 pipelines with 5-minute windows, 240 files an hour against the
+//! default budget of 100 commits an hour, once with the pipelines' files
+//! spread over each window and once with all of them ready together. It
+//! reports how long windows waited for their commit, in seconds and in
+//! pacing slots (the baseline: `hour / budget`, 36 s), and the most
+//! commits any sliding hour held.
+//!
 //! Scenarios run in fresh processes (this binary with
 //! `MEATHOOK_BENCH_SCENARIO`), so each peak RSS is its own.
 #![allow(missing_docs)] // a benchmark binary, not an API
@@ -250,6 +258,112 @@ fn raw_put(endpoint: &str, size: u64) {
     let _ = std::fs::remove_file(path);
 }
 
+/// A reading as a sensor pipeline makes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Reading {
+    seq: u64,
+    value: f64,
+}
+
+/// The simulated day: every window's wait from hand-over to committed,
+/// and the commits per sliding hour. Pipeline `p` hands its windows over
+/// `p × stagger` after they close.
+fn day(label: &str, stagger: Duration) {
+    use meathook_testkit::hub::{FakeHub, FakeHubConfig};
+    const PIPELINES: u32 = 20;
+    const WINDOWS: u32 = 288;
+    const BUDGET: usize = 100;
+    let window = Duration::from_secs(300);
+    let hour = Duration::from_secs(3600);
+    let scratch = work(&format!("day-{label}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let (mut waits, commits) = rt.block_on(async {
+        let hub = FakeHub::start(FakeHubConfig::default()).await.expect("hub");
+        let started = tokio::time::Instant::now();
+        let t0 = time::macros::datetime!(2026-11-23 00:00 UTC);
+        let mut tasks = Vec::new();
+        for p in 0..PIPELINES {
+            let mut sink = HfSink::<Reading>::new(reqwest::Client::new(), REPO, "hf_bench")
+                .with_endpoint(hub.endpoint())
+                .with_scratch_dir(scratch.join(p.to_string()))
+                .with_commit_budget(BUDGET, hour);
+            tasks.push(tokio::spawn(async move {
+                sink.open().await.expect("open");
+                let mut waits = Vec::new();
+                for w in 0..WINDOWS {
+                    let ready = started + window * (w + 1) + stagger * p;
+                    tokio::time::sleep_until(ready).await;
+                    let meta = WindowMeta::containing(format!("p{p:02}"), t0 + window * w, window)
+                        .with_batch(meathook::contracts::BatchId::legacy(
+                            u64::from(w),
+                            u64::from(w),
+                        ));
+                    let records = (0..60)
+                        .map(|i| Reading {
+                            seq: u64::from(w) * 60 + i,
+                            value: f64::from(p) + f64::from(w % 10) / 10.0,
+                        })
+                        .collect();
+                    sink.ingest(&meta, records).await.expect("committed");
+                    waits.push(ready.elapsed());
+                }
+                waits
+            }));
+        }
+        let mut waits = Vec::new();
+        for t in tasks {
+            waits.extend(t.await.expect("pipeline"));
+        }
+        let commits: Vec<_> = hub.commits().iter().map(|c| c.at).collect();
+        (waits, commits)
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    waits.sort_unstable();
+    let at = |q: usize| waits[(waits.len() * q / 100).min(waits.len() - 1)].as_secs_f64();
+    let slot = hour.as_secs_f64() / BUDGET as f64;
+    let most = commits
+        .iter()
+        .map(|s| {
+            commits
+                .iter()
+                .filter(|t| **t >= *s && **t < *s + hour)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    figure(
+        &format!("day_{label}_windows"),
+        waits.len() as f64,
+        "windows",
+        "5760",
+    );
+    figure(
+        &format!("day_{label}_commits"),
+        commits.len() as f64,
+        "commits",
+        "",
+    );
+    figure(&format!("day_{label}_wait_p50"), at(50), "s", "");
+    figure(&format!("day_{label}_wait_p99"), at(99), "s", "<= 72");
+    figure(&format!("day_{label}_wait_max"), at(100), "s", "");
+    figure(
+        &format!("day_{label}_wait_p99_in_slots"),
+        at(99) / slot,
+        "x",
+        "<= 2",
+    );
+    figure(
+        &format!("day_{label}_most_commits_in_an_hour"),
+        most as f64,
+        "commits",
+        "<= 100",
+    );
+}
+
 /// A child process killed when dropped, even by a panic.
 struct Server(Child);
 
@@ -302,6 +416,8 @@ fn main() {
             "fill" => fill(&spool),
             "basic" | "multipart" => commit(&spool, &endpoint, &name),
             "raw" => raw_put(&endpoint, committed_size(&endpoint)),
+            "day-spread" => day("spread", Duration::from_secs(15)),
+            "day-together" => day("together", Duration::ZERO),
             other => panic!("unknown scenario {other}"),
         }
         return;
@@ -318,5 +434,7 @@ fn main() {
     scenario("fill", "");
     scenario("multipart", &endpoint);
     drop(multipart);
+    scenario("day-spread", "");
+    scenario("day-together", "");
     let _ = std::fs::remove_dir_all(work(""));
 }

@@ -321,8 +321,12 @@ impl<R, E> HfSink<R, E> {
         self.set(|s| s.check_token = check)
     }
 
-    /// At most `commits` commits per `window` to this repository (default
-    /// 100 per hour): over budget, files queue.
+    /// At most `commits` commits per `window` to this repository branch
+    /// (default 100 per hour, below the Hub's ~128): over budget, files
+    /// queue. The budget is the repository's: the branch's commits of the
+    /// last `window` (before a restart, or by another writer) are read from
+    /// the Hub and count. Commits go out at most one every
+    /// `window / commits`, each taking every file queued.
     pub fn with_commit_budget(self, commits: usize, window: Duration) -> Self {
         self.set(|s| {
             s.commit.budget = commits;

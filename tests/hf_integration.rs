@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! HF_TOKEN=hf_... MEATHOOK_TEST_REPO=you/meathook-test \
-//!     cargo test -p meathook-hf --test hf_integration -- --ignored
+//!     cargo test --test hf_integration -- --ignored
 //! ```
 //!
 //! It creates the dataset if it is missing (private), commits three
@@ -242,20 +242,11 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn read_parquet(bytes: Vec<u8>) -> Result<Vec<Reading>, String> {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::from(bytes),
-    )
-    .and_then(|b| b.build())
-    .map_err(|e| e.to_string())?;
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| e.to_string())?;
-        rows.extend(
-            serde_arrow::from_record_batch::<Vec<Reading>>(&batch).map_err(|e| e.to_string())?,
-        );
-    }
-    Ok(rows)
+fn read_parquet(bytes: &[u8]) -> Result<Vec<Reading>, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("window.parquet");
+    std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+    meathook_parquet::read_parquet(&path).map_err(|e| e.to_string())
 }
 
 fn sink(hub: &Hub, scratch: &std::path::Path) -> HfSink<Reading> {
@@ -318,7 +309,7 @@ async fn run(hub: &Hub, written: &mut Vec<String>) -> Result<(), String> {
                 sha256_hex(&bytes) == *oid,
                 "{path}: the download's sha256 is not the tree's LFS id {oid}"
             );
-            got.extend(read_parquet(bytes).map_err(|e| format!("{path}: {e}"))?);
+            got.extend(read_parquet(&bytes).map_err(|e| format!("{path}: {e}"))?);
         }
         let mut want: Vec<Reading> = sent
             .iter()
