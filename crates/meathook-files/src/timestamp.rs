@@ -60,6 +60,10 @@ use time::format_description::well_known::Rfc3339;
 /// column.
 pub const MARKER: &str = "__meathook_utc_timestamp_us";
 
+/// The marker of [`timestamp_ns`](crate::timestamp_ns) fields, published
+/// there as [`timestamp_ns::MARKER`](crate::timestamp_ns::MARKER).
+pub(crate) const NS_MARKER: &str = "__meathook_utc_timestamp_ns";
+
 /// The unit of a timestamp column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -76,7 +80,7 @@ impl Unit {
     pub fn of_marker(field: &str) -> Option<Self> {
         match field {
             MARKER => Some(Self::Microsecond),
-            crate::timestamp_ns::MARKER => Some(Self::Nanosecond),
+            NS_MARKER => Some(Self::Nanosecond),
             _ => None,
         }
     }
@@ -84,7 +88,7 @@ impl Unit {
     fn marker(self) -> &'static str {
         match self {
             Self::Microsecond => MARKER,
-            Self::Nanosecond => crate::timestamp_ns::MARKER,
+            Self::Nanosecond => NS_MARKER,
         }
     }
 
@@ -165,7 +169,7 @@ pub(crate) fn deserialize_as<'de, D: Deserializer<'de>>(
         // column by the encoder.
         let fields: &'static [&'static str] = match unit {
             Unit::Microsecond => &[MARKER],
-            Unit::Nanosecond => &[crate::timestamp_ns::MARKER],
+            Unit::Nanosecond => &[NS_MARKER],
         };
         deserializer.deserialize_struct("UtcTimestamp", fields, visitor)
     } else {

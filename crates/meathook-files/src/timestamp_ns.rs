@@ -27,7 +27,7 @@ use crate::timestamp::Unit;
 
 /// The field name that marks a traced struct as a nanosecond timestamp
 /// column.
-pub const MARKER: &str = "__meathook_utc_timestamp_ns";
+pub const MARKER: &str = crate::timestamp::NS_MARKER;
 
 /// Serialises `at` as nanoseconds since the epoch (binary formats) or an
 /// RFC 3339 string in UTC (human-readable formats).

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::repo::{CommitInfo, Entry};
-use super::state::{Entered, USER, base64_decode, enter, refuse};
+use super::state::{Entered, Hub, USER, base64_decode, enter, refuse};
 use super::{HubRoute, Shared, TokenRole, lock};
 
 const MAX_INLINE: usize = 10 * 1024 * 1024;
@@ -41,17 +41,10 @@ pub(crate) async fn create(
         return r;
     }
     let mut hub = lock(&shared);
-    let repo = repo_named(&body);
-    if let Err(r) = hub.auth_write(&headers, &repo) {
-        return r;
-    }
-    if body["type"].as_str() != Some("dataset") {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            None,
-            "this fake only hosts datasets",
-        );
-    }
+    let repo = match dataset_named(&hub, &headers, &body) {
+        Ok(repo) => repo,
+        Err(r) => return r,
+    };
     let url = format!("{}/datasets/{repo}", hub.base);
     let created = match hub.create_repo(&repo) {
         Ok(created) => created,
@@ -282,6 +275,21 @@ pub(crate) async fn commit(
     .into_response()
 }
 
+/// The dataset a create or delete body names, if the token may write to
+/// it; the fake hosts nothing else.
+fn dataset_named(hub: &Hub, headers: &HeaderMap, body: &Value) -> Result<String, Response> {
+    let repo = repo_named(body);
+    hub.auth_write(headers, &repo)?;
+    if body["type"].as_str() != Some("dataset") {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            None,
+            "this fake only hosts datasets",
+        ));
+    }
+    Ok(repo)
+}
+
 /// `ns/name` from a create or delete body (`name` may hold both).
 fn repo_named(body: &Value) -> String {
     let name = body["name"].as_str().unwrap_or_default();
@@ -303,17 +311,10 @@ pub(crate) async fn delete(
         return r;
     }
     let mut hub = lock(&shared);
-    let repo = repo_named(&body);
-    if let Err(r) = hub.auth_write(&headers, &repo) {
-        return r;
-    }
-    if body["type"].as_str() != Some("dataset") {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            None,
-            "this fake only hosts datasets",
-        );
-    }
+    let repo = match dataset_named(&hub, &headers, &body) {
+        Ok(repo) => repo,
+        Err(r) => return r,
+    };
     match hub.delete_repo(&repo) {
         Ok(true) => StatusCode::OK.into_response(),
         Ok(false) => refuse(

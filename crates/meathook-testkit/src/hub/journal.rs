@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::repo::{Change, Commit, Entry, Repo};
-use super::state::sha256_hex;
+use super::repo::{Change, Commit, Entry, Repo, sha256_hex};
 
 /// The append-only log of a data directory.
 #[derive(Debug)]

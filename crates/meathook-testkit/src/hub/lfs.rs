@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::state::{Entered, enter, refuse, sha256_hex};
+use super::repo::sha256_hex;
+use super::state::{Entered, enter, refuse};
 use super::{HubRoute, Shared, lock};
 
 fn is_oid(oid: &str) -> bool {

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::repo::{Commit, Entry, rfc3339_millis};
-use super::state::{Entered, Hub, enter, refuse, sha256_hex};
+use super::repo::{Commit, Entry, rfc3339_millis, sha256_hex};
+use super::state::{Entered, Hub, enter, refuse};
 use super::{HubRoute, Shared, lock};
 
 /// A git-style id for a path's entry (the fake keeps no git objects).

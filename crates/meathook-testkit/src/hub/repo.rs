@@ -212,10 +212,16 @@ fn commit_id(repo: &str, parent: Option<&str>, info: &CommitInfo, changes: &[Cha
         }
         h.update([0]);
     }
-    h.finalize()[..20]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&h.finalize()[..20])
+}
+
+/// Lower-case hex sha256.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

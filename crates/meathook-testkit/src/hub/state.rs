@@ -9,7 +9,6 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::journal::Journal;
 use super::repo::{Change, Commit, CommitInfo, Entry, GITATTRIBUTES, Repo};
@@ -68,14 +67,6 @@ pub(crate) struct Hub {
 
 /// The user every accepted token belongs to.
 pub(crate) const USER: &str = "meathook-tester";
-
-/// Lower-case hex sha256.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// An error answer in the Hub's shape.
 pub(crate) fn refuse(status: StatusCode, code: Option<&str>, message: &str) -> Response {
