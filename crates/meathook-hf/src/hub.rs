@@ -186,7 +186,11 @@ impl HubClient {
         HfError::Transport {
             repo: self.repo(),
             call,
-            reason: format!("{}: {}", shown(url), error_chain(&without_url(e))),
+            reason: format!(
+                "{}: {}",
+                shown(url),
+                meathook_core::ErrorChain(&without_url(e))
+            ),
         }
     }
 
@@ -338,7 +342,7 @@ impl HubClient {
             reason: format!(
                 "the Hub gave an upload URL that cannot be requested ({}): {}",
                 shown(href),
-                error_chain(&without_url(e))
+                meathook_core::ErrorChain(&without_url(e))
             ),
         }
     }
@@ -361,16 +365,4 @@ impl HubClient {
 /// is a credential, and messages show URLs through [`shown`].
 fn without_url(e: reqwest::Error) -> reqwest::Error {
     e.without_url()
-}
-
-/// An error's text with its sources.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -49,6 +49,7 @@ mod settings;
 mod signals;
 mod supervisor;
 mod textfile;
+mod trial;
 
 pub use budget::{Backpressure, MemoryBudget};
 pub use builder::{Meathook, MeathookBuilder};
@@ -59,3 +60,4 @@ pub use pipeline::Pipeline;
 #[cfg(feature = "satay")]
 #[cfg_attr(docsrs, doc(cfg(feature = "satay")))]
 pub use satay::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, SatayCollector, SatayError, SataySender};
+pub use trial::{Trial, TrialError};

@@ -10,15 +10,25 @@
 //! never fatal. The drain at the stop cuts every call to the stack off at the
 //! drain deadline, so a stack that never answers cannot hang it; a batch in
 //! the stack's hands at the deadline counts as not drained.
+//!
+//! **Tracing.** A pipeline runs in a `pipeline` span (field `pipeline`, its
+//! name) and each tick in a `tick` span (field `tick`, counted from 1), so
+//! a collector's own spans and events nest under them; every warning and
+//! error carries its whole cause chain ([`ErrorChain`]). When it stops, a
+//! pipeline logs what it did at INFO: polls, failed polls, records
+//! collected and accepted by its stack, and records left undrained.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meathook_core::{Clock, Collector, Drain, Sink, StackStats, SystemClock, WindowMeta};
+use meathook_core::{
+    Clock, Collector, Drain, ErrorChain, Sink, StackStats, SystemClock, WindowMeta,
+};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument as _;
 
 use crate::budget::{Backpressure, Share};
 use crate::dedupe::{KeyHash, Seen, hash_key};
@@ -26,6 +36,7 @@ use crate::error::PipelineError;
 use crate::journal::KeyJournal;
 use crate::metrics::Telemetry;
 use crate::pipeline_metrics::PipelineMetrics;
+use crate::trial::{Trial, TrialError};
 
 type KeyFn<R> = Box<dyn Fn(&R) -> KeyHash + Send>;
 
@@ -169,6 +180,56 @@ where
         self.collector.name()
     }
 
+    /// Polls the collector once, as a tick would (with the collect timeout
+    /// and the key function's dedupe within the batch), and returns what
+    /// it collected and the window the batch is stamped with — without
+    /// opening or touching the sink stack, so nothing is written anywhere.
+    /// For trying a collector out (`nea_weather --once`); call it again for
+    /// more polls.
+    ///
+    /// # Errors
+    ///
+    /// [`TrialError`] when the collector fails or times out: unlike a
+    /// running pipeline, a trial does not retry.
+    pub async fn try_once(&mut self) -> Result<Trial<C::Record>, TrialError<C::Error>> {
+        let collected_at = self.clock.now();
+        let started = Instant::now();
+        let records =
+            match tokio::time::timeout(self.collect_timeout, self.collector.collect()).await {
+                Err(_) => {
+                    return Err(TrialError::TimedOut {
+                        timeout: self.collect_timeout,
+                    });
+                }
+                Ok(Err(source)) => {
+                    let retry_after = C::retry_after(&source);
+                    return Err(TrialError::Collect {
+                        source,
+                        retry_after,
+                    });
+                }
+                Ok(Ok(records)) => records,
+            };
+        let took = started.elapsed();
+        let count = records.len();
+        let records = match &self.key_fn {
+            None => records,
+            Some(key_fn) => {
+                let mut seen = HashSet::new();
+                records
+                    .into_iter()
+                    .filter(|r| seen.insert(key_fn(r)))
+                    .collect()
+            }
+        };
+        Ok(Trial {
+            window: WindowMeta::instant(self.collector.name(), collected_at),
+            deduped: count - records.len(),
+            records,
+            took,
+        })
+    }
+
     /// Runs this pipeline alone until `stop` completes, then drains
     /// everything it holds; for embedding and tests. [`Meathook`](crate::Meathook)
     /// runs many, supervised.
@@ -233,12 +294,17 @@ where
         }
     }
 
-    pub(crate) async fn run(mut self, mut ctx: Ctx) -> Result<(), PipelineError> {
+    pub(crate) async fn run(self, ctx: Ctx) -> Result<(), PipelineError> {
+        let span = tracing::info_span!("pipeline", pipeline = %self.name());
+        self.run_in_span(ctx).instrument(span).await
+    }
+
+    async fn run_in_span(mut self, mut ctx: Ctx) -> Result<(), PipelineError> {
         self.check()?;
         let name = self.collector.name().to_owned();
         self.sink.open().await.map_err(|e| PipelineError::Open {
             pipeline: name.clone(),
-            message: e.to_string(),
+            message: ErrorChain(&e).to_string(),
         })?;
         let mut state = State {
             seen: Seen::new(self.horizon),
@@ -248,6 +314,7 @@ where
             refusing: false,
             journal: None,
             offering: 0,
+            tally: Tally::default(),
         };
         if let (Some(path), Some(_)) = (&self.dedupe_file, &self.key_fn) {
             let journal = KeyJournal::open(path.clone(), &mut state.seen, self.clock.now())
@@ -261,6 +328,7 @@ where
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut next_poll = Instant::now();
+        let mut tick: u64 = 0;
         let drain = loop {
             let scheduled = tokio::select! {
                 biased;
@@ -275,33 +343,48 @@ where
                     () = tokio::time::sleep(delay) => {}
                 }
             }
-            let started = Instant::now();
-            ctx.metrics.tick_lateness_seconds.observe(
-                started
-                    .saturating_duration_since(scheduled + delay)
-                    .as_secs_f64(),
-            );
-
-            let (utilisation, held_bytes, credits) = self.pressure(&state, &mut ctx);
-            let stretch = ctx.backpressure.stretch(utilisation);
-            if let Some(factor) = stretch.filter(|_| started >= next_poll) {
-                next_poll = scheduled + self.interval.mul_f64(factor);
-                if let Some(wait) = self.poll(&mut state, &ctx).await {
-                    next_poll = next_poll.max(Instant::now() + wait);
-                }
-            }
-            self.offer(&mut state, &ctx).await;
-            self.advance(&mut state, &ctx).await;
-            let now = self.clock.now();
-            ctx.metrics.publish(
-                &state.stats,
-                now,
-                held_bytes,
-                credits,
-                stretch.unwrap_or(0.0),
-            );
+            tick += 1;
+            self.tick(&mut state, &mut ctx, (scheduled, delay), &mut next_poll)
+                .instrument(tracing::info_span!("tick", tick))
+                .await;
         };
         self.drain(&mut state, &mut ctx, drain).await
+    }
+
+    /// One tick, scheduled at `scheduled` and held back by `jitter`: poll
+    /// (unless backpressure or the source's wish says wait), offer what is
+    /// held, advance the stack's time.
+    async fn tick(
+        &mut self,
+        state: &mut State<C::Record>,
+        ctx: &mut Ctx,
+        (scheduled, jitter): (Instant, Duration),
+        next_poll: &mut Instant,
+    ) {
+        let started = Instant::now();
+        ctx.metrics.tick_lateness_seconds.observe(
+            started
+                .saturating_duration_since(scheduled + jitter)
+                .as_secs_f64(),
+        );
+        let (utilisation, held_bytes, credits) = self.pressure(state, ctx);
+        let stretch = ctx.backpressure.stretch(utilisation);
+        if let Some(factor) = stretch.filter(|_| started >= *next_poll) {
+            *next_poll = scheduled + self.interval.mul_f64(factor);
+            if let Some(wait) = self.poll(state, ctx).await {
+                *next_poll = (*next_poll).max(Instant::now() + wait);
+            }
+        }
+        self.offer(state, ctx).await;
+        self.advance(state, ctx).await;
+        let now = self.clock.now();
+        ctx.metrics.publish(
+            &state.stats,
+            now,
+            held_bytes,
+            credits,
+            stretch.unwrap_or(0.0),
+        );
     }
 
     /// Utilisation, bytes held and bytes of credit left.
@@ -327,23 +410,33 @@ where
     async fn poll(&mut self, state: &mut State<C::Record>, ctx: &Ctx) -> Option<Duration> {
         let collected_at = self.clock.now();
         state.seen.expire(collected_at);
-        let records = match tokio::time::timeout(self.collect_timeout, self.collector.collect())
-            .await
-        {
-            Err(_) => {
-                ctx.metrics.collect_error("timeout");
-                tracing::warn!(pipeline = self.collector.name(), timeout = ?self.collect_timeout, "poll timed out");
-                return None;
-            }
-            Ok(Err(error)) => {
-                ctx.metrics.collect_error(C::error_kind(&error));
-                let wait = C::retry_after(&error);
-                tracing::warn!(pipeline = self.collector.name(), %error, retry_after = ?wait, "poll failed");
-                return wait;
-            }
-            Ok(Ok(records)) => records,
-        };
+        state.tally.polls += 1;
+        let records =
+            match tokio::time::timeout(self.collect_timeout, self.collector.collect()).await {
+                Err(_) => {
+                    ctx.metrics.collect_error("timeout");
+                    state.tally.failed += 1;
+                    tracing::warn!(timeout = ?self.collect_timeout, "poll timed out");
+                    return None;
+                }
+                Ok(Err(error)) => {
+                    ctx.metrics.collect_error(C::error_kind(&error));
+                    state.tally.failed += 1;
+                    let wait = C::retry_after(&error);
+                    match wait {
+                        Some(wait) => tracing::warn!(
+                            error = %ErrorChain(&error),
+                            retry_after = ?wait,
+                            "poll failed; the source asked to wait"
+                        ),
+                        None => tracing::warn!(error = %ErrorChain(&error), "poll failed"),
+                    }
+                    return wait;
+                }
+                Ok(Ok(records)) => records,
+            };
         ctx.metrics.collected.inc_by(records.len() as u64);
+        state.tally.collected += records.len() as u64;
         let (records, keys) = match &self.key_fn {
             None => (records, Vec::new()),
             Some(key_fn) => {
@@ -391,6 +484,7 @@ where
                         .ingest_seconds
                         .observe(started.elapsed().as_secs_f64());
                     ctx.metrics.accepted.inc_by(receipt.accepted() as u64);
+                    state.tally.accepted += receipt.accepted() as u64;
                     let now = self.clock.now();
                     // Rejected records are final (they cannot be serialised):
                     // their keys are remembered too, so a source repeating them
@@ -403,20 +497,17 @@ where
                         }
                     }
                     for rejected in receipt.rejected() {
-                        tracing::warn!(%window, index = rejected.index, error = %rejected.error, "record rejected by the sink stack");
+                        tracing::warn!(%window, index = rejected.index, error = %ErrorChain(&rejected.error), "record rejected by the sink stack");
                     }
                     if state.refusing {
-                        tracing::info!(
-                            pipeline = self.collector.name(),
-                            "sink stack accepts batches again"
-                        );
+                        tracing::info!("sink stack accepts batches again");
                         state.refusing = false;
                     }
                 }
                 Err(refused) => {
                     let (records, error) = refused.into_parts();
                     if !state.refusing {
-                        tracing::warn!(%window, %error, records = count, "sink stack refused a batch; holding it and slowing down");
+                        tracing::warn!(%window, error = %ErrorChain(&error), records = count, "sink stack refused a batch; holding it and slowing down");
                         state.refusing = true;
                     }
                     let keys = if records.len() == keys.len() {
@@ -440,9 +531,8 @@ where
             && let Err(error) = journal.sync().await
         {
             tracing::warn!(
-                pipeline = self.collector.name(),
                 path = %journal.path().display(),
-                %error,
+                error = %ErrorChain(&error),
                 "cannot write the dedupe journal; a restart may store recent readings twice"
             );
         }
@@ -450,7 +540,7 @@ where
         state.seen.expire(now);
         if let Err(error) = self.sink.advance(now).await {
             ctx.metrics.collect_error("sink");
-            tracing::error!(pipeline = self.collector.name(), %error, "sink stack failed to advance");
+            tracing::error!(error = %ErrorChain(&error), "sink stack failed to advance");
         }
         let mut stats = StackStats::default();
         self.sink.observe(&mut stats);
@@ -466,7 +556,7 @@ where
     ) -> Result<(), PipelineError> {
         let name = self.collector.name().to_owned();
         let deadline = Instant::now() + ctx.drain_deadline;
-        tracing::info!(pipeline = %name, ?mode, "draining");
+        tracing::info!(?mode, "draining");
         // Every call to the stack is cut off at the deadline: a stack that
         // never answers cannot hang the drain.
         loop {
@@ -493,7 +583,7 @@ where
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(PipelineError::Drain {
                 pipeline: name.clone(),
-                message: e.to_string(),
+                message: ErrorChain(&e).to_string(),
             }),
             Err(_) => Err(PipelineError::Drain {
                 pipeline: name.clone(),
@@ -503,6 +593,15 @@ where
         let mut stats = StackStats::default();
         self.sink.observe(&mut stats);
         ctx.metrics.publish(&stats, self.clock.now(), 0, 0, 0.0);
+        let tally = &state.tally;
+        tracing::info!(
+            polls = tally.polls,
+            failed_polls = tally.failed,
+            collected = tally.collected,
+            accepted = tally.accepted,
+            undrained,
+            "stopped"
+        );
         if undrained > 0 {
             return Err(PipelineError::Undrained {
                 pipeline: name,
@@ -523,6 +622,17 @@ struct State<R> {
     journal: Option<KeyJournal>,
     /// Records of the batch being offered to the stack right now.
     offering: usize,
+    /// What this run did, for the line logged when it stops.
+    tally: Tally,
+}
+
+/// Counts of one run of a pipeline.
+#[derive(Default)]
+struct Tally {
+    polls: u64,
+    failed: u64,
+    collected: u64,
+    accepted: u64,
 }
 
 /// Resolves once a stop is requested, with the drain mode.

@@ -298,12 +298,16 @@ fn redacted(url: &str) -> String {
 }
 
 /// Why a poll of a [`SatayCollector`] failed. Every kind is transient: the
-/// pipeline counts it, logs it and polls again on its next tick.
+/// pipeline counts it, logs it and polls again on its next tick. The
+/// message does not repeat the pipeline's name (each variant carries it in
+/// `pipeline`, and the pipeline's log lines are in its span); log it with
+/// [`ErrorChain`](meathook_core::ErrorChain) to see the cause below it
+/// (DNS, refused connection, TLS, timeout).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SatayError {
     /// The action could not build its request (a bad base URL or parameter).
-    #[error("{pipeline}: the request could not be built: {source}")]
+    #[error("the request could not be built: {source}")]
     Request {
         /// The pipeline.
         pipeline: String,
@@ -313,7 +317,7 @@ pub enum SatayError {
     },
     /// The request could not be sent or its response not read (reset, DNS,
     /// TLS, the client's own timeout).
-    #[error("{pipeline}: request to {url} failed: {source}")]
+    #[error("request to {url} failed: {source}")]
     Transport {
         /// The pipeline.
         pipeline: String,
@@ -326,7 +330,7 @@ pub enum SatayError {
     /// A 2xx body was larger than the collector's body limit; nothing of it
     /// was kept.
     #[error(
-        "{pipeline}: the answer of {url} is larger than the body limit of {limit} bytes{}; if the API really sends that much, raise it with SatayCollector::with_body_limit",
+        "the answer of {url} is larger than the body limit of {limit} bytes{}; if the API really sends that much, raise it with SatayCollector::with_body_limit",
         announced.map(|n| format!(" (it announced {n} bytes)")).unwrap_or_default()
     )]
     TooLarge {
@@ -341,7 +345,7 @@ pub enum SatayError {
     },
     /// The answer did not arrive in full within the collector's deadline.
     #[error(
-        "{pipeline}: {url} did not answer in full within {timeout:?}; if the API is this slow, raise it with SatayCollector::with_timeout"
+        "{url} did not answer in full within {timeout:?}; if the API is this slow, raise it with SatayCollector::with_timeout"
     )]
     Timeout {
         /// The pipeline.
@@ -352,7 +356,7 @@ pub enum SatayError {
         timeout: Duration,
     },
     /// The API answered with a status other than 2xx.
-    #[error("{pipeline}: {url} answered {status}{}: {body}", retry_after.map(|d| format!(" (retry after {d:?})")).unwrap_or_default())]
+    #[error("{url} answered {status}{}: {body}", retry_after.map(|d| format!(" (retry after {d:?})")).unwrap_or_default())]
     Status {
         /// The pipeline.
         pipeline: String,
@@ -366,7 +370,7 @@ pub enum SatayError {
         body: String,
     },
     /// A 2xx body did not decode as the action's response.
-    #[error("{pipeline}: the answer of {url} could not be decoded: {source}")]
+    #[error("the answer of {url} could not be decoded: {source}")]
     Decode {
         /// The pipeline.
         pipeline: String,

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use meathook_core::{Backoff, Drain};
+use meathook_core::{Backoff, Drain, ErrorChain};
 use tokio::sync::watch;
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
@@ -101,7 +101,7 @@ pub(crate) async fn supervise(
             () = signals.next() => break,
             Some(joined) = tasks.join_next_with_id() => {
                 let (id, outcome) = match joined {
-                    Ok((id, result)) => (id, result.map_err(|e| e.to_string())),
+                    Ok((id, result)) => (id, result.map_err(|e| ErrorChain(&e).to_string())),
                     Err(e) => (e.id(), Err(panic_message(e))),
                 };
                 if let Some(slot) = slots.iter_mut().find(|s| s.task == Some(id)) {
@@ -202,7 +202,8 @@ async fn wait_for_drain(
     tasks: &mut JoinSet<Result<(), PipelineError>>,
     signals: &mut Signals,
 ) -> Result<(), RuntimeError> {
-    let deadline = Instant::now() + settings.drain_deadline + Duration::from_secs(1);
+    let started = Instant::now();
+    let deadline = started + settings.drain_deadline + Duration::from_secs(1);
     let mut failed = Vec::new();
     let mut finished = std::collections::HashSet::new();
     loop {
@@ -212,7 +213,7 @@ async fn wait_for_drain(
                 Some(Ok((id, Ok(())))) => { finished.insert(id); }
                 Some(Ok((id, Err(error)))) => {
                     finished.insert(id);
-                    tracing::error!(%error, "drain failed");
+                    tracing::error!(error = %ErrorChain(&error), "drain failed");
                     failed.extend(slots.iter().filter(|s| s.task == Some(id)).map(|s| s.name.clone()));
                 }
                 Some(Err(e)) => {
@@ -235,7 +236,11 @@ async fn wait_for_drain(
         }
     }
     if failed.is_empty() {
-        tracing::info!("every pipeline drained");
+        tracing::info!(
+            pipelines = slots.len(),
+            took = ?started.elapsed(),
+            "every pipeline drained"
+        );
         Ok(())
     } else {
         Err(RuntimeError::DrainFailed { pipelines: failed })

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument as _;
 
 use crate::codec::RecordError;
 use crate::delivery::{self, Command};
@@ -317,6 +318,16 @@ where
         if !report.skipped.is_empty() || !report.quarantined.is_empty() {
             tracing::warn!(dir = %self.dir.display(), ?report, "spool recovery found damaged or stray files");
         }
+        if report.segments > 0 {
+            tracing::info!(
+                dir = %self.dir.display(),
+                segments = report.segments,
+                records = report.records,
+                truncated_bytes = report.truncated_bytes,
+                lost_records = report.lost_records,
+                "recovered spooled records; delivering them first"
+            );
+        }
         self.report = Some(report);
         let Some(inner) = self.inner.take() else {
             return Err(self.poison("the inner sink was lost".into()));
@@ -332,15 +343,20 @@ where
             }
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = tokio::spawn(delivery::run::<S, R, F, F::Lock>(
-            inner,
-            Arc::clone(&shared),
-            self.fs.clone(),
-            self.cfg.clone(),
-            rx,
-            lock,
-            Arc::clone(&self.inner_stats),
-        ));
+        // The worker logs in the span the spool was opened in (a
+        // pipeline's, under the runtime).
+        let worker = tokio::spawn(
+            delivery::run::<S, R, F, F::Lock>(
+                inner,
+                Arc::clone(&shared),
+                self.fs.clone(),
+                self.cfg.clone(),
+                rx,
+                lock,
+                Arc::clone(&self.inner_stats),
+            )
+            .in_current_span(),
+        );
         self.running = Some(Running {
             writer,
             tx,

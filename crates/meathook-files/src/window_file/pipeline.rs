@@ -394,7 +394,19 @@ where
                     })
                 })?;
         }
-        tracing::debug!(path = %location, rows = file.rows, bytes = file.len, created, "file delivered");
+        // Once per window file: the line an operator reads to see data land.
+        let latency = time::OffsetDateTime::now_utc() - window.end;
+        if created {
+            tracing::info!(
+                path = %location,
+                rows = file.rows,
+                bytes = file.len,
+                latency_s = latency.as_seconds_f64().max(0.0).round(),
+                "window delivered"
+            );
+        } else {
+            tracing::info!(path = %location, rows = file.rows, "window already delivered; nothing written");
+        }
         self.last = Some(delivery);
         Ok(())
     }

@@ -15,3 +15,4 @@ mod satay_nea;
 mod signals;
 mod slow_destination;
 mod supervisor;
+mod try_once;

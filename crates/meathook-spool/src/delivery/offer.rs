@@ -61,7 +61,7 @@ where
             stats.add(|c| &c.delivered_records, receipt.accepted() as u64);
             for r in receipt.rejected() {
                 stats.add(|c| &c.rejected_by_inner, 1);
-                tracing::warn!(%window, index = r.index, error = %r.error, "the inner sink rejected a spooled record; it cannot be retried");
+                tracing::warn!(%window, index = r.index, error = %meathook_core::ErrorChain(&r.error), "the inner sink rejected a spooled record; it cannot be retried");
             }
             let damage = damage.lock().map(|d| d.clone()).unwrap_or_default();
             if damage.lost > due.known_lost {

@@ -12,10 +12,11 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meathook_core::{Backoff, Drain, ErrorClass, Sink, SinkError, StackStats};
+use meathook_core::{Backoff, Drain, ErrorChain, ErrorClass, Sink, SinkError, StackStats};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::Command;
 use super::files::{dead_letter, remove_delivered, retire_abandoned};
@@ -137,7 +138,7 @@ where
         match cmd {
             Command::Advance(now) => {
                 if let Err(error) = self.inner.advance(now).await {
-                    tracing::warn!(%error, "the spool's inner sink failed to advance");
+                    tracing::warn!(error = %ErrorChain(&error), "the spool's inner sink failed to advance");
                 }
             }
             Command::Flush(mode, reply) => {
@@ -154,7 +155,7 @@ where
             Ok(()) => self.opened = true,
             Err(error) => {
                 let wait = self.wait_after(&error);
-                tracing::warn!(%error, retry_in = ?wait, "the spool's inner sink failed to open");
+                tracing::warn!(error = %ErrorChain(&error), retry_in = ?wait, "the spool's inner sink failed to open");
                 self.retry_at = Some(Instant::now() + wait);
             }
         }
@@ -165,7 +166,14 @@ where
     async fn turn(&mut self) -> Next {
         self.retry_at = None;
         match self.next_segment() {
-            Some(due) => self.attempt(due).await,
+            Some(due) => {
+                let span = tracing::info_span!(
+                    "delivery",
+                    segment = due.segment.id,
+                    window = %due.segment.window
+                );
+                self.attempt(due).instrument(span).await
+            }
             None => {
                 self.answer_flushes().await;
                 Next::Wait
@@ -226,15 +234,16 @@ where
     /// The inner sink refused `due`: retry after the backoff, or move it to
     /// `dead-letter/` once it has been refused permanently often enough.
     async fn refused(&mut self, due: &Due, error: &S::Error) -> Next {
-        self.shared.note_attempt(Some(error.to_string()));
+        let why = ErrorChain(error).to_string();
+        self.shared.note_attempt(Some(why.clone()));
         self.shared.stats.add(|c| &c.deliveries_failed, 1);
         let class = error.class();
         let wait = self.wait_after(error);
-        tracing::warn!(window = %due.segment.window, %error, permanent = class == ErrorClass::Permanent, retry_in = ?wait, "the inner sink refused a spool segment");
+        tracing::warn!(error = %why, permanent = class == ErrorClass::Permanent, retry_in = ?wait, "the inner sink refused a spool segment");
         if class == ErrorClass::Permanent {
             let count = self.count_refusal(due);
             if count >= self.cfg.dead_letter_after.max(1)
-                && dead_letter(&self.shared, &self.fs, due, &error.to_string(), count).await
+                && dead_letter(&self.shared, &self.fs, due, &why, count).await
             {
                 self.permanent = None;
                 self.backoff.reset();
