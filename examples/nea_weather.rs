@@ -6,16 +6,19 @@
 //! ```sh
 //! cargo run --example nea_weather -- examples/meathook.toml
 //! cargo run --example nea_weather -- --check examples/meathook.toml   # validate only
+//! cargo run --example nea_weather -- --once examples/meathook.toml    # poll once, print, write nothing
 //! ```
 //!
-//! Exit codes: 0 after a clean drain, 2 for a configuration error (nothing
-//! is started), 130 when a second signal cut the drain short, 1 for any
-//! other failure.
+//! Exit codes: 0 after a clean drain, 2 for a configuration or usage error
+//! (nothing is started), 130 when a second signal cut the drain short, 1
+//! for any other failure (with `--once`: a poll failed).
 
 #[path = "nea_weather/catalog.rs"]
 mod catalog;
 #[path = "nea_weather/config.rs"]
 mod config;
+#[path = "nea_weather/once.rs"]
+mod once;
 #[path = "nea_weather/reading.rs"]
 mod reading;
 
@@ -112,6 +115,21 @@ struct Shared {
     terminal: Terminal,
 }
 
+/// The collector of pipeline `name`, polling with `request`.
+fn collector(
+    shared: &Shared,
+    name: &str,
+    request: Request,
+) -> impl meathook::Collector<Record = Reading, Error = SatayError> + use<> {
+    let api = shared.api.clone();
+    SatayCollector::new(
+        name.to_owned(),
+        shared.client.clone(),
+        move |sender| request(api.clone(), sender),
+        std::convert::identity,
+    )
+}
+
 /// Adds one pipeline that polls with `request` and spools what it collects
 /// in front of the terminal sink the configuration chose.
 fn add(
@@ -124,13 +142,7 @@ fn add(
     let shared = shared.clone();
     builder.pipeline(move || {
         // Rebuilt after a panic: a fresh client stack and spool recovery.
-        let api = shared.api.clone();
-        let collector = SatayCollector::new(
-            name.clone(),
-            shared.client.clone(),
-            move |sender| request(api.clone(), sender),
-            std::convert::identity,
-        );
+        let collector = collector(&shared, &name, request);
         let stack = (shared.terminal)(&name).spooled(shared.spool_dir.join(&name), shared.flush);
         // The dedupe memory survives restarts, beside the pipeline's spool.
         let dedupe = shared.spool_dir.join(format!("{name}.dedupe"));
@@ -196,12 +208,14 @@ fn file_sinks(
     })
 }
 
-fn build(
+/// What every pipeline shares: the API client, the spool's windows and the
+/// terminal sink chosen by the configuration.
+fn shared(
     config: &Config,
     api_key: Option<String>,
     hf_token: Option<meathook::hf::HfToken>,
     catalog: &catalog::Catalog,
-) -> Result<MeathookBuilder, String> {
+) -> Result<Shared, String> {
     let mut api = nea_rs::Api::new();
     if let Some(base) = &config.api.base_url {
         api = api.base_url(base.clone());
@@ -230,7 +244,7 @@ fn build(
         (Some(_), None) => return Err("[sink.huggingface] needs HF_TOKEN".into()),
         (None, _) => file_sinks(&url, &destination, &catalog.deliveries()),
     };
-    let shared = Shared {
+    Ok(Shared {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -239,8 +253,15 @@ fn build(
         spool_dir: config.spool_dir.clone(),
         flush,
         terminal,
-    };
+    })
+}
 
+/// The runtime with one pipeline per configured collector.
+fn build(
+    config: &Config,
+    shared: &Shared,
+    catalog: &catalog::Catalog,
+) -> Result<MeathookBuilder, String> {
     let drain = match config.shutdown.drain {
         DrainMode::Everything => Drain::Everything,
         DrainMode::KeepActiveWindow => Drain::KeepActiveWindow,
@@ -258,12 +279,91 @@ fn build(
     for (key, collector) in &config.collectors {
         let name = collector.name.clone().unwrap_or_else(|| key.clone());
         let request = request(key).ok_or_else(|| format!("unknown collector {key}"))?;
-        builder = add(builder, &shared, name, collector.interval, request);
+        builder = add(builder, shared, name, collector.interval, request);
     }
     Ok(builder)
 }
 
+/// `--once`: every configured collector in a pipeline whose sink stack is
+/// never opened, and where their files land.
+fn trial(
+    config: &Config,
+    shared: &Shared,
+) -> Result<
+    (
+        Vec<once::Target<impl meathook::Collector<Record = Reading> + use<>>>,
+        once::Landing,
+    ),
+    String,
+> {
+    let mut targets = Vec::new();
+    for (key, c) in &config.collectors {
+        let name = c.name.clone().unwrap_or_else(|| key.clone());
+        let request = request(key).ok_or_else(|| format!("unknown collector {key}"))?;
+        let pipeline = Pipeline::new(
+            collector(shared, &name, request),
+            (shared.terminal)(&name),
+            c.interval,
+        )
+        .with_key_fn(|r: &Reading| (r.station_id.clone(), r.timestamp));
+        targets.push(once::Target {
+            pipeline,
+            interval: c.interval,
+        });
+    }
+    let destination = match &config.sink.huggingface {
+        Some(hf) => {
+            let prefix = hf.path_prefix.as_deref().unwrap_or("").trim_matches('/');
+            let at = format!("hf://datasets/{}@{}", hf.repo, hf.branch);
+            if prefix.is_empty() {
+                at
+            } else {
+                format!("{at}/{prefix}")
+            }
+        }
+        None => config.destination(),
+    };
+    Ok((
+        targets,
+        once::Landing {
+            destination,
+            window: config.flush.every,
+        },
+    ))
+}
+
+/// Polls Singapore's NEA weather APIs into hourly parquet files, spooled
+/// durably on the way.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "nea_weather",
+    version,
+    after_help = "Exit codes: 0 after a clean drain, 2 for a configuration or usage error \
+                  (nothing is started), 130 when a second signal cut the drain short, \
+                  1 for any other failure (with --once: a poll failed).\n\
+                  Environment: HF_TOKEN for [sink.huggingface], X_API_KEY for the NEA API, \
+                  RUST_LOG for the log filter (default info)."
+)]
+struct Args {
+    /// The configuration file.
+    #[arg(default_value = "examples/meathook.toml")]
+    config: PathBuf,
+    /// Check the configuration and exit.
+    #[arg(long, conflicts_with = "once")]
+    check: bool,
+    /// Poll each collector once (or N times, one interval apart, with
+    /// --once=N), print the records, the window and the path each batch
+    /// would land at, and exit; nothing is written.
+    #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true,
+          default_missing_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    once: Option<u32>,
+    /// How --once prints: a table per batch, or one JSON object per record.
+    #[arg(long, value_enum, default_value_t = once::Format::Table, requires = "once")]
+    format: once::Format,
+}
+
 fn main() -> ExitCode {
+    let args = <Args as clap::Parser>::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -272,15 +372,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    // `nea_weather [--check] [CONFIG]`: `--check` validates and exits.
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let check_only = args.first().is_some_and(|a| a == "--check");
-    if check_only {
-        args.remove(0);
-    }
-    let path = args
-        .first()
-        .map_or_else(|| PathBuf::from("examples/meathook.toml"), PathBuf::from);
+    let path = args.config;
     let hf_token = std::env::var("HF_TOKEN").ok();
     let config = match Config::load(&path, hf_token.as_deref()) {
         Ok(config) => config,
@@ -296,22 +388,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let builder = match build(
+    let shared = match shared(
         &config,
         std::env::var("X_API_KEY").ok().filter(|k| !k.is_empty()),
         hf_token.map(meathook::hf::HfToken::new),
         &catalog,
     ) {
-        Ok(builder) => builder,
+        Ok(shared) => shared,
         Err(e) => {
             eprintln!("nea_weather: {}: {e}", path.display());
             return ExitCode::from(2);
         }
     };
-    if check_only {
-        eprintln!("nea_weather: {} is valid", path.display());
-        return ExitCode::SUCCESS;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -323,6 +411,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(polls) = args.once {
+        return match trial(&config, &shared) {
+            Ok((targets, landing)) => {
+                runtime.block_on(once::run(targets, &landing, polls, args.format))
+            }
+            Err(e) => {
+                eprintln!("nea_weather: {}: {e}", path.display());
+                ExitCode::from(2)
+            }
+        };
+    }
+    let builder = match build(&config, &shared, &catalog) {
+        Ok(builder) => builder,
+        Err(e) => {
+            eprintln!("nea_weather: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        eprintln!("nea_weather: {} is valid", path.display());
+        return ExitCode::SUCCESS;
+    }
     let destination = match &config.sink.huggingface {
         Some(hf) => format!("huggingface dataset {} (branch {})", hf.repo, hf.branch),
         None => config.destination(),

@@ -4,3 +4,4 @@
 
 mod fresh_spool;
 mod nea_example;
+mod nea_once;

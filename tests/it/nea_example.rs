@@ -25,7 +25,7 @@ struct Reading {
     unit: String,
 }
 
-fn example() -> PathBuf {
+pub(crate) fn example() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir.join("examples").join("nea_weather");
@@ -37,14 +37,14 @@ fn example() -> PathBuf {
     path
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("meathook-nea-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn config(dir: &Path, base_url: &str) -> PathBuf {
+pub(crate) fn config(dir: &Path, base_url: &str) -> PathBuf {
     let path = dir.join("meathook.toml");
     let text = format!(
         "spool_dir = \"{spool}\"\n[flush]\nevery = \"1h\"\n[sink.local]\ndir = \"{data}\"\n[api]\nbase_url = \"{base_url}\"\n\
@@ -177,7 +177,7 @@ fn catalogued(dir: &Path) -> BTreeMap<String, (u64, u64)> {
 }
 
 /// Every reading the fake served, keyed like [`dataset`].
-fn served(fake: &FakeNea) -> Vec<(String, String, OffsetDateTime)> {
+pub(crate) fn served(fake: &FakeNea) -> Vec<(String, String, OffsetDateTime)> {
     fake.served()
         .into_iter()
         .map(|r| {
@@ -221,7 +221,7 @@ fn assert_every_served_reading_landed_once(
     );
 }
 
-async fn fake_nea() -> FakeNea {
+pub(crate) async fn fake_nea() -> FakeNea {
     FakeNea::start(FakeNeaConfig {
         stations: 4,
         ..FakeNeaConfig::default()

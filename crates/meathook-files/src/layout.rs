@@ -48,13 +48,7 @@ pub enum BatchName<'a> {
 /// The path of one batch's file, relative to the destination's prefix:
 /// `data/{pipeline}/{date}/{HHMMSS}Z-{batch}.{extension}`.
 pub fn object_path(window: &WindowMeta, batch: BatchName<'_>, extension: &str) -> String {
-    let start = window.start.to_offset(time::UtcOffset::UTC);
-    let (y, m, d) = (start.year(), u8::from(start.month()), start.day());
-    let (hh, mm, ss) = (start.hour(), start.minute(), start.second());
-    let mut path = format!(
-        "{DATA_DIR}/{}/{y:04}-{m:02}-{d:02}/{hh:02}{mm:02}{ss:02}Z-",
-        pipeline_segment(&window.pipeline)
-    );
+    let mut path = window_prefix(window);
     match batch {
         BatchName::Sequence(id) => {
             let _ = write!(path, "b{id}");
@@ -69,6 +63,20 @@ pub fn object_path(window: &WindowMeta, batch: BatchName<'_>, extension: &str) -
     path.push('.');
     path.push_str(&pipeline_segment(extension));
     path
+}
+
+/// What every file of `window` starts with, relative to the prefix:
+/// `data/{pipeline}/{date}/{HHMMSS}Z-`; the batch's name and the extension
+/// follow. For showing where a batch will land before its identity is known
+/// (a spool numbers it when it is written).
+pub fn window_prefix(window: &WindowMeta) -> String {
+    let start = window.start.to_offset(time::UtcOffset::UTC);
+    let (y, m, d) = (start.year(), u8::from(start.month()), start.day());
+    let (hh, mm, ss) = (start.hour(), start.minute(), start.second());
+    format!(
+        "{DATA_DIR}/{}/{y:04}-{m:02}-{d:02}/{hh:02}{mm:02}{ss:02}Z-",
+        pipeline_segment(&window.pipeline)
+    )
 }
 
 /// The glob matching every file of `pipeline` with `extension`, relative to
@@ -154,6 +162,14 @@ mod tests {
         assert_eq!(
             pipeline_glob("air_temperature", "parquet"),
             "data/air_temperature/**/*.parquet"
+        );
+        assert_eq!(
+            window_prefix(&WindowMeta::containing(
+                "test",
+                datetime!(2026-11-23 23:59:58.5 UTC),
+                std::time::Duration::from_secs(1),
+            )),
+            "data/tes+74/2026-11-23/235958Z-"
         );
     }
 
