@@ -6,8 +6,10 @@
 //! (an independent OpenMetrics parser), `moto[server]` (a local
 //! S3-compatible server), `huggingface_hub` (the Hub's official client,
 //! pointed at the fake Hub), `datasets` (how most readers open a dataset,
-//! from the Hub or a directory), and `duckdb` and `polars` (two more
-//! engines that must read the files). Re-running is cheap: nothing is installed
+//! from the Hub or a directory), `duckdb` and `polars` (two more
+//! engines that must read the files), and `kubernetes-validate` (the
+//! Kubernetes API's schemas, offline, for the deploy example's manifests).
+//! Re-running is cheap: nothing is installed
 //! when the pins already match. The test step then sets
 //! [`REQUIRE_ENV`], so a missing interpreter fails the tests instead of
 //! skipping them.
@@ -26,6 +28,7 @@ const PINS: &[&str] = &[
     "datasets==4.1.1",
     "duckdb==2.0.1",
     "polars==2.1.0",
+    "kubernetes-validate==1.37.0",
 ];
 
 /// Set for the test step: tests that need the venv fail without it.
