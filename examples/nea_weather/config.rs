@@ -1,6 +1,7 @@
 //! The example's configuration file: parsed strictly (unknown keys, bad
 //! durations and bad names are errors that name the key and line), with
-//! secrets only from the environment.
+//! secrets only from the environment, and the process's shard from
+//! `MEATHOOK_SHARD`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +13,10 @@ use serde::Deserialize;
 
 /// The pipelines this example knows: NEA station-reading APIs.
 pub(crate) const KNOWN_APIS: [&str; 3] = ["air_temperature", "rainfall", "relative_humidity"];
+
+/// The variable naming this process's shard: it runs the collectors whose
+/// `shard` is that number. On Kubernetes, the pod's index.
+pub(crate) const SHARD_VAR: &str = "MEATHOOK_SHARD";
 
 /// `examples/meathook.toml`, parsed.
 #[derive(Debug, Deserialize)]
@@ -51,19 +56,31 @@ pub(crate) struct Flush {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Sinks {
-    pub(crate) local: Option<Local>,
+    pub(crate) files: Option<Files>,
+    /// The old spelling of `[sink.files]`: read with a warning, and moved
+    /// into `files` when the file is loaded.
+    local: Option<Local>,
     pub(crate) huggingface: Option<HuggingFace>,
 }
 
-/// The embedded default destination: a local dataset directory (or any
-/// URL the file sink understands).
+/// `[sink.files]`, the default destination: parquet files in a local
+/// dataset directory or an object store.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Local {
-    pub(crate) dir: String,
+pub(crate) struct Files {
+    /// A directory, or a URL the file sink understands (`s3://`, `gs://`,
+    /// `az://`, `file://`, `memory://`).
+    pub(crate) destination: String,
 }
 
-/// A HuggingFace dataset; when set it replaces `[sink.local]`. The token
+/// `[sink.local] dir`, what `[sink.files] destination` was called first.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Local {
+    dir: String,
+}
+
+/// A HuggingFace dataset; when set it replaces `[sink.files]`. The token
 /// comes from `HF_TOKEN` only.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -150,6 +167,10 @@ pub(crate) struct Collector {
     pub(crate) interval: Duration,
     /// The pipeline's name; defaults to the collector's key.
     pub(crate) name: Option<String>,
+    /// The shard that runs this pipeline: only the process whose
+    /// `MEATHOOK_SHARD` is this number. Unset everywhere: every process
+    /// runs every collector.
+    pub(crate) shard: Option<u32>,
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -181,15 +202,47 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads and checks `path`; `hf_token` is the `HF_TOKEN` variable's value.
+    /// Reads and checks `path`; `hf_token` is the `HF_TOKEN` variable's
+    /// value. Keeps only this process's collectors when they are sharded
+    /// (`MEATHOOK_SHARD`, read here like the catalog reads `DATABASE_URL`).
     pub(crate) fn load(path: &Path, hf_token: Option<&str>) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        let config: Config = toml::from_str(&text).map_err(|e| {
+        let mut config: Config = toml::from_str(&text).map_err(|e| {
             ConfigError(format!("{}: {}", path.display(), e.to_string().trim_end()))
         })?;
+        config.rename_sink_local(path, &text)?;
         config.check(path, &text, hf_token)?;
+        let shard = std::env::var_os(SHARD_VAR).map(|v| v.to_string_lossy().into_owned());
+        config.select_shard(path, &text, shard.as_deref())?;
         Ok(config)
+    }
+
+    /// Moves `[sink.local] dir` into `[sink.files] destination`, with a
+    /// warning: a file written for an earlier release keeps working, and
+    /// says how to spell it now.
+    fn rename_sink_local(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let Some(local) = self.sink.local.take() else {
+            return Ok(());
+        };
+        let file = path.display();
+        let line = line_of(text, "[sink.local]")
+            .map(|l| format!(", line {l}"))
+            .unwrap_or_default();
+        if self.sink.files.is_some() {
+            return Err(ConfigError(format!(
+                "{file}: [sink.local]{line} and [sink.files] both name the destination: keep [sink.files] \
+                 (`[sink.local] dir` is its old spelling)"
+            )));
+        }
+        tracing::warn!(
+            "{file}: [sink.local]{line}: `[sink.local] dir` is now `[sink.files] destination` \
+             (same meaning); the old name is deprecated and will be refused in a later release"
+        );
+        self.sink.files = Some(Files {
+            destination: local.dir,
+        });
+        Ok(())
     }
 
     fn check(&self, path: &Path, text: &str, hf_token: Option<&str>) -> Result<(), ConfigError> {
@@ -229,9 +282,13 @@ impl Config {
         }
         meathook::FlushPolicy::every(self.flush.every)
             .map_err(|e| ConfigError(format!("{file}: `flush.every`{}: {e}", at("every"))))?;
-        if let Some(local) = &self.sink.local {
-            meathook::parquet::Destination::parse(&local.dir)
-                .map_err(|e| ConfigError(format!("{file}: `sink.local.dir`{}: {e}", at("dir"))))?;
+        if let Some(files) = &self.sink.files {
+            meathook::parquet::Destination::parse(&files.destination).map_err(|e| {
+                ConfigError(format!(
+                    "{file}: `sink.files.destination`{}: {e}",
+                    at("destination")
+                ))
+            })?;
         }
         if let Some(hf) = &self.sink.huggingface {
             if meathook::hf::RepoId::parse(&hf.repo).is_none() {
@@ -270,11 +327,81 @@ impl Config {
         Ok(())
     }
 
-    /// The local destination: `[sink.local] dir`, or a dataset directory
+    /// Keeps the collectors of this process's shard, `shard` being the
+    /// `MEATHOOK_SHARD` variable's value. Sharded collectors need the
+    /// variable and unsharded ones refuse it, so that no pipeline runs in
+    /// two processes by mistake.
+    fn select_shard(
+        &mut self,
+        path: &Path,
+        text: &str,
+        shard: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        let file = path.display();
+        let sharded: Vec<u32> = self.collectors.values().filter_map(|c| c.shard).collect();
+        if sharded.is_empty() {
+            return match shard {
+                None => Ok(()),
+                Some(value) => Err(ConfigError(format!(
+                    "{file}: {SHARD_VAR} = {value:?} is set but no collector names a shard: \
+                     give each [collectors.NAME] a `shard = N`, or unset {SHARD_VAR} \
+                     (every process would run every pipeline)"
+                ))),
+            };
+        }
+        if let Some((key, _)) = self.collectors.iter().find(|(_, c)| c.shard.is_none()) {
+            return Err(ConfigError(format!(
+                "{file}: `collectors.{key}`{} has no `shard` but other collectors do: \
+                 give every collector a shard, so that each pipeline runs in exactly one process",
+                line_of(text, &format!("[collectors.{key}]"))
+                    .map(|l| format!(", line {l}"))
+                    .unwrap_or_default()
+            )));
+        }
+        let mut shards = sharded;
+        shards.sort_unstable();
+        shards.dedup();
+        let known = shards
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let Some(value) = shard else {
+            return Err(ConfigError(format!(
+                "{file}: the collectors are sharded (shards {known}) but {SHARD_VAR} is not set: \
+                 set it to this process's shard (in the StatefulSet, from the pod-index label)"
+            )));
+        };
+        let Ok(number) = value.trim().parse::<u32>() else {
+            return Err(ConfigError(format!(
+                "{file}: {SHARD_VAR} = {value:?} is not a shard number: the shards are {known}"
+            )));
+        };
+        if !shards.contains(&number) {
+            return Err(ConfigError(format!(
+                "{file}: {SHARD_VAR} = {number} but no collector has `shard = {number}`: \
+                 the shards are {known}; give this shard collectors, or run fewer processes"
+            )));
+        }
+        self.collectors.retain(|_, c| c.shard == Some(number));
+        let names: Vec<&str> = self
+            .collectors
+            .iter()
+            .map(|(key, c)| c.name.as_deref().unwrap_or(key))
+            .collect();
+        tracing::info!(
+            shard = number,
+            pipelines = %names.join(", "),
+            "this process runs shard {number} (the shards are {known})"
+        );
+        Ok(())
+    }
+
+    /// Where files go: `[sink.files] destination`, or a dataset directory
     /// beside the spools.
     pub(crate) fn destination(&self) -> String {
-        match &self.sink.local {
-            Some(local) => local.dir.clone(),
+        match &self.sink.files {
+            Some(files) => files.destination.clone(),
             None => self
                 .spool_dir
                 .parent()
