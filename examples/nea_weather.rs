@@ -6,12 +6,14 @@
 //! ```sh
 //! cargo run --example nea_weather -- examples/meathook.toml
 //! cargo run --example nea_weather -- --check examples/meathook.toml   # validate only
+//! cargo run --example nea_weather -- --check --probe examples/meathook.toml   # and reach the destination
 //! cargo run --example nea_weather -- --once examples/meathook.toml    # poll once, print, write nothing
 //! ```
 //!
 //! Exit codes: 0 after a clean drain, 2 for a configuration or usage error
 //! (nothing is started), 130 when a second signal cut the drain short, 1
-//! for any other failure (with `--once`: a poll failed).
+//! for any other failure (with `--once`: a poll failed; with `--probe`: a
+//! place the job writes to could not be reached).
 
 #[path = "nea_weather/catalog.rs"]
 mod catalog;
@@ -284,6 +286,69 @@ fn build(
     Ok(builder)
 }
 
+/// `--check --probe`: reaches each place the job writes to, changing
+/// nothing, and says how each went; exit status 1 if any cannot be reached.
+async fn probe(
+    config: &Config,
+    hf_token: Option<meathook::hf::HfToken>,
+    catalog: &catalog::Catalog,
+) -> ExitCode {
+    use meathook::contracts::ErrorChain;
+    let mut checks = Vec::new();
+    let spool = config.spool_dir.to_string_lossy().into_owned();
+    let reached = match Destination::parse(&spool) {
+        Ok(dir) => dir.probe().await.map_err(|e| ErrorChain(&e).to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    checks.push((format!("spool directory {spool}"), reached));
+    match (&config.sink.huggingface, hf_token) {
+        (Some(hf), Some(token)) => {
+            let mut sink = HfSink::<Reading>::new(reqwest::Client::new(), hf.repo.clone(), token)
+                .with_branch(hf.branch.clone());
+            if let Some(endpoint) = &hf.endpoint {
+                sink = sink.with_endpoint(endpoint.clone());
+            }
+            if hf.create {
+                sink = sink.with_create_if_missing(hf.private);
+            }
+            let reached = sink.probe().await.map_err(|e| ErrorChain(&e).to_string());
+            checks.push((
+                format!("huggingface dataset {} (branch {})", hf.repo, hf.branch),
+                reached,
+            ));
+        }
+        // Loading the configuration refused this already.
+        (Some(_), None) => checks.push((
+            "huggingface dataset".into(),
+            Err("HF_TOKEN is not set".into()),
+        )),
+        (None, _) => {
+            let url = config.destination();
+            let reached = match Destination::parse(&url) {
+                Ok(d) => d.probe().await.map_err(|e| ErrorChain(&e).to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            checks.push((format!("destination {url}"), reached));
+        }
+    }
+    checks.extend(catalog.probe().await);
+    let mut failed = false;
+    for (what, reached) in checks {
+        match reached {
+            Ok(()) => eprintln!("nea_weather: probe: {what}: ok"),
+            Err(why) => {
+                failed = true;
+                eprintln!("nea_weather: probe: {what}: FAILED: {why}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// `--once`: every configured collector in a pipeline whose sink stack is
 /// never opened, and where their files land.
 fn trial(
@@ -340,7 +405,8 @@ fn trial(
     version,
     after_help = "Exit codes: 0 after a clean drain, 2 for a configuration or usage error \
                   (nothing is started), 130 when a second signal cut the drain short, \
-                  1 for any other failure (with --once: a poll failed).\n\
+                  1 for any other failure (with --once: a poll failed; with --probe: a place \
+                  the job writes to could not be reached).\n\
                   Environment: HF_TOKEN for [sink.huggingface], X_API_KEY for the NEA API, \
                   RUST_LOG for the log filter (default info)."
 )]
@@ -351,6 +417,11 @@ struct Args {
     /// Check the configuration and exit.
     #[arg(long, conflicts_with = "once")]
     check: bool,
+    /// With --check: also reach what the job writes to — the destination
+    /// (or the HuggingFace dataset, with the token's write access), the
+    /// spool directory, the catalog's database — changing nothing.
+    #[arg(long, requires = "check")]
+    probe: bool,
     /// Poll each collector once (or N times, one interval apart, with
     /// --once=N), print the records, the window and the path each batch
     /// would land at, and exit; nothing is written.
@@ -431,6 +502,12 @@ fn main() -> ExitCode {
     };
     if args.check {
         eprintln!("nea_weather: {} is valid", path.display());
+        if args.probe {
+            let hf_token = std::env::var("HF_TOKEN")
+                .ok()
+                .map(meathook::hf::HfToken::new);
+            return runtime.block_on(probe(&config, hf_token, &catalog));
+        }
         return ExitCode::SUCCESS;
     }
     let destination = match &config.sink.huggingface {

@@ -181,6 +181,21 @@ impl Catalog {
         self.stats.clone()
     }
 
+    /// `--check --probe`: whether the database answers, if there is one
+    /// (nothing is created).
+    pub(crate) async fn probe(&self) -> Option<(String, Result<(), String>)> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.postgres {
+            let what = format!("catalog database {}", pg.target());
+            let reached = pg
+                .probe()
+                .await
+                .map_err(|e| meathook::contracts::ErrorChain(&e).to_string());
+            return Some((what, reached));
+        }
+        None
+    }
+
     /// What to log at start-up.
     pub(crate) fn describe(&self) -> String {
         let manifest = self.path.display();

@@ -138,3 +138,74 @@ fn help_and_version_say_what_the_example_is() {
     let bad = run(&["--once=0"]);
     assert_eq!(bad.status.code(), Some(2), "zero polls is a usage error");
 }
+
+/// `--check --probe` reaches the spool directory and the destination (a
+/// local one, then a HuggingFace dataset on the fake Hub) and creates
+/// nothing; a token the Hub refuses makes it fail with the Hub's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_probe_reaches_where_the_job_writes_and_changes_nothing() {
+    use meathook_testkit::hub::{FakeHub, FakeHubConfig, HubRoute, TokenRole};
+
+    let dir = scratch("probe");
+    let path = config(&dir, "http://127.0.0.1:9");
+    let probe = |path: std::path::PathBuf, token: Option<&'static str>| {
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(example());
+            cmd.args(["--check", "--probe"]).arg(&path);
+            match token {
+                Some(t) => cmd.env("HF_TOKEN", t),
+                None => cmd.env_remove("HF_TOKEN"),
+            };
+            cmd.output().unwrap()
+        })
+    };
+    let out = probe(path.clone(), None).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("probe: spool directory") && err.contains("probe: destination"),
+        "{err}"
+    );
+    assert_eq!(err.matches(": ok").count(), 2, "{err}");
+    assert!(!dir.join("spool").exists() && !dir.join("dataset").exists());
+
+    let token = "hf_probe_token_51ad";
+    let hub = FakeHub::start(FakeHubConfig {
+        tokens: [(token.to_owned(), TokenRole::Write)].into(),
+        auto_create: false,
+        ..FakeHubConfig::default()
+    })
+    .await
+    .unwrap();
+    hub.create_repo("org/sg-weather");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "[sink.huggingface]\nrepo = \"org/sg-weather\"\nendpoint = \"{}\"\n",
+        hub.endpoint()
+    ));
+    std::fs::write(&path, text).unwrap();
+    let out = probe(path.clone(), Some(token)).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("huggingface dataset org/sg-weather (branch main): ok"),
+        "{err}"
+    );
+    let out = probe(path.clone(), Some("hf_not_a_known_token"))
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("huggingface dataset org/sg-weather (branch main): FAILED"),
+        "{err}"
+    );
+    assert!(err.contains("401"), "{err}");
+    assert!(
+        !err.contains("hf_not_a_known_token"),
+        "the token leaked: {err}"
+    );
+    assert!(hub.commits().is_empty(), "the probe committed");
+    assert_eq!(hub.requests(HubRoute::Preupload), 0);
+    let _ = std::fs::remove_dir_all(dir);
+}

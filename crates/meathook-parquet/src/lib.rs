@@ -90,7 +90,7 @@ pub use crate::parquet::{
 pub use crate::read::{ReadBackError, read_parquet};
 pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, FileSinkBuilder};
 pub use crate::sink_error::FileSinkError;
-pub use crate::store::{Destination, DestinationError};
+pub use crate::store::{Destination, DestinationError, ProbeError};
 #[doc(inline)]
 pub use meathook_files::{layout, local, timestamp, timestamp_ns};
 /// [`meathook_files::JsonLinesEncoder`] reporting this crate's [`EncodeError`],

@@ -17,7 +17,7 @@
 //! crate's `Debug` output, errors or files. [`Destination`]'s `Debug` shows
 //! the scheme and the bucket, nothing else.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use object_store::ObjectStore;
@@ -87,6 +87,31 @@ pub enum DestinationError {
         /// The bucket or container.
         bucket: String,
         /// What the builder reported.
+        source: object_store::Error,
+    },
+}
+
+/// Why a destination cannot be written to now ([`Destination::probe`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProbeError {
+    /// The local directory (or, while it does not exist, the nearest
+    /// directory above it, where it would be created) cannot be written.
+    #[error("cannot write under {path}: {source}")]
+    Local {
+        /// The directory tried.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store did not answer, or refused the credentials.
+    #[error("{label}: {source}")]
+    Remote {
+        /// The store, as `s3://bucket/prefix`.
+        label: String,
+        /// What the store's client said (never a credential).
+        #[source]
         source: object_store::Error,
     },
 }
@@ -250,6 +275,46 @@ impl Destination {
         }
     }
 
+    /// Checks that files could be written here now, changing nothing a
+    /// reader sees: locally, a probe file is created and removed in the
+    /// directory (or, while it does not exist, in the nearest directory
+    /// above it, where a sink would create it); in an object store, the
+    /// prefix is listed (one page), which proves the bucket exists and the
+    /// store takes the credentials — it needs the list permission
+    /// (`s3:ListBucket`), which the sink itself does not. For a `--check`
+    /// before a deployment.
+    ///
+    /// # Errors
+    ///
+    /// [`ProbeError`] with the file system's or the store's cause.
+    pub async fn probe(&self) -> Result<(), ProbeError> {
+        match self {
+            Self::Local { root } => {
+                let root = root.clone();
+                tokio::task::spawn_blocking(move || probe_local(&root))
+                    .await
+                    .unwrap_or_else(|join| {
+                        Err(ProbeError::Local {
+                            path: PathBuf::new(),
+                            source: std::io::Error::other(join.to_string()),
+                        })
+                    })
+            }
+            Self::Remote { store, prefix, .. } => {
+                // A listing, not a lookup: a lookup in a missing bucket is
+                // a plain 404, like a missing key.
+                let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
+                match store.list_with_delimiter(prefix).await {
+                    Ok(_) => Ok(()),
+                    Err(source) => Err(ProbeError::Remote {
+                        label: self.describe("").trim_end_matches('/').to_owned(),
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
     /// Where a relative layout path lands, for messages: a local path or
     /// `scheme://bucket/prefix/path`.
     pub fn describe(&self, relative: &str) -> String {
@@ -265,6 +330,39 @@ impl Destination {
             }
         }
     }
+}
+
+/// Creates and removes a probe file in `root`, or in the nearest existing
+/// directory above it.
+fn probe_local(root: &Path) -> Result<(), ProbeError> {
+    let dir = root
+        .ancestors()
+        .find(|d| d.as_os_str().is_empty() || d.exists())
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .unwrap_or(root);
+    let fail = |source| ProbeError::Local {
+        path: dir.to_owned(),
+        source,
+    };
+    if !dir.is_dir() {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        )));
+    }
+    let probe = dir.join(format!(".meathook-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
 }
 
 /// The cloud stores, each compiled in by its own cargo feature.

@@ -144,6 +144,28 @@ impl PostgresConfig {
         catalog.migrate().await?;
         Ok(catalog)
     }
+
+    /// Checks that the server answers and takes the credentials (a
+    /// connection and `SELECT 1`), creating nothing: for a `--check`
+    /// before a deployment.
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Connect`] when the server cannot be reached or
+    /// refuses us.
+    pub async fn probe(&self) -> Result<(), PostgresError> {
+        let target = self.target();
+        let connect = |source| PostgresError::Connect {
+            target: target.clone(),
+            source,
+        };
+        let (client, connection) = self.config.connect(NoTls).await.map_err(connect)?;
+        let task = tokio::spawn(connection);
+        let answered = client.simple_query("SELECT 1").await.map_err(connect);
+        drop(client);
+        let _ = task.await;
+        answered.map(drop)
+    }
 }
 
 fn quote(schema: &str) -> String {

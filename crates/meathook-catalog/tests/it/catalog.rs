@@ -532,3 +532,52 @@ async fn a_record_the_database_refuses_is_set_aside_and_the_rest_go_in() {
     assert_eq!(schema.count(&catalog).await, 2);
     schema.drop(&catalog).await;
 }
+
+/// `PostgresConfig::probe` connects and asks `SELECT 1`, creating nothing;
+/// a server that is not there fails as `Connect`, without the password.
+#[tokio::test]
+async fn a_probe_reaches_the_server_and_creates_nothing() {
+    let schema = TestSchema::new("probe");
+    schema.config.probe().await.unwrap_or_else(|e| {
+        panic!(
+            "{e}: the catalog tests need PostgreSQL at {}",
+            database_url()
+        )
+    });
+    let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    let found: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1",
+            &[&schema.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(found, 0, "the probe created the schema");
+    drop(client);
+    let _ = task.await;
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = TestSchema::config_at(
+        &format!("postgres://meathook:pw-never-shown@127.0.0.1:{closed}/postgres"),
+        "t_probe_nowhere",
+    );
+    let err = nowhere.probe().await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(
+        matches!(
+            err,
+            meathook_catalog::postgres::PostgresError::Connect { .. }
+        ),
+        "{text}"
+    );
+    assert!(text.contains(&format!("127.0.0.1:{closed}")), "{text}");
+    assert!(!text.contains("pw-never-shown"), "{text}");
+}

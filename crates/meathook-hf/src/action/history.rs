@@ -36,6 +36,9 @@ pub struct CommitsPage {
     /// `false` when the endpoint does not list commits at all (a 404
     /// without the Hub's `X-Error-Code`: no such route).
     pub listed: bool,
+    /// The Hub's error code when the repository or the branch does not
+    /// exist (`RepoNotFound`, `RevisionNotFound`): nothing was made there.
+    pub missing: Option<String>,
 }
 
 impl CommitsPage {
@@ -44,6 +47,7 @@ impl CommitsPage {
         now: None,
         next: None,
         listed: true,
+        missing: None,
     };
 }
 
@@ -85,7 +89,10 @@ impl OwnedAction for ListCommits {
         if response.status == StatusCode::NOT_FOUND {
             match response.headers.get("x-error-code") {
                 Some(code) if code == "RevisionNotFound" || code == "RepoNotFound" => {
-                    return Ok(Ok(CommitsPage::EMPTY));
+                    return Ok(Ok(CommitsPage {
+                        missing: code.to_str().ok().map(str::to_owned),
+                        ..CommitsPage::EMPTY
+                    }));
                 }
                 None => {
                     return Ok(Ok(CommitsPage {
@@ -112,6 +119,7 @@ impl OwnedAction for ListCommits {
                     .filter_map(|v| v.to_str().ok())
                     .find_map(next_link),
                 listed: true,
+                missing: None,
             })
         })
     }
@@ -199,6 +207,7 @@ mod tests {
         for code in ["RevisionNotFound", "RepoNotFound"] {
             let empty = page(404, &[("x-error-code", code)], "{}").unwrap();
             assert!(empty.dates.is_empty() && empty.next.is_none() && empty.listed);
+            assert_eq!(empty.missing.as_deref(), Some(code));
         }
         let no_route = page(404, &[], "Not Found").unwrap();
         assert!(no_route.dates.is_empty() && !no_route.listed);

@@ -52,6 +52,26 @@ impl<R, E> HfSink<R, E> {
         self.open.as_ref().map_or(0, |open| open.hub.queued_files())
     }
 
+    /// Checks, without changing anything on the Hub, that this sink could
+    /// start: its settings, that the token is valid and may write
+    /// (`whoami-v2`, whatever [`with_token_check`](Self::with_token_check)
+    /// says), and that the branch exists — or, for a missing dataset, that
+    /// [`with_create_if_missing`](Self::with_create_if_missing) will make
+    /// it. For a `--check` before a deployment; `whoami-v2` is strictly rate
+    /// limited, so not for every start.
+    ///
+    /// # Errors
+    ///
+    /// The [`HfError`] a start would meet: `InvalidSetting`, `NoToken`,
+    /// `Unauthorized`, `Forbidden` (a read-only token), `NotFound` (no such
+    /// dataset or branch), or a transport error.
+    pub async fn probe(&mut self) -> Result<(), HfError>
+    where
+        E: Encoder<R>,
+    {
+        self.opened()?.hub.probe().await
+    }
+
     /// The checked settings, checking them the first time.
     fn opened(&mut self) -> Result<&mut Open<R, E>, HfError>
     where

@@ -43,6 +43,12 @@ impl HubTarget {
         }
     }
 
+    /// The token may write and the branch exists (or will be created);
+    /// nothing is created or committed.
+    pub(super) async fn probe(&self) -> Result<(), HfError> {
+        crate::startup::probe(&self.hub, self.create.is_some()).await
+    }
+
     /// Files of this repository waiting for a commit, across every sink
     /// sharing its committer.
     pub(super) fn queued_files(&self) -> usize {

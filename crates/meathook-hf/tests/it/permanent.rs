@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meathook_core::{Backoff, ErrorClass, FlushPolicy, Sink, SinkError};
+use meathook_hf::HfError;
 use meathook_spool::DiskSpool;
 use meathook_testkit::hub::{FakeHub, FakeHubConfig, HubRoute, TokenRole};
 use support::{REPO, TOKEN, readings, sink, window};
@@ -420,4 +421,58 @@ async fn a_file_the_hub_refuses_does_not_take_its_round_down() {
         .flat_map(|i| readings(i * 100, 100))
         .collect();
     support::assert_exactly(&hub, &sent);
+}
+
+/// `probe` checks what a start needs and changes nothing: a writable token
+/// and an existing dataset pass; a read-only or unknown token, or a missing
+/// dataset without create-if-missing, fail as a start would; with
+/// create-if-missing a missing dataset passes and is not created.
+#[tokio::test]
+async fn a_probe_checks_token_and_dataset_and_changes_nothing() {
+    let hub = FakeHub::start(hub_with(
+        &[
+            (TOKEN, TokenRole::Write),
+            ("hf_reader_0b1c", TokenRole::Read),
+        ],
+        false,
+    ))
+    .await
+    .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let endpoint = hub.endpoint();
+    let probe = |token: &str, create: bool| {
+        let mut sink = support::sink_as::<support::Reading>(&endpoint, token, scratch.path());
+        if create {
+            sink = sink.with_create_if_missing(true);
+        }
+        async move { sink.probe().await }
+    };
+    let missing = probe(TOKEN, false).await.unwrap_err();
+    assert!(matches!(missing, HfError::NotFound { .. }), "{missing}");
+    assert!(missing.to_string().contains("create"), "{missing}");
+    probe(TOKEN, true)
+        .await
+        .expect("a missing dataset that will be created passes");
+    assert_eq!(
+        hub.requests(HubRoute::CreateRepo),
+        0,
+        "the probe created it"
+    );
+    hub.create_repo(REPO);
+    probe(TOKEN, false)
+        .await
+        .expect("a writable token and a dataset");
+    let read_only = probe("hf_reader_0b1c", false).await.unwrap_err();
+    assert!(
+        matches!(read_only, HfError::Forbidden { .. }),
+        "{read_only}"
+    );
+    let unknown = probe("hf_unknown_77aa", false).await.unwrap_err();
+    assert!(matches!(unknown, HfError::Unauthorized { .. }), "{unknown}");
+    assert!(
+        !unknown.to_string().contains("hf_unknown_77aa"),
+        "the token leaked"
+    );
+    assert!(hub.commits().is_empty(), "the probe committed");
+    assert_eq!(hub.requests(HubRoute::Preupload), 0);
 }

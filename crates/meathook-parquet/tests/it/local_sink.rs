@@ -512,3 +512,33 @@ async fn processes_sharing_a_directory_keep_every_pipeline_in_the_card() {
     assert!(text.ends_with("---\n# Shared\n"), "{text}");
     assert_eq!(data_files(dir.path()).len(), 16);
 }
+
+/// `Destination::probe` on a local directory: a directory that does not
+/// exist yet passes if the one above it takes files, and is not created;
+/// one below a regular file fails, naming the path; no probe file is left.
+#[tokio::test]
+async fn a_local_probe_writes_where_the_sink_would_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = dir.path().join("dataset").join("weather");
+    meathook_parquet::Destination::parse(later.to_str().unwrap())
+        .unwrap()
+        .probe()
+        .await
+        .unwrap();
+    assert!(!later.exists(), "the probe created the directory");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the probe left {left:?}");
+
+    std::fs::write(dir.path().join("a-file"), b"x").unwrap();
+    let below_a_file = dir.path().join("a-file").join("dataset");
+    let err = meathook_parquet::Destination::parse(below_a_file.to_str().unwrap())
+        .unwrap()
+        .probe()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, meathook_parquet::ProbeError::Local { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("a-file"), "{err}");
+}

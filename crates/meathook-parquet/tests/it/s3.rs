@@ -309,3 +309,61 @@ async fn the_dataset_card_keeps_every_pipeline_and_the_users_text() {
         "{text}"
     );
 }
+
+/// `Destination::probe` against S3: the right bucket and credentials pass,
+/// a missing bucket and a server that is down fail with the store's cause,
+/// and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_finds_the_bucket_and_fails_without_it() {
+    let Some(python) = python() else { return };
+    let moto = start_moto(&python);
+    let good = Destination::store(store(&moto, "meathook"), "archive", "s3://meathook").unwrap();
+    good.probe().await.unwrap();
+    assert!(
+        keys(&store(&moto, "meathook")).await.is_empty(),
+        "the probe wrote"
+    );
+    let missing = Destination::store(
+        store(&moto, "no-such-bucket"),
+        "archive",
+        "s3://no-such-bucket",
+    )
+    .unwrap();
+    let err = missing.probe().await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("s3://no-such-bucket/archive"),
+        "{err}"
+    );
+    assert!(!format!("{err} {err:?}").contains("test:test"), "{err}");
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down: Arc<dyn ObjectStore> = Arc::new(
+        AmazonS3Builder::new()
+            .with_endpoint(format!("http://127.0.0.1:{port}"))
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name("meathook")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .with_retry(object_store::RetryConfig {
+                max_retries: 1,
+                retry_timeout: Duration::from_secs(2),
+                backoff: object_store::BackoffConfig::default(),
+            })
+            .build()
+            .unwrap(),
+    );
+    let err = Destination::store(down, "", "s3://meathook")
+        .unwrap()
+        .probe()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, meathook_parquet::ProbeError::Remote { .. }),
+        "{err}"
+    );
+}
