@@ -57,6 +57,17 @@ pub struct Inspection {
     pub blockers: Vec<String>,
 }
 
+impl SegmentReport {
+    /// `"open"`, `"sealed"` or `"abandoned"`: the state its file name says.
+    pub fn state(&self) -> &'static str {
+        match self.path.extension().and_then(|e| e.to_str()) {
+            Some("abandoned") => "abandoned",
+            _ if self.sealed => "sealed",
+            _ => "open",
+        }
+    }
+}
+
 impl Inspection {
     /// Whether any segment is damaged (a torn tail of an open segment is
     /// normal after a crash and not counted), or anything in
@@ -209,11 +220,7 @@ impl fmt::Display for Inspection {
                 || "?".to_owned(),
                 |c| format!("{}s", (now - c).whole_seconds().max(0)),
             );
-            let state = match s.path.extension().and_then(|e| e.to_str()) {
-                Some("abandoned") => "abandoned",
-                _ if s.sealed => "sealed",
-                _ => "open",
-            };
+            let state = s.state();
             writeln!(
                 f,
                 "{name}  {state:6}  {window}  records {}  bytes {}  age {age}",

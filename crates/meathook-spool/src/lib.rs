@@ -168,9 +168,13 @@
 //!
 //! `meathook-spool inspect DIR` prints every segment (state, window,
 //! pipeline, records, bytes, age, damage); `meathook-spool verify DIR` does
-//! the same and exits non-zero if anything is damaged or anything would stop
-//! a spool from starting there ([`Inspection::blockers`]). Neither modifies
-//! the directory, follows a symlink or blocks on a FIFO.
+//! the same and exits with status 1 if anything is damaged or anything would
+//! stop a spool from starting there ([`Inspection::blockers`]); both print
+//! one JSON document with `--json`. `meathook-spool inspect --records FILE`
+//! prints one segment's records as JSON lines, decoded without knowing the
+//! record type ([`SegmentRecords`]). None of them modifies the directory,
+//! follows a symlink or blocks on a FIFO. The binary needs the `cli` feature
+//! (on by default); the library alone does not depend on `clap`.
 #![forbid(unsafe_code)]
 
 mod codec;
@@ -183,6 +187,7 @@ mod inspect;
 mod limits;
 mod queue;
 mod reader;
+mod records;
 mod recovery;
 mod segment;
 mod spool;
@@ -195,6 +200,7 @@ pub use ext::SinkExt;
 pub use inspect::{Inspection, SegmentReport, inspect};
 pub use limits::{Durability, FullPolicy, Limits, MAX_RECORD_BYTES};
 pub use meathook_files::fs::{DirEntry, EntryKind, Fs, FsFile, StdFile, StdFs, StdLock};
+pub use records::{FrameRecords, SegmentRecords};
 pub use recovery::{DEAD_LETTER_DIR, LOCK_FILE, QUARANTINE_DIR, RecoveryReport};
 pub use spool::DiskSpool;
 pub use stats::{Credits, SpoolStats, StatsSnapshot};

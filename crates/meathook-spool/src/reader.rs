@@ -158,70 +158,87 @@ fn read_chunk<Rd: Read, R: DeserializeOwned>(
         let Some((header, payload)) = reader.next_frame()? else {
             break;
         };
-        let raw = match codec::decompress(&payload) {
-            Ok(raw) => raw,
-            Err(codec::PayloadError::Corrupt(why)) => {
-                reader.damage.lost += u64::from(header.count);
-                reader.damage.reasons.push(format!(
-                    "frame at record {} ({} records) does not decompress: {why}",
-                    header.index, header.count
-                ));
-                continue;
+        decode_frame::<R>(&header, &payload, &mut reader.damage, |_, record| {
+            if let Ok(record) = record {
+                out.push(record);
             }
-        };
-        let mut records = codec::Records::new(&raw);
-        let mut decoded = 0u64;
-        let count = u64::from(header.count);
-        loop {
-            if decoded == count {
-                // A frame that holds more records than its header counts
-                // lies: only the counted ones have sequence numbers.
-                if !matches!(records.next_bytes(), Ok(None)) {
-                    reader.damage.reasons.push(format!(
-                        "frame at record {} holds more than its {count} records; the rest were not delivered",
-                        header.index
-                    ));
+        });
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// Decodes the records of one frame, in order, handing each to `each` with
+/// its index in the segment: decoded, or why it does not decode. What the
+/// frame loses (a payload that does not decompress, records that do not
+/// decode, fewer records than its header counts) is counted in `damage`;
+/// records beyond the count are never handed out, as they have no sequence
+/// numbers.
+pub(crate) fn decode_frame<R: DeserializeOwned>(
+    header: &FrameHeader,
+    payload: &[u8],
+    damage: &mut Damage,
+    mut each: impl FnMut(u64, Result<R, String>),
+) {
+    let raw = match codec::decompress(payload) {
+        Ok(raw) => raw,
+        Err(codec::PayloadError::Corrupt(why)) => {
+            damage.lost += u64::from(header.count);
+            damage.reasons.push(format!(
+                "frame at record {} ({} records) does not decompress: {why}",
+                header.index, header.count
+            ));
+            return;
+        }
+    };
+    let mut records = codec::Records::new(&raw);
+    let mut decoded = 0u64;
+    let count = u64::from(header.count);
+    loop {
+        if decoded == count {
+            // A frame that holds more records than its header counts
+            // lies: only the counted ones have sequence numbers.
+            if !matches!(records.next_bytes(), Ok(None)) {
+                damage.reasons.push(format!(
+                    "frame at record {} holds more than its {count} records; the rest were not delivered",
+                    header.index
+                ));
+            }
+            break;
+        }
+        match records.next_bytes() {
+            Ok(Some(bytes)) => {
+                let index = header.index + decoded;
+                decoded += 1;
+                let record = codec::decode::<R>(bytes);
+                if let Err(why) = &record {
+                    damage.lost += 1;
+                    damage
+                        .reasons
+                        .push(format!("record {index} does not decode: {why}"));
                 }
+                each(index, record);
+            }
+            Ok(None) => {
+                // Fewer records than the header counts: the missing
+                // ones are lost, and counted.
+                let rest = count - decoded;
+                damage.lost += rest;
+                damage.reasons.push(format!(
+                    "frame at record {} holds {decoded} of its {count} records",
+                    header.index
+                ));
                 break;
             }
-            match records.next_bytes() {
-                Ok(Some(bytes)) => {
-                    decoded += 1;
-                    match codec::decode::<R>(bytes) {
-                        Ok(r) => out.push(r),
-                        Err(why) => {
-                            reader.damage.lost += 1;
-                            reader.damage.reasons.push(format!(
-                                "record {} does not decode: {why}",
-                                header.index + decoded - 1
-                            ));
-                        }
-                    }
-                }
-                Ok(None) => {
-                    // Fewer records than the header counts: the missing
-                    // ones are lost, and counted.
-                    let rest = count - decoded;
-                    reader.damage.lost += rest;
-                    reader.damage.reasons.push(format!(
-                        "frame at record {} holds {decoded} of its {count} records",
-                        header.index
-                    ));
-                    break;
-                }
-                Err(codec::PayloadError::Corrupt(why)) => {
-                    let rest = count.saturating_sub(decoded);
-                    reader.damage.lost += rest;
-                    reader
-                        .damage
-                        .reasons
-                        .push(format!("frame at record {}: {why}", header.index));
-                    break;
-                }
+            Err(codec::PayloadError::Corrupt(why)) => {
+                let rest = count.saturating_sub(decoded);
+                damage.lost += rest;
+                damage
+                    .reasons
+                    .push(format!("frame at record {}: {why}", header.index));
+                break;
             }
         }
     }
-    Ok((!out.is_empty()).then_some(out))
 }
 
 impl<F, R> RecordChunks<R> for SegmentChunks<F, R>
