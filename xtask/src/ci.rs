@@ -11,6 +11,7 @@ const STEPS: &[(&str, Step)] = &[
     ("fmt", fmt),
     ("clippy", clippy),
     ("python", crate::python::setup),
+    ("promtool", crate::promtool::ensure),
     ("postgres", crate::postgres::ensure),
     ("test", test),
     ("doc", doc),
@@ -95,6 +96,10 @@ fn test() -> Result<(), String> {
         "MEATHOOK_PYTHON",
         crate::python::venv().join("bin").join("python"),
     );
+    // The metrics tests check the exposition with Prometheus' promtool from
+    // the `promtool` step; here too a missing tool fails.
+    cmd.env(crate::promtool::REQUIRE_ENV, "1")
+        .env(crate::promtool::PATH_ENV, crate::promtool::path());
     sh(
         cmd,
         "run the failing test alone with `cargo test -p <crate> --test it <file>::<name>` and read its message",

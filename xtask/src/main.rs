@@ -15,6 +15,7 @@ mod demo;
 mod fake_hub;
 mod fuzz;
 mod postgres;
+mod promtool;
 mod python;
 mod soak;
 
@@ -24,7 +25,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci [STEP]       run every CI step, or one: fmt, clippy, python, postgres, test, doc, features, deny
+  ci [STEP]       run every CI step, or one: fmt, clippy, python, promtool, postgres, test, doc, features, deny
   demo            run the NEA example offline for 20 s and show what it wrote
   bench [NAME]    run release benchmarks (all, or benches/NAME.rs); figures in target/meathook-bench/
   soak [--seconds N | --minutes N | --kills N]
