@@ -17,7 +17,10 @@
 //!   backoff, so a database that is down never blocks or loses a delivery;
 //! - [`query`]: list, gaps and totals per day, over the manifest (the
 //!   PostgreSQL catalog answers the same in SQL), as the `meathook-catalog`
-//!   command prints them.
+//!   command prints them, and the pipelines a manifest records (where the
+//!   command finds its default pipeline and window length). The command
+//!   needs the `cli` feature (on by default); the library alone does not
+//!   depend on `clap`.
 //!
 //! Figures (manifest writes and failures, database writes and failures,
 //! back-fill backlog) are counted in a

@@ -136,6 +136,58 @@ pub fn daily_totals(
         .collect())
 }
 
+/// What the manifest records of one pipeline: what `meathook-catalog`
+/// falls back on when `--pipeline` or `--window` is not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PipelineSummary {
+    /// The pipeline.
+    pub pipeline: String,
+    /// Files delivered (each (destination, path) once).
+    pub files: u64,
+    /// The earliest window start delivered.
+    pub first_window: OffsetDateTime,
+    /// The latest window start delivered.
+    pub last_window: OffsetDateTime,
+    /// The length of the latest window delivered: the pipeline's window
+    /// length as it is configured now, unless it changed since.
+    pub window: Duration,
+}
+
+/// Every pipeline the manifest records a delivery of, ordered by name.
+///
+/// # Errors
+///
+/// [`QueryError::Manifest`] when the manifest cannot be read.
+pub fn pipelines(manifest: &Path) -> Result<Vec<PipelineSummary>, QueryError> {
+    let mut seen = HashSet::new();
+    let mut found: BTreeMap<String, PipelineSummary> = BTreeMap::new();
+    for_each_record(manifest, |r| {
+        if !seen.insert((r.destination.clone(), r.path.clone())) {
+            return;
+        }
+        let len = Duration::from_secs(
+            u64::try_from((r.window_end - r.window_start).whole_seconds()).unwrap_or(0),
+        );
+        let entry = found
+            .entry(r.pipeline.clone())
+            .or_insert_with(|| PipelineSummary {
+                pipeline: r.pipeline.clone(),
+                files: 0,
+                first_window: r.window_start,
+                last_window: r.window_start,
+                window: len,
+            });
+        entry.files += 1;
+        entry.first_window = entry.first_window.min(r.window_start);
+        if r.window_start >= entry.last_window {
+            entry.last_window = r.window_start;
+            entry.window = len;
+        }
+    })?;
+    Ok(found.into_values().collect())
+}
+
 /// The windows of length `window` (aligned as meathook aligns them) that
 /// start in `[from, to)` and that no delivery of `pipeline` covers.
 ///
@@ -236,6 +288,38 @@ mod tests {
         assert_eq!(got[0].end, t0 + 3 * h);
         let whole_day = gaps_between(vec![(t0, t0 + 24 * h)], t0, t0 + 6 * h, HOUR);
         assert!(whole_day.is_empty());
+    }
+
+    #[test]
+    fn pipelines_are_summarised_with_their_latest_window_length() {
+        use crate::Manifest;
+        use meathook_core::{Delivery, DeliveryLog as _};
+
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = Manifest::open(dir.path().join(crate::MANIFEST_FILE)).unwrap();
+        let t0 = datetime!(2026-12-01 00:00 UTC);
+        let deliver = |pipeline: &str, at: OffsetDateTime, len: u64, path: &str| {
+            let window = WindowMeta::containing(pipeline, at, Duration::from_secs(len));
+            manifest
+                .record(&Delivery::new(&window, "/data", path, 1, 1, [0; 32]))
+                .unwrap();
+        };
+        deliver("rain", t0, 3600, "rain/a");
+        deliver("air", t0 + time::Duration::HOUR, 3600, "air/b");
+        // A replay of the same file counts once.
+        deliver("air", t0 + time::Duration::HOUR, 3600, "air/b");
+        // The window length changed to five minutes, and a late hourly
+        // file arrived after: the latest window decides.
+        deliver("air", t0 + time::Duration::hours(3), 300, "air/c");
+        deliver("air", t0, 3600, "air/a");
+        let got = pipelines(manifest.path()).unwrap();
+        let names: Vec<_> = got.iter().map(|p| p.pipeline.as_str()).collect();
+        assert_eq!(names, ["air", "rain"]);
+        assert_eq!(got[0].files, 3);
+        assert_eq!(got[0].first_window, t0);
+        assert_eq!(got[0].last_window, t0 + time::Duration::hours(3));
+        assert_eq!(got[0].window, Duration::from_secs(300));
+        assert_eq!((got[1].files, got[1].window), (1, HOUR));
     }
 
     #[test]
