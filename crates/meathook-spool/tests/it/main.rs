@@ -5,6 +5,7 @@
 mod support;
 
 mod basic;
+mod cli;
 mod conformance;
 mod delivery;
 mod faults;
