@@ -97,7 +97,11 @@ impl MeathookBuilder {
         self
     }
 
-    /// Serves `/metrics` (OpenMetrics) and `/healthz` on `addr`.
+    /// Serves `/metrics` and `/healthz` on `addr`: the metrics in
+    /// OpenMetrics text to a client whose `Accept` asks for
+    /// `application/openmetrics-text` (as Prometheus does), otherwise in the
+    /// Prometheus text format 0.0.4; health as 200 `ok`, or 503 with one
+    /// line per failing pipeline (see the `with_health_*` bounds).
     ///
     /// They show pipeline names, states and counters to whoever can reach
     /// `addr`: bind a loopback or pod-internal address unless that is meant.
@@ -132,15 +136,50 @@ impl MeathookBuilder {
         self
     }
 
-    /// Writes the metrics to `path` every `every`, atomically (for
-    /// node_exporter's textfile collector). An interval under 100 ms is
-    /// refused by `run`.
+    /// Writes the metrics to `path` every `every`, atomically, in the
+    /// Prometheus text format 0.0.4 that node_exporter's textfile collector
+    /// reads; `path`'s directory is created if it is missing. An interval
+    /// under 100 ms is refused by `run`.
     pub fn with_metrics_textfile(
         mut self,
         path: impl Into<std::path::PathBuf>,
         every: Duration,
     ) -> Self {
         self.settings.exports.textfile = Some((path.into(), every));
+        self
+    }
+
+    /// How late a pipeline's ticks may run before `/healthz` reports it
+    /// (default 60 s): a tick that started more than `bound` behind its
+    /// schedule, or a tick in progress that has run so long that the next
+    /// one is overdue by more than `bound` (as when it is stuck in a call
+    /// to its sink stack), fails the pipeline until a tick starts on time
+    /// again. Zero is refused by `run`; `Duration::MAX` turns the check
+    /// off.
+    pub fn with_health_tick_lateness(mut self, bound: Duration) -> Self {
+        self.settings.exports.health.tick_lateness = bound;
+        self
+    }
+
+    /// How long a pipeline's deliveries may fail, with none succeeding,
+    /// before `/healthz` reports it (default 30 min: an outage the spool
+    /// rides out in a few retries stays healthy, a destination that refuses
+    /// for half an hour does not). Zero is refused by `run`;
+    /// `Duration::MAX` turns the check off.
+    pub fn with_health_delivery_stall(mut self, bound: Duration) -> Self {
+        self.settings.exports.health.delivery_stall = bound;
+        self
+    }
+
+    /// How old the oldest record a pipeline's stack has not delivered may
+    /// grow before `/healthz` reports it (default 25 h). A record waits for
+    /// its window to close, so the bound must exceed the longest window
+    /// plus its delivery: the default lets daily windows through. A little
+    /// over the window (2 h for hourly windows) also catches a destination
+    /// that hangs without failing. Zero is refused by `run`;
+    /// `Duration::MAX` turns the check off.
+    pub fn with_health_undelivered_age(mut self, bound: Duration) -> Self {
+        self.settings.exports.health.undelivered_age = bound;
         self
     }
 

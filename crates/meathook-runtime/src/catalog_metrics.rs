@@ -79,7 +79,7 @@ impl Collector for Catalogs {
         }
         let gauges = [
             (
-                "catalog_backfill_backlog",
+                "catalog_backfill_backlog_records",
                 "Delivery records in the manifest not yet in the database",
                 i64::try_from(sum[4]).unwrap_or(i64::MAX),
             ),

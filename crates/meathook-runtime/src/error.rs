@@ -89,6 +89,17 @@ pub enum RuntimeError {
         #[source]
         source: io::Error,
     },
+    /// The directory of the metrics textfile could not be created.
+    #[error("cannot create the directory {dir} for the metrics textfile {path}: {source}")]
+    MetricsTextfileDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The configured path.
+        path: PathBuf,
+        /// The error creating it (or a parent).
+        #[source]
+        source: io::Error,
+    },
     /// The metrics textfile could not be written.
     #[error("cannot write the metrics textfile {path}: {source}")]
     MetricsTextfile {

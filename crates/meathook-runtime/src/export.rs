@@ -1,6 +1,7 @@
 //! Where metrics go, as configured: starting the exporters (the textfile,
 //! and with the `metrics-http` feature the `/metrics` + `/healthz`
-//! listener), stopping them, and the last textfile write at shutdown.
+//! listener) with the health bounds they report against, stopping them,
+//! and the last textfile write at shutdown.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::error::RuntimeError;
+use crate::health::HealthBounds;
 use crate::metrics::Telemetry;
 use crate::textfile;
 
@@ -22,6 +24,9 @@ pub(crate) struct ExportSettings {
     /// How the listener bounds its connections.
     #[cfg(feature = "metrics-http")]
     pub(crate) limits: crate::listener::Limits,
+    /// The bounds past which `/healthz` (and [`Telemetry::health`]) report
+    /// a pipeline as failing.
+    pub(crate) health: HealthBounds,
 }
 
 /// Background exporters; stopped when dropped.
@@ -43,6 +48,7 @@ pub(crate) fn start(
     telemetry: &Telemetry,
     settings: &ExportSettings,
 ) -> Result<Exporters, RuntimeError> {
+    telemetry.set_health_bounds(settings.health);
     let mut exporters = Exporters::default();
     if let Some((path, every)) = &settings.textfile {
         textfile::write_now(telemetry, path)?;

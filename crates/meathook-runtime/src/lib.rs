@@ -8,10 +8,11 @@
 //! - [`Meathook`]: runs many pipelines, one tokio task each; rebuilds a
 //!   failed one from its factory with backoff; gives up loudly on one that
 //!   keeps failing; drains every stack on SIGTERM / ctrl-c.
-//! - [`Telemetry`]: metrics in OpenMetrics text and pipeline health, served
-//!   on `/metrics` and `/healthz` (feature `metrics-http`: a listener that
-//!   holds a capped number of connections and closes slow or idle ones) or
-//!   written to a textfile.
+//! - [`Telemetry`]: metrics in OpenMetrics or Prometheus text and pipeline
+//!   health, served on `/metrics` (the format the client's `Accept` asks
+//!   for) and `/healthz` (feature `metrics-http`: a listener that holds a
+//!   capped number of connections and closes slow or idle ones) or written
+//!   to a textfile in the Prometheus text format.
 //! - `SatayCollector` (feature `satay`): satay-generated clients such as
 //!   nea-rs as collectors, reading each answer within a body limit and a
 //!   deadline.
@@ -34,6 +35,7 @@ mod catalog_metrics;
 mod dedupe;
 mod error;
 mod export;
+mod exposition;
 mod health;
 mod journal;
 #[cfg(feature = "metrics-http")]
@@ -54,6 +56,7 @@ mod trial;
 pub use budget::{Backpressure, MemoryBudget};
 pub use builder::{Meathook, MeathookBuilder};
 pub use error::{PipelineError, RuntimeError};
+pub use exposition::MetricsFormat;
 pub use health::PipelineState;
 pub use metrics::Telemetry;
 pub use pipeline::Pipeline;

@@ -1,4 +1,6 @@
-//! The `/metrics` and `/healthz` listener (feature `metrics-http`), built to survive a hostile
+//! The `/metrics` and `/healthz` listener (feature `metrics-http`): metrics
+//! in OpenMetrics or the Prometheus text format, as the client's `Accept`
+//! asks, and health as one line per failing pipeline. Built to survive a hostile
 //! network: it holds at most `max_connections` connections (the rest
 //! wait in the kernel's accept backlog, holding no descriptor of this
 //! process, so the spools keep theirs), closes a connection that does not
@@ -19,6 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::error::RuntimeError;
+use crate::exposition::MetricsFormat;
 use crate::metrics::Telemetry;
 
 /// How the listener bounds its connections.
@@ -111,13 +114,24 @@ async fn connection(stream: tokio::net::TcpStream, telemetry: Telemetry, limits:
     let _ = tokio::time::timeout(limits.header_timeout, conn).await;
 }
 
+/// The answer to one request: `/metrics` in the format the `Accept` header
+/// asks for (OpenMetrics or the Prometheus text format, see
+/// [`MetricsFormat::negotiate`]), `/healthz` as 200 `ok` or 503 with one
+/// line per failing pipeline.
 fn answer(request: &Request<hyper::body::Incoming>, telemetry: &Telemetry) -> Response<String> {
     let (status, content_type, body) = match (request.method(), request.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/metrics") => (
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            telemetry.encode(),
-        ),
+        (&Method::GET | &Method::HEAD, "/metrics") => {
+            let accept = request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            let format = MetricsFormat::negotiate(accept);
+            (
+                StatusCode::OK,
+                format.content_type(),
+                telemetry.encode_as(format),
+            )
+        }
         (&Method::GET | &Method::HEAD, "/healthz") => match telemetry.health() {
             Ok(()) => (
                 StatusCode::OK,
@@ -143,8 +157,9 @@ fn answer(request: &Request<hyper::body::Incoming>, telemetry: &Telemetry) -> Re
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // The metrics' format depends on `Accept`: caches must keep them apart.
+    headers.insert(header::VARY, HeaderValue::from_static("Accept"));
     response
 }

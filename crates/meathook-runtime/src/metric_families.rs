@@ -180,13 +180,13 @@ impl Families {
             f.oldest_undelivered_age.clone(),
         );
         registry.register(
-            "buffer_utilisation",
-            "Fill of the fullest buffer (0 to 1)",
+            "buffer_utilisation_ratio",
+            "Fill of the fullest buffer or spool (0 to 1)",
             f.utilisation.clone(),
         );
         registry.register(
-            "poll_stretch",
-            "Factor by which backpressure stretches the poll interval (0 = paused)",
+            "poll_stretch_ratio",
+            "Factor by which backpressure stretches the poll interval (1 = on schedule, 0 = paused)",
             f.poll_stretch.clone(),
         );
         registry.register(

@@ -1,11 +1,13 @@
-//! `Telemetry`: the runtime's metrics in OpenMetrics text, and the health
-//! the `/healthz` route reports.
+//! `Telemetry`: the runtime's metrics in OpenMetrics or Prometheus text,
+//! and the health the `/healthz` route reports.
 //!
 //! One [`Telemetry`] per runtime holds a `prometheus-client` registry with a
 //! family per figure (`metric_families`), labelled by pipeline, the watched
 //! delivery catalogs (`catalog_metrics`) and the pipelines' health
 //! (`health`). Each pipeline task updates its own handles
-//! (`pipeline_metrics`) after every tick; nothing here runs on its own.
+//! (`pipeline_metrics`) as each tick starts and ends; nothing here runs on
+//! its own. The registry writes OpenMetrics; `exposition` makes the
+//! Prometheus text format from it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use meathook_core::CatalogStats;
 use prometheus_client::registry::Registry;
 
 use crate::catalog_metrics::Catalogs;
-use crate::health::{HealthBoard, PipelineState};
+use crate::exposition::{MetricsFormat, to_prometheus_text};
+use crate::health::{HealthBoard, HealthBounds, PipelineState};
 use crate::metric_families::{Families, PipelineLabel};
 use crate::pipeline_metrics::PipelineMetrics;
 
@@ -55,7 +58,8 @@ impl Telemetry {
         self.catalogs.watch(stats);
     }
 
-    /// The registry in OpenMetrics text.
+    /// The registry in OpenMetrics text (see [`encode_as`](Self::encode_as)
+    /// for the Prometheus text format).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -63,9 +67,26 @@ impl Telemetry {
         out
     }
 
-    /// The handles of one pipeline.
+    /// The registry in `format`: OpenMetrics text as [`encode`](Self::encode)
+    /// writes it, or the Prometheus text format 0.0.4 (what node_exporter's
+    /// textfile collector reads: counters typed `counter` under their
+    /// `_total` names, no `# EOF`).
+    pub fn encode_as(&self, format: MetricsFormat) -> String {
+        match format {
+            MetricsFormat::OpenMetrics => self.encode(),
+            MetricsFormat::PrometheusText => to_prometheus_text(&self.encode()),
+        }
+    }
+
+    /// The handles of one pipeline, for a run that is about to start.
     pub(crate) fn pipeline(&self, name: &str) -> PipelineMetrics {
+        self.health.starting(name);
         PipelineMetrics::new(name, Arc::clone(&self.families), self.health.clone())
+    }
+
+    /// The bounds past which [`health`](Self::health) reports a pipeline.
+    pub(crate) fn set_health_bounds(&self, bounds: HealthBounds) {
+        self.health.set_bounds(bounds);
     }
 
     /// Records a pipeline's state.
@@ -83,7 +104,10 @@ impl Telemetry {
         self.health.set_state(pipeline, state);
     }
 
-    /// Whether every pipeline is up and no buffer is full, and if not, why.
+    /// Whether every pipeline is up, keeps its schedule, delivers and has
+    /// room; if not, one line per failing pipeline saying why (its name,
+    /// what, and how late, how long or how full), as `/healthz` shows
+    /// them. The bounds are the builder's `with_health_*` settings.
     pub fn health(&self) -> Result<(), Vec<String>> {
         self.health.check()
     }
@@ -130,7 +154,7 @@ mod tests {
             "meathook_catalog_database_writes_total 0",
             "meathook_catalog_database_failures_total 1",
             "meathook_catalog_database_rejected_total 0",
-            "meathook_catalog_backfill_backlog 3",
+            "meathook_catalog_backfill_backlog_records 3",
             "meathook_catalog_database_up 0",
         ] {
             assert!(
@@ -147,7 +171,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("meathook_catalog_backfill_backlog 0"),
+            text.contains("meathook_catalog_backfill_backlog_records 0"),
             "{text}"
         );
         assert!(text.contains("meathook_catalog_database_up 1"), "{text}");

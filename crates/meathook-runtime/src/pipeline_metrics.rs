@@ -3,15 +3,18 @@
 //!
 //! The stack reports cumulative counts (`StackStats`); the counters gain
 //! what each count grew by since the last tick, and the gauges take the
-//! stack's current figures and the pipeline's own memory state.
+//! stack's current figures and the pipeline's own memory state. The health
+//! board hears of each tick twice: as it starts (its lateness) and as it
+//! ends (the stack's figures).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use meathook_core::StackStats;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 
-use crate::health::HealthBoard;
+use crate::health::{HealthBoard, Published};
 use crate::metric_families::{ErrorLabel, Families, PipelineLabel};
 
 /// One pipeline's metric handles.
@@ -24,9 +27,27 @@ pub(crate) struct PipelineMetrics {
     pub(crate) deduped: Counter,
     pub(crate) accepted: Counter,
     pub(crate) ingest_seconds: Histogram,
-    pub(crate) tick_lateness_seconds: Histogram,
+    pub(crate) tick_lateness_seconds: TickLateness,
     last: StackStats,
     health: HealthBoard,
+}
+
+/// The tick-lateness histogram of one pipeline; observing it also tells
+/// the health board that a tick started, and how late.
+#[derive(Debug)]
+pub(crate) struct TickLateness {
+    histogram: Histogram,
+    name: String,
+    health: HealthBoard,
+}
+
+impl TickLateness {
+    /// A tick started `seconds` behind its schedule, now.
+    pub(crate) fn observe(&self, seconds: f64) {
+        self.histogram.observe(seconds);
+        let lateness = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO);
+        self.health.tick_started(&self.name, lateness);
+    }
 }
 
 /// Adds to `counter` what a cumulative figure gained since `before`. A stack
@@ -46,7 +67,11 @@ impl PipelineMetrics {
         let deduped = f.deduped.get_or_create(&label).clone();
         let accepted = f.accepted.get_or_create(&label).clone();
         let ingest_seconds = f.ingest_seconds.get_or_create(&label).clone();
-        let tick_lateness_seconds = f.tick_lateness_seconds.get_or_create(&label).clone();
+        let tick_lateness_seconds = TickLateness {
+            histogram: f.tick_lateness_seconds.get_or_create(&label).clone(),
+            name: name.to_owned(),
+            health: health.clone(),
+        };
         Self {
             name: name.to_owned(),
             label,
@@ -128,13 +153,25 @@ impl PipelineMetrics {
         f.credits_bytes
             .get_or_create(l)
             .set(i64::try_from(credits).unwrap_or(i64::MAX));
-        let age = stats
+        let oldest_age = stats
             .oldest_undelivered
-            .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
-        f.oldest_undelivered_age.get_or_create(l).set(age);
+            .map(|at| Duration::try_from(now - at).unwrap_or(Duration::ZERO));
+        f.oldest_undelivered_age
+            .get_or_create(l)
+            .set(oldest_age.map_or(0.0, |age| age.as_secs_f64()));
         f.utilisation.get_or_create(l).set(stats.utilisation);
         f.poll_stretch.get_or_create(l).set(stretch);
-        self.health.set_full(&self.name, stats.utilisation >= 1.0);
+        self.health.tick_ended(
+            &self.name,
+            Published {
+                utilisation: stats.utilisation,
+                spooled_bytes: stats.spooled_bytes,
+                held_bytes,
+                oldest_age,
+                delivered: stats.delivered_records,
+                failed: stats.failed_attempts,
+            },
+        );
         self.last = stats.clone();
     }
 }

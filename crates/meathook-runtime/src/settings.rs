@@ -58,6 +58,9 @@ impl Settings {
         if let Some(problem) = self.backpressure.problem() {
             return invalid("backpressure", problem);
         }
+        if let Some((setting, problem)) = self.exports.health.problem() {
+            return invalid(setting, problem);
+        }
         if let Some((_, every)) = &self.exports.textfile
             && *every < MIN_TEXTFILE_EVERY
         {

@@ -2,6 +2,8 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 #![allow(clippy::unwrap_used)] // a poisoned lock means a test already failed
 
+pub mod promtool;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
