@@ -5,6 +5,10 @@
 //! requests a second with reqwest and nea-rs, decoded and dropped.
 //!
 //! `MEATHOOK_BENCH_SECONDS` shortens the 60-second run.
+//!
+//! First, in this process: the size of the `/metrics` body (the bytes
+//! `Telemetry::encode_as` gives the route) for 1,000 pipelines that have
+//! each ticked, in OpenMetrics and in the Prometheus text format.
 #![allow(missing_docs)] // a benchmark binary, not an API
 #![allow(clippy::expect_used, clippy::cast_precision_loss, clippy::print_stdout)] // aborts on a broken set-up; ratios; the fake prints its address
 
@@ -116,7 +120,89 @@ fn quantile(text: &str, q: f64) -> f64 {
         .map_or(f64::NAN, |(le, _)| le)
 }
 
+/// A collector that returns one record per poll.
+struct Counting {
+    name: String,
+    next: u64,
+}
+
+impl meathook::Collector for Counting {
+    type Record = u64;
+    type Error = std::convert::Infallible;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn collect(&mut self) -> Result<Vec<u64>, Self::Error> {
+        self.next += 1;
+        Ok(vec![self.next])
+    }
+}
+
+/// Bytes of the metrics of `PIPELINES` pipelines that have each ticked
+/// twice, in both formats.
+fn metrics_size() {
+    use meathook::runtime::MetricsFormat;
+    const PIPELINES: usize = 1000;
+    let mut runtime = meathook::Meathook::builder();
+    for i in 0..PIPELINES {
+        runtime = runtime.pipeline(move || {
+            meathook::Pipeline::new(
+                Counting {
+                    name: format!("pipeline-{i:04}"),
+                    next: 0,
+                },
+                meathook_testkit::conformance::Recorder::default(),
+                Duration::from_secs(1),
+            )
+        });
+    }
+    let telemetry = runtime.telemetry();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let stop = {
+        let (telemetry, seen) = (telemetry.clone(), seen.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let encode = |format| telemetry.encode_as(format).len();
+            let sizes = (
+                encode(MetricsFormat::OpenMetrics),
+                encode(MetricsFormat::PrometheusText),
+            );
+            *seen.lock().expect("sizes") = Some(sizes);
+        }
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(runtime.run_until(stop))
+        .expect("1,000 pipelines run and drain");
+    let (openmetrics, text) = seen.lock().expect("sizes").take().expect("measured");
+    let per = |bytes: usize| bytes as f64 / PIPELINES as f64;
+    figure(
+        "metrics_bytes_1000_pipelines_openmetrics",
+        openmetrics as f64,
+        "bytes",
+        "",
+    );
+    figure(
+        "metrics_bytes_1000_pipelines_prometheus_text",
+        text as f64,
+        "bytes",
+        "",
+    );
+    figure(
+        "metrics_bytes_per_pipeline_prometheus_text",
+        per(text),
+        "bytes",
+        "",
+    );
+}
+
 fn orchestrate() {
+    metrics_size();
     let mut fake = spawn_role("fake", &[]);
     let mut line = String::new();
     BufReader::new(fake.stdout.take().expect("fake stdout"))
