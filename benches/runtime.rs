@@ -88,7 +88,7 @@ fn example() -> PathBuf {
     path
 }
 
-/// Lateness quantile from the cumulative histogram in OpenMetrics text: the
+/// Lateness quantile from the cumulative histogram in the textfile: the
 /// upper bound of the first bucket holding `q` of the samples.
 fn quantile(text: &str, q: f64) -> f64 {
     let buckets: Vec<(f64, f64)> = text
