@@ -6,5 +6,7 @@
 mod support;
 
 mod catalog;
+#[cfg(feature = "cli")]
+mod cli;
 mod format_v1;
 mod manifest;
