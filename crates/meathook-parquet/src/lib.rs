@@ -87,7 +87,7 @@ pub use crate::parquet::{
     Compression, DEFAULT_ROW_GROUP_SIZE, DEFAULT_ZSTD_LEVEL, ParquetEncoder, ParquetEncoderBuilder,
     ParquetSession,
 };
-pub use crate::read::{ReadBackError, read_parquet};
+pub use crate::read::{ReadBackError, read_parquet, read_parquet_json};
 pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, FileSinkBuilder};
 pub use crate::sink_error::FileSinkError;
 pub use crate::store::{Destination, DestinationError, ProbeError};

@@ -542,3 +542,36 @@ async fn a_local_probe_writes_where_the_sink_would_and_leaves_nothing() {
     );
     assert!(err.to_string().contains("a-file"), "{err}");
 }
+
+/// `read_parquet_json` reads a file without its record type: every column
+/// a field, timestamp columns as RFC 3339 in UTC at their own precision,
+/// nested columns as objects and lists.
+#[tokio::test]
+async fn a_file_reads_back_as_json_without_its_record_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = sink(dir.path());
+    let window = WindowMeta::containing(
+        "stations",
+        datetime!(2026-11-23 10:00 UTC),
+        Duration::from_secs(3600),
+    );
+    let records: Vec<Station> = (0..3).map(station_at).collect();
+    sink.ingest(&window, records.clone()).await.unwrap();
+    let files: Vec<_> = files_under(dir.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let rows = meathook_parquet::read_parquet_json(&dir.path().join(&files[0])).unwrap();
+    assert_eq!(rows.len(), 3);
+    let row = &rows[1];
+    assert_eq!(row["id"], "S1");
+    assert_eq!(row["seq"], u64::MAX - 1);
+    assert_eq!(row["value"], 0.1);
+    assert_eq!(row["location"]["name"], "site 1");
+    assert_eq!(row["history"], serde_json::json!([0.0]));
+    // 10:00 + 250 ms, kept to the nanosecond column's precision; 10:00:01 +
+    // 1,001 ns, truncated to the microsecond column's.
+    assert_eq!(row["observed_at"], "2026-11-23T10:00:00.25Z");
+    assert_eq!(row["received_at"], "2026-11-23T10:00:01.000001Z");
+}
