@@ -5,12 +5,13 @@
 //! `figure<TAB>key<TAB>value<TAB>unit<TAB>target`, and measures its own
 //! baseline in the same run so ratios survive a noisy machine. This command
 //! runs it, prints a table and writes
-//! `target/meathook-bench/NAME.json` = `{"name": .., "figures": {key: {"value", "unit", "target"}}}`.
+//! `target/meathook-bench/NAME.json` = `{"name": .., "figures": {key: {"value", "unit", "target"}}}`
+//! (in cargo's target directory, wherever `CARGO_TARGET_DIR` puts it).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::cmd::{cargo, output, root};
+use crate::cmd::{cargo, output, root, target_dir};
 
 struct Figure {
     key: String,
@@ -27,7 +28,7 @@ pub(crate) fn run(name: Option<&str>) -> Result<(), String> {
     if names.is_empty() {
         return Err("no benchmarks in benches/".into());
     }
-    let out_dir = root().join("target").join("meathook-bench");
+    let out_dir = target_dir()?.join("meathook-bench");
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     for name in &names {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cmd::{cargo, root, run as sh};
+use crate::cmd::{cargo, run as sh, target_dir};
 
 const RUN_FOR: Duration = Duration::from_secs(20);
 
@@ -40,7 +40,7 @@ pub(crate) fn run() -> Result<(), String> {
         ]),
         "the fake NEA server must build",
     )?;
-    let bin = root().join("target").join("debug");
+    let bin = target_dir()?.join("debug");
     let dir = std::env::temp_dir().join(format!("meathook-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
