@@ -218,7 +218,7 @@ fn orchestrate() {
     std::fs::write(
         &config,
         format!(
-            "spool_dir = \"{}\"\n[flush]\nevery = \"1h\"\n[sink.local]\ndir = \"{}\"\n[api]\nbase_url = \"{base_url}\"\n[metrics]\ntextfile = \"{}\"\n\
+            "spool_dir = \"{}\"\n[flush]\nevery = \"1h\"\n[sink.files]\ndestination = \"{}\"\n[api]\nbase_url = \"{base_url}\"\n[metrics]\ntextfile = \"{}\"\n\
              [collectors.air_temperature]\ninterval = \"1s\"\n[collectors.rainfall]\ninterval = \"1s\"\n[collectors.relative_humidity]\ninterval = \"1s\"\n",
             dir.join("spool").display(),
             dir.join("dataset").display(),

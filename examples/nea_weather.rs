@@ -190,7 +190,7 @@ fn hub_sinks(
     })
 }
 
-/// Makes each pipeline's `FileSink` from `[sink.local]`.
+/// Makes each pipeline's `FileSink` from `[sink.files]`.
 fn file_sinks(
     url: &str,
     destination: &Destination,
@@ -408,7 +408,8 @@ fn trial(
                   1 for any other failure (with --once: a poll failed; with --probe: a place \
                   the job writes to could not be reached).\n\
                   Environment: HF_TOKEN for [sink.huggingface], X_API_KEY for the NEA API, \
-                  RUST_LOG for the log filter (default info)."
+                  MEATHOOK_SHARD for the shard of collectors to run (with `shard = N` in \
+                  [collectors.*]), RUST_LOG for the log filter (default info)."
 )]
 struct Args {
     /// The configuration file.

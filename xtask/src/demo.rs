@@ -70,7 +70,7 @@ fn demo(bin: &Path, dir: &Path, base_url: &str) -> Result<(), String> {
     let dataset = dir.join("dataset");
     let config = dir.join("meathook.toml");
     let text = format!(
-        "spool_dir = \"{spool}\"\n\n[flush]\nevery = \"10s\"\n\n[sink.local]\ndir = \"{data}\"\n\n[api]\nbase_url = \"{base_url}\"\n\n\
+        "spool_dir = \"{spool}\"\n\n[flush]\nevery = \"10s\"\n\n[sink.files]\ndestination = \"{data}\"\n\n[api]\nbase_url = \"{base_url}\"\n\n\
          [collectors.air_temperature]\ninterval = \"1s\"\n\n[collectors.rainfall]\ninterval = \"1s\"\n\n[collectors.relative_humidity]\ninterval = \"1s\"\n",
         spool = dir.join("spool").display(),
         data = dataset.display(),
