@@ -216,7 +216,7 @@ fn shared(
     config: &Config,
     api_key: Option<String>,
     hf_token: Option<meathook::hf::HfToken>,
-    catalog: &catalog::Catalog,
+    deliveries: &meathook::contracts::Deliveries,
 ) -> Result<Shared, String> {
     let mut api = nea_rs::Api::new();
     if let Some(base) = &config.api.base_url {
@@ -240,11 +240,10 @@ fn shared(
             let hub_client = reqwest::Client::builder()
                 .build()
                 .map_err(|e| format!("http client: {e}"))?;
-            let deliveries = catalog.deliveries();
-            hub_sinks(hf, &hub_client, token, &config.spool_dir, &deliveries)
+            hub_sinks(hf, &hub_client, token, &config.spool_dir, deliveries)
         }
         (Some(_), None) => return Err("[sink.huggingface] needs HF_TOKEN".into()),
-        (None, _) => file_sinks(&url, &destination, &catalog.deliveries()),
+        (None, _) => file_sinks(&url, &destination, deliveries),
     };
     Ok(Shared {
         client: reqwest::Client::builder()
@@ -260,6 +259,7 @@ fn shared(
 
 /// The runtime with one pipeline per configured collector.
 fn build(
+    builder: MeathookBuilder,
     config: &Config,
     shared: &Shared,
     catalog: &catalog::Catalog,
@@ -268,7 +268,7 @@ fn build(
         DrainMode::Everything => Drain::Everything,
         DrainMode::KeepActiveWindow => Drain::KeepActiveWindow,
     };
-    let mut builder = Meathook::builder()
+    let mut builder = builder
         .with_drain(drain)
         .with_drain_deadline(config.shutdown.deadline);
     if let Some(addr) = config.metrics.addr {
@@ -460,11 +460,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The terminal sinks report each delivered file to the catalog, and
+    // through the runtime's hook to the status page's grid.
+    let runtime_builder = Meathook::builder();
+    let deliveries = runtime_builder.telemetry().deliveries(catalog.deliveries());
     let shared = match shared(
         &config,
         std::env::var("X_API_KEY").ok().filter(|k| !k.is_empty()),
         hf_token.map(meathook::hf::HfToken::new),
-        &catalog,
+        &deliveries,
     ) {
         Ok(shared) => shared,
         Err(e) => {
@@ -494,7 +498,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let builder = match build(&config, &shared, &catalog) {
+    let builder = match build(runtime_builder, &config, &shared, &catalog) {
         Ok(builder) => builder,
         Err(e) => {
             eprintln!("nea_weather: {}: {e}", path.display());

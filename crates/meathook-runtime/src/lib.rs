@@ -49,6 +49,7 @@ mod pipeline_metrics;
 mod satay;
 mod settings;
 mod signals;
+mod status;
 mod supervisor;
 mod textfile;
 mod trial;

@@ -132,6 +132,11 @@ fn answer(request: &Request<hyper::body::Incoming>, telemetry: &Telemetry) -> Re
                 telemetry.encode_as(format),
             )
         }
+        (&Method::GET | &Method::HEAD, "/" | "/status") => (
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            telemetry.status_page(),
+        ),
         (&Method::GET | &Method::HEAD, "/healthz") => match telemetry.health() {
             Ok(()) => (
                 StatusCode::OK,
@@ -144,7 +149,7 @@ fn answer(request: &Request<hyper::body::Incoming>, telemetry: &Telemetry) -> Re
                 problems.join("\n") + "\n",
             ),
         },
-        (_, "/metrics" | "/healthz") => (
+        (_, "/metrics" | "/healthz" | "/" | "/status") => (
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain; charset=utf-8",
             "use GET\n".to_owned(),
@@ -152,7 +157,7 @@ fn answer(request: &Request<hyper::body::Incoming>, telemetry: &Telemetry) -> Re
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "not found: try /metrics or /healthz\n".to_owned(),
+            "not found: try /status, /metrics or /healthz\n".to_owned(),
         ),
     };
     let mut response = Response::new(body);

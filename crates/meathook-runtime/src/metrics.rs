@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use meathook_core::CatalogStats;
+use meathook_core::{CatalogStats, Deliveries};
 use prometheus_client::registry::Registry;
 
 use crate::catalog_metrics::Catalogs;
@@ -20,6 +20,7 @@ use crate::exposition::{MetricsFormat, to_prometheus_text};
 use crate::health::{HealthBoard, HealthBounds, PipelineState};
 use crate::metric_families::{Families, PipelineLabel};
 use crate::pipeline_metrics::PipelineMetrics;
+use crate::status::StatusBoard;
 
 /// The runtime's metrics registry and health; cheap to clone.
 #[derive(Debug, Clone)]
@@ -28,6 +29,7 @@ pub struct Telemetry {
     families: Arc<Families>,
     health: HealthBoard,
     catalogs: Catalogs,
+    status: StatusBoard,
 }
 
 impl Default for Telemetry {
@@ -48,6 +50,7 @@ impl Telemetry {
             families: Arc::new(families),
             health: HealthBoard::default(),
             catalogs,
+            status: StatusBoard::default(),
         }
     }
 
@@ -81,7 +84,28 @@ impl Telemetry {
     /// The handles of one pipeline, for a run that is about to start.
     pub(crate) fn pipeline(&self, name: &str) -> PipelineMetrics {
         self.health.starting(name);
-        PipelineMetrics::new(name, Arc::clone(&self.families), self.health.clone())
+        PipelineMetrics::new(
+            name,
+            Arc::clone(&self.families),
+            self.health.clone(),
+            self.status.clone(),
+        )
+    }
+
+    /// `inner` (the catalog's hook, given to the terminal sinks), with every
+    /// delivery it records also shown on the status page's grid of
+    /// delivered windows.
+    pub fn deliveries(&self, inner: Deliveries) -> Deliveries {
+        crate::status::noting(&self.status, inner)
+    }
+
+    /// The status page (`/` and `/status` on the metrics listener), as
+    /// HTML: each pipeline's last poll and error, its records in the last
+    /// hour, its spool's backlog, and its delivered windows of the last day.
+    pub fn status_page(&self) -> String {
+        let problems = self.health().err().unwrap_or_default();
+        self.status
+            .render(time::OffsetDateTime::now_utc(), &self.states(), &problems)
     }
 
     /// The bounds past which [`health`](Self::health) reports a pipeline.

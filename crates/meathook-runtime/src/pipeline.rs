@@ -415,12 +415,18 @@ where
             match tokio::time::timeout(self.collect_timeout, self.collector.collect()).await {
                 Err(_) => {
                     ctx.metrics.collect_error("timeout");
+                    ctx.metrics.polled(
+                        collected_at,
+                        Err(format!("poll timed out after {:?}", self.collect_timeout)),
+                    );
                     state.tally.failed += 1;
                     tracing::warn!(timeout = ?self.collect_timeout, "poll timed out");
                     return None;
                 }
                 Ok(Err(error)) => {
                     ctx.metrics.collect_error(C::error_kind(&error));
+                    ctx.metrics
+                        .polled(collected_at, Err(ErrorChain(&error).to_string()));
                     state.tally.failed += 1;
                     let wait = C::retry_after(&error);
                     match wait {
@@ -436,6 +442,7 @@ where
                 Ok(Ok(records)) => records,
             };
         ctx.metrics.collected.inc_by(records.len() as u64);
+        ctx.metrics.polled(collected_at, Ok(records.len()));
         state.tally.collected += records.len() as u64;
         let (records, keys) = match &self.key_fn {
             None => (records, Vec::new()),

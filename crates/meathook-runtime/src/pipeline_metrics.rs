@@ -16,6 +16,7 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use crate::health::{HealthBoard, Published};
 use crate::metric_families::{ErrorLabel, Families, PipelineLabel};
+use crate::status::{Backlog, Outcome, StatusBoard};
 
 /// One pipeline's metric handles.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ pub(crate) struct PipelineMetrics {
     pub(crate) tick_lateness_seconds: TickLateness,
     last: StackStats,
     health: HealthBoard,
+    status: StatusBoard,
 }
 
 /// The tick-lateness histogram of one pipeline; observing it also tells
@@ -58,7 +60,12 @@ fn add_delta(counter: &Counter, before: u64, now: u64) {
 
 impl PipelineMetrics {
     /// The handles of pipeline `name` in `families`.
-    pub(crate) fn new(name: &str, families: Arc<Families>, health: HealthBoard) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        families: Arc<Families>,
+        health: HealthBoard,
+        status: StatusBoard,
+    ) -> Self {
         let label = PipelineLabel {
             pipeline: name.to_owned(),
         };
@@ -83,7 +90,18 @@ impl PipelineMetrics {
             tick_lateness_seconds,
             last: StackStats::default(),
             health,
+            status,
         }
+    }
+
+    /// A poll at `at` returned `records` records, or failed because of
+    /// `Err(why)` (with its causes): for the status page.
+    pub(crate) fn polled(&self, at: time::OffsetDateTime, outcome: Result<usize, String>) {
+        let outcome = match outcome {
+            Ok(n) => Outcome::Records(n),
+            Err(why) => Outcome::Failed(why),
+        };
+        self.status.polled(&self.name, at, outcome);
     }
 
     /// Counts a failed poll of `kind`.
@@ -161,6 +179,19 @@ impl PipelineMetrics {
             .set(oldest_age.map_or(0.0, |age| age.as_secs_f64()));
         f.utilisation.get_or_create(l).set(stats.utilisation);
         f.poll_stretch.get_or_create(l).set(stretch);
+        self.status.delivered(
+            &self.name,
+            now,
+            stats
+                .delivered_records
+                .checked_sub(last.delivered_records)
+                .unwrap_or(stats.delivered_records),
+            Backlog {
+                spooled_bytes: stats.spooled_bytes,
+                oldest_age,
+                utilisation: stats.utilisation,
+            },
+        );
         self.health.tick_ended(
             &self.name,
             Published {

@@ -659,3 +659,105 @@ async fn metrics_of_1000_pipelines_parse_in_both_formats() {
         promtool::check_openmetrics(&promtool, &openmetrics).unwrap();
     }
 }
+
+/// The status page over the real listener: `/` and `/status` answer HTML
+/// with each pipeline's last poll, its last error with the cause, its
+/// records of the last hour, and the grid of delivered windows fed by the
+/// catalog's hook, where an hour without a window shows as a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_polls_errors_and_delivered_windows() {
+    let port = free_port();
+    let runtime = Meathook::builder()
+        .with_metrics_addr(([127, 0, 0, 1], port).into())
+        .pipeline(|| {
+            Pipeline::new(
+                Scripted {
+                    name: "rainfall",
+                    script: Script::new([Step::Records(vec![1, 2, 3]), Step::Fail]),
+                },
+                Gate::default(),
+                Duration::from_millis(100),
+            )
+        });
+    // The terminal sinks' deliveries reach the page through the hook; one
+    // window two hours ago and one now, none in between.
+    let recorded = std::sync::Arc::new(std::sync::Mutex::new(0));
+    let hook = runtime
+        .telemetry()
+        .deliveries(meathook_core::Deliveries::new(Count(
+            std::sync::Arc::clone(&recorded),
+        )));
+    let now = time::OffsetDateTime::now_utc();
+    let hour = |back: i64| {
+        time::OffsetDateTime::from_unix_timestamp((now.unix_timestamp() / 3600 - back) * 3600)
+            .unwrap()
+    };
+    for back in [2, 0] {
+        let window = meathook_core::WindowMeta::containing(
+            "rainfall",
+            hour(back),
+            Duration::from_secs(3600),
+        );
+        hook.record(&meathook_core::Delivery::new(
+            &window, "d", "p", 3, 10, [0; 32],
+        ))
+        .unwrap();
+    }
+    assert_eq!(
+        *recorded.lock().unwrap(),
+        2,
+        "the catalog still records each"
+    );
+    let probe = async move {
+        let client = reqwest::Client::new();
+        // Until the failed second poll shows.
+        for _ in 0..100 {
+            let page = get(&client, &format!("http://127.0.0.1:{port}/status"), None)
+                .await
+                .unwrap();
+            if page.body.contains("scripted failure") {
+                let root = get(&client, &format!("http://127.0.0.1:{port}/"), None)
+                    .await
+                    .unwrap();
+                return (page, root);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the failed poll never showed");
+    };
+    let ((page, root), outcome) = while_running(runtime, probe).await;
+    outcome.unwrap();
+    assert_eq!(page.status, 200);
+    assert_eq!(page.content_type, "text/html; charset=utf-8");
+    assert_eq!(root.status, 200);
+    assert!(root.body.contains("rainfall"), "/ is the same page");
+    let body = &page.body;
+    assert!(body.contains("<td class=\"name\">rainfall</td>"), "{body}");
+    assert!(
+        body.contains("poll failed") || body.contains("scripted failure"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<td class=\"n\">3</td>"),
+        "three records collected: {body}"
+    );
+    let cell = |back: i64| {
+        let at = body
+            .find(&format!("data-hour=\"{}\"", hour(back).unix_timestamp()))
+            .unwrap();
+        body[body[..at].rfind("<rect").unwrap()..at].to_owned()
+    };
+    assert!(cell(2).contains("\"hit\"") && cell(0).contains("\"hit\""));
+    assert!(cell(1).contains("\"gap\""), "{}", cell(1));
+}
+
+/// A catalog hook that counts what it records.
+#[derive(Debug)]
+struct Count(std::sync::Arc<std::sync::Mutex<u32>>);
+
+impl meathook_core::DeliveryLog for Count {
+    fn record(&self, _: &meathook_core::Delivery) -> Result<(), meathook_core::DeliveryLogError> {
+        *self.0.lock().unwrap() += 1;
+        Ok(())
+    }
+}
