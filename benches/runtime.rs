@@ -141,7 +141,8 @@ impl meathook::Collector for Counting {
 }
 
 /// Bytes of the metrics of `PIPELINES` pipelines that have each ticked
-/// twice, in both formats.
+/// twice, in both formats; and the time and size of their status page,
+/// against the time of encoding their metrics.
 fn metrics_size() {
     use meathook::runtime::MetricsFormat;
     const PIPELINES: usize = 1000;
@@ -169,7 +170,21 @@ fn metrics_size() {
                 encode(MetricsFormat::OpenMetrics),
                 encode(MetricsFormat::PrometheusText),
             );
-            *seen.lock().expect("sizes") = Some(sizes);
+            // The status page of the same pipelines, against the metrics'
+            // encoding as the baseline: the fastest of five each.
+            let fastest = |f: &dyn Fn() -> usize| {
+                (0..5)
+                    .map(|_| {
+                        let started = std::time::Instant::now();
+                        let bytes = f();
+                        (started.elapsed(), bytes)
+                    })
+                    .min()
+                    .expect("five runs")
+            };
+            let page = fastest(&|| telemetry.status_page().len());
+            let metrics = fastest(&|| telemetry.encode().len());
+            *seen.lock().expect("sizes") = Some((sizes, page, metrics.0));
         }
     };
     tokio::runtime::Builder::new_multi_thread()
@@ -179,7 +194,26 @@ fn metrics_size() {
         .expect("runtime")
         .block_on(runtime.run_until(stop))
         .expect("1,000 pipelines run and drain");
-    let (openmetrics, text) = seen.lock().expect("sizes").take().expect("measured");
+    let ((openmetrics, text), (page_took, page_bytes), metrics_took) =
+        seen.lock().expect("sizes").take().expect("measured");
+    figure(
+        "status_page_render_ms_1000_pipelines",
+        page_took.as_secs_f64() * 1000.0,
+        "ms",
+        "",
+    );
+    figure(
+        "status_page_bytes_1000_pipelines",
+        page_bytes as f64,
+        "bytes",
+        "",
+    );
+    figure(
+        "status_page_render_vs_metrics_encode",
+        page_took.as_secs_f64() / metrics_took.as_secs_f64(),
+        "x",
+        "",
+    );
     let per = |bytes: usize| bytes as f64 / PIPELINES as f64;
     figure(
         "metrics_bytes_1000_pipelines_openmetrics",

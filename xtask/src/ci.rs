@@ -12,6 +12,7 @@ const STEPS: &[(&str, Step)] = &[
     ("clippy", clippy),
     ("python", crate::python::setup),
     ("promtool", crate::promtool::ensure),
+    ("browser", crate::browser::ensure),
     ("postgres", crate::postgres::ensure),
     ("test", test),
     ("doc", doc),
@@ -100,6 +101,11 @@ fn test() -> Result<(), String> {
     // the `promtool` step; here too a missing tool fails.
     cmd.env(crate::promtool::REQUIRE_ENV, "1")
         .env(crate::promtool::PATH_ENV, crate::promtool::path());
+    // The status page's test renders it in the `browser` step's Chromium.
+    cmd.env(crate::browser::REQUIRE_ENV, "1");
+    if let Some(browser) = crate::browser::path() {
+        cmd.env(crate::browser::PATH_ENV, browser);
+    }
     sh(
         cmd,
         "run the failing test alone with `cargo test -p <crate> --test it <file>::<name>` and read its message",

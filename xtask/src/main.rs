@@ -9,6 +9,7 @@
 #![allow(clippy::print_stdout)] // a command-line tool: stdout is its interface
 
 mod bench;
+mod browser;
 mod ci;
 mod cmd;
 mod demo;

@@ -181,9 +181,7 @@ impl StatusBoard {
                 }),
                 sparkline(recent, this_minute),
                 spooled(&e.backlog),
-                e.backlog
-                    .oldest_age
-                    .map_or_else(|| "-".to_owned(), ago_std),
+                e.backlog.oldest_age.map_or_else(|| "-".to_owned(), ago_std),
             );
         }
         html.push_str("</table>");
@@ -222,8 +220,8 @@ const HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}\
 h1{font-size:1.3em;margin:0}.when{color:#555;margin:.2em 0 1em}.ok{color:#17803d}.bad{color:#b42318}\
 table{border-collapse:collapse;margin-bottom:1.5em}th,td{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
-th{font-weight:600;color:#444}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-td.name{font-weight:600}td.error{color:#b42318;max-width:28em}\
+th{font-weight:600;color:#444}td{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+td.name{font-weight:600}td.error{color:#b42318;max-width:28em;white-space:normal}\
 svg .bar{fill:#2563eb}svg .hit{fill:#17803d}svg .gap{fill:#fff;stroke:#b42318;stroke-width:1}\
 svg text{font:11px system-ui,sans-serif;fill:#444}\
 </style></head><body>";
@@ -231,7 +229,11 @@ svg text{font:11px system-ui,sans-serif;fill:#444}\
 fn last_poll(e: &Entry, now: OffsetDateTime) -> String {
     match &e.last_poll {
         None => "-".to_owned(),
-        Some((at, Outcome::Records(n))) => format!("{} ago: {n} records", ago(now - *at)),
+        Some((at, Outcome::Records(n))) => format!(
+            "{} ago: {n} record{}",
+            ago(now - *at),
+            if *n == 1 { "" } else { "s" }
+        ),
         Some((at, Outcome::Failed(_))) => {
             format!("{} ago: <span class=\"bad\">failed</span>", ago(now - *at))
         }
