@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 ///
 /// Figures that describe what is held (`held_*`, `spooled_bytes`, the
 /// `*_records` losses) add up across layers; `utilisation` is the fullest
-/// layer's; `oldest_undelivered` is the oldest of any layer. Delivery figures
+/// layer's; `oldest_undelivered` and `next_close` are the earliest of any
+/// layer. Delivery figures
 /// (`delivered_records`, `failed_attempts`, `retries`) are those of the
 /// deepest layer that delivers: each layer sets them, then the layer below
 /// overwrites them if it delivers too. Across the two branches of a fan-out,
@@ -32,6 +33,9 @@ pub struct StackStats {
     pub spooled_bytes: u64,
     /// Collection time of the oldest record not yet delivered.
     pub oldest_undelivered: Option<OffsetDateTime>,
+    /// When the window a windowing layer is filling now closes (and is
+    /// handed on), the earliest of any layer.
+    pub next_close: Option<OffsetDateTime>,
     /// Records the deepest delivering layer handed on successfully.
     pub delivered_records: u64,
     /// Delivery attempts refused below the deepest delivering layer.
@@ -79,6 +83,16 @@ impl StackStats {
         self.note_utilisation(other.utilisation);
         if let Some(at) = other.oldest_undelivered {
             self.note_undelivered(at);
+        }
+        if let Some(at) = other.next_close {
+            self.note_close(at);
+        }
+    }
+
+    /// Lowers `next_close` to `at` if it is earlier.
+    pub fn note_close(&mut self, at: OffsetDateTime) {
+        if self.next_close.is_none_or(|close| at < close) {
+            self.next_close = Some(at);
         }
     }
 
@@ -139,6 +153,7 @@ mod tests {
             utilisation,
             spooled_bytes: base + 2,
             oldest_undelivered: Some(oldest),
+            next_close: Some(oldest + Duration::hours(1)),
             delivered_records: base + 3,
             failed_attempts: base + 4,
             retries: base + 5,
@@ -173,6 +188,11 @@ mod tests {
         );
         assert!((stats.utilisation - 0.7).abs() < 1e-9);
         assert_eq!(stats.oldest_undelivered, Some(EARLY));
+        assert_eq!(
+            stats.next_close,
+            Some(EARLY + Duration::hours(1)),
+            "the earliest close"
+        );
         assert_eq!(
             (
                 stats.delivered_records,

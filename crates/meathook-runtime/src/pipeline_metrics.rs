@@ -190,6 +190,7 @@ impl PipelineMetrics {
                 spooled_bytes: stats.spooled_bytes,
                 oldest_age,
                 utilisation: stats.utilisation,
+                next_close: stats.next_close,
             },
         );
         self.health.tick_ended(

@@ -41,6 +41,7 @@ pub(crate) struct Backlog {
     pub(crate) spooled_bytes: u64,
     pub(crate) oldest_age: Option<Duration>,
     pub(crate) utilisation: f64,
+    pub(crate) next_close: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Default)]
@@ -153,7 +154,7 @@ impl StatusBoard {
         html.push_str(
             "<table><tr><th>pipeline</th><th>state</th><th>last poll</th><th>last error</th>\
              <th>collected, 1 h</th><th>delivered, 1 h</th><th>records per minute, 1 h</th>\
-             <th>spooled</th><th>oldest undelivered</th></tr>",
+             <th>spooled</th><th>oldest undelivered</th><th>next window closes</th></tr>",
         );
         let empty = Entry::default();
         let this_minute = now.unix_timestamp().div_euclid(60);
@@ -172,7 +173,7 @@ impl StatusBoard {
                 html,
                 "<tr><td class=\"name\">{}</td><td>{}</td><td>{}</td><td class=\"error\">{}</td>\
                  <td class=\"n\">{collected}</td><td class=\"n\">{delivered}</td><td>{}</td>\
-                 <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 escape(name),
                 escape(&state),
                 last_poll(e, now),
@@ -182,6 +183,9 @@ impl StatusBoard {
                 sparkline(recent, this_minute),
                 spooled(&e.backlog),
                 e.backlog.oldest_age.map_or_else(|| "-".to_owned(), ago_std),
+                e.backlog
+                    .next_close
+                    .map_or_else(|| "-".to_owned(), |at| format!("in {}", ago(at - now))),
             );
         }
         html.push_str("</table>");
@@ -406,6 +410,7 @@ mod tests {
                 spooled_bytes: 4096,
                 oldest_age: Some(Duration::from_secs(600)),
                 utilisation: 0.1,
+                next_close: Some(now + time::Duration::seconds(23 * 60 + 30)),
             },
         );
         // Hours 3 and 1 ago delivered; 2 ago is the gap.
@@ -431,6 +436,10 @@ mod tests {
         assert!(
             html.contains("4.0 KiB (10% full)") && html.contains("10 min"),
             "{html}"
+        );
+        assert!(
+            html.contains("in 23 min"),
+            "the next window's close: {html}"
         );
         assert!(html.contains("healthy"));
         let cell = |back: i64| {

@@ -620,6 +620,9 @@ where
         if let Some(at) = s.oldest_undelivered {
             stats.note_undelivered(at);
         }
+        // The window now filling closes at its end (windows are aligned).
+        let window = WindowMeta::containing("", OffsetDateTime::now_utc(), self.policy.window());
+        stats.note_close(window.end);
         stats.delivered_records = s.delivered_records;
         stats.failed_attempts = s.deliveries_failed;
         stats.retries = s.deliveries_retried;

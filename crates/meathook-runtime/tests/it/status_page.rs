@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use meathook_core::{Deliveries, Delivery, DeliveryLog, DeliveryLogError, WindowMeta};
+use meathook_core::{Deliveries, Delivery, DeliveryLog, DeliveryLogError, FlushPolicy, WindowMeta};
 use meathook_runtime::{Meathook, Pipeline};
+use meathook_spool::SinkExt as _;
 use support::{Gate, Script, Scripted};
 
 /// The hour, counted back from the current one, that no window covers.
@@ -92,15 +93,17 @@ async fn the_status_page_renders_in_a_browser_and_its_grid_shows_the_gap() {
         .unwrap()
         .port();
     let names = ["air_temperature", "rainfall", "relative_humidity"];
+    let spools = tempfile::tempdir().unwrap();
     let mut runtime = Meathook::builder().with_metrics_addr(([127, 0, 0, 1], port).into());
     for name in names {
+        let dir = spools.path().join(name);
         runtime = runtime.pipeline(move || {
             Pipeline::new(
                 Scripted {
                     name,
                     script: Script::new([]),
                 },
-                Gate::default(),
+                Gate::default().spooled(dir.clone(), FlushPolicy::hourly()),
                 Duration::from_millis(200),
             )
         });
@@ -159,7 +162,7 @@ async fn the_status_page_renders_in_a_browser_and_its_grid_shows_the_gap() {
                 &profile_dir,
                 &[
                     &format!("--screenshot={}", shot.display()),
-                    "--window-size=1000,520",
+                    "--window-size=1200,460",
                 ],
                 &url,
             );
@@ -171,8 +174,9 @@ async fn the_status_page_renders_in_a_browser_and_its_grid_shows_the_gap() {
     tx.send(()).unwrap();
     run.await.unwrap().unwrap();
 
-    // The DOM the browser built: every pipeline, a row of cells each, the
-    // gap where it was left.
+    // The DOM the browser built: every pipeline, its spool's next close, a
+    // row of cells each, the gap where it was left.
+    assert_eq!(dom.matches("<td class=\"n\">in ").count(), 3, "{dom}");
     for name in names {
         assert!(
             dom.contains(&format!("<td class=\"name\">{name}</td>")),

@@ -177,3 +177,28 @@ async fn minimum_free_space_is_a_limit_too() {
     s.flush().await.unwrap();
     assert_eq!(out.records().len(), 20);
 }
+
+/// A spool reports when the window it is filling now closes: the end of
+/// the current aligned window of its policy.
+#[tokio::test]
+async fn the_next_window_close_is_the_end_of_the_current_window() {
+    let fs = SimFs::default();
+    let out = Recorder::default();
+    let mut s = spool(&fs, &out, FullPolicy::Block);
+    s.open().await.unwrap();
+    let before = time::OffsetDateTime::now_utc();
+    let mut stats = meathook_core::StackStats::default();
+    s.observe(&mut stats);
+    let close = stats
+        .next_close
+        .expect("a windowing layer reports its close");
+    assert!(
+        close > before && close - before <= time::Duration::hours(1),
+        "{close}"
+    );
+    assert_eq!(
+        close.unix_timestamp() % 3600,
+        0,
+        "hourly windows close on the hour"
+    );
+}
