@@ -530,6 +530,12 @@ fn main() -> ExitCode {
         eprintln!("nea_weather: {e}");
         return ExitCode::FAILURE;
     }
+    // The status page's grid starts with the last day the catalog holds.
+    let telemetry = builder.telemetry();
+    let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    for (pipeline, start, end) in catalog.windows_since(since) {
+        telemetry.note_delivered_window(&pipeline, start, end);
+    }
     let run = async {
         let backfill = catalog.start();
         let result = builder.run().await;

@@ -171,6 +171,23 @@ impl Catalog {
         Ok(())
     }
 
+    /// The windows of the manifest that ended after `since`: (pipeline,
+    /// start, end), for the status page's grid of the last day.
+    pub(crate) fn windows_since(
+        &self,
+        since: time::OffsetDateTime,
+    ) -> Vec<(String, time::OffsetDateTime, time::OffsetDateTime)> {
+        let mut windows = Vec::new();
+        // A manifest that cannot be read shows as gaps; the run reports
+        // its own errors.
+        let _ = meathook::catalog::for_each_record(&self.path, |r| {
+            if r.window_end > since {
+                windows.push((r.pipeline, r.window_start, r.window_end));
+            }
+        });
+        windows
+    }
+
     /// The hook terminal sinks report to.
     pub(crate) fn deliveries(&self) -> Deliveries {
         Deliveries::new(OpenedManifest(Arc::clone(&self.manifest)))

@@ -6,3 +6,4 @@ mod deploy;
 mod fresh_spool;
 mod nea_example;
 mod nea_once;
+mod status_page;

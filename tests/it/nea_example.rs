@@ -60,7 +60,7 @@ fn start(config: &Path, log: &Path) -> Child {
     start_with(config, log, None)
 }
 
-fn start_with(config: &Path, log: &Path, hf_token: Option<&str>) -> Child {
+pub(crate) fn start_with(config: &Path, log: &Path, hf_token: Option<&str>) -> Child {
     let mut cmd = Command::new(example());
     cmd.env_remove("HF_TOKEN");
     if let Some(token) = hf_token {
@@ -73,7 +73,7 @@ fn start_with(config: &Path, log: &Path, hf_token: Option<&str>) -> Child {
         .unwrap()
 }
 
-fn signal(child: &Child, name: &str) {
+pub(crate) fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args([format!("-{name}"), child.id().to_string()])
         .status()
@@ -81,7 +81,7 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
-fn wait(child: &mut Child, limit: Duration, log: &Path) -> i32 {
+pub(crate) fn wait(child: &mut Child, limit: Duration, log: &Path) -> i32 {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -99,6 +99,18 @@ impl Telemetry {
         crate::status::noting(&self.status, inner)
     }
 
+    /// Shows on the status page's grid a window of `pipeline` from `start`
+    /// to `end` delivered before this process started, read back from the
+    /// catalog (the grid covers the last day).
+    pub fn note_delivered_window(
+        &self,
+        pipeline: &str,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+    ) {
+        self.status.window(pipeline, start, end);
+    }
+
     /// The status page (`/` and `/status` on the metrics listener), as
     /// HTML: each pipeline's last poll and error, its records in the last
     /// hour, its spool's backlog, and its delivered windows of the last day.

@@ -111,13 +111,21 @@ impl StatusBoard {
         });
     }
 
-    /// The catalog recorded `delivery`: its window's hour is filled in.
+    /// The catalog recorded `delivery`: its window's hours are filled in.
     fn recorded(&self, delivery: &Delivery) {
-        let first = delivery.window_start.unix_timestamp().div_euclid(3600);
-        let last = (delivery.window_end.unix_timestamp() - 1)
-            .div_euclid(3600)
-            .max(first);
-        self.with(&delivery.pipeline, |e| {
+        self.window(
+            &delivery.pipeline,
+            delivery.window_start,
+            delivery.window_end,
+        );
+    }
+
+    /// A window of `pipeline` from `start` to `end` was delivered: its
+    /// hours are filled in.
+    pub(crate) fn window(&self, pipeline: &str, start: OffsetDateTime, end: OffsetDateTime) {
+        let first = start.unix_timestamp().div_euclid(3600);
+        let last = (end.unix_timestamp() - 1).div_euclid(3600).max(first);
+        self.with(pipeline, |e| {
             // A daily window fills its day's hours; never more than a grid.
             e.delivered_hours.extend(first..=last.min(first + HOURS));
             let keep_from = OffsetDateTime::now_utc().unix_timestamp().div_euclid(3600) - HOURS;
@@ -226,7 +234,7 @@ h1{font-size:1.3em;margin:0}.when{color:#555;margin:.2em 0 1em}.ok{color:#17803d
 table{border-collapse:collapse;margin-bottom:1.5em}th,td{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
 th{font-weight:600;color:#444}td{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 td.name{font-weight:600}td.error{color:#b42318;max-width:28em;white-space:normal}\
-svg .bar{fill:#2563eb}svg .hit{fill:#17803d}svg .gap{fill:#fff;stroke:#b42318;stroke-width:1}\
+svg .bar{fill:#2563eb}svg .hit{fill:#17803d}svg .gap{fill:#fff;stroke:#b42318;stroke-width:1}svg .open{fill:#e5e7eb}\
 svg text{font:11px system-ui,sans-serif;fill:#444}\
 </style></head><body>";
 
@@ -269,7 +277,8 @@ fn sparkline<'a>(minutes: impl Iterator<Item = &'a (i64, u64, u64)> + Clone, now
 }
 
 /// Pipelines × the last 24 hours: a filled cell for an hour with a
-/// delivered window, an outlined one for a gap.
+/// delivered window, an outlined one for a gap, a grey one for the hour in
+/// progress while nothing of it was delivered yet.
 fn grid(board: &BTreeMap<String, Entry>, names: &BTreeSet<&String>, now: OffsetDateTime) -> String {
     const CELL: i64 = 14;
     const LEFT: i64 = 160;
@@ -305,8 +314,11 @@ fn grid(board: &BTreeMap<String, Entry>, names: &BTreeSet<&String>, now: OffsetD
         let e = board.get(*name).unwrap_or(&empty);
         for column in 0..HOURS {
             let hour = this_hour - (HOURS - 1 - column);
+            // The hour in progress has not had its chance yet.
             let class = if e.delivered_hours.contains(&hour) {
                 "hit"
+            } else if hour == this_hour {
+                "open"
             } else {
                 "gap"
             };
@@ -453,6 +465,11 @@ mod tests {
         assert!(cell(3).contains("class=\"hit\""), "{}", cell(3));
         assert!(cell(2).contains("class=\"gap\""), "{}", cell(2));
         assert!(cell(1).contains("class=\"hit\""), "{}", cell(1));
+        assert!(
+            cell(0).contains("class=\"open\""),
+            "the hour in progress is no gap: {}",
+            cell(0)
+        );
         assert!(!html.contains("<script"), "no script");
         assert!(
             !html.contains("src=\"http") && !html.contains("href=\"http"),

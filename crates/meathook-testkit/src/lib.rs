@@ -17,6 +17,7 @@
 //!   that keeps what reaches it.
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod child;
 pub mod conformance;
 pub mod fuzz;

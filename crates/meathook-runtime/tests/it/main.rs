@@ -13,7 +13,6 @@ mod pipeline_schedule;
 mod satay_hostile;
 mod satay_nea;
 mod signals;
-mod status_page;
 mod slow_destination;
 mod supervisor;
 mod try_once;
