@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use meathook::WindowMeta;
 use meathook::catalog::{MANIFEST_FILE, Manifest};
-use meathook::contracts::DeliveryLog as _;
 use meathook::contracts::Delivery;
+use meathook::contracts::DeliveryLog as _;
 use meathook_testkit::browser;
 
 use crate::nea_example::{config, fake_nea, scratch, signal, start_with, wait};
