@@ -231,16 +231,15 @@ async fn a_missing_bucket_is_a_permanent_error() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_is_down_is_a_transient_error() {
-    // A port nobody listens on: connection refused, after object_store's
-    // own retries (shortened here).
+/// A store at a port nobody listens on: connection refused, after
+/// object_store's own retries (shortened here).
+fn unreachable_store() -> Arc<dyn ObjectStore> {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let store: Arc<dyn ObjectStore> = Arc::new(
+    Arc::new(
         AmazonS3Builder::new()
             .with_endpoint(format!("http://127.0.0.1:{port}"))
             .with_allow_http(true)
@@ -255,7 +254,12 @@ async fn a_server_that_is_down_is_a_transient_error() {
             })
             .build()
             .unwrap(),
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_down_is_a_transient_error() {
+    let store = unreachable_store();
     let scratch = tempfile::tempdir().unwrap();
     let mut sink = sink(store, scratch.path(), u64::MAX);
     let err = sink
@@ -336,27 +340,7 @@ async fn a_probe_finds_the_bucket_and_fails_without_it() {
     );
     assert!(!format!("{err} {err:?}").contains("test:test"), "{err}");
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let down: Arc<dyn ObjectStore> = Arc::new(
-        AmazonS3Builder::new()
-            .with_endpoint(format!("http://127.0.0.1:{port}"))
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_bucket_name("meathook")
-            .with_access_key_id("test")
-            .with_secret_access_key("test")
-            .with_retry(object_store::RetryConfig {
-                max_retries: 1,
-                retry_timeout: Duration::from_secs(2),
-                backoff: object_store::BackoffConfig::default(),
-            })
-            .build()
-            .unwrap(),
-    );
+    let down = unreachable_store();
     let err = Destination::store(down, "", "s3://meathook")
         .unwrap()
         .probe()
