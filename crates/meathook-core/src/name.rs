@@ -75,7 +75,10 @@ pub fn check_pipeline_name(name: &str) -> Result<(), NameError> {
 /// ASCII letters, digits, `-` and `_` are kept; every other byte becomes
 /// `+XX` (two upper-case hex digits); a letter run that spells a split
 /// keyword (case-insensitively) has its last letter escaped the same way, so
-/// `test` becomes `tes+74`; the empty name becomes `+`. Every `+` of the
+/// `test` becomes `tes+74`; and where an escape's hex letters would join the
+/// letters after it into a keyword (`=Ev` read as `+3DEv`), letters of the
+/// run are escaped from its end until none is spelt. The empty name becomes
+/// `+`. Every `+` of the
 /// output starts an escape, so the mapping can be undone and two names never
 /// share a segment.
 pub fn pipeline_segment(name: &str) -> String {
@@ -93,11 +96,26 @@ pub fn pipeline_segment(name: &str) -> String {
                 .position(|c| !c.is_ascii_alphabetic())
                 .map_or(bytes.len(), |n| i + n);
             let run = &name[i..end];
-            if is_split_keyword(run) {
-                out.push_str(&run[..run.len() - 1]);
-                escape(&mut out, bytes[end - 1]);
-            } else {
-                out.push_str(run);
+            // The hex letters (A-F) an escape just wrote join this run in
+            // the output: "+3D" then "Ev" reads "DEv".
+            let joined = out
+                .bytes()
+                .rev()
+                .take_while(u8::is_ascii_alphabetic)
+                .count();
+            let before = out[out.len() - joined..].to_owned();
+            // A keyword run loses its last letter to an escape (the rule
+            // every earlier path was made by); then letters are escaped
+            // from the run's end until what is left, with the letters
+            // before it, spells no keyword. An escaped letter ends in a
+            // digit or a single hex letter, which no keyword is.
+            let mut keep = run.len() - usize::from(is_split_keyword(run));
+            while keep > 0 && is_split_keyword(&format!("{before}{}", &run[..keep])) {
+                keep -= 1;
+            }
+            out.push_str(&run[..keep]);
+            for &letter in &bytes[i + keep..end] {
+                escape(&mut out, letter);
             }
             i = end;
             continue;

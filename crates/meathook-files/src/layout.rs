@@ -184,6 +184,14 @@ mod tests {
         assert_eq!(pipeline_segment(".."), "+2E+2E");
         assert!(!contains_split_keyword(&pipeline_segment("test_train")));
         assert!(contains_split_keyword("data/test/x.parquet"));
+        // An escape's hex letters join the letters after it: "=" is "+3D",
+        // and "D" with "Ev" would read "dev".
+        let joined = pipeline_segment("=Ev\u{102e0}");
+        assert!(!contains_split_keyword(&joined), "{joined}");
+        assert!(
+            !contains_split_keyword(&pipeline_segment("\u{de}va")),
+            "+C3+9E then va"
+        );
     }
 
     proptest! {
