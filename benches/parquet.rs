@@ -55,6 +55,30 @@ fn readings(range: std::ops::Range<usize>) -> Vec<Reading> {
         .collect()
 }
 
+/// Readings as a weather API reports them: 64 stations, one reading a
+/// minute each, one decimal, each station drifting slowly (the NEA samples'
+/// shape: values repeat across stations and minutes).
+fn sensor_readings(n: usize) -> Vec<Reading> {
+    let stations: Vec<String> = (0..64).map(|i| format!("S{:03}", 100 + i)).collect();
+    let start = datetime!(2026-11-23 10:00 UTC);
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut level: Vec<f64> = (0..64).map(|_| 24.0 + rng.f64() * 8.0).collect();
+    (0..n)
+        .map(|i| {
+            let s = i % 64;
+            level[s] = (level[s] + (rng.f64() - 0.5) * 0.2).clamp(20.0, 36.0);
+            Reading {
+                station_id: stations[s].clone(),
+                timestamp: (start + time::Duration::minutes((i / 64) as i64))
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("format"),
+                value: (level[s] * 10.0).round() / 10.0,
+                unit: "deg C".to_owned(),
+            }
+        })
+        .collect()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--scenario") {
@@ -102,6 +126,25 @@ fn main() {
         bytes.len() as f64 / RECORDS as f64,
         "B",
         &format!("jsonl: {:.1}", json_bytes.len() as f64 / RECORDS as f64),
+    );
+
+    // Sensor-like readings, against the all-distinct ones above and their
+    // JSON lines as the baseline.
+    let sensor = sensor_readings(RECORDS);
+    let sensor_bytes = encoder.encode(&sensor).expect("encode").len();
+    let sensor_json = jsonl.encode(&sensor).expect("encode").len();
+    drop(sensor);
+    figure(
+        "sensor_bytes_per_record",
+        sensor_bytes as f64 / RECORDS as f64,
+        "B",
+        &format!("jsonl: {:.1}", sensor_json as f64 / RECORDS as f64),
+    );
+    figure(
+        "sensor_parquet_vs_jsonl_size",
+        sensor_bytes as f64 / sensor_json as f64,
+        "x",
+        "",
     );
 
     let rss = child(&["encode-rss"]);

@@ -84,8 +84,8 @@ mod store;
 pub use crate::error::EncodeError;
 pub use crate::file_sink::FileSink;
 pub use crate::parquet::{
-    Compression, DEFAULT_ROW_GROUP_SIZE, DEFAULT_ZSTD_LEVEL, ParquetEncoder, ParquetEncoderBuilder,
-    ParquetSession,
+    Compression, DEFAULT_ROW_GROUP_SIZE, DEFAULT_ZSTD_LEVEL, FLOAT_DICTIONARY_LIMIT,
+    ParquetEncoder, ParquetEncoderBuilder, ParquetSession,
 };
 pub use crate::read::{ReadBackError, read_parquet, read_parquet_json};
 pub use crate::sink_builder::{DEFAULT_SINGLE_PUT_LIMIT, FileSinkBuilder};

@@ -213,30 +213,64 @@ fn a_failed_write_leaves_none_of_its_row_groups() {
     assert_eq!(session.finish().unwrap(), encoder.encode(&good).unwrap());
 }
 
-#[test]
-fn float_columns_are_byte_stream_split_without_a_dictionary() {
-    use parquet::basic::Encoding;
-    let records: Vec<Station> = (0..1_000).map(station_at).collect();
+/// The encodings of the float columns of `records`, and whether each has
+/// a dictionary page, by column path.
+fn float_encodings(records: &[Station]) -> Vec<(String, Vec<parquet::basic::Encoding>, bool)> {
     let encoder = ParquetEncoder::<Station>::new().unwrap();
-    let (_, meta) = read_parquet(encoder.encode(&records).unwrap());
-    let row_group = meta.row_group(0);
-    for column in row_group.columns() {
-        let path = column.column_path().string();
-        let encodings: Vec<Encoding> = column.encodings().collect();
-        let float = matches!(
-            column.column_type(),
-            parquet::basic::Type::FLOAT | parquet::basic::Type::DOUBLE
-        );
-        if float {
-            assert!(
-                encodings.contains(&Encoding::BYTE_STREAM_SPLIT),
-                "{path}: {encodings:?}"
-            );
-            assert!(column.dictionary_page_offset().is_none(), "{path}");
-        } else if path == "id" {
-            assert!(column.dictionary_page_offset().is_some(), "{path}");
-        }
-    }
+    let (_, meta) = read_parquet(encoder.encode(records).unwrap());
+    meta.row_group(0)
+        .columns()
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.column_type(),
+                parquet::basic::Type::FLOAT | parquet::basic::Type::DOUBLE
+            )
+        })
+        .map(|c| {
+            (
+                c.column_path().string(),
+                c.encodings().collect(),
+                c.dictionary_page_offset().is_some(),
+            )
+        })
+        .collect()
+}
+
+/// Floats start with a dictionary and fall back to byte streams split once
+/// it grows past its limit: readings that repeat (sensor values rounded to
+/// a decimal) stay dictionary-encoded; all-distinct values end up split.
+#[test]
+fn float_columns_keep_a_dictionary_for_repeating_values_and_split_distinct_ones() {
+    use parquet::basic::Encoding;
+    // 20,000 records: `value` is i / 10, all distinct past the limit.
+    let distinct: Vec<Station> = (0..20_000).map(station_at).collect();
+    let value = |encodings: &[(String, Vec<Encoding>, bool)]| {
+        encodings
+            .iter()
+            .find(|(path, _, _)| path == "value")
+            .cloned()
+            .unwrap()
+    };
+    let (_, encodings, _) = value(&float_encodings(&distinct));
+    assert!(
+        encodings.contains(&Encoding::BYTE_STREAM_SPLIT),
+        "all-distinct values fall back to BYTE_STREAM_SPLIT: {encodings:?}"
+    );
+    // The same count of records with 50 values between them.
+    let repeating: Vec<Station> = (0..20_000)
+        .map(|i| {
+            let mut s = station_at(i);
+            s.value = (i % 50) as f64 / 10.0;
+            s
+        })
+        .collect();
+    let (_, encodings, dictionary) = value(&float_encodings(&repeating));
+    assert!(dictionary, "repeating values keep their dictionary");
+    assert!(
+        !encodings.contains(&Encoding::BYTE_STREAM_SPLIT),
+        "repeating values never fall back: {encodings:?}"
+    );
 }
 
 mod evolution {
