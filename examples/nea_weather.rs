@@ -117,6 +117,11 @@ struct Shared {
     terminal: Terminal,
 }
 
+/// What makes a reading the same reading: NEA serves each one for a while.
+fn reading_key(r: &Reading) -> (String, time::OffsetDateTime) {
+    (r.station_id.clone(), r.timestamp)
+}
+
 /// The collector of pipeline `name`, polling with `request`.
 fn collector(
     shared: &Shared,
@@ -150,7 +155,7 @@ fn add(
         let dedupe = shared.spool_dir.join(format!("{name}.dedupe"));
         Pipeline::new(collector, stack, interval)
             .with_jitter(interval.min(Duration::from_secs(2)) / 4)
-            .with_key_fn(|r: &Reading| (r.station_id.clone(), r.timestamp))
+            .with_key_fn(reading_key)
             .with_dedupe_file(dedupe)
     })
 }
@@ -286,6 +291,17 @@ fn build(
     Ok(builder)
 }
 
+/// Probes the directory or object-store URL `url`.
+async fn reach(url: &str) -> Result<(), String> {
+    match Destination::parse(url) {
+        Ok(d) => d
+            .probe()
+            .await
+            .map_err(|e| meathook::contracts::ErrorChain(&e).to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `--check --probe`: reaches each place the job writes to, changing
 /// nothing, and says how each went; exit status 1 if any cannot be reached.
 async fn probe(
@@ -296,11 +312,7 @@ async fn probe(
     use meathook::contracts::ErrorChain;
     let mut checks = Vec::new();
     let spool = config.spool_dir.to_string_lossy().into_owned();
-    let reached = match Destination::parse(&spool) {
-        Ok(dir) => dir.probe().await.map_err(|e| ErrorChain(&e).to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    checks.push((format!("spool directory {spool}"), reached));
+    checks.push((format!("spool directory {spool}"), reach(&spool).await));
     match (&config.sink.huggingface, hf_token) {
         (Some(hf), Some(token)) => {
             let mut sink = HfSink::<Reading>::new(reqwest::Client::new(), hf.repo.clone(), token)
@@ -324,10 +336,7 @@ async fn probe(
         )),
         (None, _) => {
             let url = config.destination();
-            let reached = match Destination::parse(&url) {
-                Ok(d) => d.probe().await.map_err(|e| ErrorChain(&e).to_string()),
-                Err(e) => Err(e.to_string()),
-            };
+            let reached = reach(&url).await;
             checks.push((format!("destination {url}"), reached));
         }
     }
@@ -370,7 +379,7 @@ fn trial(
             (shared.terminal)(&name),
             c.interval,
         )
-        .with_key_fn(|r: &Reading| (r.station_id.clone(), r.timestamp));
+        .with_key_fn(reading_key);
         targets.push(once::Target {
             pipeline,
             interval: c.interval,

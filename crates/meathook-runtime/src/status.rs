@@ -78,7 +78,13 @@ pub(crate) struct StatusBoard(Arc<Mutex<BTreeMap<String, Entry>>>);
 impl StatusBoard {
     fn with<T>(&self, pipeline: &str, f: impl FnOnce(&mut Entry) -> T) -> T {
         let mut board = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        f(board.entry(pipeline.to_owned()).or_default())
+        // Every poll reports here: no new key once the pipeline has one.
+        if !board.contains_key(pipeline) {
+            board.insert(pipeline.to_owned(), Entry::default());
+        }
+        f(board
+            .get_mut(pipeline)
+            .unwrap_or_else(|| unreachable!("inserted above")))
     }
 
     /// A poll of `pipeline` at `at` ended with `outcome`.

@@ -22,6 +22,7 @@ pub mod child;
 pub mod conformance;
 pub mod fuzz;
 pub mod hub;
+pub mod logs;
 mod nea;
 pub mod python;
 

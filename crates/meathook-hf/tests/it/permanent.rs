@@ -6,7 +6,6 @@
 use crate::support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meathook_core::{Backoff, ErrorClass, FlushPolicy, Sink, SinkError};
@@ -138,30 +137,11 @@ async fn behind_a_spool_a_permanent_refusal_is_dead_lettered_not_spun_on() {
     spool.close().await;
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Every log line at every level, through refusals, retries and a
 /// success, and every file the sink and the spool wrote.
 #[tokio::test]
 async fn the_token_appears_in_no_log_line_and_no_file() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = meathook_testkit::logs::LogCapture::start(tracing::Level::TRACE);
 
     for config in [
         hub_with(&[("hf_other", TokenRole::Write)], true),
@@ -191,7 +171,7 @@ async fn the_token_appears_in_no_log_line_and_no_file() {
     spool.close().await;
     support::assert_exactly(&hub, &readings(0, 50));
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("committed"),
         "the capture saw the sink's logs: {text}"

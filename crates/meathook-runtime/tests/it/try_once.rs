@@ -5,7 +5,6 @@
 
 use crate::support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meathook_runtime::{Pipeline, Telemetry, TrialError};
@@ -65,21 +64,6 @@ async fn a_trial_reports_failures_and_timeouts_without_retrying() {
     assert_eq!(gate.offers(), 0);
 }
 
-/// A log writer the test reads back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// An error with a cause below it, as a transport error has.
 #[derive(Debug, thiserror::Error)]
 #[error("request to http://api.test/ failed")]
@@ -106,21 +90,14 @@ impl meathook_core::Collector for Failing {
 
 #[tokio::test(flavor = "current_thread")]
 async fn log_lines_nest_in_pipeline_and_tick_spans_and_carry_the_cause() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = meathook_testkit::logs::LogCapture::start(tracing::Level::INFO);
     let pipeline = Pipeline::new(Failing, Gate::<u64>::default(), Duration::from_millis(50));
     let telemetry = Telemetry::new();
     pipeline
         .run_until(tokio::time::sleep(Duration::from_millis(120)), &telemetry)
         .await
         .unwrap();
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let failed: Vec<&str> = text.lines().filter(|l| l.contains("poll failed")).collect();
     assert!(failed.len() >= 2, "{text}");
     for line in &failed {
