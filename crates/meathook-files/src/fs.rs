@@ -100,6 +100,26 @@ pub trait Fs: Clone + Send + Sync + 'static {
     /// Takes an exclusive lock on `path` (creating it) and writes `holder`
     /// into it. `Ok(None)` when another holder has it.
     fn try_lock(&self, path: &Path, holder: &str) -> io::Result<Option<Self::Lock>>;
+
+    /// Which filesystem holds the lock file `lock` was taken on. Spools
+    /// whose locks name the same filesystem share one
+    /// [`sync_filesystem`](Fs::sync_filesystem) when their appends are
+    /// committed together. `None` (the default) syncs every file on its own.
+    fn filesystem_id(&self, lock: &Self::Lock) -> Option<u64> {
+        let _ = lock;
+        None
+    }
+
+    /// Makes everything written to the filesystem holding `lock`'s file
+    /// durable, data, sizes and directory entries alike (`syncfs`), and
+    /// fails if writing back any file on that filesystem failed since the
+    /// lock was taken or since the last call. The lock is held from before
+    /// the spool's first write, so no failure of the spool's own writes can
+    /// go unreported. Unsupported by default.
+    fn sync_filesystem(&self, lock: &Self::Lock) -> io::Result<()> {
+        let _ = lock;
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// The real filesystem.
@@ -285,6 +305,39 @@ impl Fs for StdFs {
         file.sync_data()?;
         Ok(Some(StdLock(file)))
     }
+
+    fn filesystem_id(&self, lock: &StdLock) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt as _;
+        syncfs_reports_errors()
+            .then(|| lock.0.metadata().ok().map(|m| m.dev()))
+            .flatten()
+    }
+
+    fn sync_filesystem(&self, lock: &StdLock) -> io::Result<()> {
+        if !syncfs_reports_errors() {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        rustix::fs::syncfs(&lock.0).map_err(io::Error::from)
+    }
+}
+
+/// Whether `syncfs` reports write-back errors: Linux since 5.8. On older
+/// kernels it returns success after a failed write-back, so each file is
+/// synced on its own instead.
+fn syncfs_reports_errors() -> bool {
+    static REPORTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REPORTS.get_or_init(|| {
+        if !cfg!(target_os = "linux") {
+            return false;
+        }
+        let uname = rustix::system::uname();
+        let release = uname.release().to_string_lossy();
+        let mut parts = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (major, minor) >= (5, 8)
+    })
 }
 
 /// Reads a small file (at most `max` bytes) through `fs`, for lock holders

@@ -20,12 +20,12 @@ use crate::delivery::{self, Command};
 use crate::error::SpoolError;
 use crate::fs::{Fs, StdFs, read_small};
 use crate::limits::{Config, Durability, FullPolicy, Limits};
+use crate::pool::{Job, Pending, Scope, Slot, WriterPool};
 use crate::queue::Shared;
 use crate::recovery::{LOCK_FILE, RecoveryReport, recover};
 use crate::segment;
 use crate::stats::SpoolStats;
-use crate::writer::{Appended, WriteFail, Writer};
-use crate::writer_thread::WriterThread;
+use crate::writer::{Appended, WriteFail, Writer, Written, Wrote};
 
 /// A crash-safe write-ahead spool in front of `inner`; see the [crate
 /// docs](crate).
@@ -41,15 +41,25 @@ pub struct DiskSpool<S: Sink<R>, R, F: Fs = StdFs> {
     inner_stats: Arc<Mutex<StackStats>>,
     now: Option<OffsetDateTime>,
     poisoned: Option<String>,
+    pool: Option<WriterPool>,
     _records: PhantomData<fn(R)>,
 }
 
 struct Running<E, F: Fs> {
-    writer: WriterThread<F>,
+    writer: Arc<Mutex<Writer<F>>>,
+    slot: Slot,
+    /// Held from before the first write: syncs of the whole filesystem go
+    /// through it (see [`Fs::sync_filesystem`]).
+    lock: Arc<F::Lock>,
+    scope: Option<Scope>,
     tx: mpsc::UnboundedSender<Command<E>>,
     shared: Arc<Shared>,
     worker: tokio::task::JoinHandle<()>,
 }
+
+/// What an append job answers: the batch's size, how it went, and the
+/// records if they are handed back.
+type AppendOutcome<R> = (usize, Result<Appended, WriteFail>, Option<Vec<R>>);
 
 impl<S: Sink<R>, R, F: Fs> fmt::Debug for DiskSpool<S, R, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,6 +90,7 @@ impl<S: Sink<R>, R> DiskSpool<S, R, StdFs> {
             inner_stats: Arc::default(),
             now: None,
             poisoned: None,
+            pool: None,
             _records: PhantomData,
         }
     }
@@ -100,8 +111,16 @@ impl<S: Sink<R>, R, F: Fs> DiskSpool<S, R, F> {
             inner_stats: self.inner_stats,
             now: None,
             poisoned: None,
+            pool: self.pool,
             _records: PhantomData,
         }
+    }
+
+    /// Runs this spool's file IO on `pool`'s threads instead of the
+    /// process-wide [`WriterPool::shared`].
+    pub fn with_writer_pool(mut self, pool: WriterPool) -> Self {
+        self.pool = Some(pool);
+        self
     }
 
     /// When appends are made durable; default [`Durability::EveryIngest`].
@@ -332,33 +351,39 @@ where
         let Some(inner) = self.inner.take() else {
             return Err(self.poison("the inner sink was lost".into()));
         };
-        let writer = match WriterThread::spawn(writer) {
-            Ok(writer) => writer,
-            Err(source) => {
-                return Err(SpoolError::io(
-                    "start the writer thread",
-                    self.dir.clone(),
-                    source,
-                ));
-            }
+        let lock = Arc::new(lock);
+        let scope = self
+            .fs
+            .filesystem_id(&lock)
+            .map(|id| (std::any::TypeId::of::<F>(), id));
+        let pool = match self.pool.clone() {
+            Some(pool) => pool,
+            None => WriterPool::shared().map_err(|source| {
+                SpoolError::io("start the writer threads", self.dir.clone(), source)
+            })?,
         };
+        let slot = pool.slot();
+        self.pool = Some(pool);
         let (tx, rx) = mpsc::unbounded_channel();
         // The worker logs in the span the spool was opened in (a
         // pipeline's, under the runtime).
         let worker = tokio::spawn(
-            delivery::run::<S, R, F, F::Lock>(
+            delivery::run::<S, R, F, Arc<F::Lock>>(
                 inner,
                 Arc::clone(&shared),
                 self.fs.clone(),
                 self.cfg.clone(),
                 rx,
-                lock,
+                Arc::clone(&lock),
                 Arc::clone(&self.inner_stats),
             )
             .in_current_span(),
         );
         self.running = Some(Running {
-            writer,
+            writer: Arc::new(Mutex::new(writer)),
+            slot,
+            lock,
+            scope,
             tx,
             shared,
             worker,
@@ -366,27 +391,41 @@ where
         Ok(())
     }
 
+    /// Runs `job` on the spool's writer thread and awaits its answer.
+    async fn run_job<T: Send + 'static>(
+        &mut self,
+        job: impl FnOnce(&Arc<Mutex<Writer<F>>>, oneshot::Sender<T>) -> Option<Box<dyn Pending>>
+        + Send
+        + 'static,
+    ) -> Result<T, SpoolError<S::Error>> {
+        let Some(running) = self.running.as_ref() else {
+            return Err(self.poison("the writer was lost".into()));
+        };
+        let (reply, answer) = oneshot::channel();
+        let writer = Arc::clone(&running.writer);
+        let job: Job = Box::new(move || job(&writer, reply));
+        if !running.slot.send(job) {
+            return Err(self.poison("the writer thread stopped".into()));
+        }
+        match answer.await {
+            Ok(out) => Ok(out),
+            Err(_) => Err(self.poison("the writer panicked or stopped".into())),
+        }
+    }
+
     /// Runs `f` on the writer thread.
     async fn with_writer<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Writer<F>) -> T + Send + 'static,
     ) -> Result<T, SpoolError<S::Error>> {
-        self.with_writer_then_drop(move |w| (f(w), ())).await
-    }
-
-    /// Runs `f` on the writer thread, which drops the second half of its
-    /// result after answering.
-    async fn with_writer_then_drop<T: Send + 'static, D: Send + 'static>(
-        &mut self,
-        f: impl FnOnce(&mut Writer<F>) -> (T, D) + Send + 'static,
-    ) -> Result<T, SpoolError<S::Error>> {
-        let Some(running) = self.running.as_ref() else {
-            return Err(self.poison("the writer was lost".into()));
-        };
-        match running.writer.run_then_drop(f).await {
-            Some(out) => Ok(out),
-            None => Err(self.poison("the writer panicked or stopped".into())),
-        }
+        self.run_job(move |writer, reply| {
+            // A poisoned writer (a job panicked half-way) answers nothing.
+            if let Ok(mut w) = writer.lock() {
+                let _ = reply.send(f(&mut w));
+            }
+            None
+        })
+        .await
     }
 
     /// Stops the delivery worker (after the delivery it is making, if any)
@@ -396,7 +435,19 @@ where
     /// stops the worker just the same, without waiting.
     pub async fn close(mut self) {
         if let Some(running) = self.running.take() {
-            running.writer.stop().await;
+            // After every job already sent, on the writer's thread.
+            let (reply, closed) = oneshot::channel();
+            let writer = Arc::clone(&running.writer);
+            let job: Job = Box::new(move || {
+                if let Ok(mut w) = writer.lock() {
+                    w.close_files();
+                }
+                let _ = reply.send(());
+                None
+            });
+            if running.slot.send(job) {
+                let _ = closed.await;
+            }
             drop(running.tx);
             let _ = running.worker.await;
         }
@@ -458,6 +509,81 @@ where
             })
             .cloned()
             .collect()
+    }
+}
+
+/// Answers an append job and, while the process holds more segment files
+/// open than its budget, closes this spool's. The records of an accepted
+/// batch are freed after the answer is sent: the caller does not wait for
+/// that.
+fn settle<F: Fs, R>(
+    w: &mut Writer<F>,
+    slot: Option<&Slot>,
+    appended: Result<Appended, WriteFail>,
+    records: Vec<R>,
+    reply: oneshot::Sender<AppendOutcome<R>>,
+) {
+    let count = records.len();
+    let leftover = match appended {
+        Ok(appended) => {
+            let _ = reply.send((count, Ok(appended), None));
+            Some(records)
+        }
+        Err(fail) => {
+            let _ = reply.send((count, Err(fail), Some(records)));
+            None
+        }
+    };
+    if slot.is_some_and(Slot::over_file_budget) {
+        w.close_files();
+    }
+    drop(leftover);
+}
+
+/// An append written under [`Durability::EveryIngest`], waiting for the
+/// sync of its round (see [`crate::pool`]).
+struct PendingAppend<F: Fs, R> {
+    writer: Arc<Mutex<Writer<F>>>,
+    fs: F,
+    lock: Arc<F::Lock>,
+    scope: Option<Scope>,
+    slot: Option<Slot>,
+    written: Option<Written>,
+    records: Vec<R>,
+    reply: oneshot::Sender<AppendOutcome<R>>,
+}
+
+impl<F: Fs, R: Send> Pending for PendingAppend<F, R> {
+    fn scope(&self) -> Option<Scope> {
+        self.scope
+    }
+
+    fn sync_own(&mut self) -> std::io::Result<()> {
+        let (Ok(mut w), Some(written)) = (self.writer.lock(), self.written.as_ref()) else {
+            return Err(std::io::Error::other("the spool's writer panicked"));
+        };
+        w.sync_written(written)
+    }
+
+    fn sync_filesystem(&mut self) -> std::io::Result<()> {
+        self.fs.sync_filesystem(&self.lock)
+    }
+
+    fn finish(mut self: Box<Self>, synced: std::io::Result<()>, took: Duration, shared: bool) {
+        // A poisoned writer answers nothing: the spool poisons itself.
+        let (Ok(mut w), Some(written)) = (self.writer.lock(), self.written.take()) else {
+            return;
+        };
+        if shared {
+            w.shared.stats.note_fsync(took);
+            if synced.is_err() {
+                w.shared.stats.add(|c| &c.fsync_failures, 1);
+            }
+        }
+        let appended = w.finish(written, Some((synced, took)));
+        let records = std::mem::take(&mut self.records);
+        let PendingAppend { slot, reply, .. } = *self;
+        settle(&mut w, slot.as_ref(), appended, records, reply);
     }
 }
 
@@ -535,21 +661,50 @@ where
         let mut filed = window.widen(self.policy.window());
         filed.batch = None;
         let filed2 = filed.clone();
+        let (fs, lock, scope) = match self.running.as_ref() {
+            Some(r) => (self.fs.clone(), Arc::clone(&r.lock), r.scope),
+            None => {
+                return Err(IngestError::new(
+                    records,
+                    self.poison("the writer was lost".into()),
+                ));
+            }
+        };
+        let slot = self.running.as_ref().map(|r| r.slot.clone());
         let outcome = self
-            .with_writer_then_drop(move |w| {
-                let result = w.append(&filed2, &records);
+            .run_job(move |writer, reply: oneshot::Sender<AppendOutcome<R>>| {
+                let Ok(mut w) = writer.lock() else {
+                    return None;
+                };
                 let count = records.len();
-                match result {
+                let appended = match w.write(&filed2, &records) {
                     // Handed back: the caller keeps what was not accepted.
-                    Err(fail) => ((count, Err(fail), Some(records)), None),
-                    // Freed on the writer thread once the answer is sent.
-                    Ok(appended) => ((count, Ok(appended), None), Some(records)),
-                }
+                    Err(fail) => {
+                        let _ = reply.send((count, Err(fail), Some(records)));
+                        return None;
+                    }
+                    Ok(Wrote::Written(written)) if w.commits() => {
+                        return Some(Box::new(PendingAppend {
+                            writer: Arc::clone(writer),
+                            fs,
+                            lock,
+                            scope,
+                            slot,
+                            written: Some(written),
+                            records,
+                            reply,
+                        }));
+                    }
+                    Ok(Wrote::Written(written)) => w.finish(written, None),
+                    Ok(Wrote::Done(appended)) => Ok(appended),
+                };
+                settle(&mut w, slot.as_ref(), appended, records, reply);
+                None
             })
             .await;
         let (count, result, records) = match outcome {
             Ok(triple) => triple,
-            // The records moved into a thread that panicked: they are gone.
+            // The records moved into a job that panicked: they are gone.
             Err(e) => return Err(IngestError::new(Vec::new(), e)),
         };
         let max = self.cfg.max_record();

@@ -38,6 +38,7 @@ use crate::codec::{self, FrameBuilder, RecordError};
 use crate::frame::{FrameHeader, HEADER_LEN, Kind};
 use crate::fs::{Fs, FsFile, write_file_durably};
 use crate::limits::{Config, Durability, FullPolicy};
+use crate::pool::Counted;
 use crate::queue::{Due, Shared};
 use crate::segment::{self, MAX_PIPELINE, Segment, SegmentHeader, State};
 
@@ -75,6 +76,28 @@ pub(crate) enum WriteFail {
     PipelineName(usize),
 }
 
+/// A batch written to its segment and waiting for the sync that
+/// acknowledges it ([`Writer::finish`]).
+#[derive(Debug)]
+pub(crate) struct Written {
+    id: u64,
+    bytes: u64,
+    first_seq: u64,
+    next_seq: u64,
+    index: u64,
+    accepted: u64,
+    rejected: Vec<(usize, RecordError)>,
+}
+
+/// What [`Writer::write`] did.
+#[derive(Debug)]
+pub(crate) enum Wrote {
+    /// Nothing to sync: the batch is settled.
+    Done(Appended),
+    /// Written; [`Writer::finish`] settles it.
+    Written(Written),
+}
+
 /// How a batch went.
 #[derive(Debug)]
 pub(crate) enum Appended {
@@ -90,7 +113,7 @@ pub(crate) struct Writer<F: Fs> {
     pub(crate) fs: F,
     pub(crate) shared: Arc<Shared>,
     pub(crate) cfg: Config,
-    pub(crate) open: Vec<OpenSeg<F::File>>,
+    pub(crate) open: Vec<OpenSeg<Counted<F::File>>>,
     pub(crate) next_seq: u64,
     pub(crate) seq_limit: u64,
     pub(crate) next_id: u64,
@@ -210,12 +233,20 @@ impl<F: Fs> Writer<F> {
         Ok(end - 1)
     }
 
-    /// Frames `records`, makes room, appends and syncs.
-    pub(crate) fn append<R: Serialize>(
+    /// Whether an append waits for a sync before it is acknowledged.
+    pub(crate) fn commits(&self) -> bool {
+        self.cfg.durability == Durability::EveryIngest
+    }
+
+    /// Frames `records`, makes room and writes the frames to the open
+    /// segment of `window`, without syncing. The batch is not acknowledged
+    /// until [`finish`](Self::finish); nothing else may be written to this
+    /// spool in between.
+    pub(crate) fn write<R: Serialize>(
         &mut self,
         window: &WindowMeta,
         records: &[R],
-    ) -> Result<Appended, WriteFail> {
+    ) -> Result<Wrote, WriteFail> {
         let max = self.cfg.max_record();
         let mut frames = Vec::new();
         let builder = &mut self.builder;
@@ -233,12 +264,12 @@ impl<F: Fs> Writer<F> {
             frames.push(builder.finish());
         }
         if frames.is_empty() {
-            return Ok(Appended::Accepted(rejected));
+            return Ok(Wrote::Done(Appended::Accepted(rejected)));
         }
         let body: usize = frames.iter().map(|(p, _)| HEADER_LEN + p.len()).sum();
         let needed = (body + HEADER_LEN + 64 + window.pipeline.len()) as u64;
         if !self.make_room(needed)? {
-            return Ok(Appended::DroppedNewest);
+            return Ok(Wrote::Done(Appended::DroppedNewest));
         }
         let accepted: u64 = frames.iter().map(|(_, n)| u64::from(*n)).sum();
         let first_seq = self.take_seqs(accepted)?;
@@ -273,30 +304,77 @@ impl<F: Fs> Writer<F> {
         }
         let o = &mut self.open[at];
         o.dirty = true;
-        if self.cfg.durability == Durability::EveryIngest
-            && let Err(source) = sync(o, &self.shared)
-        {
-            self.abandon(at);
+        Ok(Wrote::Written(Written {
+            id: o.seg.id,
+            bytes: buf.len() as u64,
+            first_seq,
+            next_seq: seq,
+            index,
+            accepted,
+            rejected,
+        }))
+    }
+
+    /// `fdatasync`s the segment `written` went to, reopening it if the
+    /// open-file budget closed it.
+    pub(crate) fn sync_written(&mut self, written: &Written) -> io::Result<()> {
+        let Some(at) = self.open.iter().position(|o| o.seg.id == written.id) else {
+            return Err(io::Error::other("the segment is no longer open"));
+        };
+        self.reopen(at)?;
+        sync(&mut self.open[at], &self.shared)
+    }
+
+    /// Acknowledges a written batch once `synced` (`None`: not synced, by
+    /// [`Durability`]) made it durable, or abandons its segment at the last
+    /// acknowledged frame if the sync failed.
+    pub(crate) fn finish(
+        &mut self,
+        written: Written,
+        synced: Option<(io::Result<()>, std::time::Duration)>,
+    ) -> Result<Appended, WriteFail> {
+        let Some(at) = self.open.iter().position(|o| o.seg.id == written.id) else {
             return Err(WriteFail::Io {
                 op: "fsync",
-                path,
-                source,
+                path: segment::path(&self.shared.dir, written.id, State::Open),
+                source: io::Error::other("the segment is no longer open"),
             });
+        };
+        if let Some((result, _)) = synced {
+            if let Err(source) = result {
+                let path = segment::path(&self.shared.dir, written.id, State::Open);
+                self.abandon(at);
+                return Err(WriteFail::Io {
+                    op: "fsync",
+                    path,
+                    source,
+                });
+            }
+            self.open[at].dirty = false;
         }
         let o = &mut self.open[at];
-        o.len += buf.len() as u64;
+        let Written {
+            bytes,
+            first_seq,
+            next_seq,
+            index,
+            accepted,
+            rejected,
+            ..
+        } = written;
+        o.len += bytes;
         o.index = index;
         o.seg.bytes = o.len;
         o.seg.seqs = Some(match o.seg.seqs {
-            Some((first, _)) => (first, seq - 1),
-            None => (first_seq, seq - 1),
+            Some((first, _)) => (first, next_seq - 1),
+            None => (first_seq, next_seq - 1),
         });
         o.seg.records += accepted;
         let stats = &self.shared.stats;
         stats.add(|c| &c.records_appended, accepted);
         stats.add(|c| &c.records_on_disk, accepted);
-        stats.add(|c| &c.bytes_appended, buf.len() as u64);
-        stats.add(|c| &c.bytes_on_disk, buf.len() as u64);
+        stats.add(|c| &c.bytes_appended, bytes);
+        stats.add(|c| &c.bytes_on_disk, bytes);
         let full = o.len >= self.cfg.limits.max_segment_bytes;
         // The batch is durable: it is acknowledged whatever happens next. A
         // failed group sync or seal abandons its segment, batch included,
@@ -314,6 +392,23 @@ impl<F: Fs> Writer<F> {
             after_ack(&fail, "seal");
         }
         Ok(Appended::Accepted(rejected))
+    }
+
+    /// Closes the segment files this spool holds open, keeping their
+    /// segments open for appends (the next one reopens its file).
+    pub(crate) fn close_files(&mut self) {
+        for o in &mut self.open {
+            o.file = None;
+        }
+    }
+
+    /// Reopens segment `at`'s file if it was closed.
+    fn reopen(&mut self, at: usize) -> io::Result<()> {
+        if self.open[at].file.is_none() {
+            let path = segment::path(&self.shared.dir, self.open[at].seg.id, State::Open);
+            self.open[at].file = Some(Counted::new(self.fs.open_append(&path)?));
+        }
+        Ok(())
     }
 
     /// Whether `needed` more bytes fit, after dropping the oldest segments
@@ -383,14 +478,8 @@ impl<F: Fs> Writer<F> {
     /// The open segment of `window`, created if there is none.
     fn open_index(&mut self, window: &WindowMeta) -> Result<usize, WriteFail> {
         if let Some(at) = self.open.iter().position(|o| o.seg.window == *window) {
-            if self.open[at].file.is_none() {
-                let path = segment::path(&self.shared.dir, self.open[at].seg.id, State::Open);
-                let file = self
-                    .fs
-                    .open_append(&path)
-                    .map_err(io_fail("reopen", path))?;
-                self.open[at].file = Some(file);
-            }
+            let path = segment::path(&self.shared.dir, self.open[at].seg.id, State::Open);
+            self.reopen(at).map_err(io_fail("reopen", path))?;
             return Ok(at);
         }
         if window.pipeline.len() > MAX_PIPELINE {
@@ -440,7 +529,7 @@ impl<F: Fs> Writer<F> {
                 records: 0,
                 bytes: len,
             },
-            file: Some(file),
+            file: Some(Counted::new(file)),
             len,
             index: 0,
             dirty: true,
@@ -494,18 +583,13 @@ impl<F: Fs> Writer<F> {
             self.shared.note_removed(o.seg.id);
             return Ok(());
         }
-        if self.open[at].file.is_none() {
-            match self.fs.open_append(&open_path) {
-                Ok(f) => self.open[at].file = Some(f),
-                Err(source) => {
-                    self.abandon(at);
-                    return Err(WriteFail::Io {
-                        op: "seal",
-                        path: open_path,
-                        source,
-                    });
-                }
-            }
+        if let Err(source) = self.reopen(at) {
+            self.abandon(at);
+            return Err(WriteFail::Io {
+                op: "seal",
+                path: open_path,
+                source,
+            });
         }
         let seal = FrameHeader::encode(Kind::Seal, self.next_seq, self.open[at].index, 0, &[]);
         let o = &mut self.open[at];
@@ -573,11 +657,13 @@ impl<F: Fs> Writer<F> {
         let mut first_err = None;
         let mut at = 0;
         while at < self.open.len() {
-            let o = &mut self.open[at];
-            if o.dirty
-                && o.file.is_some()
-                && let Err(source) = sync(o, &self.shared)
+            let dirty = self.open[at].dirty;
+            if dirty
+                && let Err(source) = self
+                    .reopen(at)
+                    .and_then(|()| sync(&mut self.open[at], &self.shared))
             {
+                let o = &self.open[at];
                 let path = segment::path(&self.shared.dir, o.seg.id, State::Open);
                 self.abandon(at);
                 first_err.get_or_insert(WriteFail::Io {

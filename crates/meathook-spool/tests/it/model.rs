@@ -16,6 +16,11 @@
 //! - every record arrives in the window it was filed under;
 //! - within a window, records arrive in the order they were acknowledged.
 //!
+//! The same properties hold for several spools on one filesystem sharing a
+//! writer thread: their batches arrive together, so one filesystem sync
+//! commits several of them, and a failed one fails each of them (each spool
+//! abandons its segment); a crash takes every spool down at once.
+//!
 //! `MEATHOOK_MODEL_CASES` sets the number of cases (CI runs a few dozen;
 //! `cargo xtask soak` runs thousands).
 #![allow(
@@ -30,7 +35,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use meathook_core::{BatchId, Sink, WindowMeta};
-use meathook_spool::{DiskSpool, Durability};
+use meathook_spool::{DiskSpool, Durability, WriterPool};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use support::simfs::SimFs;
@@ -97,8 +102,19 @@ fn op() -> impl Strategy<Value = Op> {
 
 type Spool = DiskSpool<Recorder<Rec>, Rec, SimFs>;
 
-fn new_spool(fs: &SimFs, out: &Recorder<Rec>, durability: Durability) -> Spool {
-    DiskSpool::new(out.clone(), "/spool", hourly())
+fn new_spool_in(
+    fs: &SimFs,
+    out: &Recorder<Rec>,
+    durability: Durability,
+    dir: &str,
+    pool: Option<&WriterPool>,
+) -> Spool {
+    let spool = DiskSpool::new(out.clone(), dir, hourly());
+    let spool = match pool {
+        Some(pool) => spool.with_writer_pool(pool.clone()),
+        None => spool,
+    };
+    spool
         .with_fs(fs.clone())
         .with_durability(durability)
         .with_backoff(quick_backoff())
@@ -122,75 +138,125 @@ async fn run(ops: Vec<Op>, strict: bool) -> Result<(), TestCaseError> {
 /// Under `EveryIngest` every acknowledged record must arrive; under the
 /// weaker modes only that nothing arrives twice or unacknowledged.
 async fn run_with(ops: Vec<Op>, durability: Durability) -> Result<(), TestCaseError> {
+    run_shared(ops, durability, 1).await
+}
+
+/// [`run_with`] for `pipelines` spools on one filesystem, sharing one
+/// writer thread; every op applies to all of them, ingests concurrently.
+async fn run_shared(
+    ops: Vec<Op>,
+    durability: Durability,
+    pipelines: usize,
+) -> Result<(), TestCaseError> {
     let strict = durability == Durability::EveryIngest;
     let fs = SimFs::default();
-    let out = Recorder::<Rec>::default();
-    let mut spool = new_spool(&fs, &out, durability);
-    let mut acked: Vec<Rec> = Vec::new();
+    let pool = (pipelines > 1).then(|| WriterPool::new(1).unwrap());
+    let outs: Vec<Recorder<Rec>> = (0..pipelines).map(|_| Recorder::default()).collect();
+    let dirs: Vec<String> = (0..pipelines)
+        .map(|p| {
+            if pipelines == 1 {
+                "/spool".to_owned()
+            } else {
+                format!("/spool/p{p}")
+            }
+        })
+        .collect();
+    let open = |p: usize| new_spool_in(&fs, &outs[p], durability, &dirs[p], pool.as_ref());
+    let mut spools: Vec<Spool> = (0..pipelines).map(open).collect();
+    let mut acked: Vec<Vec<Rec>> = vec![Vec::new(); pipelines];
     let mut next_id = 0u64;
     let mut minutes: i64 = 0;
     for op in ops {
         match op {
             Op::Ingest { n, late } => {
                 let hour = (minutes / 60 - i64::from(late)).max(0);
-                let batch: Vec<Rec> = (0..u64::from(n))
-                    .map(|i| Rec {
-                        id: next_id + i,
-                        hour,
-                    })
-                    .collect();
-                next_id += u64::from(n);
                 let window = WindowMeta::instant(
                     "model",
                     T0 + time::Duration::hours(hour) + time::Duration::seconds(i64::from(n)),
                 );
-                if let Ok(receipt) = spool.ingest(&window, batch.clone()).await {
-                    prop_assert_eq!(receipt.accepted(), batch.len());
-                    acked.extend(batch);
+                let mut tasks = Vec::new();
+                for mut spool in spools.drain(..) {
+                    let batch: Vec<Rec> = (0..u64::from(n))
+                        .map(|i| Rec {
+                            id: next_id + i,
+                            hour,
+                        })
+                        .collect();
+                    next_id += u64::from(n);
+                    let window = window.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let receipt = spool.ingest(&window, batch.clone()).await;
+                        let acked = receipt.ok().map(|r| (r.accepted(), batch));
+                        (spool, acked)
+                    }));
+                }
+                for (p, task) in tasks.into_iter().enumerate() {
+                    let (spool, outcome) = task.await.unwrap();
+                    spools.push(spool);
+                    if let Some((accepted, batch)) = outcome {
+                        prop_assert_eq!(accepted, batch.len());
+                        acked[p].extend(batch);
+                    }
                 }
             }
             Op::Advance(m) => {
                 minutes += i64::from(m);
-                let _ = spool.advance(T0 + time::Duration::minutes(minutes)).await;
+                for spool in &mut spools {
+                    let _ = spool.advance(T0 + time::Duration::minutes(minutes)).await;
+                }
             }
             Op::Flush => {
-                let _ = spool.flush().await;
+                for spool in &mut spools {
+                    let _ = spool.flush().await;
+                }
             }
-            Op::Restart => {
-                spool.close().await;
-                spool = new_spool(&fs, &out, durability);
-            }
-            Op::Crash(torn) => {
-                spool.close().await;
-                fs.crash(|extra| torn.map_or(0, |t| extra * usize::from(t) / 256));
-                spool = new_spool(&fs, &out, durability);
+            Op::Restart | Op::Crash(_) | Op::LoseSequence => {
+                for spool in spools.drain(..) {
+                    spool.close().await;
+                }
+                match op {
+                    Op::Crash(torn) => {
+                        fs.crash(|extra| torn.map_or(0, |t| extra * usize::from(t) / 256));
+                    }
+                    Op::LoseSequence => {
+                        for dir in &dirs {
+                            fs.delete(&std::path::Path::new(dir).join("sequence"));
+                        }
+                    }
+                    _ => {}
+                }
+                spools = (0..pipelines).map(open).collect();
             }
             Op::FailSyncs(n) => fs.fail_next_syncs(u32::from(n)),
             Op::FailWritesAfter(b) => fs.fail_writes_after(usize::from(b)),
             Op::FailRenames(n) => fs.fail_next_renames(u32::from(n)),
             Op::FailRemoves(n) => fs.fail_next_removes(u32::from(n)),
             Op::FailDirSyncs { skip, n } => fs.fail_dir_syncs(u32::from(skip), u32::from(n)),
-            Op::LoseSequence => {
-                spool.close().await;
-                fs.delete(std::path::Path::new("/spool/sequence"));
-                spool = new_spool(&fs, &out, durability);
-            }
             Op::Heal => heal(&fs),
-            Op::InnerDown => out.set_mode(Mode::Transient),
-            Op::InnerUp => out.set_mode(Mode::Accept),
+            Op::InnerDown => outs.iter().for_each(|o| o.set_mode(Mode::Transient)),
+            Op::InnerUp => outs.iter().for_each(|o| o.set_mode(Mode::Accept)),
         }
     }
     // Faults clear, the destination comes back, one more start delivers all.
     heal(&fs);
-    out.set_mode(Mode::Accept);
-    spool.close().await;
-    let mut spool = new_spool(&fs, &out, durability).with_flush_deadline(Duration::from_secs(20));
-    spool
-        .flush()
-        .await
-        .map_err(|e| TestCaseError::fail(format!("final flush: {e}")))?;
-    spool.close().await;
+    for spool in spools.drain(..) {
+        spool.close().await;
+    }
+    for (p, out) in outs.iter().enumerate() {
+        out.set_mode(Mode::Accept);
+        let mut spool = open(p).with_flush_deadline(Duration::from_secs(20));
+        spool
+            .flush()
+            .await
+            .map_err(|e| TestCaseError::fail(format!("final flush of {}: {e}", dirs[p])))?;
+        spool.close().await;
+        check(out, &acked[p], strict)?;
+    }
+    Ok(())
+}
 
+/// What `out` received against what was acknowledged; see the module docs.
+fn check(out: &Recorder<Rec>, acked: &[Rec], strict: bool) -> Result<(), TestCaseError> {
     let acked_ids: HashSet<u64> = acked.iter().map(|r| r.id).collect();
     let mut seen = HashSet::new();
     let mut per_window: HashMap<i64, Vec<u64>> = HashMap::new();
@@ -297,9 +363,70 @@ proptest! {
     fn with_group_commit_nothing_unacknowledged_or_duplicated_is_delivered(ops in prop::collection::vec(op(), 1..30)) {
         rt().block_on(run_with(ops, Durability::Interval(Duration::from_millis(1))))?;
     }
+
+    // Four spools on one filesystem and one writer thread: their appends
+    // are committed together by filesystem syncs.
+    #[test]
+    fn spools_sharing_a_writer_deliver_every_acknowledged_record_once(ops in prop::collection::vec(op(), 1..40)) {
+        rt().block_on(run_shared(ops, Durability::EveryIngest, 4))?;
+    }
 }
 
-// Sequences the model once found failing, kept as fixed cases.
+/// The shared path is really taken: concurrent appends of several spools
+/// are committed by filesystem syncs, fewer than the appends, and a crash
+/// right after keeps every acknowledged record of every spool.
+#[test]
+fn concurrent_appends_of_spools_sharing_a_writer_share_filesystem_syncs() {
+    rt().block_on(async {
+        let fs = SimFs::default();
+        let pool = WriterPool::new(1).unwrap();
+        let out = Recorder::<Rec>::default();
+        let open = |p: u64| {
+            new_spool_in(
+                &fs,
+                &out,
+                Durability::EveryIngest,
+                &format!("/spool/p{p}"),
+                Some(&pool),
+            )
+        };
+        let mut tasks = Vec::new();
+        for p in 0..8 {
+            let mut spool = open(p);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..50 {
+                    let window = WindowMeta::instant("model", T0);
+                    let rec = Rec {
+                        id: p * 1000 + i,
+                        hour: 0,
+                    };
+                    spool.ingest(&window, vec![rec]).await.unwrap();
+                }
+                spool.close().await;
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let stats = pool.stats();
+        assert_eq!(stats.commits, 400);
+        assert!(stats.filesystem_syncs > 0, "{stats:?}");
+        assert_eq!(fs.filesystem_syncs(), stats.filesystem_syncs);
+        assert!(stats.syncs() < 400, "one sync per append: {stats:?}");
+        fs.crash(|_| 0);
+        for p in 0..8 {
+            let mut spool = open(p);
+            spool.flush().await.unwrap();
+            spool.close().await;
+        }
+        let mut ids: Vec<u64> = out.records().into_iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        let expected: Vec<u64> = (0..8)
+            .flat_map(|p| (0..50).map(move |i| p * 1000 + i))
+            .collect();
+        assert_eq!(ids, expected);
+    });
+}
 
 #[test]
 fn regression_a_segment_abandoned_after_a_failed_fsync_is_delivered_before_the_next_one() {

@@ -32,8 +32,10 @@ struct Sim {
     locks: HashSet<PathBuf>,
     /// Bytes writes may still add before failing with ENOSPC.
     write_budget: Option<usize>,
-    /// The next `n` data fsyncs fail.
+    /// The next `n` data fsyncs (of a file or of the filesystem) fail.
     fail_syncs: u32,
+    /// Filesystem syncs that succeeded.
+    filesystem_syncs: u64,
     /// Reported free space.
     space: u64,
     /// The next `n` renames fail.
@@ -77,9 +79,15 @@ impl SimFs {
         self.sim().write_budget = None;
     }
 
-    /// The next `n` data fsyncs fail with EIO.
+    /// The next `n` data fsyncs (of a file or of the filesystem) fail with
+    /// EIO.
     pub fn fail_next_syncs(&self, n: u32) {
         self.sim().fail_syncs = n;
+    }
+
+    /// Filesystem syncs that succeeded so far.
+    pub fn filesystem_syncs(&self) -> u64 {
+        self.sim().filesystem_syncs
     }
 
     /// The next `n` renames fail with EIO (a seal, an abandon, a move to
@@ -350,6 +358,25 @@ impl Fs for SimFs {
 
     fn available_space(&self, _dir: &Path) -> io::Result<u64> {
         Ok(self.sim().space)
+    }
+
+    fn filesystem_id(&self, lock: &SimLock) -> Option<u64> {
+        Some(Arc::as_ptr(&lock.fs.0) as u64)
+    }
+
+    /// Everything becomes durable, or (a failing sync) nothing does.
+    fn sync_filesystem(&self, _lock: &SimLock) -> io::Result<()> {
+        let mut sim = self.sim();
+        if sim.fail_syncs > 0 {
+            sim.fail_syncs -= 1;
+            return Err(io::Error::other("simulated filesystem sync failure"));
+        }
+        sim.filesystem_syncs += 1;
+        for inode in sim.inodes.values_mut() {
+            inode.synced.clone_from(&inode.data);
+        }
+        sim.durable = sim.live.clone();
+        Ok(())
     }
 
     fn try_lock(&self, path: &Path, holder: &str) -> io::Result<Option<SimLock>> {

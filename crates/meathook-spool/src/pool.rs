@@ -1,0 +1,355 @@
+//! Writer threads shared by every spool of a process, with group commit.
+//!
+//! A spool does no file IO on the caller's task: each append, sync and seal
+//! is a job run on a writer thread. The threads are a [`WriterPool`]'s, and
+//! by default every spool in the process shares one pool
+//! ([`WriterPool::shared`]), so ten thousand spools need no more threads
+//! than one. Each spool is pinned to one thread of its pool, which runs the
+//! spool's jobs in the order they were sent.
+//!
+//! # Group commit
+//!
+//! A thread takes every job that is waiting (up to [`MAX_ROUND`]) and runs
+//! them as one *round*. An append under
+//! [`Durability::EveryIngest`](crate::Durability::EveryIngest) writes its
+//! frames and leaves a [`Pending`] commit: its answer waits for the sync
+//! that covers it. When the round's jobs have run, the thread syncs:
+//!
+//! - a commit alone on its filesystem is made durable with an `fdatasync`
+//!   of its own segment, exactly as a spool on its own thread did;
+//! - two or more commits whose spools are on one filesystem share one
+//!   [`Fs::sync_filesystem`](crate::Fs::sync_filesystem) (`syncfs`), which
+//!   makes all their segments durable with a single call and reports a
+//!   failed write-back of any of them.
+//!
+//! So the syncs a second do not grow with the number of spools: a round
+//! costs one sync per filesystem however many spools it covers. While one
+//! round syncs, the next round's jobs queue up, so the busier the process,
+//! the more each sync covers. Only then is each commit's answer sent; a
+//! failed sync fails every commit it covered, each of which abandons its
+//! segment at its last acknowledged frame and hands its records back, as a
+//! failed `fdatasync` always has.
+//!
+//! # Open files
+//!
+//! Segment files are opened lazily and closed after an append while more
+//! than the pool's open-file budget are open in the process
+//! ([`WriterPool::with_max_open_files`]); the next append reopens it. Data
+//! written through a closed file is still made durable by the next sync of
+//! its segment (a sync reopens it) or of its filesystem.
+//!
+//! **Invariants:** a spool's jobs run on one thread, in order, one at a
+//! time. No answer of a commit is sent before a sync that covers its bytes
+//! returned `Ok`. A job or commit that panics drops its answer (the spool
+//! sees the answer channel close and poisons itself); the thread goes on
+//! with the other spools' jobs.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Most jobs a thread runs in one round before it syncs.
+pub const MAX_ROUND: usize = 4096;
+
+/// Segment files open in the process, over all pools.
+static OPEN_SEGMENT_FILES: AtomicUsize = AtomicUsize::new(0);
+
+/// A job: runs on the spool's thread and may leave a commit to sync.
+pub(crate) type Job = Box<dyn FnOnce() -> Option<Box<dyn Pending>> + Send>;
+
+/// Which filesystem a commit is on: the `Fs` type and its own id.
+pub(crate) type Scope = (TypeId, u64);
+
+/// An append written but not yet durable.
+pub(crate) trait Pending: Send {
+    /// Commits with the same scope share one filesystem sync.
+    fn scope(&self) -> Option<Scope>;
+    /// Syncs this commit's own segment.
+    fn sync_own(&mut self) -> io::Result<()>;
+    /// Syncs the whole filesystem (for every commit of its scope).
+    fn sync_filesystem(&mut self) -> io::Result<()>;
+    /// Answers the caller, with the sync that covered the commit: the
+    /// filesystem's if `shared`, else its own.
+    fn finish(self: Box<Self>, synced: io::Result<()>, took: Duration, shared: bool);
+}
+
+/// Writer threads shared by spools; see the [module docs](self).
+///
+/// Cloning shares the threads. The threads of a pool made by
+/// [`WriterPool::new`] end once the pool and every spool using it are
+/// dropped; the shared pool's live as long as the process.
+#[derive(Clone)]
+pub struct WriterPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    threads: Vec<mpsc::Sender<Job>>,
+    next: AtomicUsize,
+    max_open_files: AtomicUsize,
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    rounds: AtomicU64,
+    commits: AtomicU64,
+    file_syncs: AtomicU64,
+    filesystem_syncs: AtomicU64,
+    sync_nanos: AtomicU64,
+}
+
+/// What a [`WriterPool`] has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Rounds of jobs run.
+    pub rounds: u64,
+    /// Appends made durable by a sync of the pool.
+    pub commits: u64,
+    /// `fdatasync`s of one segment for a commit alone on its filesystem.
+    pub file_syncs: u64,
+    /// Filesystem syncs (`syncfs`), each covering two or more commits.
+    pub filesystem_syncs: u64,
+    /// Time spent in those syncs.
+    pub sync_time: Duration,
+}
+
+impl PoolStats {
+    /// Syncs of either kind.
+    pub fn syncs(&self) -> u64 {
+        self.file_syncs + self.filesystem_syncs
+    }
+}
+
+impl fmt::Debug for WriterPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterPool")
+            .field("threads", &self.inner.threads.len())
+            .field("max_open_files", &self.max_open_files())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default number of threads: the available cores, at least two and at
+/// most four (a thread mostly waits on its syncs; more threads only add
+/// syncs).
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
+}
+
+/// The default open-file budget for segment files, process-wide.
+pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
+
+impl WriterPool {
+    /// The pool every spool uses unless given another: started on first
+    /// use, with one thread per core (two to four). Fails only if its
+    /// threads cannot be started (the next call tries again).
+    pub fn shared() -> io::Result<WriterPool> {
+        static SHARED: Mutex<Option<WriterPool>> = Mutex::new(None);
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(pool) = shared.as_ref() {
+            return Ok(pool.clone());
+        }
+        let pool = WriterPool::new(default_threads())?;
+        *shared = Some(pool.clone());
+        Ok(pool)
+    }
+
+    /// A pool of its own with `threads` writer threads (at least one).
+    pub fn new(threads: usize) -> io::Result<WriterPool> {
+        let counters = Arc::new(Counters::default());
+        let mut senders = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let counters = Arc::clone(&counters);
+            std::thread::Builder::new()
+                .name(format!("meathook-spool-writer-{i}"))
+                .spawn(move || {
+                    while let Ok(first) = rx.recv() {
+                        round(first, &rx, &counters);
+                    }
+                })?;
+            senders.push(tx);
+        }
+        Ok(WriterPool {
+            inner: Arc::new(Inner {
+                threads: senders,
+                next: AtomicUsize::new(0),
+                max_open_files: AtomicUsize::new(DEFAULT_MAX_OPEN_FILES),
+                counters,
+            }),
+        })
+    }
+
+    /// Sets the budget of segment files open at once, over all spools of
+    /// the process (default [`DEFAULT_MAX_OPEN_FILES`]; at least one).
+    pub fn with_max_open_files(self, files: usize) -> WriterPool {
+        self.inner.max_open_files.store(files.max(1), Relaxed);
+        self
+    }
+
+    /// The open-file budget.
+    pub fn max_open_files(&self) -> usize {
+        self.inner.max_open_files.load(Relaxed)
+    }
+
+    /// How many writer threads the pool has.
+    pub fn threads(&self) -> usize {
+        self.inner.threads.len()
+    }
+
+    /// Segment files open right now, in the whole process.
+    pub fn open_segment_files() -> usize {
+        OPEN_SEGMENT_FILES.load(Relaxed)
+    }
+
+    /// The pool's counters.
+    pub fn stats(&self) -> PoolStats {
+        let c = &self.inner.counters;
+        PoolStats {
+            rounds: c.rounds.load(Relaxed),
+            commits: c.commits.load(Relaxed),
+            file_syncs: c.file_syncs.load(Relaxed),
+            filesystem_syncs: c.filesystem_syncs.load(Relaxed),
+            sync_time: Duration::from_nanos(c.sync_nanos.load(Relaxed)),
+        }
+    }
+
+    /// A place on one of the threads, for one spool.
+    pub(crate) fn slot(&self) -> Slot {
+        let thread = self.inner.next.fetch_add(1, Relaxed) % self.inner.threads.len();
+        Slot {
+            pool: self.clone(),
+            thread,
+        }
+    }
+}
+
+/// One spool's place in a pool: every job it sends runs on one thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    pool: WriterPool,
+    thread: usize,
+}
+
+impl Slot {
+    /// Sends `job`; `false` if the thread is gone.
+    pub(crate) fn send(&self, job: Job) -> bool {
+        self.pool.inner.threads[self.thread].send(job).is_ok()
+    }
+
+    /// Whether the process holds more segment files open than the budget.
+    pub(crate) fn over_file_budget(&self) -> bool {
+        OPEN_SEGMENT_FILES.load(Relaxed) > self.pool.max_open_files()
+    }
+}
+
+/// A file counted against the open-file budget while it is open.
+#[derive(Debug)]
+pub(crate) struct Counted<W>(W);
+
+impl<W> Counted<W> {
+    pub(crate) fn new(file: W) -> Self {
+        OPEN_SEGMENT_FILES.fetch_add(1, Relaxed);
+        Self(file)
+    }
+}
+
+impl<W> Drop for Counted<W> {
+    fn drop(&mut self) {
+        OPEN_SEGMENT_FILES.fetch_sub(1, Relaxed);
+    }
+}
+
+impl<W: crate::FsFile> crate::FsFile for Counted<W> {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+}
+
+/// Runs `first` and every job already waiting, then syncs their commits.
+fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters) {
+    let mut pending: Vec<Box<dyn Pending>> = Vec::new();
+    let mut run = |job: Job| {
+        if let Ok(Some(p)) = catch_unwind(AssertUnwindSafe(job)) {
+            pending.push(p);
+        }
+    };
+    run(first);
+    for _ in 1..MAX_ROUND {
+        match rx.try_recv() {
+            Ok(job) => run(job),
+            Err(_) => break,
+        }
+    }
+    counters.rounds.fetch_add(1, Relaxed);
+    if pending.is_empty() {
+        return;
+    }
+    counters.commits.fetch_add(pending.len() as u64, Relaxed);
+    // Commits by filesystem; a commit without one is synced on its own.
+    let mut groups: HashMap<Scope, Vec<Box<dyn Pending>>> = HashMap::new();
+    let mut alone = Vec::new();
+    for p in pending {
+        match p.scope() {
+            Some(scope) => groups.entry(scope).or_default().push(p),
+            None => alone.push(p),
+        }
+    }
+    for (_, mut group) in groups {
+        if group.len() == 1 {
+            alone.append(&mut group);
+            continue;
+        }
+        let started = Instant::now();
+        let synced = catch_unwind(AssertUnwindSafe(|| group[0].sync_filesystem()))
+            .unwrap_or_else(|_| Err(io::Error::other("the filesystem sync panicked")));
+        match synced {
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => alone.append(&mut group),
+            synced => {
+                let took = started.elapsed();
+                note_sync(counters, &counters.filesystem_syncs, took);
+                for p in group {
+                    let result = match &synced {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(io::Error::new(
+                            e.kind(),
+                            format!("syncing the spool's filesystem: {e}"),
+                        )),
+                    };
+                    let _ = catch_unwind(AssertUnwindSafe(|| p.finish(result, took, true)));
+                }
+            }
+        }
+    }
+    for mut p in alone {
+        let started = Instant::now();
+        let synced = catch_unwind(AssertUnwindSafe(|| p.sync_own()));
+        let took = started.elapsed();
+        note_sync(counters, &counters.file_syncs, took);
+        if let Ok(synced) = synced {
+            let _ = catch_unwind(AssertUnwindSafe(|| p.finish(synced, took, false)));
+        }
+    }
+}
+
+fn note_sync(counters: &Counters, kind: &AtomicU64, took: Duration) {
+    kind.fetch_add(1, Relaxed);
+    let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+    counters.sync_nanos.fetch_add(nanos, Relaxed);
+}
