@@ -365,7 +365,7 @@ fn append_line(path: &Path, line: &str) -> Result<(), ManifestError> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, BackfillError> {
-    tokio::task::spawn_blocking(f)
+    meathook_core::blocking(f)
         .await
         .map_err(|e| BackfillError::Task(e.to_string()))
 }

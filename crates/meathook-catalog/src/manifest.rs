@@ -153,7 +153,7 @@ impl Manifest {
     pub async fn open_async(path: impl Into<PathBuf>) -> Result<Self, ManifestError> {
         let path = path.into();
         let shown = path.clone();
-        tokio::task::spawn_blocking(move || Self::open(path))
+        meathook_core::blocking(move || Self::open(path))
             .await
             .map_err(|e| ManifestError {
                 action: "opening",

@@ -108,7 +108,7 @@ impl Deliveries {
     pub async fn report(&self, delivery: Delivery) -> Result<(), DeliveryLogError> {
         let log = Arc::clone(&self.0);
         let path = delivery.path.clone();
-        tokio::task::spawn_blocking(move || log.record(&delivery))
+        crate::blocking(move || log.record(&delivery))
             .await
             .map_err(|e| DeliveryLogError::Stopped {
                 path,

@@ -52,6 +52,7 @@
 mod attempts;
 mod backlog;
 mod backoff;
+pub mod blocking;
 mod boxed;
 mod buffered;
 mod catalog_stats;
@@ -72,6 +73,7 @@ mod window;
 pub use attempts::Attempts;
 pub use backlog::LayerStats;
 pub use backoff::Backoff;
+pub use blocking::blocking;
 pub use boxed::{BoxSink, BoxSinkError};
 pub use buffered::{Buffered, BufferedError, Capacity, Weigher, inline_size};
 pub use catalog_stats::{CatalogSnapshot, CatalogStats};

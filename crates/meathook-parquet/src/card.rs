@@ -44,7 +44,7 @@ pub(crate) async fn ensure(
             let (root, pipeline, extension) =
                 (root.clone(), pipeline.to_owned(), extension.to_owned());
             let path = root.join(CARD_PATH);
-            tokio::task::spawn_blocking(move || card::local::ensure(&root, &pipeline, &extension))
+            meathook_core::blocking(move || card::local::ensure(&root, &pipeline, &extension))
                 .await
                 .map_err(|e| FileSinkError::Task {
                     window: window.to_owned(),

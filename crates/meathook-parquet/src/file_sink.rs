@@ -172,7 +172,7 @@ impl Publish<EncodeError> for Target {
             Destination::Local { root } => {
                 let target = root.join(&relative);
                 let scratch = sealed.path.clone();
-                tokio::task::spawn_blocking(move || local::publish(&sealed, &target))
+                meathook_core::blocking(move || local::publish(&sealed, &target))
                     .await
                     .map_err(|e| FileSinkError::Task {
                         window: window.to_string(),

@@ -134,7 +134,7 @@ async fn existing(
 }
 
 async fn read_range(path: PathBuf, offset: u64, len: u64) -> Result<Vec<u8>> {
-    tokio::task::spawn_blocking(move || {
+    meathook_core::blocking(move || {
         let io = |e| UploadError::Local("reading", path.clone(), e);
         let mut file = std::fs::File::open(&path).map_err(io)?;
         file.seek(SeekFrom::Start(offset)).map_err(io)?;

@@ -291,7 +291,7 @@ impl Destination {
         match self {
             Self::Local { root } => {
                 let root = root.clone();
-                tokio::task::spawn_blocking(move || probe_local(&root))
+                meathook_core::blocking(move || probe_local(&root))
                     .await
                     .unwrap_or_else(|join| {
                         Err(ProbeError::Local {

@@ -52,7 +52,7 @@ impl KeyJournal {
     ) -> std::io::Result<Self> {
         let horizon = seen.horizon();
         let load_path = path.clone();
-        let (entries, file) = tokio::task::spawn_blocking(move || load(&load_path, horizon, now))
+        let (entries, file) = meathook_core::blocking(move || load(&load_path, horizon, now))
             .await
             .map_err(std::io::Error::other)??;
         for (key, at) in entries {
@@ -79,7 +79,7 @@ impl KeyJournal {
         }
         let bytes = std::mem::take(&mut self.pending);
         let file = Arc::clone(&self.file);
-        tokio::task::spawn_blocking(move || {
+        meathook_core::blocking(move || {
             let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
             file.write_all(&bytes)?;
             file.sync_data()

@@ -28,7 +28,7 @@ pub(crate) fn spawn(path: PathBuf, every: Duration, telemetry: Telemetry) -> Joi
             ticker.tick().await;
             let text = telemetry.encode_as(MetricsFormat::PrometheusText);
             let path = path.clone();
-            let written = tokio::task::spawn_blocking(move || write(&path, &text)).await;
+            let written = meathook_core::blocking(move || write(&path, &text)).await;
             if let Ok(Err(error)) = written {
                 tracing::warn!(error = %ErrorChain(&error), "cannot write the metrics textfile; trying again at the next interval");
             }

@@ -22,10 +22,13 @@
 //! `max_record_bytes` is rejected on its own, with its index, in the
 //! [`Receipt`](meathook_core::Receipt)), appends the batch as one or more
 //! frames to the open segment of that window and, under the default
-//! [`Durability::EveryIngest`], `fdatasync`s before returning. All file IO
-//! runs off the executor threads: appends, syncs and seals on the spool's
-//! own writer thread (one hand-off per call, no blocking-pool task), reads
-//! on blocking threads. A segment is sealed when its window closes
+//! [`Durability::EveryIngest`], makes it durable before returning. All file
+//! IO runs off the executor threads: appends, syncs and seals on a writer
+//! thread that every spool of the process shares ([`WriterPool`], one
+//! hand-off per call), which commits the appends of many spools together
+//! with one sync per filesystem ([`pool`]); reads on blocking threads,
+//! bounded process-wide ([`meathook_core::blocking`]). Spools under a
+//! [`SpoolRoot`] share its one lock. A segment is sealed when its window closes
 //! (`advance`), when it reaches `max_segment_bytes`, or on `flush`; sealing
 //! writes a seal frame, syncs, renames `.open` to `.seg` and fsyncs the
 //! directory. A worker task delivers sealed segments
@@ -190,6 +193,7 @@ mod queue;
 mod reader;
 mod records;
 mod recovery;
+mod root;
 mod segment;
 mod spool;
 mod stats;
@@ -203,5 +207,6 @@ pub use meathook_files::fs::{DirEntry, EntryKind, Fs, FsFile, StdFile, StdFs, St
 pub use pool::{PoolStats, WriterPool};
 pub use records::{FrameRecords, SegmentRecords};
 pub use recovery::{DEAD_LETTER_DIR, LOCK_FILE, QUARANTINE_DIR, RecoveryReport};
+pub use root::SpoolRoot;
 pub use spool::DiskSpool;
 pub use stats::{Credits, SpoolStats, StatsSnapshot};

@@ -30,6 +30,30 @@
 //! segment at its last acknowledged frame and hands its records back, as a
 //! failed `fdatasync` always has.
 //!
+//! # Why `syncfs`, and what else was measured
+//!
+//! Appending 60 bytes to each of 10,000 files and making them durable, on
+//! this project's 2-core test machine (ext4 on a virtual disk):
+//!
+//! | how | per append, 1 a round | 10 a round | 100 a round | 1,000 a round |
+//! |---|---|---|---|---|
+//! | `fdatasync` each file (a thread per spool, before) | 206 µs | 191 µs | 198 µs | 164 µs |
+//! | one `syncfs` per round (this module) | 332 µs | 45 µs | 26 µs | 14 µs |
+//! | one journal file, one `fdatasync` per round | 187 µs | 32 µs | 5.4 µs | 4.4 µs |
+//!
+//! A process-wide journal (every spool's frames appended to one file, one
+//! `fdatasync` a round, segment files written lazily and checkpointed) is
+//! the cheapest per append and writes sequentially; it also needs a second
+//! on-disk format, redo at start and checkpoints, and every guarantee of the
+//! segment format (batch identities, quarantine, `inspect`) re-proved over
+//! it. `syncfs` keeps the segment format and recovery exactly as they were
+//! and still makes the syncs a second independent of the number of spools;
+//! its costs are that it also flushes other programs' writes on the same
+//! filesystem, and that each round rewrites the tail page of every segment
+//! it covers. At 10,000 pipelines polling once a second it is not enough
+//! on this machine (see the README's scale rows): the journal is the next
+//! step.
+//!
 //! # Open files
 //!
 //! Segment files are opened lazily and closed after an append while more

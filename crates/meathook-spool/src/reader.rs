@@ -253,7 +253,7 @@ where
             return Ok(None);
         };
         let max = self.chunk_records;
-        let joined = tokio::task::spawn_blocking(move || {
+        let joined = meathook_core::blocking(move || {
             let chunk = read_chunk::<_, R>(&mut reader, max);
             (reader, chunk)
         })

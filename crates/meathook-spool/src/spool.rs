@@ -23,6 +23,7 @@ use crate::limits::{Config, Durability, FullPolicy, Limits};
 use crate::pool::{Job, Pending, Scope, Slot, WriterPool};
 use crate::queue::Shared;
 use crate::recovery::{LOCK_FILE, RecoveryReport, recover};
+use crate::root::SpoolRoot;
 use crate::segment;
 use crate::stats::SpoolStats;
 use crate::writer::{Appended, WriteFail, Writer, Written, Wrote};
@@ -42,6 +43,7 @@ pub struct DiskSpool<S: Sink<R>, R, F: Fs = StdFs> {
     now: Option<OffsetDateTime>,
     poisoned: Option<String>,
     pool: Option<WriterPool>,
+    root: Option<SpoolRoot<F>>,
     _records: PhantomData<fn(R)>,
 }
 
@@ -50,7 +52,7 @@ struct Running<E, F: Fs> {
     slot: Slot,
     /// Held from before the first write: syncs of the whole filesystem go
     /// through it (see [`Fs::sync_filesystem`]).
-    lock: Arc<F::Lock>,
+    lock: Arc<Locks<F>>,
     scope: Option<Scope>,
     tx: mpsc::UnboundedSender<Command<E>>,
     shared: Arc<Shared>,
@@ -91,6 +93,7 @@ impl<S: Sink<R>, R> DiskSpool<S, R, StdFs> {
             now: None,
             poisoned: None,
             pool: None,
+            root: None,
             _records: PhantomData,
         }
     }
@@ -112,6 +115,7 @@ impl<S: Sink<R>, R, F: Fs> DiskSpool<S, R, F> {
             now: None,
             poisoned: None,
             pool: self.pool,
+            root: None,
             _records: PhantomData,
         }
     }
@@ -120,6 +124,14 @@ impl<S: Sink<R>, R, F: Fs> DiskSpool<S, R, F> {
     /// process-wide [`WriterPool::shared`].
     pub fn with_writer_pool(mut self, pool: WriterPool) -> Self {
         self.pool = Some(pool);
+        self
+    }
+
+    /// Opens the spool under `root`, whose lock covers it instead of a
+    /// `LOCK` of its own (one descriptor for all the root's spools). The
+    /// spool's directory must be a subdirectory of the root's.
+    pub fn with_root(mut self, root: &SpoolRoot<F>) -> Self {
+        self.root = Some(root.clone());
         self
     }
 
@@ -292,29 +304,41 @@ where
         stats.set(|c| &c.min_free_bytes, cfg.limits.min_free_bytes);
         let shared = Arc::new(Shared::new(dir.clone(), stats));
         let shared2 = Arc::clone(&shared);
-        let opened = tokio::task::spawn_blocking(move || {
+        let root = match &self.root {
+            Some(root) => {
+                if dir.parent() != Some(root.dir()) {
+                    return Err(SpoolError::InvalidSetting {
+                        dir: self.dir.clone(),
+                        setting: "root",
+                        reason: "the spool's directory must be a subdirectory of the root's",
+                    });
+                }
+                Some(root.lock())
+            }
+            None => None,
+        };
+        let own_lock_skipped = root.is_some();
+        let opened = meathook_core::blocking(move || {
             fs.create_dir_all(&dir)
                 .map_err(|source| SpoolError::io("create directory", dir.clone(), source))?;
-            let lock_path = dir.join(LOCK_FILE);
-            let holder = format!(
-                "process {} (locked at {})",
-                std::process::id(),
-                OffsetDateTime::now_utc()
-            );
-            let lock = fs
-                .try_lock(&lock_path, &holder)
-                .map_err(|source| SpoolError::io("lock", lock_path.clone(), source))?;
-            let Some(lock) = lock else {
-                let holder = read_small(&fs, &lock_path, 512)
-                    .map(|h| h.trim().to_owned())
-                    .unwrap_or_default();
-                let holder = if holder.is_empty() {
-                    "another spool".to_owned()
-                } else {
-                    holder
-                };
-                return Err(SpoolError::Locked { dir, holder });
+            // Under a root, the root's lock covers the directory; a spool
+            // opened on its own in a root's directory takes the root's lock
+            // too, so it never runs beside the root's holder.
+            let root = match root {
+                Some(lock) => Some(lock),
+                None => match dir.parent().map(|p| p.join(LOCK_FILE)) {
+                    Some(parent) if fs.len(&parent).is_ok() => {
+                        Some(Arc::new(take_lock(&fs, &parent)?))
+                    }
+                    _ => None,
+                },
             };
+            let own = if own_lock_skipped {
+                None
+            } else {
+                Some(take_lock(&fs, &dir.join(LOCK_FILE))?)
+            };
+            let locks = Locks { own, root };
             // Utilisation needs the free space from the start: a recovered
             // backlog measured against no free space would read as full and
             // pause polling until the next append, which may never come.
@@ -322,10 +346,10 @@ where
             shared2.stats.set(|c| &c.free_bytes, free);
             let (writer, report) =
                 recover(fs, shared2, cfg).map_err(|f| SpoolError::from((f, dir.as_path())))?;
-            Ok((lock, writer, report))
+            Ok((locks, writer, report))
         })
         .await;
-        let (lock, writer, report) = match opened {
+        let (locks, writer, report) = match opened {
             Ok(Ok(ok)) => ok,
             // Nothing was offered yet: say so, not "nothing of this batch".
             Ok(Err(SpoolError::Io { op, path, source })) => {
@@ -351,10 +375,10 @@ where
         let Some(inner) = self.inner.take() else {
             return Err(self.poison("the inner sink was lost".into()));
         };
-        let lock = Arc::new(lock);
+        let lock = Arc::new(locks);
         let scope = self
             .fs
-            .filesystem_id(&lock)
+            .filesystem_id(lock.any())
             .map(|id| (std::any::TypeId::of::<F>(), id));
         let pool = match self.pool.clone() {
             Some(pool) => pool,
@@ -368,7 +392,7 @@ where
         // The worker logs in the span the spool was opened in (a
         // pipeline's, under the runtime).
         let worker = tokio::spawn(
-            delivery::run::<S, R, F, Arc<F::Lock>>(
+            delivery::run::<S, R, F, Arc<Locks<F>>>(
                 inner,
                 Arc::clone(&shared),
                 self.fs.clone(),
@@ -512,6 +536,49 @@ where
     }
 }
 
+/// The locks a spool holds: its directory's own, its root's, or both (a
+/// spool opened on its own in a root's directory).
+struct Locks<F: Fs> {
+    own: Option<F::Lock>,
+    root: Option<Arc<F::Lock>>,
+}
+
+impl<F: Fs> Locks<F> {
+    /// A lock taken before the spool's first write (see
+    /// [`Fs::sync_filesystem`]).
+    fn any(&self) -> &F::Lock {
+        match (&self.own, &self.root) {
+            (Some(own), _) => own,
+            (None, Some(root)) => root,
+            (None, None) => unreachable!("a spool holds its own lock or its root's"),
+        }
+    }
+}
+
+/// Takes the lock at `path`, or says who holds it.
+pub(crate) fn take_lock<F: Fs, E>(fs: &F, path: &Path) -> Result<F::Lock, SpoolError<E>> {
+    let holder = format!(
+        "process {} (locked at {})",
+        std::process::id(),
+        OffsetDateTime::now_utc()
+    );
+    let lock = fs
+        .try_lock(path, &holder)
+        .map_err(|source| SpoolError::io("lock", path.to_path_buf(), source))?;
+    lock.ok_or_else(|| {
+        let holder = read_small(fs, path, 512)
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        let holder = if holder.is_empty() {
+            "another spool".to_owned()
+        } else {
+            holder
+        };
+        let dir = path.parent().unwrap_or(path).to_path_buf();
+        SpoolError::Locked { dir, holder }
+    })
+}
+
 /// Answers an append job and, while the process holds more segment files
 /// open than its budget, closes this spool's. The records of an accepted
 /// batch are freed after the answer is sent: the caller does not wait for
@@ -545,7 +612,7 @@ fn settle<F: Fs, R>(
 struct PendingAppend<F: Fs, R> {
     writer: Arc<Mutex<Writer<F>>>,
     fs: F,
-    lock: Arc<F::Lock>,
+    lock: Arc<Locks<F>>,
     scope: Option<Scope>,
     slot: Option<Slot>,
     written: Option<Written>,
@@ -566,7 +633,7 @@ impl<F: Fs, R: Send> Pending for PendingAppend<F, R> {
     }
 
     fn sync_filesystem(&mut self) -> std::io::Result<()> {
-        self.fs.sync_filesystem(&self.lock)
+        self.fs.sync_filesystem(self.lock.any())
     }
 
     fn finish(mut self: Box<Self>, synced: std::io::Result<()>, took: Duration, shared: bool) {
@@ -599,7 +666,7 @@ async fn unread_left<F: Fs, E>(
             return Ok(());
         }
         let dir2 = dir.clone();
-        let left = tokio::task::spawn_blocking(move || {
+        let left = meathook_core::blocking(move || {
             // A directory that cannot be listed fails closed: every file
             // recovery could not read is assumed still there.
             let Ok(entries) = fs.list(&dir2) else {

@@ -2,8 +2,10 @@
 //! window, syncs per [`Durability`], seals segments.
 //!
 //! Never runs on an executor thread: recovery builds it on a blocking
-//! thread at start, then the spool moves it onto its own writer thread
-//! (`writer_thread.rs`), which runs every append, sync and seal.
+//! thread at start, then every append, sync and seal runs on the spool's
+//! thread of its [`WriterPool`](crate::WriterPool) (`pool.rs`). An append is
+//! [`write`](Writer::write), a sync (its own, or its filesystem's shared
+//! with other spools), then [`finish`](Writer::finish).
 //!
 //! **Invariants:**
 //! - `OpenSeg::len` is the length of the file up to the last acknowledged

@@ -28,7 +28,7 @@ pub(crate) async fn blocking<T, X>(
 where
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
+    meathook_core::blocking(f)
         .await
         .map_err(|e| WindowFileError::Task {
             window: window.to_owned(),
@@ -188,5 +188,5 @@ fn read_head(path: &Path, len: usize) -> std::io::Result<Vec<u8>> {
 /// Removes a scratch file after a failure, or after publishing if it is
 /// still there, on the blocking pool. A file already gone is fine.
 pub(crate) async fn discard(path: PathBuf) {
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+    let _ = meathook_core::blocking(move || std::fs::remove_file(path)).await;
 }

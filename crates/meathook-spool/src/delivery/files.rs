@@ -28,7 +28,7 @@ pub(super) async fn retire_abandoned<F: Fs>(
         due.segment.id,
         due.valid_len,
     );
-    let retired = tokio::task::spawn_blocking(move || retire(&fs2, &dir, id, len))
+    let retired = meathook_core::blocking(move || retire(&fs2, &dir, id, len))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot cut the abandoned segment back to its acknowledged {len} bytes and rename it: {e}"))?;
@@ -43,10 +43,9 @@ pub(super) async fn retire_abandoned<F: Fs>(
 /// Takes a segment off the queue and off the disk after the sink took it.
 pub(super) async fn remove_delivered<F: Fs>(shared: &Arc<Shared>, fs: &F, due: &Due) {
     let (fs2, dir, path) = (fs.clone(), shared.dir.clone(), due.path.clone());
-    let removed = tokio::task::spawn_blocking(move || {
-        fs2.remove_file(&path).and_then(|()| fs2.sync_dir(&dir))
-    })
-    .await;
+    let removed =
+        meathook_core::blocking(move || fs2.remove_file(&path).and_then(|()| fs2.sync_dir(&dir)))
+            .await;
     if let Err(e) = removed
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))
@@ -89,7 +88,7 @@ pub(super) async fn dead_letter<F: Fs>(
         due.segment.delivery_window(),
         due.segment.records
     );
-    let moved = tokio::task::spawn_blocking(move || {
+    let moved = meathook_core::blocking(move || {
         // Never over an earlier dead letter of the same name.
         let target = free_name(&fs2, &dir.join(DEAD_LETTER_DIR), &path)?;
         let mut reason_path = target.clone().into_os_string();

@@ -41,7 +41,7 @@ where
         return Outcome::Delivered;
     }
     let (fs2, path, limit) = (fs.clone(), due.path.clone(), due.valid_len);
-    let opened = tokio::task::spawn_blocking(move || {
+    let opened = meathook_core::blocking(move || {
         let rd = fs2.open_read(&path).map_err(|e| e.to_string())?;
         FrameReader::open(rd, limit).map_err(|e| format!("{e:?}"))
     })
@@ -82,7 +82,7 @@ async fn quarantine<F: Fs>(shared: &Shared, fs: &F, due: &Due, damage: &Damage) 
     let (fs2, dir, path) = (fs.clone(), shared.dir.clone(), due.path.clone());
     let reasons = damage.reasons.join("\n");
     let copied =
-        tokio::task::spawn_blocking(move || copy_aside(&fs2, &dir, &path, extra, &reasons)).await;
+        meathook_core::blocking(move || copy_aside(&fs2, &dir, &path, extra, &reasons)).await;
     stats.add(|c| &c.quarantined_records, extra);
     match copied {
         Ok(Ok(Some(copy))) => {

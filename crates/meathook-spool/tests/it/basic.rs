@@ -314,3 +314,48 @@ async fn a_setting_that_cannot_work_is_refused_on_open_by_name_before_the_direct
         assert!(!dir.exists(), "{name}: the directory was created");
     }
 }
+
+/// Spools under a root share its one lock: they hold no `LOCK` of their
+/// own, and a spool opened on its own in the root's directory is refused
+/// while the root is held, then opens once it is released.
+#[tokio::test]
+async fn spools_under_a_root_share_its_lock() {
+    let base = tempfile::tempdir().unwrap();
+    let root = meathook_spool::SpoolRoot::open(base.path().join("spools")).unwrap();
+    let out = Recorder::<Reading>::default();
+    let mut spools = Vec::new();
+    for name in ["a", "b", "c"] {
+        let mut spool = DiskSpool::new(out.clone(), root.join(name), hourly()).with_root(&root);
+        spool.ingest(&at(0), vec![reading(1)]).await.unwrap();
+        assert!(!root.join(name).join("LOCK").exists(), "{name} has a LOCK");
+        spools.push(spool);
+    }
+    // A second root on the same directory, and a spool on its own there,
+    // are refused while the first is held.
+    assert!(matches!(
+        meathook_spool::SpoolRoot::open(root.dir()),
+        Err(SpoolError::Locked { .. })
+    ));
+    let mut alone = out.clone().spooled(root.join("a"), hourly());
+    assert!(matches!(alone.open().await, Err(SpoolError::Locked { .. })));
+    // Not a subdirectory of the root: refused by name.
+    let mut astray =
+        DiskSpool::new(out.clone(), base.path().join("elsewhere"), hourly()).with_root(&root);
+    assert!(matches!(
+        astray.open().await,
+        Err(SpoolError::InvalidSetting {
+            setting: "root",
+            ..
+        })
+    ));
+    for spool in spools {
+        spool.close().await;
+    }
+    drop((root, astray));
+    let mut alone = out
+        .clone()
+        .spooled(base.path().join("spools").join("a"), hourly());
+    alone.flush().await.unwrap();
+    assert_eq!(out.records(), vec![reading(1)]);
+    alone.close().await;
+}
