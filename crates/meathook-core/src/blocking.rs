@@ -22,6 +22,11 @@ static PERMITS: Semaphore = Semaphore::const_new(MAX_BLOCKING);
 
 /// Runs `f` on tokio's blocking pool once one of the [`MAX_BLOCKING`]
 /// permits is free. An error is `f`'s panic.
+///
+/// Every blocking step of meathook runs through here, so thousands of
+/// pipelines that open their spools or close their windows together queue
+/// for a few threads instead of growing tokio's blocking pool to its limit.
+/// `f` must not wait for another such step.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, JoinError> {

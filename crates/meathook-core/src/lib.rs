@@ -52,7 +52,7 @@
 mod attempts;
 mod backlog;
 mod backoff;
-pub mod blocking;
+mod blocking;
 mod boxed;
 mod buffered;
 mod catalog_stats;
@@ -73,7 +73,7 @@ mod window;
 pub use attempts::Attempts;
 pub use backlog::LayerStats;
 pub use backoff::Backoff;
-pub use blocking::blocking;
+pub use blocking::{MAX_BLOCKING, blocking};
 pub use boxed::{BoxSink, BoxSinkError};
 pub use buffered::{Buffered, BufferedError, Capacity, Weigher, inline_size};
 pub use catalog_stats::{CatalogSnapshot, CatalogStats};

@@ -12,7 +12,7 @@
 //! A thread takes every job that is waiting (up to [`MAX_ROUND`]) and runs
 //! them as one *round*. An append under
 //! [`Durability::EveryIngest`](crate::Durability::EveryIngest) writes its
-//! frames and leaves a [`Pending`] commit: its answer waits for the sync
+//! frames and leaves a pending commit: its answer waits for the sync
 //! that covers it. When the round's jobs have run, the thread syncs:
 //!
 //! - a commit alone on its filesystem is made durable with an `fdatasync`

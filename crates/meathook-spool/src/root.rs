@@ -27,7 +27,8 @@ use crate::fs::{Fs, StdFs};
 use crate::recovery::LOCK_FILE;
 use crate::spool::take_lock;
 
-/// A locked directory of spools; see the [module docs](self). Clones share
+/// A locked directory of spools: its one `LOCK` covers every spool in its
+/// subdirectories (opened with [`DiskSpool::with_root`](crate::DiskSpool::with_root)). Clones share
 /// the lock, which is released when the last clone and the last spool
 /// opened under it are gone.
 pub struct SpoolRoot<F: Fs = StdFs> {
