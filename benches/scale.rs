@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use meathook::spool::{SpoolRoot, WriterPool};
+use meathook::spool::{Durability, SpoolRoot, WriterPool};
 use meathook::{DiskSpool, FileSink, FlushPolicy, ParquetEncoder, Sink as _};
 use serde::{Deserialize, Serialize};
 use support::figure;
@@ -47,6 +47,15 @@ fn seconds() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60)
+}
+
+/// `MEATHOOK_BENCH_DURABILITY=os` leaves durability to the OS, to tell the
+/// commit path's cost from the rest of the runtime's.
+fn durability() -> Durability {
+    match std::env::var("MEATHOOK_BENCH_DURABILITY").as_deref() {
+        Ok("os") => Durability::Os,
+        _ => Durability::EveryIngest,
+    }
 }
 
 fn counts() -> Vec<usize> {
@@ -113,7 +122,8 @@ fn spool(
     )
     .with_writer_pool(pool.clone())
     .with_min_free_bytes(0)
-    .with_flush_deadline(Duration::from_secs(600));
+    .with_flush_deadline(Duration::from_secs(600))
+    .with_durability(durability());
     match spools {
         Some(spools) => spool.with_root(spools),
         None => spool,
@@ -252,7 +262,7 @@ fn run(n: usize, shared: bool, root: &Path) {
     let (most_threads, most_fds) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     {
         let (t, f) = (Arc::clone(&most_threads), Arc::clone(&most_fds));
-        let (collected, telemetry) = (Arc::clone(&collected), telemetry.clone());
+        let collected = Arc::clone(&collected);
         std::thread::spawn(move || {
             let mut last_print = Instant::now();
             loop {
@@ -264,11 +274,7 @@ fn run(n: usize, shared: bool, root: &Path) {
                     // Polls whose ingest finished: each pipeline's next poll
                     // waits for its ingest, so all but one per pipeline.
                     let c = collected.load(Relaxed);
-                    println!(
-                        "progress\t{}\t{}",
-                        c.saturating_sub(n as u64),
-                        telemetry.encode().len()
-                    );
+                    println!("progress\t{}", c.saturating_sub(n as u64));
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -316,6 +322,9 @@ fn run(n: usize, shared: bool, root: &Path) {
         }
     };
     let result = rt.block_on(builder.run_until(stop));
+    if let Err(e) = &result {
+        eprintln!("the run ended with an error: {e}");
+    }
     let drained_at = started.elapsed();
     let (text, synced, window, cpu) = measured.lock().expect("measured").take().expect("measured");
     let per = delivered(&root.join("out"));
@@ -394,6 +403,9 @@ fn orchestrate() {
     for n in counts() {
         for shared in [false, true] {
             let root = base.path().join(format!("{n}-{shared}"));
+            // The previous run's files are written back before this one
+            // starts, so its syncs do not pay for them.
+            let _ = Command::new("sync").status();
             let mut c = child(if shared { "shared" } else { "own" }, n, &root);
             let out = lines(&mut c);
             let _ = c.wait();

@@ -105,6 +105,7 @@ pub trait Fs: Clone + Send + Sync + 'static {
     /// whose locks name the same filesystem share one
     /// [`sync_filesystem`](Fs::sync_filesystem) when their appends are
     /// committed together. `None` (the default) syncs every file on its own.
+    /// An `Fs` that names a filesystem must be able to sync it.
     fn filesystem_id(&self, lock: &Self::Lock) -> Option<u64> {
         let _ = lock;
         None
@@ -361,6 +362,20 @@ pub fn write_file_durably<F: Fs>(fs: &F, path: &Path, bytes: &[u8]) -> io::Resul
     drop(file);
     fs.rename(tmp, path)?;
     sync_parent(fs, path)
+}
+
+/// [`write_file_durably`] without its syncs: for a caller that makes the
+/// whole filesystem durable next ([`Fs::sync_filesystem`]) before it
+/// relies on the file.
+pub fn write_file_replacing<F: Fs>(fs: &F, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = Path::new(&tmp);
+    clear_tmp(fs, tmp)?;
+    let mut file = fs.create_new(tmp)?;
+    file.write_all(bytes)?;
+    drop(file);
+    fs.rename(tmp, path)
 }
 
 /// Copies at most `max` bytes of `from` to a new file `to` in bounded

@@ -199,6 +199,7 @@ mod spool;
 mod stats;
 mod writer;
 
+pub use delivery::MAX_CONCURRENT_DELIVERIES;
 pub use error::{ReadError, SpoolError};
 pub use ext::SinkExt;
 pub use inspect::{Inspection, SegmentReport, inspect};

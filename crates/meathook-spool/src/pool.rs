@@ -20,7 +20,12 @@
 //! - two or more commits whose spools are on one filesystem share one
 //!   [`Fs::sync_filesystem`](crate::Fs::sync_filesystem) (`syncfs`), which
 //!   makes all their segments durable with a single call and reports a
-//!   failed write-back of any of them.
+//!   failed write-back of any of them; so does a commit alone whose spool
+//!   just created a segment or leased numbers: on a filesystem that syncs
+//!   as a whole, a shared spool leaves the syncs of the new directory entry
+//!   and of the `sequence` file to the sync that commits the append, so a
+//!   spool's first append costs no sync of its own (ten thousand spools
+//!   starting together would otherwise need four each).
 //!
 //! So the syncs a second do not grow with the number of spools: a round
 //! costs one sync per filesystem however many spools it covers. While one
@@ -58,7 +63,10 @@
 //!
 //! Segment files are opened lazily and closed after an append while more
 //! than the pool's open-file budget are open in the process
-//! ([`WriterPool::with_max_open_files`]); the next append reopens it. Data
+//! ([`WriterPool::with_max_open_files`]); the next append reopens it. A
+//! round commits once it holds as many appends as the budget, since its
+//! appends keep their files open until they are committed: at most the
+//! budget plus one budget a thread are open at once. Data
 //! written through a closed file is still made durable by the next sync of
 //! its segment (a sync reopens it) or of its filesystem.
 //!
@@ -94,6 +102,9 @@ pub(crate) type Scope = (TypeId, u64);
 pub(crate) trait Pending: Send {
     /// Commits with the same scope share one filesystem sync.
     fn scope(&self) -> Option<Scope>;
+    /// Whether only a filesystem sync covers this commit (its spool
+    /// deferred the sync of a new segment's directory entry or lease).
+    fn needs_filesystem(&self) -> bool;
     /// Syncs this commit's own segment.
     fn sync_own(&mut self) -> io::Result<()>;
     /// Syncs the whole filesystem (for every commit of its scope).
@@ -116,12 +127,12 @@ pub struct WriterPool {
 struct Inner {
     threads: Vec<mpsc::Sender<Job>>,
     next: AtomicUsize,
-    max_open_files: AtomicUsize,
     counters: Arc<Counters>,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
+    max_open_files: AtomicUsize,
     rounds: AtomicU64,
     commits: AtomicU64,
     file_syncs: AtomicU64,
@@ -189,6 +200,9 @@ impl WriterPool {
     /// A pool of its own with `threads` writer threads (at least one).
     pub fn new(threads: usize) -> io::Result<WriterPool> {
         let counters = Arc::new(Counters::default());
+        counters
+            .max_open_files
+            .store(DEFAULT_MAX_OPEN_FILES, Relaxed);
         let mut senders = Vec::new();
         for i in 0..threads.max(1) {
             let (tx, rx) = mpsc::channel::<Job>();
@@ -206,7 +220,6 @@ impl WriterPool {
             inner: Arc::new(Inner {
                 threads: senders,
                 next: AtomicUsize::new(0),
-                max_open_files: AtomicUsize::new(DEFAULT_MAX_OPEN_FILES),
                 counters,
             }),
         })
@@ -215,13 +228,16 @@ impl WriterPool {
     /// Sets the budget of segment files open at once, over all spools of
     /// the process (default [`DEFAULT_MAX_OPEN_FILES`]; at least one).
     pub fn with_max_open_files(self, files: usize) -> WriterPool {
-        self.inner.max_open_files.store(files.max(1), Relaxed);
+        self.inner
+            .counters
+            .max_open_files
+            .store(files.max(1), Relaxed);
         self
     }
 
     /// The open-file budget.
     pub fn max_open_files(&self) -> usize {
-        self.inner.max_open_files.load(Relaxed)
+        self.inner.counters.max_open_files.load(Relaxed)
     }
 
     /// How many writer threads the pool has.
@@ -309,15 +325,21 @@ impl<W: crate::FsFile> crate::FsFile for Counted<W> {
 /// Runs `first` and every job already waiting, then syncs their commits.
 fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters) {
     let mut pending: Vec<Box<dyn Pending>> = Vec::new();
-    let mut run = |job: Job| {
+    let run = |job: Job, pending: &mut Vec<Box<dyn Pending>>| {
         if let Ok(Some(p)) = catch_unwind(AssertUnwindSafe(job)) {
             pending.push(p);
         }
     };
-    run(first);
+    run(first, &mut pending);
+    // A written append keeps its segment file open until it is committed:
+    // a round holds at most the open-file budget of them.
+    let budget = counters.max_open_files.load(Relaxed);
     for _ in 1..MAX_ROUND {
+        if pending.len() >= budget {
+            break;
+        }
         match rx.try_recv() {
-            Ok(job) => run(job),
+            Ok(job) => run(job, &mut pending),
             Err(_) => break,
         }
     }
@@ -336,7 +358,7 @@ fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters) {
         }
     }
     for (_, mut group) in groups {
-        if group.len() == 1 {
+        if group.len() == 1 && !group[0].needs_filesystem() {
             alone.append(&mut group);
             continue;
         }

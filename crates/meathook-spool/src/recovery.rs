@@ -87,28 +87,23 @@ pub(crate) fn recover<F: Fs>(
     cfg: Config,
 ) -> Result<(Writer<F>, RecoveryReport), WriteFail> {
     let dir = shared.dir.clone();
-    for d in [
-        dir.clone(),
-        dir.join(QUARANTINE_DIR),
-        dir.join(DEAD_LETTER_DIR),
-    ] {
-        fs.create_dir_all(&d).map_err(|source| WriteFail::Io {
-            op: "create directory",
-            path: d.clone(),
-            source,
-        })?;
-    }
+    fs.create_dir_all(&dir).map_err(|source| WriteFail::Io {
+        op: "create directory",
+        path: dir.clone(),
+        source,
+    })?;
     let entries = fs.list(&dir).map_err(|source| WriteFail::Io {
         op: "list",
         path: dir.clone(),
         source,
     })?;
-    // `create_dir_all` succeeds on a symlink to a directory: the spool's own
-    // subdirectories must be real ones, since files are moved into them.
+    // `quarantine/` and `dead-letter/` are made when first needed
+    // ([`aside_dir`]); if there, they must be real directories, since files
+    // are moved into them.
     for name in [QUARANTINE_DIR, DEAD_LETTER_DIR] {
-        if !entries
+        if entries
             .iter()
-            .any(|e| e.name == name && e.kind == EntryKind::Dir)
+            .any(|e| e.name == name && e.kind != EntryKind::Dir)
         {
             return Err(WriteFail::Io {
                 op: "create directory",
@@ -169,6 +164,8 @@ pub(crate) fn recover<F: Fs>(
         last_sync: Instant::now(),
         builder: FrameBuilder::default(),
         incarnation: new_incarnation(),
+        defer_syncs: false,
+        unsynced_metadata: false,
     };
     // Segments moved aside keep their names: numbering goes on above them
     // too, so a later segment never shares a name with one of them.
@@ -450,6 +447,29 @@ pub(crate) fn free_name<F: Fs>(fs: &F, dir: &Path, path: &Path) -> std::io::Resu
     Ok(dir.join(candidate))
 }
 
+/// `dir/name` (`quarantine/` or `dead-letter/`), created on first use and
+/// made durable in `dir`; refused if it is not a real directory (a symlink
+/// to one, say).
+pub(crate) fn aside_dir<F: Fs>(fs: &F, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    fs.create_dir_all(&path)?;
+    let real = fs
+        .list(dir)?
+        .iter()
+        .any(|e| e.name == name && e.kind == EntryKind::Dir);
+    if !real {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists but is not a directory (a file or a symlink): move it away",
+                path.display()
+            ),
+        ));
+    }
+    fs.sync_dir(dir)?;
+    Ok(path)
+}
+
 /// Copies at most [`MAX_QUARANTINE_COPY`] bytes of `path` into
 /// `quarantine/` with a `.reason` file; `Ok(None)` if a copy is already
 /// there.
@@ -461,7 +481,7 @@ pub(crate) fn copy_aside<F: Fs>(
     reasons: &str,
 ) -> std::io::Result<Option<PathBuf>> {
     let name = path.file_name().unwrap_or_default();
-    let copy = dir.join(QUARANTINE_DIR).join(name);
+    let copy = aside_dir(fs, dir, QUARANTINE_DIR)?.join(name);
     if fs.open_read(&copy).is_ok() {
         return Ok(None);
     }
@@ -486,7 +506,7 @@ fn quarantine_whole<F: Fs>(w: &Writer<F>, report: &mut RecoveryReport, path: &Pa
     let reasons = format!("records lost: unknown\nunreadable segment header: {why}\n");
     let (fs, dir) = (&w.fs, &w.shared.dir);
     let moved = (|| {
-        let target = free_name(fs, &dir.join(QUARANTINE_DIR), path)?;
+        let target = free_name(fs, &aside_dir(fs, dir, QUARANTINE_DIR)?, path)?;
         let mut reason_path = target.clone().into_os_string();
         reason_path.push(".reason");
         write_file_durably(fs, Path::new(&reason_path), reasons.as_bytes())?;

@@ -403,6 +403,8 @@ where
             )
             .in_current_span(),
         );
+        let mut writer = writer;
+        writer.defer_syncs = scope.is_some() && writer.commits();
         self.running = Some(Running {
             writer: Arc::new(Mutex::new(writer)),
             slot,
@@ -616,6 +618,7 @@ struct PendingAppend<F: Fs, R> {
     scope: Option<Scope>,
     slot: Option<Slot>,
     written: Option<Written>,
+    needs_filesystem: bool,
     records: Vec<R>,
     reply: oneshot::Sender<AppendOutcome<R>>,
 }
@@ -623,6 +626,10 @@ struct PendingAppend<F: Fs, R> {
 impl<F: Fs, R: Send> Pending for PendingAppend<F, R> {
     fn scope(&self) -> Option<Scope> {
         self.scope
+    }
+
+    fn needs_filesystem(&self) -> bool {
+        self.needs_filesystem
     }
 
     fn sync_own(&mut self) -> std::io::Result<()> {
@@ -752,6 +759,7 @@ where
                     }
                     Ok(Wrote::Written(written)) if w.commits() => {
                         return Some(Box::new(PendingAppend {
+                            needs_filesystem: w.unsynced_metadata,
                             writer: Arc::clone(writer),
                             fs,
                             lock,

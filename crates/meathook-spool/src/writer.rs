@@ -38,7 +38,7 @@ use time::OffsetDateTime;
 
 use crate::codec::{self, FrameBuilder, RecordError};
 use crate::frame::{FrameHeader, HEADER_LEN, Kind};
-use crate::fs::{Fs, FsFile, write_file_durably};
+use crate::fs::{Fs, FsFile, write_file_durably, write_file_replacing};
 use crate::limits::{Config, Durability, FullPolicy};
 use crate::pool::Counted;
 use crate::queue::{Due, Shared};
@@ -125,6 +125,14 @@ pub(crate) struct Writer<F: Fs> {
     pub(crate) builder: FrameBuilder,
     /// This run's incarnation, written into every segment it creates.
     pub(crate) incarnation: u64,
+    /// Whether the syncs of a new segment's directory entry and of a new
+    /// lease are left to the filesystem sync that commits the append which
+    /// needed them (shared writers, `EveryIngest`, a filesystem that can
+    /// sync as a whole): a spool's first append then costs no sync of its
+    /// own.
+    pub(crate) defer_syncs: bool,
+    /// A deferred sync is owed: the next commit must sync the filesystem.
+    pub(crate) unsynced_metadata: bool,
 }
 
 /// A random incarnation for a spool run. Not cryptographic: it only has to
@@ -185,8 +193,14 @@ impl<F: Fs> Writer<F> {
     fn persist_leases(&mut self, seq_limit: u64, id_limit: u64) -> Result<(), WriteFail> {
         let path = self.shared.dir.join(SEQUENCE_FILE);
         let text = format!("{seq_limit} {id_limit}\n");
-        write_file_durably(&self.fs, &path, text.as_bytes())
-            .map_err(io_fail("sequence write", path))?;
+        if self.defer_syncs {
+            write_file_replacing(&self.fs, &path, text.as_bytes())
+                .map_err(io_fail("sequence write", path))?;
+            self.unsynced_metadata = true;
+        } else {
+            write_file_durably(&self.fs, &path, text.as_bytes())
+                .map_err(io_fail("sequence write", path))?;
+        }
         self.seq_limit = seq_limit;
         self.id_limit = id_limit;
         Ok(())
@@ -214,7 +228,14 @@ impl<F: Fs> Writer<F> {
             let limit = end
                 .checked_add(SEQ_LEASE)
                 .ok_or_else(|| self.exhausted("sequence numbers"))?;
-            self.persist_leases(limit, self.id_limit)?;
+            // A segment id is usually needed next (a spool's first append):
+            // lease both in one write.
+            let id_limit = if self.next_id >= self.id_limit {
+                self.next_id.saturating_add(1 + ID_LEASE)
+            } else {
+                self.id_limit
+            };
+            self.persist_leases(limit, id_limit)?;
         }
         let first = self.next_seq;
         self.next_seq = end;
@@ -345,6 +366,12 @@ impl<F: Fs> Writer<F> {
         if let Some((result, _)) = synced {
             if let Err(source) = result {
                 let path = segment::path(&self.shared.dir, written.id, State::Open);
+                if self.unsynced_metadata {
+                    // The lease may not be on disk: lease again before the
+                    // next number is used.
+                    self.seq_limit = self.next_seq;
+                    self.id_limit = self.next_id;
+                }
                 self.abandon(at);
                 return Err(WriteFail::Io {
                     op: "fsync",
@@ -353,6 +380,7 @@ impl<F: Fs> Writer<F> {
                 });
             }
             self.open[at].dirty = false;
+            self.unsynced_metadata = false;
         }
         let o = &mut self.open[at];
         let Written {
@@ -502,10 +530,14 @@ impl<F: Fs> Writer<F> {
             .fs
             .create_new(&path)
             .map_err(io_fail("create", path.clone()))?;
-        if let Err(source) = file
-            .write_all(&header)
-            .and_then(|()| self.fs.sync_dir(&self.shared.dir))
-        {
+        let defer = self.defer_syncs;
+        if let Err(source) = file.write_all(&header).and_then(|()| {
+            if defer {
+                Ok(())
+            } else {
+                self.fs.sync_dir(&self.shared.dir)
+            }
+        }) {
             drop(file);
             let _ = self.fs.remove_file(&path);
             return Err(WriteFail::Io {
@@ -514,6 +546,7 @@ impl<F: Fs> Writer<F> {
                 source,
             });
         }
+        self.unsynced_metadata |= defer;
         let len = header.len() as u64;
         let stats = &self.shared.stats;
         stats.add(|c| &c.segments_created, 1);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::fs::{Fs, write_file_durably};
 use crate::queue::{Due, Shared};
-use crate::recovery::{DEAD_LETTER_DIR, free_name};
+use crate::recovery::{DEAD_LETTER_DIR, aside_dir, free_name};
 use crate::writer::retire;
 
 /// A segment abandoned after a write failure is delivered only once it is
@@ -90,7 +90,7 @@ pub(super) async fn dead_letter<F: Fs>(
     );
     let moved = meathook_core::blocking(move || {
         // Never over an earlier dead letter of the same name.
-        let target = free_name(&fs2, &dir.join(DEAD_LETTER_DIR), &path)?;
+        let target = free_name(&fs2, &aside_dir(&fs2, &dir, DEAD_LETTER_DIR)?, &path)?;
         let mut reason_path = target.clone().into_os_string();
         reason_path.push(".reason");
         write_file_durably(&fs2, std::path::Path::new(&reason_path), reason.as_bytes())?;

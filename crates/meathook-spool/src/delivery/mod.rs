@@ -19,6 +19,7 @@
 
 mod files;
 mod offer;
+pub use offer::MAX_CONCURRENT_DELIVERIES;
 mod worker;
 
 use std::sync::{Arc, Mutex};

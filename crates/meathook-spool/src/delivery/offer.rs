@@ -13,6 +13,16 @@ use crate::queue::{Due, Shared};
 use crate::reader::{Damage, FrameReader, SegmentChunks};
 use crate::recovery::copy_aside;
 
+/// Segments offered at once in the whole process. When ten thousand
+/// pipelines close their windows together (or drain), each delivery holds a
+/// segment reader, the inner sink's scratch file and its encoder; the rest
+/// wait their turn here instead of all holding those at once. A permit is
+/// held for one offer only, never across a backoff.
+pub const MAX_CONCURRENT_DELIVERIES: usize = 256;
+
+static OFFERS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_CONCURRENT_DELIVERIES);
+
 /// How an offer went.
 pub(super) enum Outcome<E> {
     /// The inner sink took the segment (or it held nothing to offer).
@@ -23,8 +33,26 @@ pub(super) enum Outcome<E> {
     ReadFailed(String),
 }
 
-/// Offers the records of `due` to `inner`, `chunk_records` at a time.
+/// Offers the records of `due` to `inner`, `chunk_records` at a time,
+/// once one of the process's [`MAX_CONCURRENT_DELIVERIES`] turns is free.
 pub(super) async fn offer<S, R, F>(
+    inner: &mut S,
+    shared: &Shared,
+    fs: &F,
+    chunk_records: usize,
+    due: &Due,
+) -> Outcome<S::Error>
+where
+    S: Sink<R>,
+    R: DeserializeOwned + Send + 'static,
+    F: Fs,
+{
+    // Never closed, so acquiring cannot fail; unbounded is the fallback.
+    let _turn = OFFERS.acquire().await.ok();
+    offer_now(inner, shared, fs, chunk_records, due).await
+}
+
+async fn offer_now<S, R, F>(
     inner: &mut S,
     shared: &Shared,
     fs: &F,
