@@ -15,8 +15,17 @@
 //! A card that cannot be updated fails the window's `ingest` transiently,
 //! after its file landed: the window stays with the layer above, and its
 //! replay finds the file in place and tries the card again.
+//!
+//! **Many pipelines:** the sinks of one process that write to one
+//! destination share its card. A config once written (or found) is
+//! remembered for the life of the process, so later windows do not read the
+//! card again; and pipelines whose first windows arrive together are added
+//! in one rewrite: each waits its turn to write, and the one whose turn
+//! comes writes every config still waiting. Ten thousand pipelines cost a
+//! few rewrites of the card, not ten thousand rewrites of a growing file.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, PoisonError};
 
 use meathook_files::card::{self, CARD_PATH, local::MAX_CARD_BYTES};
 use meathook_files::layout;
@@ -31,20 +40,81 @@ use crate::store::Destination;
 /// Conditional puts tried before giving up for this window.
 const ATTEMPTS: usize = 8;
 
+/// What this process knows of one destination's card.
+#[derive(Default)]
+struct Shared {
+    /// Configs known to be in the card, and those waiting to be written.
+    state: std::sync::Mutex<(HashSet<String>, Vec<(String, String)>)>,
+    /// Held by the one writing the card.
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (HashSet<String>, Vec<(String, String)>)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The shared state of the card at `key` (the destination's description).
+fn shared(key: String) -> Arc<Shared> {
+    static CARDS: std::sync::Mutex<BTreeMap<String, Arc<Shared>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut cards = CARDS.lock().unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(cards.entry(key).or_default())
+}
+
 /// Adds a config for `pipeline` (files ending in `extension`) to the card
-/// of `destination`, unless it has one.
+/// of `destination`, unless it has one; with the configs of other pipelines
+/// waiting at the same time (see the module docs).
 pub(crate) async fn ensure(
     destination: &Destination,
     window: &str,
     pipeline: &str,
     extension: &str,
 ) -> Result<(), FileSinkError> {
+    let name = card::config_name(pipeline);
+    let ours = (
+        pipeline.to_owned(),
+        layout::pipeline_glob(pipeline, extension),
+    );
+    let card = shared(destination.describe(CARD_PATH));
+    {
+        let mut state = card.lock();
+        if state.0.contains(&name) {
+            return Ok(());
+        }
+        state.1.push(ours.clone());
+    }
+    let _turn = card.turn.lock().await;
+    let mut wanted = {
+        let mut state = card.lock();
+        if state.0.contains(&name) {
+            return Ok(());
+        }
+        std::mem::take(&mut state.1)
+    };
+    // A writer before us that failed took ours with it.
+    if !wanted.iter().any(|(p, _)| *p == ours.0) {
+        wanted.push(ours);
+    }
+    write(destination, window, &wanted).await?;
+    card.lock()
+        .0
+        .extend(wanted.iter().map(|(p, _)| card::config_name(p)));
+    Ok(())
+}
+
+/// Adds every config of `wanted` missing from the card of `destination`.
+async fn write(
+    destination: &Destination,
+    window: &str,
+    wanted: &[(String, String)],
+) -> Result<(), FileSinkError> {
     match destination {
         Destination::Local { root } => {
-            let (root, pipeline, extension) =
-                (root.clone(), pipeline.to_owned(), extension.to_owned());
+            let (root, wanted) = (root.clone(), wanted.to_vec());
             let path = root.join(CARD_PATH);
-            meathook_core::blocking(move || card::local::ensure(&root, &pipeline, &extension))
+            meathook_core::blocking(move || card::local::ensure_all(&root, &wanted))
                 .await
                 .map_err(|e| FileSinkError::Task {
                     window: window.to_owned(),
@@ -71,11 +141,7 @@ pub(crate) async fn ensure(
                 let (existing, version) = read(store, &path)
                     .await
                     .map_err(|e| store_error("reading the dataset card", e))?;
-                let wanted = [(
-                    pipeline.to_owned(),
-                    layout::pipeline_glob(pipeline, extension),
-                )];
-                let Some(text) = card::merge(existing.as_deref(), &wanted) else {
+                let Some(text) = card::merge(existing.as_deref(), wanted) else {
                     return Ok(());
                 };
                 let mode = match version {

@@ -344,8 +344,19 @@ where
             // pause polling until the next append, which may never come.
             let free = fs.available_space(&dir).unwrap_or(u64::MAX);
             shared2.stats.set(|c| &c.free_bytes, free);
-            let (writer, report) =
+            let scoped = fs.filesystem_id(locks.any()).is_some();
+            let (mut writer, report) =
                 recover(fs, shared2, cfg).map_err(|f| SpoolError::from((f, dir.as_path())))?;
+            // Shared writers commit with a filesystem sync, which can carry
+            // the lease too: written here, on an IO thread, so a spool's
+            // first append (ten thousand at once, on a few writer threads)
+            // has only its segment to create.
+            writer.defer_syncs = scoped && writer.commits();
+            if writer.defer_syncs {
+                writer
+                    .lease_ahead()
+                    .map_err(|f| SpoolError::from((f, dir.as_path())))?;
+            }
             Ok((locks, writer, report))
         })
         .await;
@@ -403,8 +414,6 @@ where
             )
             .in_current_span(),
         );
-        let mut writer = writer;
-        writer.defer_syncs = scope.is_some() && writer.commits();
         self.running = Some(Running {
             writer: Arc::new(Mutex::new(writer)),
             slot,

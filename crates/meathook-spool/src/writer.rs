@@ -220,6 +220,23 @@ impl<F: Fs> Writer<F> {
         }
     }
 
+    /// Leases sequence numbers and segment ids now if none are left, so the
+    /// next append need not.
+    pub(crate) fn lease_ahead(&mut self) -> Result<(), WriteFail> {
+        if self.next_seq < self.seq_limit && self.next_id < self.id_limit {
+            return Ok(());
+        }
+        let seq_limit = self
+            .next_seq
+            .checked_add(SEQ_LEASE)
+            .ok_or_else(|| self.exhausted("sequence numbers"))?;
+        let id_limit = self
+            .next_id
+            .checked_add(ID_LEASE)
+            .ok_or_else(|| self.exhausted("segment ids"))?;
+        self.persist_leases(seq_limit.max(self.seq_limit), id_limit.max(self.id_limit))
+    }
+
     fn take_seqs(&mut self, n: u64) -> Result<u64, WriteFail> {
         let Some(end) = self.next_seq.checked_add(n) else {
             return Err(self.exhausted("sequence numbers"));

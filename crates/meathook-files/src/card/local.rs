@@ -39,9 +39,25 @@ pub const MAX_CARD_BYTES: u64 = 10 << 20;
 /// When the card cannot be read (larger than [`MAX_CARD_BYTES`], not UTF-8,
 /// not a regular file) or the new one cannot be written durably.
 pub fn ensure(root: &Path, pipeline: &str, extension: &str) -> io::Result<bool> {
+    ensure_all(
+        root,
+        &[(
+            pipeline.to_owned(),
+            layout::pipeline_glob(pipeline, extension),
+        )],
+    )
+}
+
+/// [`ensure`] for several pipelines at once, each with its file glob: one
+/// rewrite of the card adds every missing config.
+pub fn ensure_all(root: &Path, wanted: &[(String, String)]) -> io::Result<bool> {
     let card = root.join(CARD_PATH);
-    let name = super::config_name(pipeline);
-    if read(&card)?.is_some_and(|text| declared_configs(&text).contains(&name)) {
+    if read(&card)?.is_some_and(|text| {
+        let declared = declared_configs(&text);
+        wanted
+            .iter()
+            .all(|(p, _)| declared.contains(&super::config_name(p)))
+    }) {
         return Ok(false);
     }
     fs::create_dir_all(root)?;
@@ -53,11 +69,7 @@ pub fn ensure(root: &Path, pipeline: &str, extension: &str) -> io::Result<bool> 
         .open(root.join(LOCK_FILE))?;
     lock.lock()?;
     let existing = read(&card)?;
-    let wanted = [(
-        pipeline.to_owned(),
-        layout::pipeline_glob(pipeline, extension),
-    )];
-    let Some(text) = merge(existing.as_deref(), &wanted) else {
+    let Some(text) = merge(existing.as_deref(), wanted) else {
         return Ok(false);
     };
     let tmp = root.join(TMP_FILE);

@@ -408,6 +408,36 @@ async fn the_dataset_card_gains_each_pipeline_once_beside_the_users_text() {
     );
 }
 
+/// Sixty pipelines' first windows land at once, their configs written
+/// together in shared rewrites: every one reaches the card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_starting_together_all_reach_the_card() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("README.md"), "# Readings\n").unwrap();
+    let mut tasks = Vec::new();
+    for p in 0..60 {
+        let mut sink = sink(dir.path());
+        tasks.push(tokio::spawn(async move {
+            let w = WindowMeta::containing(
+                format!("pipeline_{p:02}"),
+                datetime!(2026-11-23 10:56 UTC),
+                HOUR,
+            );
+            sink.ingest(&w, vec![station_at(p)]).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let text = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    let configs = meathook_files::card::declared_configs(&text);
+    let expected: Vec<String> = (0..60).map(|p| format!("pipeline_{p:02}")).collect();
+    let mut sorted = configs.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected);
+    assert!(text.ends_with("---\n# Readings\n"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_that_cannot_be_written_fails_the_window_transiently_until_it_can() {
     let dir = tempfile::tempdir().unwrap();
