@@ -40,17 +40,23 @@ use crate::store::Destination;
 /// Conditional puts tried before giving up for this window.
 const ATTEMPTS: usize = 8;
 
+/// Configs known to be in a card, and those waiting to be written.
+#[derive(Default)]
+struct Configs {
+    written: HashSet<String>,
+    waiting: Vec<(String, String)>,
+}
+
 /// What this process knows of one destination's card.
 #[derive(Default)]
 struct Shared {
-    /// Configs known to be in the card, and those waiting to be written.
-    state: std::sync::Mutex<(HashSet<String>, Vec<(String, String)>)>,
+    state: std::sync::Mutex<Configs>,
     /// Held by the one writing the card.
     turn: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashSet<String>, Vec<(String, String)>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Configs> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -80,18 +86,18 @@ pub(crate) async fn ensure(
     let card = shared(destination.describe(CARD_PATH));
     {
         let mut state = card.lock();
-        if state.0.contains(&name) {
+        if state.written.contains(&name) {
             return Ok(());
         }
-        state.1.push(ours.clone());
+        state.waiting.push(ours.clone());
     }
     let _turn = card.turn.lock().await;
     let mut wanted = {
         let mut state = card.lock();
-        if state.0.contains(&name) {
+        if state.written.contains(&name) {
             return Ok(());
         }
-        std::mem::take(&mut state.1)
+        std::mem::take(&mut state.waiting)
     };
     // A writer before us that failed took ours with it.
     if !wanted.iter().any(|(p, _)| *p == ours.0) {
@@ -99,7 +105,7 @@ pub(crate) async fn ensure(
     }
     write(destination, window, &wanted).await?;
     card.lock()
-        .0
+        .written
         .extend(wanted.iter().map(|(p, _)| card::config_name(p)));
     Ok(())
 }
