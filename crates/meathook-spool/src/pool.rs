@@ -54,10 +54,12 @@
 //! it. `syncfs` keeps the segment format and recovery exactly as they were
 //! and still makes the syncs a second independent of the number of spools;
 //! its costs are that it also flushes other programs' writes on the same
-//! filesystem, and that each round rewrites the tail page of every segment
-//! it covers. At 10,000 pipelines polling once a second it is not enough
-//! on this machine (see the README's scale rows): the journal is the next
-//! step.
+//! filesystem, and that each round rewrites the tail page and the inode of
+//! every segment it covers. With 10,000 pipelines polling once a second
+//! (`cargo xtask bench scale`) it keeps up for most of a minute, then
+//! stalls for seconds while ext4's journal catches up with ten thousand
+//! inode updates a second: pre-allocated segments (no size change per
+//! append) or the journal are the next steps.
 //!
 //! # Open files
 //!
