@@ -7,7 +7,10 @@
 //! 3. bytes on disk per record;
 //! 4. replay of a 1-million-record spool into a counting sink (time, peak RSS);
 //! 5. 1,000 ingests while 24 windows wait behind a failing inner sink,
-//!    against the same ingests with a healthy one.
+//!    against the same ingests with a healthy one;
+//! 6. durable throughput of 100 spools ingesting at once (one `SpoolRoot`,
+//!    the shared writer pool) against one spool ingesting the same records,
+//!    three interleaved runs each, as min / median / max.
 //!
 //! Files go under the target directory (a real disk, not tmpfs).
 #![allow(missing_docs)] // a benchmark binary, not an API
@@ -342,6 +345,90 @@ fn pending() {
     );
 }
 
+/// Durable ingest of 1,000 batches split over `spools` spools ingesting
+/// concurrently; records a second.
+fn aggregate_run(spools: usize) -> f64 {
+    let dir = scratch(&format!("aggregate-{spools}"));
+    runtime().block_on(async {
+        let root = meathook::spool::SpoolRoot::open(dir.join("root")).expect("root");
+        let mut opened = Vec::new();
+        for i in 0..spools {
+            let mut s = spool(&root.join(&format!("s{i}")), Durability::EveryIngest, false)
+                .with_root(&root);
+            s.open().await.expect("open");
+            opened.push(s);
+        }
+        let per_spool = BATCHES / spools;
+        let started = Instant::now();
+        let tasks: Vec<_> = opened
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut s)| {
+                let input: Vec<Vec<Reading>> =
+                    (0..per_spool).map(|b| batch(i * per_spool + b)).collect();
+                tokio::spawn(async move {
+                    for (b, records) in input.into_iter().enumerate() {
+                        s.ingest(&at(i * per_spool + b), records)
+                            .await
+                            .expect("ingest");
+                    }
+                    s
+                })
+            })
+            .collect();
+        let mut done = Vec::new();
+        for t in tasks {
+            done.push(t.await.expect("task"));
+        }
+        let took = started.elapsed();
+        for s in done {
+            s.close().await;
+        }
+        (per_spool * spools * PER_BATCH) as f64 / took.as_secs_f64()
+    })
+}
+
+fn aggregate() {
+    let (mut one, mut hundred) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        one.push(aggregate_run(1));
+        hundred.push(aggregate_run(100));
+    }
+    let spread = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2], v[v.len() - 1])
+    };
+    let (o_min, o_med, o_max) = spread(&mut one);
+    let (h_min, h_med, h_max) = spread(&mut hundred);
+    figure("durable_1_spool_records_per_s_min", o_min, "records/s", "");
+    figure(
+        "durable_1_spool_records_per_s_median",
+        o_med,
+        "records/s",
+        "",
+    );
+    figure("durable_1_spool_records_per_s_max", o_max, "records/s", "");
+    figure(
+        "durable_100_spools_records_per_s_min",
+        h_min,
+        "records/s",
+        "",
+    );
+    figure(
+        "durable_100_spools_records_per_s_median",
+        h_med,
+        "records/s",
+        "",
+    );
+    figure(
+        "durable_100_spools_records_per_s_max",
+        h_max,
+        "records/s",
+        "",
+    );
+    figure("durable_100_vs_1_ratio_of_medians", h_med / o_med, "x", "");
+}
+
 fn main() {
     if let Ok(scenario) = std::env::var(SCENARIO) {
         match scenario.as_str() {
@@ -350,12 +437,20 @@ fn main() {
             "replay-setup" => replay_setup(),
             "replay" => replay(),
             "pending" => pending(),
+            "aggregate" => aggregate(),
             other => panic!("unknown scenario {other}"),
         }
         return;
     }
     let exe = std::env::current_exe().expect("own path");
-    for scenario in ["durable", "os", "replay-setup", "replay", "pending"] {
+    for scenario in [
+        "durable",
+        "os",
+        "replay-setup",
+        "replay",
+        "pending",
+        "aggregate",
+    ] {
         let status = std::process::Command::new(&exe)
             .env(SCENARIO, scenario)
             .status()
