@@ -202,6 +202,22 @@ fn lateness_quantile(
         .map_or(f64::NAN, |(le, _)| le)
 }
 
+/// Rows in the parquet files under `out`, and how many pipelines' readings
+/// are not exactly 1, 2, 3, … (a gap or a duplicate).
+fn delivered_rows(out: &Path) -> (usize, usize) {
+    let per = delivered(out);
+    let rows = per.values().map(Vec::len).sum();
+    let broken = per
+        .values()
+        .filter(|seqs| {
+            let mut s = (*seqs).clone();
+            s.sort_unstable();
+            s.iter().enumerate().any(|(i, v)| *v != i as u64 + 1)
+        })
+        .count();
+    (rows, broken)
+}
+
 /// Rows per pipeline in the parquet files under `out`, with every
 /// pipeline's sequence numbers.
 fn delivered(out: &Path) -> HashMap<u32, Vec<u64>> {
@@ -237,6 +253,7 @@ type Buckets = std::collections::BTreeMap<u64, f64>;
 fn run(n: usize, shared: bool, root: &Path) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(meathook::contracts::MAX_BLOCKING + 16)
         .enable_all()
         .build()
         .expect("runtime");
@@ -344,16 +361,7 @@ fn run(n: usize, shared: bool, root: &Path) {
     let (warm, end, synced, window, cpu) =
         measured.lock().expect("measured").take().expect("measured");
     let none = Buckets::new();
-    let per = delivered(&root.join("out"));
-    let rows: usize = per.values().map(Vec::len).sum();
-    let gaps = per
-        .values()
-        .filter(|seqs| {
-            let mut s = (*seqs).clone();
-            s.sort_unstable();
-            s.iter().enumerate().any(|(i, v)| *v != i as u64 + 1)
-        })
-        .count();
+    let (rows, gaps) = delivered_rows(&root.join("out"));
     println!(
         "result\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         lateness_quantile(&none, &end, 0.5),
@@ -378,6 +386,7 @@ fn run(n: usize, shared: bool, root: &Path) {
 fn recover(n: usize, root: &Path) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(meathook::contracts::MAX_BLOCKING + 16)
         .enable_all()
         .build()
         .expect("runtime");
@@ -507,16 +516,7 @@ fn orchestrate() {
         .find_map(|l| l.strip_prefix("recovered\t"))
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(f64::NAN);
-    let per = delivered(&root.join("out"));
-    let rows: usize = per.values().map(Vec::len).sum();
-    let broken = per
-        .values()
-        .filter(|seqs| {
-            let mut s = (*seqs).clone();
-            s.sort_unstable();
-            s.iter().enumerate().any(|(i, v)| *v != i as u64 + 1)
-        })
-        .count();
+    let (rows, broken) = delivered_rows(&root.join("out"));
     figure(&format!("sigkill_{n}_open_s"), opened, "s", "<= 10");
     figure(
         &format!("sigkill_{n}_acknowledged_before_kill"),

@@ -487,6 +487,9 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // File IO takes at most MAX_BLOCKING blocking threads at once; the
+        // rest is for DNS lookups. Many pipelines then never grow the pool.
+        .max_blocking_threads(meathook::contracts::MAX_BLOCKING + 16)
         .enable_all()
         .build()
     {

@@ -1,94 +1,54 @@
-//! File IO off the executor, on a fixed set of threads.
+//! File IO off the executor, bounded process-wide.
 //!
 //! Every blocking step of meathook (reading a spool chunk, encoding a
 //! window file, publishing it, recovering a spool) runs through [`blocking`]
-//! rather than `tokio::task::spawn_blocking`. The steps run on
-//! [`MAX_BLOCKING`] threads of meathook's own, started on first use, so ten
-//! thousand pipelines that open their spools or close their windows
-//! together queue for those threads instead of growing tokio's blocking
-//! pool towards its 512-thread limit (which a semaphore in front of it does
-//! not prevent: a finished task's thread is not always idle again by the
-//! time the next task is spawned, so tokio starts another).
+//! rather than `tokio::task::spawn_blocking` directly. At most
+//! [`MAX_BLOCKING`] run at once in the process, so ten thousand pipelines
+//! that open their spools or close their windows together queue for a few
+//! of tokio's blocking threads instead of growing its pool towards its
+//! 512-thread limit, each thread with its files open.
+//!
+//! A step's turn is given back only once the caller has its result, after
+//! the blocking thread has finished the closure: a turn given back inside
+//! the closure lets the next step start while that thread is not yet idle,
+//! and tokio starts another thread for it (ten thousand spools opening
+//! grew the pool to over 400 threads that way).
+//!
+//! The steps run on tokio's blocking pool (not threads of meathook's own)
+//! so that a runtime with a paused clock sees them as work in progress and
+//! does not jump its clock past them. Even so, a step may find no idle
+//! thread while another is finishing, and tokio starts one: a process with
+//! thousands of pipelines should cap the pool,
+//! `Builder::max_blocking_threads(MAX_BLOCKING + 16)` (the example does;
+//! the rest is for DNS lookups), which keeps it to that many threads.
 //!
 //! **Invariant:** a closure given to [`blocking`] never waits for another
-//! one (no locks held across, no channels awaited), so the fixed number of
-//! threads cannot deadlock.
+//! one (no locks held across, no channels awaited), so the bound cannot
+//! deadlock: every turn is given back when its closure returns.
 
-use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use tokio::sync::Semaphore;
+use tokio::task::JoinError;
 
-/// Threads that run blocking steps, process-wide.
+/// Most blocking steps running at once in the process.
 pub const MAX_BLOCKING: usize = 16;
 
-type Task = Box<dyn FnOnce() + Send>;
+static TURNS: Semaphore = Semaphore::const_new(MAX_BLOCKING);
 
-/// A blocking step that panicked, or could not be started.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockingError(String);
-
-impl fmt::Display for BlockingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BlockingError {}
-
-fn tasks() -> Option<&'static mpsc::Sender<Task>> {
-    static TASKS: OnceLock<Option<mpsc::Sender<Task>>> = OnceLock::new();
-    TASKS
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Task>();
-            let rx = Arc::new(Mutex::new(rx));
-            let mut started = 0;
-            for i in 0..MAX_BLOCKING {
-                let rx = Arc::clone(&rx);
-                let spawned = std::thread::Builder::new()
-                    .name(format!("meathook-io-{i}"))
-                    .spawn(move || {
-                        loop {
-                            let task = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                            match task {
-                                Ok(task) => task(),
-                                Err(_) => return,
-                            }
-                        }
-                    });
-                started += usize::from(spawned.is_ok());
-            }
-            (started > 0).then_some(tx)
-        })
-        .as_ref()
-}
-
-/// Runs `f` on one of meathook's [`MAX_BLOCKING`] IO threads and awaits
-/// its result. An error is `f`'s panic (or threads that could not start).
+/// Runs `f` on tokio's blocking pool once one of the [`MAX_BLOCKING`] turns
+/// is free, and awaits its result. An error is `f`'s panic.
 ///
-/// `f` must not wait for another such step.
+/// Every blocking step of meathook runs through here, so thousands of
+/// pipelines that open their spools or close their windows together queue
+/// for a few threads. `f` must not wait for another such step.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, BlockingError> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let task: Task = Box::new(move || {
-        let result = catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".to_owned());
-            BlockingError(format!("a blocking step panicked: {what}"))
-        });
-        let _ = reply.send(result);
-    });
-    let Some(tasks) = tasks() else {
-        return Err(BlockingError("cannot start meathook's IO threads".into()));
-    };
-    if tasks.send(task).is_err() {
-        return Err(BlockingError("meathook's IO threads are gone".into()));
-    }
-    answer
-        .await
-        .unwrap_or_else(|_| Err(BlockingError("a blocking step was dropped".into())))
+) -> Result<T, JoinError> {
+    // The semaphore is never closed, so acquiring cannot fail; if it ever
+    // did, running unbounded is the safe fallback.
+    let turn = TURNS.acquire().await.ok();
+    let result = tokio::task::spawn_blocking(f).await;
+    // Let the thread that ran `f` go idle before the next step is spawned.
+    tokio::task::yield_now().await;
+    drop(turn);
+    result
 }

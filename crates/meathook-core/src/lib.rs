@@ -73,7 +73,7 @@ mod window;
 pub use attempts::Attempts;
 pub use backlog::LayerStats;
 pub use backoff::Backoff;
-pub use blocking::{BlockingError, MAX_BLOCKING, blocking};
+pub use blocking::{MAX_BLOCKING, blocking};
 pub use boxed::{BoxSink, BoxSinkError};
 pub use buffered::{Buffered, BufferedError, Capacity, Weigher, inline_size};
 pub use catalog_stats::{CatalogSnapshot, CatalogStats};

@@ -352,15 +352,7 @@ pub fn read_small<F: Fs>(fs: &F, path: &Path, max: u64) -> io::Result<String> {
 /// Writes a whole new file through `fs` and makes it and its directory entry
 /// durable: write to `path.tmp`, fsync, rename, fsync the directory.
 pub fn write_file_durably<F: Fs>(fs: &F, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = Path::new(&tmp);
-    clear_tmp(fs, tmp)?;
-    let mut file = fs.create_new(tmp)?;
-    file.write_all(bytes)?;
-    file.sync_data()?;
-    drop(file);
-    fs.rename(tmp, path)?;
+    replace_file(fs, path, bytes, true)?;
     sync_parent(fs, path)
 }
 
@@ -368,12 +360,21 @@ pub fn write_file_durably<F: Fs>(fs: &F, path: &Path, bytes: &[u8]) -> io::Resul
 /// whole filesystem durable next ([`Fs::sync_filesystem`]) before it
 /// relies on the file.
 pub fn write_file_replacing<F: Fs>(fs: &F, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_file(fs, path, bytes, false)
+}
+
+/// Writes `bytes` to `path.tmp` (synced if `sync`) and renames it over
+/// `path`.
+fn replace_file<F: Fs>(fs: &F, path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
     clear_tmp(fs, tmp)?;
     let mut file = fs.create_new(tmp)?;
     file.write_all(bytes)?;
+    if sync {
+        file.sync_data()?;
+    }
     drop(file);
     fs.rename(tmp, path)
 }

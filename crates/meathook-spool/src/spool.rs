@@ -348,7 +348,7 @@ where
             let (mut writer, report) =
                 recover(fs, shared2, cfg).map_err(|f| SpoolError::from((f, dir.as_path())))?;
             // Shared writers commit with a filesystem sync, which can carry
-            // the lease too: written here, on an IO thread, so a spool's
+            // the lease too: written here, on a blocking thread, so a spool's
             // first append (ten thousand at once, on a few writer threads)
             // has only its segment to create.
             writer.defer_syncs = scoped && writer.commits();

@@ -47,27 +47,12 @@ where
     R: DeserializeOwned + Send + 'static,
     F: Fs,
 {
-    // Never closed, so acquiring cannot fail; unbounded is the fallback.
-    let _turn = OFFERS.acquire().await.ok();
-    offer_now(inner, shared, fs, chunk_records, due).await
-}
-
-async fn offer_now<S, R, F>(
-    inner: &mut S,
-    shared: &Shared,
-    fs: &F,
-    chunk_records: usize,
-    due: &Due,
-) -> Outcome<S::Error>
-where
-    S: Sink<R>,
-    R: DeserializeOwned + Send + 'static,
-    F: Fs,
-{
     if due.segment.records == 0 {
         // Every frame was damaged (and counted by recovery): nothing to offer.
         return Outcome::Delivered;
     }
+    // Never closed, so acquiring cannot fail; unbounded is the fallback.
+    let _turn = OFFERS.acquire().await.ok();
     let (fs2, path, limit) = (fs.clone(), due.path.clone(), due.valid_len);
     let opened = meathook_core::blocking(move || {
         let rd = fs2.open_read(&path).map_err(|e| e.to_string())?;
