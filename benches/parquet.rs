@@ -96,9 +96,9 @@ fn main() {
 
     let records = readings(0..RECORDS);
     let encoder = ParquetEncoder::<Reading>::new().expect("encoder");
-    let cpu_before = cpu_seconds();
+    let cpu_before = support::cpu_seconds();
     let (took, bytes) = best_of(5, || encoder.encode(&records).expect("encode"));
-    let cpu = (cpu_seconds() - cpu_before) / 5.0;
+    let cpu = (support::cpu_seconds() - cpu_before) / 5.0;
     let jsonl = JsonLinesEncoder::<Reading>::new();
     let (json_took, json_bytes) = best_of(3, || jsonl.encode(&records).expect("encode"));
     drop(records);
@@ -352,28 +352,6 @@ impl Sink<Reading> for Discard {
     async fn flush(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
-}
-
-/// Processor time of this process so far (user and system, all threads),
-/// from `/proc/self/stat` in clock ticks of 10 ms; 0 where `/proc` is not
-/// available.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name, which is in parentheses.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 11 and 12 here.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn count_files(dir: &Path) -> usize {

@@ -143,20 +143,6 @@ fn threads_and_fds() -> (usize, usize) {
     (threads, fds)
 }
 
-/// CPU seconds (user + system) of this process.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// The tick-lateness histogram in a metrics text: cumulative counts by
 /// bucket bound, summed over pipelines.
 fn lateness_buckets(text: &str) -> std::collections::BTreeMap<u64, f64> {
@@ -311,45 +297,36 @@ fn run(n: usize, shared: bool, root: &Path) {
         });
     }
     let started = Instant::now();
-    let cpu0 = cpu_seconds();
+    let cpu0 = support::cpu_seconds();
     let run_for = Duration::from_secs(seconds());
     let measured: Arc<std::sync::Mutex<Option<Measured>>> = Arc::default();
     let stop = {
         let (telemetry, measured, pools) =
             (telemetry.clone(), Arc::clone(&measured), Arc::clone(&pools));
         let shared_pool = shared_pool.clone();
+        // Syncs so far: the shared pool's, or every spool's own pool's.
+        let syncs = move || -> u64 {
+            if shared {
+                shared_pool.stats().syncs()
+            } else {
+                let pools = pools.lock().expect("pools");
+                pools.iter().map(|p| p.stats().syncs()).sum()
+            }
+        };
         async move {
             tokio::time::sleep(Duration::from_secs(5)).await;
             let warm = lateness_buckets(&telemetry.encode());
-            let s0 = if shared {
-                shared_pool.stats().syncs()
-            } else {
-                pools
-                    .lock()
-                    .expect("pools")
-                    .iter()
-                    .map(|p| p.stats().syncs())
-                    .sum()
-            };
+            let s0 = syncs();
             let t0 = Instant::now();
             tokio::time::sleep(run_for.saturating_sub(Duration::from_secs(5))).await;
-            let s1 = if shared {
-                shared_pool.stats().syncs()
-            } else {
-                pools
-                    .lock()
-                    .expect("pools")
-                    .iter()
-                    .map(|p| p.stats().syncs())
-                    .sum()
-            };
+            let s1 = syncs();
             let end = lateness_buckets(&telemetry.encode());
             *measured.lock().expect("measured") = Some((
                 warm,
                 end,
                 s1 - s0,
                 t0.elapsed().as_secs_f64(),
-                cpu_seconds() - cpu0,
+                support::cpu_seconds() - cpu0,
             ));
         }
     };

@@ -33,3 +33,24 @@ pub(crate) fn best_of<T>(rounds: usize, mut f: impl FnMut() -> T) -> (Duration, 
     }
     best.expect("at least one round")
 }
+
+/// CPU seconds (user + system) this process has used, or 0 where `/proc`
+/// is not available.
+pub(crate) fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 here.
+    (ticks(11) + ticks(12)) / 100.0
+}

@@ -596,7 +596,7 @@ pub(crate) fn take_lock<F: Fs, E>(fs: &F, path: &Path) -> Result<F::Lock, SpoolE
 /// that.
 fn settle<F: Fs, R>(
     w: &mut Writer<F>,
-    slot: Option<&Slot>,
+    slot: &Slot,
     appended: Result<Appended, WriteFail>,
     records: Vec<R>,
     reply: oneshot::Sender<AppendOutcome<R>>,
@@ -612,7 +612,7 @@ fn settle<F: Fs, R>(
             None
         }
     };
-    if slot.is_some_and(Slot::over_file_budget) {
+    if slot.over_file_budget() {
         w.close_files();
     }
     drop(leftover);
@@ -625,7 +625,7 @@ struct PendingAppend<F: Fs, R> {
     fs: F,
     lock: Arc<Locks<F>>,
     scope: Option<Scope>,
-    slot: Option<Slot>,
+    slot: Slot,
     written: Option<Written>,
     needs_filesystem: bool,
     records: Vec<R>,
@@ -666,7 +666,7 @@ impl<F: Fs, R: Send> Pending for PendingAppend<F, R> {
         let appended = w.finish(written, Some((synced, took)));
         let records = std::mem::take(&mut self.records);
         let PendingAppend { slot, reply, .. } = *self;
-        settle(&mut w, slot.as_ref(), appended, records, reply);
+        settle(&mut w, &slot, appended, records, reply);
     }
 }
 
@@ -744,8 +744,13 @@ where
         let mut filed = window.widen(self.policy.window());
         filed.batch = None;
         let filed2 = filed.clone();
-        let (fs, lock, scope) = match self.running.as_ref() {
-            Some(r) => (self.fs.clone(), Arc::clone(&r.lock), r.scope),
+        let (fs, lock, scope, slot) = match self.running.as_ref() {
+            Some(r) => (
+                self.fs.clone(),
+                Arc::clone(&r.lock),
+                r.scope,
+                r.slot.clone(),
+            ),
             None => {
                 return Err(IngestError::new(
                     records,
@@ -753,7 +758,6 @@ where
                 ));
             }
         };
-        let slot = self.running.as_ref().map(|r| r.slot.clone());
         let outcome = self
             .run_job(move |writer, reply: oneshot::Sender<AppendOutcome<R>>| {
                 let Ok(mut w) = writer.lock() else {
@@ -782,7 +786,7 @@ where
                     Ok(Wrote::Written(written)) => w.finish(written, None),
                     Ok(Wrote::Done(appended)) => Ok(appended),
                 };
-                settle(&mut w, slot.as_ref(), appended, records, reply);
+                settle(&mut w, &slot, appended, records, reply);
                 None
             })
             .await;
