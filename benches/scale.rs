@@ -7,7 +7,9 @@
 //! most file descriptors and threads seen (sampled every 100 ms), peak RSS,
 //! CPU, and records collected against records delivered (rows in the parquet
 //! files after the drain). The baseline is the same run with a writer thread
-//! of its own for every spool, as before the shared pool.
+//! of its own for every spool, as before the shared pool. Runs interleave
+//! (baseline, shared, next count, …) for `MEATHOOK_BENCH_RUNS` rounds
+//! (default 3), and every figure is reported as min / median / max.
 //!
 //! Then, at 10,000 pipelines and with the shared pool only, the process is
 //! killed with SIGKILL mid-run; a new process opens all the spools (timed),
@@ -38,7 +40,7 @@ use std::time::{Duration, Instant};
 use meathook::spool::{Durability, SpoolRoot, WriterPool};
 use meathook::{DiskSpool, FileSink, FlushPolicy, ParquetEncoder, Sink as _};
 use serde::{Deserialize, Serialize};
-use support::figure;
+use support::{figure, spread};
 
 const ROLE: &str = "MEATHOOK_BENCH_ROLE";
 
@@ -403,64 +405,99 @@ fn lines(child: &mut std::process::Child) -> Vec<String> {
     BufReader::new(out).lines().map_while(Result::ok).collect()
 }
 
+/// Interleaved runs of each count and mode (`MEATHOOK_BENCH_RUNS`, default 3).
+fn runs() -> usize {
+    std::env::var("MEATHOOK_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+}
+
 fn orchestrate() {
     let base = tempfile::tempdir().expect("tempdir");
-    for n in counts() {
-        for shared in [false, true] {
-            let root = base.path().join(format!("{n}-{shared}"));
-            // The previous run's files are written back before this one
-            // starts, so its syncs do not pay for them.
-            let _ = Command::new("sync").status();
-            let mut c = child(if shared { "shared" } else { "own" }, n, &root);
-            let out = lines(&mut c);
-            let _ = c.wait();
-            let Some(result) = out.iter().find(|l| l.starts_with("result\t")) else {
-                eprintln!(
-                    "{n} pipelines ({}): no result",
-                    if shared { "shared" } else { "own threads" }
-                );
-                continue;
-            };
-            let f: Vec<f64> = result
-                .split('\t')
-                .skip(1)
-                .map(|v| v.parse().unwrap_or(f64::NAN))
-                .collect();
-            let mode = if shared { "shared" } else { "own_threads" };
-            let key = |what: &str| format!("{what}_{n}_{mode}");
-            let target = |t: &str| {
-                if shared && n == 10_000 {
-                    t.to_owned()
-                } else {
-                    String::new()
+    // Every run's fields, by pipeline count and mode (shared or not).
+    let mut results: std::collections::BTreeMap<(usize, bool), Vec<Vec<f64>>> =
+        std::collections::BTreeMap::new();
+    for round in 0..runs() {
+        for n in counts() {
+            for shared in [false, true] {
+                // Each run's files stay until every run is done: deleting
+                // 10,000 spools slows the filesystem for the next run.
+                let root = base.path().join(format!("{n}-{shared}-{round}"));
+                // The previous run's files are written back before this one
+                // starts, so its syncs do not pay for them.
+                let _ = Command::new("sync").status();
+                let mut c = child(if shared { "shared" } else { "own" }, n, &root);
+                let out = lines(&mut c);
+                let _ = c.wait();
+                let fields = out
+                    .iter()
+                    .find_map(|l| l.strip_prefix("result\t"))
+                    .map(|r| {
+                        r.split('\t')
+                            .map(|v| v.parse().unwrap_or(f64::NAN))
+                            .collect()
+                    });
+                if fields.is_none() {
+                    eprintln!("{n} pipelines (shared: {shared}), run {round}: no result");
                 }
-            };
-            figure(&key("lateness_p50_ms"), f[0] * 1e3, "ms", "");
-            figure(&key("lateness_p99_ms"), f[1] * 1e3, "ms", &target("<= 100"));
-            figure(&key("lateness_p50_after_5s_ms"), f[2] * 1e3, "ms", "");
-            figure(
-                &key("lateness_p99_after_5s_ms"),
-                f[3] * 1e3,
-                "ms",
-                &target("<= 100"),
-            );
-            figure(&key("syncs_per_s"), f[4], "/s", "");
-            figure(&key("fds_max"), f[5], "", &target("<= 1000"));
-            figure(&key("threads_max"), f[6], "", &target("<= 64"));
-            figure(
-                &key("rss_mib"),
-                f[7] / (1 << 20) as f64,
-                "MiB",
-                &target("<= 1024"),
-            );
-            figure(&key("cpu_cores"), f[8], "cores", "");
-            figure(&key("collected"), f[9], "records", "");
-            figure(&key("delivered"), f[10], "records", "= collected");
-            figure(&key("pipelines_with_gaps"), f[11], "", "0");
-            figure(&key("wall_s"), f[12], "s", "");
-            figure(&key("drained_ok"), f[13], "", "1");
-            let _ = std::fs::remove_dir_all(&root);
+                results
+                    .entry((n, shared))
+                    .or_default()
+                    .push(fields.unwrap_or_default());
+            }
         }
+    }
+    for ((n, shared), runs) in &results {
+        let (n, shared) = (*n, *shared);
+        let mode = if shared { "shared" } else { "own_threads" };
+        let key = |what: &str| format!("{what}_{n}_{mode}");
+        let target = |t: &str| {
+            if shared && n == 10_000 {
+                t.to_owned()
+            } else {
+                String::new()
+            }
+        };
+        let field = |i: usize, scale: f64| -> Vec<f64> {
+            runs.iter()
+                .map(|f| f.get(i).map_or(f64::NAN, |v| v * scale))
+                .collect()
+        };
+        let missing = runs.iter().filter(|f| f.is_empty()).count();
+        figure(&key("runs_without_result"), missing as f64, "", "0");
+        spread(&key("lateness_p50_ms"), &field(0, 1e3), "ms", "");
+        spread(
+            &key("lateness_p99_ms"),
+            &field(1, 1e3),
+            "ms",
+            &target("<= 100"),
+        );
+        spread(&key("lateness_p50_after_5s_ms"), &field(2, 1e3), "ms", "");
+        let p99_after = field(3, 1e3);
+        spread(
+            &key("lateness_p99_after_5s_ms"),
+            &p99_after,
+            "ms",
+            &target("<= 100"),
+        );
+        spread(&key("syncs_per_s"), &field(4, 1.0), "/s", "");
+        spread(&key("fds_max"), &field(5, 1.0), "", &target("<= 1000"));
+        spread(&key("threads_max"), &field(6, 1.0), "", &target("<= 64"));
+        let mib = 1.0 / f64::from(1 << 20);
+        spread(&key("rss_mib"), &field(7, mib), "MiB", &target("<= 1024"));
+        spread(&key("cpu_cores"), &field(8, 1.0), "cores", "");
+        spread(&key("collected"), &field(9, 1.0), "records", "");
+        // Collected less delivered, each run: 0 when nothing was lost.
+        let lost: Vec<f64> = field(9, 1.0)
+            .iter()
+            .zip(field(10, 1.0))
+            .map(|(c, d)| c - d)
+            .collect();
+        spread(&key("collected_less_delivered"), &lost, "records", "0");
+        spread(&key("pipelines_with_gaps"), &field(11, 1.0), "", "0");
+        spread(&key("wall_s"), &field(12, 1.0), "s", "");
+        spread(&key("drained_ok"), &field(13, 1.0), "", "1");
     }
     // SIGKILL at the largest count, then recovery in a new process.
     let n = counts().into_iter().max().unwrap_or(0);

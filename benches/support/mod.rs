@@ -10,6 +10,19 @@ pub(crate) fn figure(key: &str, value: f64, unit: &str, target: &str) {
     println!("figure\t{key}\t{value}\t{unit}\t{target}");
 }
 
+/// Reports the spread of repeated runs of one figure as `KEY_min`,
+/// `KEY_median` and `KEY_max`; the target is the median's. NaN runs (a run
+/// that reported nothing) are left out; none at all reports NaN.
+pub(crate) fn spread(key: &str, runs: &[f64], unit: &str, target: &str) {
+    let mut v: Vec<f64> = runs.iter().copied().filter(|x| !x.is_nan()).collect();
+    v.sort_by(f64::total_cmp);
+    let at = |i: usize| v.get(i).copied().unwrap_or(f64::NAN);
+    let (min, median, max) = (at(0), at(v.len() / 2), at(v.len().saturating_sub(1)));
+    figure(&format!("{key}_min"), min, unit, "");
+    figure(&format!("{key}_median"), median, unit, target);
+    figure(&format!("{key}_max"), max, unit, "");
+}
+
 /// Peak resident set size of this process so far, in bytes (`VmHWM`), or
 /// `None` where `/proc` is not available.
 pub(crate) fn peak_rss_bytes() -> Option<u64> {

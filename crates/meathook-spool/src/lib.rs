@@ -22,12 +22,17 @@
 //! `max_record_bytes` is rejected on its own, with its index, in the
 //! [`Receipt`](meathook_core::Receipt)), appends the batch as one or more
 //! frames to the open segment of that window and, under the default
-//! [`Durability::EveryIngest`], makes it durable before returning. All file
-//! IO runs off the executor threads: appends, syncs and seals on a writer
+//! [`Durability::EveryIngest`], makes it durable before returning. Records
+//! are encoded on the caller's thread. File IO that can wait on the disk
+//! runs off the executor threads: appends, syncs and seals on a writer
 //! thread that every spool of the process shares ([`WriterPool`], one
 //! hand-off per call), which commits the appends of many spools together
 //! with one sync per filesystem ([`pool`]); reads on blocking threads,
-//! bounded process-wide ([`meathook_core::blocking`]). Spools under a
+//! bounded process-wide ([`meathook_core::blocking`]). The one exception is
+//! an append under [`Durability::Os`] that only writes to a segment file
+//! already open (no segment to create, seal or drop, nothing to sync): it
+//! is a copy into the page cache, and runs on the caller's thread without
+//! a hand-off. Spools under a
 //! [`SpoolRoot`] share its one lock. A segment is sealed when its window closes
 //! (`advance`), when it reaches `max_segment_bytes`, or on `flush`; sealing
 //! writes a seal frame, syncs, renames `.open` to `.seg` and fsyncs the

@@ -1,7 +1,9 @@
 //! Writer threads shared by every spool of a process, with group commit.
 //!
-//! A spool does no file IO on the caller's task: each append, sync and seal
-//! is a job run on a writer thread. The threads are a [`WriterPool`]'s, and
+//! Each append, sync and seal of a spool is a job run on a writer thread
+//! (the caller's task only encodes the records, and under
+//! [`Durability::Os`](crate::Durability::Os) writes an append that needs
+//! nothing but a write to an open segment file itself). The threads are a [`WriterPool`]'s, and
 //! by default every spool in the process shares one pool
 //! ([`WriterPool::shared`]), so ten thousand spools need no more threads
 //! than one. Each spool is pinned to one thread of its pool, which runs the

@@ -3,7 +3,9 @@
 //!
 //! **Invariant:** a segment is never read whole. The scanner holds at most
 //! one frame plus its 256 KiB read buffer; a delivery chunk holds at most
-//! `chunk_records` records (one frame more at worst).
+//! `chunk_records` records (one frame more at worst), and at most two
+//! chunks are in memory: the one the inner sink is taking and the next,
+//! read meanwhile.
 
 use std::io::{Read, Take};
 use std::marker::PhantomData;
@@ -125,11 +127,18 @@ impl<Rd: Read> FrameReader<Rd> {
     }
 }
 
-/// Reads records for delivery, one chunk at a time, on a blocking thread.
+/// A chunk read on a blocking thread, with the reader to go on from.
+type ChunkRead<Rd, R> =
+    Result<(FrameReader<Rd>, std::io::Result<Option<Vec<R>>>), tokio::task::JoinError>;
+
+/// Reads records for delivery, one chunk at a time, on a blocking thread;
+/// while the inner sink takes one chunk, the next is read.
 #[derive(Debug)]
 pub(crate) struct SegmentChunks<F: Fs, R> {
     path: PathBuf,
     reader: Option<FrameReader<F::Reader>>,
+    /// The read of the next chunk, started when the last one was handed out.
+    ahead: Option<tokio::task::JoinHandle<ChunkRead<F::Reader, R>>>,
     chunk_records: usize,
     /// Shared with the delivery worker, which reads it after the inner sink
     /// has consumed the chunks.
@@ -142,10 +151,71 @@ impl<F: Fs, R> SegmentChunks<F, R> {
         Self {
             path,
             reader: Some(reader),
+            ahead: None,
             chunk_records: chunk_records.max(1),
             damage: Arc::new(Mutex::new(Damage::default())),
             _records: PhantomData,
         }
+    }
+}
+
+impl<F: Fs, R> Drop for SegmentChunks<F, R> {
+    /// A sink that stops taking chunks leaves no read behind it.
+    fn drop(&mut self) {
+        if let Some(ahead) = self.ahead.take() {
+            ahead.abort();
+        }
+    }
+}
+
+impl<F, R> SegmentChunks<F, R>
+where
+    F: Fs,
+    R: DeserializeOwned + Send + 'static,
+{
+    /// Reads the next chunk from `reader` on a blocking thread.
+    fn read(
+        &self,
+        mut reader: FrameReader<F::Reader>,
+    ) -> impl Future<Output = ChunkRead<F::Reader, R>> + use<F, R> {
+        let max = self.chunk_records;
+        meathook_core::blocking(move || {
+            let chunk = read_chunk::<_, R>(&mut reader, max);
+            (reader, chunk)
+        })
+    }
+}
+
+impl<F, R> RecordChunks<R> for SegmentChunks<F, R>
+where
+    F: Fs,
+    R: DeserializeOwned + Send + 'static,
+{
+    type Error = ReadError;
+
+    async fn next_chunk(&mut self) -> Result<Option<Vec<R>>, ReadError> {
+        let joined = if let Some(ahead) = self.ahead.take() {
+            ahead.await.unwrap_or_else(Err)
+        } else if let Some(reader) = self.reader.take() {
+            self.read(reader).await
+        } else {
+            return Ok(None);
+        };
+        let (reader, chunk) = joined.map_err(|e| ReadError::Interrupted {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let chunk = chunk.map_err(|source| ReadError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        if let Ok(mut damage) = self.damage.lock() {
+            *damage = reader.damage.clone();
+        }
+        if chunk.is_some() {
+            self.ahead = Some(tokio::spawn(self.read(reader)));
+        }
+        Ok(chunk)
     }
 }
 
@@ -238,41 +308,6 @@ pub(crate) fn decode_frame<R: DeserializeOwned>(
                 break;
             }
         }
-    }
-}
-
-impl<F, R> RecordChunks<R> for SegmentChunks<F, R>
-where
-    F: Fs,
-    R: DeserializeOwned + Send + 'static,
-{
-    type Error = ReadError;
-
-    async fn next_chunk(&mut self) -> Result<Option<Vec<R>>, ReadError> {
-        let Some(mut reader) = self.reader.take() else {
-            return Ok(None);
-        };
-        let max = self.chunk_records;
-        let joined = meathook_core::blocking(move || {
-            let chunk = read_chunk::<_, R>(&mut reader, max);
-            (reader, chunk)
-        })
-        .await;
-        let (reader, chunk) = joined.map_err(|e| ReadError::Interrupted {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        })?;
-        let chunk = chunk.map_err(|source| ReadError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        if let Ok(mut damage) = self.damage.lock() {
-            *damage = reader.damage.clone();
-        }
-        if chunk.is_some() {
-            self.reader = Some(reader);
-        }
-        Ok(chunk)
     }
 }
 

@@ -37,7 +37,6 @@ use std::time::Instant;
 
 use meathook_core::WindowMeta;
 
-use crate::codec::FrameBuilder;
 use crate::fs::{EntryKind, Fs, FsFile, copy_durably, read_small, write_file_durably};
 use crate::limits::Config;
 use crate::queue::{Due, Shared};
@@ -162,7 +161,6 @@ pub(crate) fn recover<F: Fs>(
         next_id: id_limit,
         id_limit,
         last_sync: Instant::now(),
-        builder: FrameBuilder::default(),
         incarnation: new_incarnation(),
         defer_syncs: false,
         unsynced_metadata: false,

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 
-use crate::codec::RecordError;
+use crate::codec::{FrameBuilder, RecordError};
 use crate::delivery::{self, Command};
 use crate::error::SpoolError;
 use crate::fs::{Fs, StdFs, read_small};
@@ -26,7 +26,7 @@ use crate::recovery::{LOCK_FILE, RecoveryReport, recover};
 use crate::root::SpoolRoot;
 use crate::segment;
 use crate::stats::SpoolStats;
-use crate::writer::{Appended, WriteFail, Writer, Written, Wrote};
+use crate::writer::{Appended, Framed, WriteFail, Writer, Written, Wrote};
 
 /// A crash-safe write-ahead spool in front of `inner`; see the [crate
 /// docs](crate).
@@ -44,6 +44,8 @@ pub struct DiskSpool<S: Sink<R>, R, F: Fs = StdFs> {
     poisoned: Option<String>,
     pool: Option<WriterPool>,
     root: Option<SpoolRoot<F>>,
+    /// Frames batches on the caller's thread; its buffers are kept.
+    builder: FrameBuilder,
     _records: PhantomData<fn(R)>,
 }
 
@@ -94,6 +96,7 @@ impl<S: Sink<R>, R> DiskSpool<S, R, StdFs> {
             poisoned: None,
             pool: None,
             root: None,
+            builder: FrameBuilder::default(),
             _records: PhantomData,
         }
     }
@@ -116,6 +119,7 @@ impl<S: Sink<R>, R, F: Fs> DiskSpool<S, R, F> {
             poisoned: None,
             pool: self.pool,
             root: None,
+            builder: self.builder,
             _records: PhantomData,
         }
     }
@@ -463,6 +467,35 @@ where
         .await
     }
 
+    /// Appends `framed` here, on the caller's thread, when that only means
+    /// writing to a segment file already open with nothing to sync
+    /// (`Durability::Os`; see [`Writer::appends_in_place`]) and no writer
+    /// job holds the spool; otherwise hands the batch back for its writer
+    /// thread.
+    #[allow(clippy::type_complexity)] // the batch, handed back whole
+    fn append_in_place(
+        &self,
+        window: &WindowMeta,
+        framed: Framed,
+        records: Vec<R>,
+    ) -> Result<AppendOutcome<R>, (Framed, Vec<R>)> {
+        let Some(running) = self.running.as_ref() else {
+            return Err((framed, records));
+        };
+        let Ok(mut w) = running.writer.try_lock() else {
+            return Err((framed, records));
+        };
+        if !w.appends_in_place(window, &framed) {
+            return Err((framed, records));
+        }
+        let appended = match w.write(window, framed) {
+            Ok(Wrote::Written(written)) => w.finish(written, None),
+            Ok(Wrote::Done(appended)) => Ok(appended),
+            Err(fail) => Err(fail),
+        };
+        Ok(settle(&mut w, &running.slot, appended, records).0)
+    }
+
     /// Stops the delivery worker (after the delivery it is making, if any)
     /// and waits until it has let go of the directory lock, so that another
     /// spool can open the directory at once. Nothing is flushed: call
@@ -590,31 +623,36 @@ pub(crate) fn take_lock<F: Fs, E>(fs: &F, path: &Path) -> Result<F::Lock, SpoolE
     })
 }
 
-/// Answers an append job and, while the process holds more segment files
-/// open than its budget, closes this spool's. The records of an accepted
-/// batch are freed after the answer is sent: the caller does not wait for
-/// that.
+/// What an append comes to, and, while the process holds more segment
+/// files open than its budget, closes this spool's. The records of an
+/// accepted batch come back apart from the outcome: a job frees them after
+/// it answered, so the caller does not wait for that.
 fn settle<F: Fs, R>(
+    w: &mut Writer<F>,
+    slot: &Slot,
+    appended: Result<Appended, WriteFail>,
+    records: Vec<R>,
+) -> (AppendOutcome<R>, Option<Vec<R>>) {
+    if slot.over_file_budget() {
+        w.close_files();
+    }
+    let count = records.len();
+    match appended {
+        Ok(appended) => ((count, Ok(appended), None), Some(records)),
+        Err(fail) => ((count, Err(fail), Some(records)), None),
+    }
+}
+
+/// Answers an append job with its outcome, then frees the records.
+fn answer<F: Fs, R>(
     w: &mut Writer<F>,
     slot: &Slot,
     appended: Result<Appended, WriteFail>,
     records: Vec<R>,
     reply: oneshot::Sender<AppendOutcome<R>>,
 ) {
-    let count = records.len();
-    let leftover = match appended {
-        Ok(appended) => {
-            let _ = reply.send((count, Ok(appended), None));
-            Some(records)
-        }
-        Err(fail) => {
-            let _ = reply.send((count, Err(fail), Some(records)));
-            None
-        }
-    };
-    if slot.over_file_budget() {
-        w.close_files();
-    }
+    let (outcome, leftover) = settle(w, slot, appended, records);
+    let _ = reply.send(outcome);
     drop(leftover);
 }
 
@@ -666,7 +704,7 @@ impl<F: Fs, R: Send> Pending for PendingAppend<F, R> {
         let appended = w.finish(written, Some((synced, took)));
         let records = std::mem::take(&mut self.records);
         let PendingAppend { slot, reply, .. } = *self;
-        settle(&mut w, &slot, appended, records, reply);
+        answer(&mut w, &slot, appended, records, reply);
     }
 }
 
@@ -758,38 +796,43 @@ where
                 ));
             }
         };
-        let outcome = self
-            .run_job(move |writer, reply: oneshot::Sender<AppendOutcome<R>>| {
-                let Ok(mut w) = writer.lock() else {
-                    return None;
-                };
-                let count = records.len();
-                let appended = match w.write(&filed2, &records) {
-                    // Handed back: the caller keeps what was not accepted.
-                    Err(fail) => {
-                        let _ = reply.send((count, Err(fail), Some(records)));
+        let framed = Framed::encode(&mut self.builder, &self.cfg, &records);
+        let outcome = match self.append_in_place(&filed, framed, records) {
+            Ok(outcome) => Ok(outcome),
+            Err((framed, records)) => {
+                self.run_job(move |writer, reply: oneshot::Sender<AppendOutcome<R>>| {
+                    let Ok(mut w) = writer.lock() else {
                         return None;
-                    }
-                    Ok(Wrote::Written(written)) if w.commits() => {
-                        return Some(Box::new(PendingAppend {
-                            needs_filesystem: w.unsynced_metadata,
-                            writer: Arc::clone(writer),
-                            fs,
-                            lock,
-                            scope,
-                            slot,
-                            written: Some(written),
-                            records,
-                            reply,
-                        }));
-                    }
-                    Ok(Wrote::Written(written)) => w.finish(written, None),
-                    Ok(Wrote::Done(appended)) => Ok(appended),
-                };
-                settle(&mut w, &slot, appended, records, reply);
-                None
-            })
-            .await;
+                    };
+                    let count = records.len();
+                    let appended = match w.write(&filed2, framed) {
+                        // Handed back: the caller keeps what was not accepted.
+                        Err(fail) => {
+                            let _ = reply.send((count, Err(fail), Some(records)));
+                            return None;
+                        }
+                        Ok(Wrote::Written(written)) if w.commits() => {
+                            return Some(Box::new(PendingAppend {
+                                needs_filesystem: w.unsynced_metadata,
+                                writer: Arc::clone(writer),
+                                fs,
+                                lock,
+                                scope,
+                                slot,
+                                written: Some(written),
+                                records,
+                                reply,
+                            }));
+                        }
+                        Ok(Wrote::Written(written)) => w.finish(written, None),
+                        Ok(Wrote::Done(appended)) => Ok(appended),
+                    };
+                    answer(&mut w, &slot, appended, records, reply);
+                    None
+                })
+                .await
+            }
+        };
         let (count, result, records) = match outcome {
             Ok(triple) => triple,
             // The records moved into a job that panicked: they are gone.

@@ -109,6 +109,58 @@ pub(crate) enum Appended {
     DroppedNewest,
 }
 
+/// A batch framed before it reaches the writer (on the caller's thread):
+/// compressed frame payloads with their record counts, and the records
+/// that could not be encoded.
+#[derive(Debug)]
+pub(crate) struct Framed {
+    frames: Vec<(Vec<u8>, u32)>,
+    pub(crate) rejected: Vec<(usize, RecordError)>,
+}
+
+impl Framed {
+    /// Frames `records`, cutting a frame every `cfg.frame_bytes` of
+    /// encoded records; `builder` keeps its buffers between batches.
+    pub(crate) fn encode<R: Serialize>(
+        builder: &mut FrameBuilder,
+        cfg: &Config,
+        records: &[R],
+    ) -> Self {
+        let max = cfg.max_record();
+        let mut frames = Vec::new();
+        let mut rejected = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            match builder.push(record, max) {
+                Ok(()) if builder.raw_len() >= cfg.frame_bytes => frames.push(builder.finish()),
+                Ok(()) => {}
+                Err(e) => rejected.push((i, e)),
+            }
+        }
+        if builder.count() > 0 {
+            frames.push(builder.finish());
+        }
+        Self { frames, rejected }
+    }
+
+    /// The frames' bytes with their headers.
+    fn body(&self) -> u64 {
+        self.frames
+            .iter()
+            .map(|(p, _)| (HEADER_LEN + p.len()) as u64)
+            .sum()
+    }
+
+    /// Records in the frames.
+    fn accepted(&self) -> u64 {
+        self.frames.iter().map(|(_, n)| u64::from(*n)).sum()
+    }
+
+    /// Room to ask for: the frames, and a new segment's header.
+    fn needed(&self, window: &WindowMeta) -> u64 {
+        self.body() + (HEADER_LEN + 64 + window.pipeline.len()) as u64
+    }
+}
+
 /// Appends and seals segments; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Writer<F: Fs> {
@@ -121,8 +173,6 @@ pub(crate) struct Writer<F: Fs> {
     pub(crate) next_id: u64,
     pub(crate) id_limit: u64,
     pub(crate) last_sync: Instant,
-    /// Frames batches; empty between appends, its buffers kept.
-    pub(crate) builder: FrameBuilder,
     /// This run's incarnation, written into every segment it creates.
     pub(crate) incarnation: u64,
     /// Whether the syncs of a new segment's directory entry and of a new
@@ -278,44 +328,42 @@ impl<F: Fs> Writer<F> {
         self.cfg.durability == Durability::EveryIngest
     }
 
-    /// Frames `records`, makes room and writes the frames to the open
-    /// segment of `window`, without syncing. The batch is not acknowledged
-    /// until [`finish`](Self::finish); nothing else may be written to this
-    /// spool in between.
-    pub(crate) fn write<R: Serialize>(
+    /// Whether appending `framed` to `window` only writes to a segment
+    /// file already open: no segment to create, seal or drop, no lease to
+    /// write, nothing to sync (`Durability::Os`). Such an append is quick
+    /// enough to run on the caller's thread.
+    pub(crate) fn appends_in_place(&self, window: &WindowMeta, framed: &Framed) -> bool {
+        let Some(o) = self.open.iter().find(|o| o.seg.window == *window) else {
+            return false;
+        };
+        self.cfg.durability == Durability::Os
+            && o.file.is_some()
+            && o.len + framed.body() < self.cfg.limits.max_segment_bytes
+            && self.next_seq + framed.accepted() <= self.seq_limit
+            && self.full(framed.needed(window)).is_none()
+    }
+
+    /// Makes room and writes `framed` to the open segment of `window`,
+    /// without syncing. The batch is not acknowledged until
+    /// [`finish`](Self::finish); nothing else may be written to this spool
+    /// in between.
+    pub(crate) fn write(
         &mut self,
         window: &WindowMeta,
-        records: &[R],
+        framed: Framed,
     ) -> Result<Wrote, WriteFail> {
-        let max = self.cfg.max_record();
-        let mut frames = Vec::new();
-        let builder = &mut self.builder;
-        let mut rejected = Vec::new();
-        for (i, record) in records.iter().enumerate() {
-            match builder.push(record, max) {
-                Ok(()) if builder.raw_len() >= self.cfg.frame_bytes => {
-                    frames.push(builder.finish())
-                }
-                Ok(()) => {}
-                Err(e) => rejected.push((i, e)),
-            }
+        if framed.frames.is_empty() {
+            return Ok(Wrote::Done(Appended::Accepted(framed.rejected)));
         }
-        if builder.count() > 0 {
-            frames.push(builder.finish());
-        }
-        if frames.is_empty() {
-            return Ok(Wrote::Done(Appended::Accepted(rejected)));
-        }
-        let body: usize = frames.iter().map(|(p, _)| HEADER_LEN + p.len()).sum();
-        let needed = (body + HEADER_LEN + 64 + window.pipeline.len()) as u64;
-        if !self.make_room(needed)? {
+        if !self.make_room(framed.needed(window))? {
             return Ok(Wrote::Done(Appended::DroppedNewest));
         }
-        let accepted: u64 = frames.iter().map(|(_, n)| u64::from(*n)).sum();
+        let (body, accepted) = (framed.body(), framed.accepted());
+        let Framed { frames, rejected } = framed;
         let first_seq = self.take_seqs(accepted)?;
         let at = self.open_index(window)?;
         let o = &mut self.open[at];
-        let mut buf = Vec::with_capacity(body);
+        let mut buf = Vec::with_capacity(usize::try_from(body).unwrap_or(0));
         let (mut seq, mut index) = (first_seq, o.index);
         for (payload, count) in &frames {
             buf.extend_from_slice(&FrameHeader::encode(
@@ -458,32 +506,37 @@ impl<F: Fs> Writer<F> {
         Ok(())
     }
 
+    /// Why `needed` more bytes do not fit, or `None` if they do.
+    fn full(&self, needed: u64) -> Option<WriteFail> {
+        let stats = &self.shared.stats;
+        let limits = self.cfg.limits;
+        let free = match self.fs.available_space(&self.shared.dir) {
+            Ok(free) => free,
+            Err(e) => {
+                tracing::warn!(dir = %self.shared.dir.display(), error = %e, "cannot read free space; not enforcing min_free_bytes");
+                u64::MAX
+            }
+        };
+        stats.set(|c| &c.free_bytes, free);
+        let on_disk = stats.snapshot().bytes_on_disk;
+        let over_max = limits.max_bytes.is_some_and(|m| on_disk + needed > m);
+        let over_free = free < limits.min_free_bytes.saturating_add(needed);
+        (over_max || over_free).then_some(WriteFail::Full {
+            on_disk,
+            max: limits.max_bytes,
+            free,
+            min_free: limits.min_free_bytes,
+            by_free: over_free,
+        })
+    }
+
     /// Whether `needed` more bytes fit, after dropping the oldest segments
     /// if the policy says so; `Ok(false)` means drop the batch.
     fn make_room(&mut self, needed: u64) -> Result<bool, WriteFail> {
         let stats = self.shared.stats.clone();
-        let limits = self.cfg.limits;
         loop {
-            let free = match self.fs.available_space(&self.shared.dir) {
-                Ok(free) => free,
-                Err(e) => {
-                    tracing::warn!(dir = %self.shared.dir.display(), error = %e, "cannot read free space; not enforcing min_free_bytes");
-                    u64::MAX
-                }
-            };
-            stats.set(|c| &c.free_bytes, free);
-            let on_disk = stats.snapshot().bytes_on_disk;
-            let over_max = limits.max_bytes.is_some_and(|m| on_disk + needed > m);
-            let over_free = free < limits.min_free_bytes.saturating_add(needed);
-            if !over_max && !over_free {
+            let Some(full) = self.full(needed) else {
                 return Ok(true);
-            }
-            let full = WriteFail::Full {
-                on_disk,
-                max: limits.max_bytes,
-                free,
-                min_free: limits.min_free_bytes,
-                by_free: over_free,
             };
             match self.cfg.full {
                 FullPolicy::Block => return Err(full),
