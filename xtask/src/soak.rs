@@ -2,10 +2,13 @@
 //! long durability runs — the model test with thousands of random sequences,
 //! then the SIGKILL soak, for a number of kills (500 by default) or for a
 //! time — which CI runs only in small sizes. The soak prints its figures:
-//! kills, records acknowledged, delivered, lost and duplicated.
+//! spools, kills, records acknowledged, delivered, lost, duplicated and
+//! delivered through another spool.
 //!
 //! `MEATHOOK_MODEL_CASES` sets the model test's size; `MEATHOOK_SOAK_KILLS`
-//! and `MEATHOOK_SOAK_SECONDS` the soak's, as the flags do.
+//! and `MEATHOOK_SOAK_SECONDS` the soak's, as the flags do;
+//! `MEATHOOK_SOAK_SPOOLS` the number of spools the soak runs at once under
+//! one root and one writer pool (8 by default, 1 for a single spool).
 
 use crate::cmd::{cargo, run as sh};
 

@@ -37,6 +37,33 @@
 //! segment at its last acknowledged frame and hands its records back, as a
 //! failed `fdatasync` always has.
 //!
+//! # What a crash can and cannot lose
+//!
+//! Group commit changes when a batch is acknowledged, never what an
+//! acknowledgement means: the answer to an append is sent only after a sync
+//! that covers its bytes returned `Ok`, whichever sync that was. So a
+//! process crash or a power loss at any moment:
+//!
+//! - **cannot lose** an acknowledged batch of any spool, nor its segment's
+//!   directory entry or the `sequence` lease its numbers came from (a
+//!   commit that owes those syncs always takes the filesystem sync, which
+//!   covers them);
+//! - **can lose** the batches written in the round that was syncing, and
+//!   in the rounds queued behind it: none of them was acknowledged, so
+//!   their callers (gone with the process, or still holding the records
+//!   after an error) never counted them as stored. Their frames may also
+//!   survive, since the kernel writes back on its own: recovery then
+//!   delivers them, exactly once, like any frame it finds whole. A frame
+//!   cut short by the crash is a torn tail and is cut.
+//! - **cannot double** anything: sequence numbers are never reused (a
+//!   surviving frame whose lease did not survive raises the next number past
+//!   it at recovery), so every batch identity names one batch.
+//!
+//! The model test (`spools_sharing_a_writer_deliver_every_acknowledged_record_once`)
+//! runs several spools on one writer and one simulated filesystem that
+//! forgets everything unsynced at a crash, and the SIGKILL soak kills a
+//! process of many spools sharing a writer at random moments.
+//!
 //! # Why `syncfs`, and what else was measured
 //!
 //! Appending 60 bytes to each of 10,000 files and making them durable, on
