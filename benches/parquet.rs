@@ -5,9 +5,17 @@
 //!
 //! Memory figures come from fresh child processes (this binary re-run with
 //! `--scenario NAME`), so that one scenario's peak does not hide another's.
+//!
+//! The predecessor crate, `meathook-rs` 0.4.2, encodes the same two million
+//! records with its own `ParquetEncoder` at its default settings
+//! (uncompressed): the baseline program in `benches/baseline`, which
+//! `cargo xtask bench parquet` builds and names in `MEATHOOK_BASELINE_BIN`.
+//! Its figures carry an `old_crate_` prefix, followed by ours / old for
+//! bytes per record and encode time. Without the baseline a note says why.
 #![allow(missing_docs)] // a benchmark binary, not an API
 #![allow(clippy::expect_used, clippy::cast_possible_truncation)] // aborts on a broken set-up; small fixed sizes
 
+mod old_crate;
 mod support;
 
 use std::io::Write;
@@ -23,61 +31,12 @@ use meathook::{
     DiskSpool, FileSink, FlushPolicy, IngestError, JsonLinesEncoder, ParquetEncoder, Receipt, Sink,
     WindowMeta,
 };
-use serde::{Deserialize, Serialize};
+use support::readings::{Reading, readings, sensor_readings};
 use support::{best_of, figure, peak_rss_bytes};
 use time::macros::datetime;
 
 const RECORDS: usize = 1_000_000;
 const MIB: f64 = 1024.0 * 1024.0;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Reading {
-    station_id: String,
-    timestamp: String,
-    value: f64,
-    unit: String,
-}
-
-fn readings(range: std::ops::Range<usize>) -> Vec<Reading> {
-    let stations: Vec<String> = (0..64).map(|i| format!("S{:03}", 100 + i)).collect();
-    let start = datetime!(2026-11-23 10:00 UTC);
-    range
-        .map(|i| Reading {
-            station_id: stations[i % 64].clone(),
-            timestamp: (start + time::Duration::milliseconds((i / 64) as i64 * 3_600))
-                .format(&time::format_description::well_known::Rfc3339)
-                .expect("format"),
-            // Distinct values, as real sensors give (a multiplicative hash
-            // of the index), so dictionary encoding gets no free ride.
-            value: 20.0 + ((i as u64).wrapping_mul(2_654_435_761) % 1_000_003) as f64 * 1e-5,
-            unit: "deg C".to_owned(),
-        })
-        .collect()
-}
-
-/// Readings as a weather API reports them: 64 stations, one reading a
-/// minute each, one decimal, each station drifting slowly (the NEA samples'
-/// shape: values repeat across stations and minutes).
-fn sensor_readings(n: usize) -> Vec<Reading> {
-    let stations: Vec<String> = (0..64).map(|i| format!("S{:03}", 100 + i)).collect();
-    let start = datetime!(2026-11-23 10:00 UTC);
-    let mut rng = fastrand::Rng::with_seed(7);
-    let mut level: Vec<f64> = (0..64).map(|_| 24.0 + rng.f64() * 8.0).collect();
-    (0..n)
-        .map(|i| {
-            let s = i % 64;
-            level[s] = (level[s] + (rng.f64() - 0.5) * 0.2).clamp(20.0, 36.0);
-            Reading {
-                station_id: stations[s].clone(),
-                timestamp: (start + time::Duration::minutes((i / 64) as i64))
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .expect("format"),
-                value: (level[s] * 10.0).round() / 10.0,
-                unit: "deg C".to_owned(),
-            }
-        })
-        .collect()
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -146,6 +105,35 @@ fn main() {
         "x",
         "",
     );
+
+    // The predecessor crate on the same records, in its own process.
+    if let Some(old) = old_crate::run(&["parquet"]) {
+        let ours = |bytes: usize| bytes as f64 / RECORDS as f64;
+        old.ratio(
+            "bytes_per_record_vs_old_crate",
+            ours(bytes.len()),
+            "bytes_per_record",
+            "all-distinct readings",
+        );
+        old.ratio(
+            "sensor_bytes_per_record_vs_old_crate",
+            ours(sensor_bytes),
+            "sensor_bytes_per_record",
+            "<= 1",
+        );
+        old.ratio(
+            "sensor_bytes_per_record_vs_old_crate_zstd1",
+            ours(sensor_bytes),
+            "sensor_zstd1_bytes_per_record",
+            "reference: its zstd level 1, not its default",
+        );
+        old.ratio(
+            "encode_1m_vs_old_crate_time",
+            took.as_secs_f64(),
+            "encode_1m_s",
+            "all-distinct readings, best of 5 each",
+        );
+    }
 
     let rss = child(&["encode-rss"]);
     figure(

@@ -1,26 +1,40 @@
-//! The spool's figures (issue "meathook-spool"), each scenario in a fresh
-//! process so peak memory is its own:
+//! The spool's figures, each scenario in a fresh process so peak memory is
+//! its own, each timed figure as min / median / max of repeated runs:
 //!
 //! 1. durable ingest, 1,000 batches × 100 records, fsync per batch, against
-//!    a raw append + `fdatasync` loop of the same bytes per batch;
-//! 2. the same with durability left to the OS;
+//!    a raw append + `fdatasync` loop of the same bytes per batch (five
+//!    interleaved pairs; the ratio is each pair's);
+//! 2. the same with durability left to the OS (the ingests alone, 5 runs);
 //! 3. bytes on disk per record;
-//! 4. replay of a 1-million-record spool into a counting sink (time, peak RSS);
+//! 4. replay of a 1-million-record spool into a counting sink (time, peak
+//!    RSS; three fills and replays);
 //! 5. 1,000 ingests while 24 windows wait behind a failing inner sink,
-//!    against the same ingests with a healthy one;
+//!    against the same ingests with a healthy one (seven interleaved pairs,
+//!    and the delivery attempts made during the timed ingests);
 //! 6. durable throughput of 100 spools ingesting at once (one `SpoolRoot`,
 //!    the shared writer pool) against one spool ingesting the same records,
-//!    three interleaved runs each, as min / median / max.
+//!    three interleaved runs each, as min / median / max;
+//! 7. ingest as in 2, on tmpfs (`/dev/shm`), against the predecessor crate,
+//!    `meathook-rs` 0.4.2, ingesting the same batches on tmpfs into its
+//!    JSON-lines spool tier (`Tier<JsonlStore>`; it has no setting that
+//!    leaves durability to the OS, and its `fsync` per ingest writes nothing
+//!    to a device on tmpfs): records a second over the ingests alone, best
+//!    of 5 each. The old crate runs as the baseline program in
+//!    `benches/baseline`, which `cargo xtask bench spool` builds and names in
+//!    `MEATHOOK_BASELINE_BIN`; its figures carry an `old_crate_` prefix.
+//!    Without it, or without a tmpfs at `/dev/shm`, a note says why.
 //!
-//! Files go under the target directory (a real disk, not tmpfs).
+//! Files go under the target directory (a real disk, not tmpfs), but for 7.
 #![allow(missing_docs)] // a benchmark binary, not an API
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
     clippy::cast_precision_loss,
-    clippy::cast_possible_truncation
-)] // aborts on a broken set-up; figures are floats
+    clippy::cast_possible_truncation,
+    clippy::print_stdout
+)] // aborts on a broken set-up; figures are floats; stdout is the report channel
 
+mod old_crate;
 mod support;
 
 use std::io::Write as _;
@@ -30,41 +44,13 @@ use std::time::{Duration, Instant};
 use meathook::contracts::{ChunkedError, ChunkedResult, RecordChunks};
 use meathook::spool::Durability;
 use meathook::{DiskSpool, Drain, FlushPolicy, IngestError, Receipt, Sink, SinkError, WindowMeta};
-use serde::{Deserialize, Serialize};
-use support::{best_of, figure, peak_rss_bytes};
+use support::readings::{PER_BATCH, Reading, batch};
+use support::{figure, peak_rss_bytes, spread};
 use time::macros::datetime;
 
 const BATCHES: usize = 1000;
-const PER_BATCH: usize = 100;
 const REPLAY_RECORDS: usize = 1_000_000;
 const SCENARIO: &str = "MEATHOOK_BENCH_SCENARIO";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Reading {
-    station_id: String,
-    timestamp: String,
-    value: f64,
-    unit: String,
-}
-
-fn batch(b: usize) -> Vec<Reading> {
-    (0..PER_BATCH)
-        .map(|i| {
-            let n = b * PER_BATCH + i;
-            Reading {
-                station_id: format!("S{:03}", 100 + n % 64),
-                timestamp: format!(
-                    "2026-11-23T{:02}:{:02}:{:02}Z",
-                    (n / 3600) % 24,
-                    (n / 60) % 60,
-                    n % 60
-                ),
-                value: 20.0 + (n as f64 * 0.37) % 15.0,
-                unit: "deg C".into(),
-            }
-        })
-        .collect()
-}
 
 #[derive(Debug)]
 struct Down;
@@ -154,10 +140,14 @@ fn at(i: usize) -> WindowMeta {
 
 /// Ingests 1,000 batches; returns total time, per-ingest latencies and bytes appended.
 fn ingest_run(durability: Durability, name: &str) -> (Duration, Vec<Duration>, u64, u64) {
-    let dir = scratch(name);
+    ingest_in(&scratch(name), durability)
+}
+
+/// [`ingest_run`] into the empty directory `dir`.
+fn ingest_in(dir: &Path, durability: Durability) -> (Duration, Vec<Duration>, u64, u64) {
     let input: Vec<Vec<Reading>> = (0..BATCHES).map(batch).collect();
     runtime().block_on(async {
-        let mut s = spool(&dir, durability, false);
+        let mut s = spool(dir, durability, false);
         s.open().await.expect("open");
         let mut lat = Vec::with_capacity(BATCHES);
         let started = Instant::now();
@@ -199,42 +189,31 @@ fn percentile(lat: &mut [Duration], p: f64) -> f64 {
 
 fn durable() {
     let records = (BATCHES * PER_BATCH) as f64;
-    let (took, mut lat, appended, on_disk) = ingest_run(Durability::EveryIngest, "durable");
+    // A first run learns the bytes a batch takes; then five interleaved
+    // pairs, raw loop then spool: each pair's ratio, and every ingest's
+    // latency.
+    let (_, _, appended, on_disk) = ingest_run(Durability::EveryIngest, "durable");
     let per_batch = (appended / BATCHES as u64) as usize;
-    let (raw, ()) = best_of(1, || {
-        let _ = raw_loop(per_batch);
-    });
-    // Interleave: raw, spool, raw, spool; keep each side's best.
-    let mut best_raw = raw;
-    let mut best_spool = took;
-    for _ in 0..2 {
-        best_raw = best_raw.min(raw_loop(per_batch));
+    let (mut spool, mut raw, mut ratios, mut lat) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let r = raw_loop(per_batch);
         let (t, l, _, _) = ingest_run(Durability::EveryIngest, "durable");
-        if t < best_spool {
-            best_spool = t;
-            lat = l;
-        }
+        spool.push(records / t.as_secs_f64());
+        raw.push(records / r.as_secs_f64());
+        ratios.push(r.as_secs_f64() / t.as_secs_f64());
+        lat.extend(l);
     }
-    figure(
-        "durable_records_per_s",
-        records / best_spool.as_secs_f64(),
-        "records/s",
-        "",
-    );
+    spread("durable_records_per_s", &spool, "records/s", "");
     figure("durable_p50_latency", percentile(&mut lat, 0.5), "us", "");
     figure("durable_p99_latency", percentile(&mut lat, 0.99), "us", "");
-    figure(
+    spread(
         "raw_fdatasync_records_per_s",
-        records / best_raw.as_secs_f64(),
+        &raw,
         "records/s",
         "baseline, same bytes per batch",
     );
-    figure(
-        "durable_vs_raw_ratio",
-        best_raw.as_secs_f64() / best_spool.as_secs_f64(),
-        "x",
-        ">= 0.9",
-    );
+    spread("durable_vs_raw_ratio", &ratios, "x", ">= 0.9");
     figure("bytes_per_batch", per_batch as f64, "bytes", "");
     figure(
         "bytes_on_disk_per_record",
@@ -246,13 +225,58 @@ fn durable() {
 
 fn os() {
     let records = (BATCHES * PER_BATCH) as f64;
-    let (best, _) = best_of(5, || ingest_run(Durability::Os, "os").0);
+    let runs: Vec<f64> = (0..5)
+        .map(|_| records / ingest_run(Durability::Os, "os").0.as_secs_f64())
+        .collect();
+    spread("os_records_per_s", &runs, "records/s", ">= 5000000");
+}
+
+/// `/dev/shm` if it is a tmpfs mount.
+fn tmpfs() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .any(|f| f.get(1) == Some(&"/dev/shm") && f.get(2) == Some(&"tmpfs"))
+        .then(|| PathBuf::from("/dev/shm"))
+}
+
+/// Ours with `Durability::Os` on tmpfs against the old crate's spool on
+/// tmpfs: the ingests alone, best of 5 each.
+fn tmpfs_os() {
+    let Some(shm) = tmpfs() else {
+        figure(
+            "tmpfs_os_records_per_s",
+            f64::NAN,
+            "records/s",
+            "not measured: /dev/shm is not a tmpfs here",
+        );
+        return;
+    };
+    let base = shm.join(format!("meathook-bench-spool-{}", std::process::id()));
+    let dir = base.join("ours");
+    let best = (0..5)
+        .map(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("tmpfs dir");
+            ingest_in(&dir, Durability::Os).0
+        })
+        .min()
+        .expect("five runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let ours = (BATCHES * PER_BATCH) as f64 / best.as_secs_f64();
     figure(
-        "os_records_per_s",
-        records / best.as_secs_f64(),
+        "tmpfs_os_records_per_s",
+        ours,
         "records/s",
-        ">= 5000000",
+        "Durability::Os on /dev/shm, the ingests alone, best of 5",
     );
+    std::fs::create_dir_all(&base).expect("tmpfs dir");
+    let old = old_crate::run(&["os_ingest", &base.to_string_lossy()]);
+    let _ = std::fs::remove_dir_all(&base);
+    if let Some(old) = old {
+        old.ratio("tmpfs_os_vs_old_crate", ours, "os_records_per_s", ">= 1");
+    }
 }
 
 fn replay_setup() {
@@ -271,7 +295,6 @@ fn replay() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("spool-bench")
         .join("replay");
-    let before = peak_rss_bytes().unwrap_or(0);
     let (took, n) = runtime().block_on(async {
         let started = Instant::now();
         let mut s = spool(&dir, Durability::Os, false);
@@ -282,23 +305,18 @@ fn replay() {
         (took, n)
     });
     assert_eq!(n as usize, REPLAY_RECORDS, "replayed everything");
-    figure("replay_1m_seconds", took.as_secs_f64(), "s", "<= 0.2");
-    figure(
-        "replay_peak_rss",
-        peak_rss_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
-        "MiB",
-        "<= 64",
-    );
-    figure(
-        "replay_rss_before",
-        before as f64 / (1 << 20) as f64,
-        "MiB",
-        "process start",
+    // Read by `main`, which reports the spread of three runs.
+    println!("replay\tseconds\t{}", took.as_secs_f64());
+    println!(
+        "replay\tpeak_rss_mib\t{}",
+        peak_rss_bytes().unwrap_or(0) as f64 / (1 << 20) as f64
     );
 }
 
 fn pending() {
-    let ingests = |down: bool, name: &str| -> Duration {
+    // Time of the 1,000 ingests, and the delivery attempts the worker made
+    // while they ran.
+    let ingests = |down: bool, name: &str| -> (Duration, u64) {
         let dir = scratch(name);
         runtime().block_on(async {
             let mut s = spool(&dir, Durability::Os, down);
@@ -319,29 +337,33 @@ fn pending() {
                 assert_eq!(s.pending_segments(), 24);
             }
             let input: Vec<Vec<Reading>> = (0..BATCHES).map(batch).collect();
+            let failed = s.stats().snapshot().deliveries_failed;
             let started = Instant::now();
             for (i, b) in input.into_iter().enumerate() {
                 s.ingest(&at(i), b).await.expect("ingest");
             }
             let took = started.elapsed();
+            let attempts = s.stats().snapshot().deliveries_failed - failed;
             s.close().await;
-            took
+            (took, attempts)
         })
     };
-    // Interleave healthy and behind rounds and keep each side's best, as
-    // `durable` does: the machine's speed drifts between rounds by more than
-    // the difference measured.
-    let mut healthy = Duration::MAX;
-    let mut behind = Duration::MAX;
-    for _ in 0..5 {
-        healthy = healthy.min(ingests(false, "healthy"));
-        behind = behind.min(ingests(true, "behind"));
+    // Interleaved pairs: the machine's speed drifts between rounds by more
+    // than the difference measured, so each pair's ratio is taken and the
+    // spread of the ratios reported.
+    let (mut ratios, mut attempts) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let (healthy, _) = ingests(false, "healthy");
+        let (behind, tried) = ingests(true, "behind");
+        ratios.push(behind.as_secs_f64() / healthy.as_secs_f64());
+        attempts.push(tried as f64);
     }
-    figure(
-        "pending24_vs_healthy_ratio",
-        behind.as_secs_f64() / healthy.as_secs_f64(),
-        "x",
-        "<= 1.2",
+    spread("pending24_vs_healthy_ratio", &ratios, "x", "<= 1.2");
+    spread(
+        "pending24_delivery_attempts_during_ingests",
+        &attempts,
+        "",
+        "",
     );
 }
 
@@ -394,38 +416,18 @@ fn aggregate() {
         one.push(aggregate_run(1));
         hundred.push(aggregate_run(100));
     }
-    let spread = |v: &mut Vec<f64>| {
+    spread("durable_1_spool_records_per_s", &one, "records/s", "");
+    spread(
+        "durable_100_spools_records_per_s",
+        &hundred,
+        "records/s",
+        "",
+    );
+    let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        (v[0], v[v.len() / 2], v[v.len() - 1])
+        v[v.len() / 2]
     };
-    let (o_min, o_med, o_max) = spread(&mut one);
-    let (h_min, h_med, h_max) = spread(&mut hundred);
-    figure("durable_1_spool_records_per_s_min", o_min, "records/s", "");
-    figure(
-        "durable_1_spool_records_per_s_median",
-        o_med,
-        "records/s",
-        "",
-    );
-    figure("durable_1_spool_records_per_s_max", o_max, "records/s", "");
-    figure(
-        "durable_100_spools_records_per_s_min",
-        h_min,
-        "records/s",
-        "",
-    );
-    figure(
-        "durable_100_spools_records_per_s_median",
-        h_med,
-        "records/s",
-        "",
-    );
-    figure(
-        "durable_100_spools_records_per_s_max",
-        h_max,
-        "records/s",
-        "",
-    );
+    let (o_med, h_med) = (median(&mut one), median(&mut hundred));
     figure("durable_100_vs_1_ratio_of_medians", h_med / o_med, "x", "");
 }
 
@@ -434,6 +436,7 @@ fn main() {
         match scenario.as_str() {
             "durable" => durable(),
             "os" => os(),
+            "tmpfs" => tmpfs_os(),
             "replay-setup" => replay_setup(),
             "replay" => replay(),
             "pending" => pending(),
@@ -443,18 +446,39 @@ fn main() {
         return;
     }
     let exe = std::env::current_exe().expect("own path");
-    for scenario in [
-        "durable",
-        "os",
-        "replay-setup",
-        "replay",
-        "pending",
-        "aggregate",
-    ] {
+    let run = |scenario: &str| {
         let status = std::process::Command::new(&exe)
             .env(SCENARIO, scenario)
             .status()
             .expect("run scenario");
         assert!(status.success(), "scenario {scenario} failed: {status}");
+    };
+    for scenario in ["durable", "os", "tmpfs"] {
+        run(scenario);
+    }
+    // Replay three times, each in a fresh process (its peak memory is its
+    // own) after a fresh fill.
+    let (mut took, mut rss) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        run("replay-setup");
+        let out = std::process::Command::new(&exe)
+            .env(SCENARIO, "replay")
+            .output()
+            .expect("run replay");
+        assert!(out.status.success(), "replay failed: {}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("replay\t{key}\t")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN)
+        };
+        took.push(value("seconds"));
+        rss.push(value("peak_rss_mib"));
+    }
+    spread("replay_1m_seconds", &took, "s", "<= 0.2");
+    spread("replay_peak_rss", &rss, "MiB", "<= 64");
+    for scenario in ["pending", "aggregate"] {
+        run(scenario);
     }
 }

@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+pub(crate) mod readings;
+
 /// Reports one figure: `cargo xtask bench` collects these lines.
 pub(crate) fn figure(key: &str, value: f64, unit: &str, target: &str) {
     println!("figure\t{key}\t{value}\t{unit}\t{target}");

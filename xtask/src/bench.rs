@@ -7,9 +7,15 @@
 //! runs it, prints a table and writes
 //! `target/meathook-bench/NAME.json` = `{"name": .., "figures": {key: {"value", "unit", "target"}}}`
 //! (in cargo's target directory, wherever `CARGO_TARGET_DIR` puts it).
+//!
+//! `parquet` and `spool` also measure the predecessor crate, `meathook-rs`
+//! 0.4.2: its baseline program (`benches/baseline`, a project outside the
+//! workspace) is built into the same target directory first and named to
+//! the bench in `MEATHOOK_BASELINE_BIN`. If it does not build (it needs
+//! crates.io or a filled cargo cache), the bench runs without it and says so.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cmd::{cargo, output, root, target_dir};
 
@@ -28,7 +34,8 @@ pub(crate) fn run(name: Option<&str>) -> Result<(), String> {
     if names.is_empty() {
         return Err("no benchmarks in benches/".into());
     }
-    let out_dir = target_dir()?.join("meathook-bench");
+    let target = target_dir()?;
+    let out_dir = target.join("meathook-bench");
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     for name in &names {
@@ -71,13 +78,22 @@ pub(crate) fn run(name: Option<&str>) -> Result<(), String> {
                 "the fake Hub must build: `cargo build --release -p meathook-testkit --bin fake-hub`",
             )?;
         }
-        let stdout = output(cargo([
+        let mut bench = cargo([
             "bench",
             "--locked",
             "--all-features",
             "--bench",
             name.as_str(),
-        ]))?;
+        ]);
+        // The predecessor crate's figures beside ours.
+        match matches!(name.as_str(), "parquet" | "spool")
+            .then(|| baseline(&target))
+            .flatten()
+        {
+            Some(bin) => bench.env(BASELINE_BIN, bin),
+            None => bench.env_remove(BASELINE_BIN),
+        };
+        let stdout = output(bench)?;
         let figures = parse(&stdout);
         if figures.is_empty() {
             return Err(format!("benchmark {name} printed no figures:\n{stdout}"));
@@ -89,6 +105,37 @@ pub(crate) fn run(name: Option<&str>) -> Result<(), String> {
         eprintln!("   figures written to {}", relative(&json_path));
     }
     Ok(())
+}
+
+/// Names the predecessor crate's baseline program to the benches that run it.
+const BASELINE_BIN: &str = "MEATHOOK_BASELINE_BIN";
+
+/// Builds the baseline program (release, into `target`); its path, or
+/// `None` with a note when it does not build.
+fn baseline(target: &Path) -> Option<PathBuf> {
+    let mut build = cargo([
+        "build",
+        "--release",
+        "--locked",
+        "--manifest-path",
+        "benches/baseline/Cargo.toml",
+        "--target-dir",
+    ]);
+    build.arg(target);
+    match crate::cmd::run(
+        build,
+        "it needs meathook-rs 0.4.2 and its dependencies from crates.io (the network, or a filled cargo cache)",
+    ) {
+        Ok(()) => Some(
+            target
+                .join("release")
+                .join(format!("meathook-baseline{}", std::env::consts::EXE_SUFFIX)),
+        ),
+        Err(e) => {
+            eprintln!("   no figures of the old crate this run: {e}");
+            None
+        }
+    }
 }
 
 fn all_benches() -> Result<Vec<String>, String> {

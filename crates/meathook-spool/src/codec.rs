@@ -31,7 +31,11 @@
 //! costs four times the CPU, and both ingest (≥ 5 M records/s without fsync)
 //! and replay (1 M records in ≤ 0.2 s) are CPU-bound; lz4 already beats the
 //! 50 bytes/record target by a factor of almost three. lz4 is the pure-Rust
-//! `lz4_flex` in its safe mode.
+//! `lz4_flex` in its fast mode with `checked-decode`, which bounds every
+//! copy of the decoder by its input and output, so a damaged or hostile
+//! payload is an error, never an out-of-bounds access (the fuzzed recovery
+//! runs over it). Against its all-safe mode, on the spool bench: OS-durability
+//! ingest about 15 % faster (3.4 → 4.0 M records/s), replay 10 %.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

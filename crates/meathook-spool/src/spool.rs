@@ -488,7 +488,7 @@ where
         if !w.appends_in_place(window, &framed) {
             return Err((framed, records));
         }
-        let appended = match w.write(window, framed) {
+        let appended = match w.append(window, framed) {
             Ok(Wrote::Written(written)) => w.finish(written, None),
             Ok(Wrote::Done(appended)) => Ok(appended),
             Err(fail) => Err(fail),

@@ -337,6 +337,7 @@ impl<F: Fs> Writer<F> {
             return false;
         };
         self.cfg.durability == Durability::Os
+            && !framed.frames.is_empty()
             && o.file.is_some()
             && o.len + framed.body() < self.cfg.limits.max_segment_bytes
             && self.next_seq + framed.accepted() <= self.seq_limit
@@ -358,6 +359,16 @@ impl<F: Fs> Writer<F> {
         if !self.make_room(framed.needed(window))? {
             return Ok(Wrote::Done(Appended::DroppedNewest));
         }
+        self.append(window, framed)
+    }
+
+    /// [`write`](Self::write) once room was made (or
+    /// [`appends_in_place`](Self::appends_in_place) found it).
+    pub(crate) fn append(
+        &mut self,
+        window: &WindowMeta,
+        framed: Framed,
+    ) -> Result<Wrote, WriteFail> {
         let (body, accepted) = (framed.body(), framed.accepted());
         let Framed { frames, rejected } = framed;
         let first_seq = self.take_seqs(accepted)?;
