@@ -100,9 +100,10 @@
 //! Segment files are opened lazily and closed after an append while more
 //! than the pool's open-file budget are open in the process
 //! ([`WriterPool::with_max_open_files`]); the next append reopens it. A
-//! round commits once it holds as many appends as the budget, since its
-//! appends keep their files open until they are committed: at most the
-//! budget plus one budget a thread are open at once. Data
+//! round commits once it holds its thread's share of the budget in appends
+//! (the budget ÷ the pool's threads), since its appends keep their files
+//! open until they are committed: at most twice the budget are open at
+//! once. Data
 //! written through a closed file is still made durable by the next sync of
 //! its segment (a sync reopens it) or of its filesystem.
 //!
@@ -240,14 +241,15 @@ impl WriterPool {
             .max_open_files
             .store(DEFAULT_MAX_OPEN_FILES, Relaxed);
         let mut senders = Vec::new();
-        for i in 0..threads.max(1) {
+        let threads = threads.max(1);
+        for i in 0..threads {
             let (tx, rx) = mpsc::channel::<Job>();
             let counters = Arc::clone(&counters);
             std::thread::Builder::new()
                 .name(format!("meathook-spool-writer-{i}"))
                 .spawn(move || {
                     while let Ok(first) = rx.recv() {
-                        round(first, &rx, &counters);
+                        round(first, &rx, &counters, threads);
                     }
                 })?;
             senders.push(tx);
@@ -358,8 +360,9 @@ impl<W: crate::FsFile> crate::FsFile for Counted<W> {
     }
 }
 
-/// Runs `first` and every job already waiting, then syncs their commits.
-fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters) {
+/// Runs `first` and every job already waiting, then syncs their commits;
+/// `threads` is the number of threads of the pool.
+fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters, threads: usize) {
     let mut pending: Vec<Box<dyn Pending>> = Vec::new();
     let run = |job: Job, pending: &mut Vec<Box<dyn Pending>>| {
         if let Ok(Some(p)) = catch_unwind(AssertUnwindSafe(job)) {
@@ -368,8 +371,9 @@ fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters) {
     };
     run(first, &mut pending);
     // A written append keeps its segment file open until it is committed:
-    // a round holds at most the open-file budget of them.
-    let budget = counters.max_open_files.load(Relaxed);
+    // the rounds of all the pool's threads hold at most the open-file
+    // budget of them between them.
+    let budget = (counters.max_open_files.load(Relaxed) / threads).max(1);
     for _ in 1..MAX_ROUND {
         if pending.len() >= budget {
             break;

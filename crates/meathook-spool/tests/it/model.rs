@@ -428,6 +428,65 @@ fn concurrent_appends_of_spools_sharing_a_writer_share_filesystem_syncs() {
     });
 }
 
+/// Forty spools appending at once through a pool of two threads with a
+/// budget of four open segment files: the files open at once stay within
+/// twice the budget (settled files within the budget, plus each thread's
+/// share of it in appends waiting for their commit, plus one lease file a
+/// thread), and every record still arrives once.
+#[test]
+fn spools_sharing_a_writer_keep_within_the_open_file_budget() {
+    const SPOOLS: u64 = 40;
+    const APPENDS: u64 = 20;
+    rt().block_on(async {
+        let fs = SimFs::default();
+        let pool = WriterPool::new(2).unwrap().with_max_open_files(4);
+        let out = Recorder::<Rec>::default();
+        let open = |p: u64| {
+            new_spool_in(
+                &fs,
+                &out,
+                Durability::EveryIngest,
+                &format!("/spool/p{p}"),
+                Some(&pool),
+            )
+        };
+        let mut tasks = Vec::new();
+        for p in 0..SPOOLS {
+            let mut spool = open(p);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..APPENDS {
+                    let rec = Rec {
+                        id: p * 1000 + i,
+                        hour: 0,
+                    };
+                    let window = WindowMeta::instant("model", T0);
+                    spool.ingest(&window, vec![rec]).await.unwrap();
+                }
+                spool
+            }));
+        }
+        let mut spools = Vec::new();
+        for task in tasks {
+            spools.push(task.await.unwrap());
+        }
+        let most = fs.most_open_files();
+        assert!(
+            (1..=2 * 4 + 2).contains(&most),
+            "{most} files open at once with a budget of 4"
+        );
+        for mut spool in spools {
+            spool.flush().await.unwrap();
+            spool.close().await;
+        }
+        let mut ids: Vec<u64> = out.records().into_iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        let expected: Vec<u64> = (0..SPOOLS)
+            .flat_map(|p| (0..APPENDS).map(move |i| p * 1000 + i))
+            .collect();
+        assert_eq!(ids, expected);
+    });
+}
+
 #[test]
 fn regression_a_segment_abandoned_after_a_failed_fsync_is_delivered_before_the_next_one() {
     let ops = vec![

@@ -46,6 +46,9 @@ struct Sim {
     dir_syncs_before_failing: u32,
     /// Directory syncs to fail, once the ones let through have passed.
     fail_dir_syncs: u32,
+    /// Files open for writing now, and the most ever open at once.
+    open_files: usize,
+    most_open_files: usize,
 }
 
 /// The simulated filesystem; clones share state.
@@ -83,6 +86,21 @@ impl SimFs {
     /// EIO.
     pub fn fail_next_syncs(&self, n: u32) {
         self.sim().fail_syncs = n;
+    }
+
+    /// The most files ever open for writing at once.
+    pub fn most_open_files(&self) -> usize {
+        self.sim().most_open_files
+    }
+
+    /// A handle on `inode`, counted as open until it is dropped.
+    fn file(&self, sim: &mut Sim, inode: u64) -> SimFile {
+        sim.open_files += 1;
+        sim.most_open_files = sim.most_open_files.max(sim.open_files);
+        SimFile {
+            fs: self.clone(),
+            inode,
+        }
     }
 
     /// Filesystem syncs that succeeded so far.
@@ -171,6 +189,12 @@ pub struct SimFile {
     inode: u64,
 }
 
+impl Drop for SimFile {
+    fn drop(&mut self) {
+        self.fs.sim().open_files -= 1;
+    }
+}
+
 impl FsFile for SimFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let mut sim = self.fs.sim();
@@ -255,17 +279,12 @@ impl Fs for SimFs {
         let inode = sim.next_inode;
         sim.inodes.insert(inode, Inode::default());
         sim.live.insert(path.to_path_buf(), Node::File(inode));
-        Ok(SimFile {
-            fs: self.clone(),
-            inode,
-        })
+        Ok(self.file(&mut sim, inode))
     }
 
     fn open_append(&self, path: &Path) -> io::Result<SimFile> {
-        Ok(SimFile {
-            fs: self.clone(),
-            inode: self.inode(path)?,
-        })
+        let inode = self.inode(path)?;
+        Ok(self.file(&mut self.sim(), inode))
     }
 
     fn open_read(&self, path: &Path) -> io::Result<Cursor<Vec<u8>>> {
