@@ -46,7 +46,7 @@ struct Sim {
     dir_syncs_before_failing: u32,
     /// Directory syncs to fail, once the ones let through have passed.
     fail_dir_syncs: u32,
-    /// Files open for writing now, and the most ever open at once.
+    /// Segment files open for writing now, and the most ever open at once.
     open_files: usize,
     most_open_files: usize,
 }
@@ -88,18 +88,23 @@ impl SimFs {
         self.sim().fail_syncs = n;
     }
 
-    /// The most files ever open for writing at once.
+    /// The most segment files (`.open`) ever open for writing at once.
     pub fn most_open_files(&self) -> usize {
         self.sim().most_open_files
     }
 
-    /// A handle on `inode`, counted as open until it is dropped.
-    fn file(&self, sim: &mut Sim, inode: u64) -> SimFile {
-        sim.open_files += 1;
-        sim.most_open_files = sim.most_open_files.max(sim.open_files);
+    /// A handle on `inode` at `path`; a segment file is counted as open
+    /// until the handle is dropped.
+    fn file(&self, sim: &mut Sim, inode: u64, path: &Path) -> SimFile {
+        let segment = path.extension().is_some_and(|e| e == "open");
+        if segment {
+            sim.open_files += 1;
+            sim.most_open_files = sim.most_open_files.max(sim.open_files);
+        }
         SimFile {
             fs: self.clone(),
             inode,
+            segment,
         }
     }
 
@@ -187,11 +192,14 @@ impl SimFs {
 pub struct SimFile {
     fs: SimFs,
     inode: u64,
+    segment: bool,
 }
 
 impl Drop for SimFile {
     fn drop(&mut self) {
-        self.fs.sim().open_files -= 1;
+        if self.segment {
+            self.fs.sim().open_files -= 1;
+        }
     }
 }
 
@@ -279,12 +287,12 @@ impl Fs for SimFs {
         let inode = sim.next_inode;
         sim.inodes.insert(inode, Inode::default());
         sim.live.insert(path.to_path_buf(), Node::File(inode));
-        Ok(self.file(&mut sim, inode))
+        Ok(self.file(&mut sim, inode, path))
     }
 
     fn open_append(&self, path: &Path) -> io::Result<SimFile> {
         let inode = self.inode(path)?;
-        Ok(self.file(&mut self.sim(), inode))
+        Ok(self.file(&mut self.sim(), inode, path))
     }
 
     fn open_read(&self, path: &Path) -> io::Result<Cursor<Vec<u8>>> {
