@@ -3,9 +3,9 @@
 //!
 //! **Invariant:** a segment is never read whole. The scanner holds at most
 //! one frame plus its 256 KiB read buffer; a delivery chunk holds at most
-//! `chunk_records` records (one frame more at worst), and at most two
-//! chunks are in memory: the one the inner sink is taking and the next,
-//! read meanwhile.
+//! `chunk_records` records (one frame more at worst), and at most three
+//! chunks are in memory: the one the inner sink is taking and the next two,
+//! decoding meanwhile.
 
 use std::io::{Read, Take};
 use std::marker::PhantomData;
@@ -127,19 +127,38 @@ impl<Rd: Read> FrameReader<Rd> {
     }
 }
 
-/// A chunk read on a blocking thread, with the reader to go on from.
-type ChunkRead<Rd, R> =
-    Result<(FrameReader<Rd>, std::io::Result<Option<Vec<R>>>), tokio::task::JoinError>;
+/// A chunk read and decoded on a blocking thread.
+type Decoded<R> = Result<std::io::Result<(Option<Vec<R>>, Damage)>, tokio::task::JoinError>;
 
-/// Reads records for delivery, one chunk at a time, on a blocking thread;
-/// while the inner sink takes one chunk, the next is read.
+/// What a read hands back once it has the raw frames of its chunk: what the
+/// scan of frames found so far, and the reader to go on with (`None` past
+/// the last frame).
+type Handback<Rd> = (Damage, Option<FrameReader<Rd>>);
+
+/// One chunk in flight: its raw frames are read first, then the reader goes
+/// back (so the next chunk's read can start) while this one decodes.
+#[derive(Debug)]
+struct InFlight<Rd, R> {
+    reader: tokio::sync::oneshot::Receiver<Handback<Rd>>,
+    decoded: tokio::task::JoinHandle<Decoded<R>>,
+}
+
+/// Reads records for delivery, one chunk at a time, on blocking threads.
+/// Decoding takes most of a replay's time, so two chunks decode at once: a
+/// read hands the reader on as soon as it has its raw frames, and the next
+/// chunk's read starts then, while the inner sink may still be taking the
+/// one before.
 #[derive(Debug)]
 pub(crate) struct SegmentChunks<F: Fs, R> {
     path: PathBuf,
     reader: Option<FrameReader<F::Reader>>,
     /// The read of the next chunk, started when the last one was handed out.
-    ahead: Option<tokio::task::JoinHandle<ChunkRead<F::Reader, R>>>,
+    ahead: Option<InFlight<F::Reader, R>>,
     chunk_records: usize,
+    /// What the scan of frames found, as of the last chunk handed out.
+    scanned: Damage,
+    /// What decoding the chunks handed out so far lost.
+    undecoded: Damage,
     /// Shared with the delivery worker, which reads it after the inner sink
     /// has consumed the chunks.
     pub(crate) damage: Arc<Mutex<Damage>>,
@@ -153,6 +172,8 @@ impl<F: Fs, R> SegmentChunks<F, R> {
             reader: Some(reader),
             ahead: None,
             chunk_records: chunk_records.max(1),
+            scanned: Damage::default(),
+            undecoded: Damage::default(),
             damage: Arc::new(Mutex::new(Damage::default())),
             _records: PhantomData,
         }
@@ -163,7 +184,7 @@ impl<F: Fs, R> Drop for SegmentChunks<F, R> {
     /// A sink that stops taking chunks leaves no read behind it.
     fn drop(&mut self) {
         if let Some(ahead) = self.ahead.take() {
-            ahead.abort();
+            ahead.decoded.abort();
         }
     }
 }
@@ -173,16 +194,30 @@ where
     F: Fs,
     R: DeserializeOwned + Send + 'static,
 {
-    /// Reads the next chunk from `reader` on a blocking thread.
-    fn read(
-        &self,
-        mut reader: FrameReader<F::Reader>,
-    ) -> impl Future<Output = ChunkRead<F::Reader, R>> + use<F, R> {
+    /// Starts reading the next chunk from `reader`, on a blocking thread.
+    fn start(&self, mut reader: FrameReader<F::Reader>) -> InFlight<F::Reader, R> {
         let max = self.chunk_records;
-        meathook_core::blocking(move || {
-            let chunk = read_chunk::<_, R>(&mut reader, max);
-            (reader, chunk)
-        })
+        let (handback, back) = tokio::sync::oneshot::channel();
+        let decoded = tokio::spawn(meathook_core::blocking(move || {
+            let frames = read_frames(&mut reader, max)?;
+            let scanned = reader.damage.clone();
+            // Nothing waits for the reader once this chunk has gone.
+            let _ = handback.send((scanned, (!frames.is_empty()).then_some(reader)));
+            let mut undecoded = Damage::default();
+            let mut out = Vec::with_capacity(frames.iter().map(|(h, _)| h.count as usize).sum());
+            for (header, payload) in &frames {
+                decode_frame::<R>(header, payload, &mut undecoded, |_, record| {
+                    if let Ok(record) = record {
+                        out.push(record);
+                    }
+                });
+            }
+            Ok(((!out.is_empty()).then_some(out), undecoded))
+        }));
+        InFlight {
+            reader: back,
+            decoded,
+        }
     }
 }
 
@@ -194,40 +229,73 @@ where
     type Error = ReadError;
 
     async fn next_chunk(&mut self) -> Result<Option<Vec<R>>, ReadError> {
-        let joined = if let Some(ahead) = self.ahead.take() {
-            ahead.await.unwrap_or_else(Err)
-        } else if let Some(reader) = self.reader.take() {
-            self.read(reader).await
-        } else {
-            return Ok(None);
-        };
-        let (reader, chunk) = joined.map_err(|e| ReadError::Interrupted {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        })?;
-        let chunk = chunk.map_err(|source| ReadError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        if let Ok(mut damage) = self.damage.lock() {
-            *damage = reader.damage.clone();
+        loop {
+            let read = match (self.ahead.take(), self.reader.take()) {
+                (Some(read), _) => read,
+                (None, Some(reader)) => self.start(reader),
+                (None, None) => return Ok(None),
+            };
+            // The next chunk's read starts as soon as this one has its raw
+            // frames, and decodes beside it. A read that failed or found no
+            // frames hands nothing back: the segment ends there.
+            if let Ok((scanned, reader)) = read.reader.await {
+                self.scanned = scanned;
+                self.ahead = reader.map(|reader| self.start(reader));
+            }
+            let decoded = read.decoded.await.unwrap_or_else(Err);
+            let (chunk, undecoded) = decoded
+                .map_err(|e| ReadError::Interrupted {
+                    path: self.path.clone(),
+                    reason: e.to_string(),
+                })?
+                .map_err(|source| ReadError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.undecoded.lost += undecoded.lost;
+            self.undecoded.reasons.extend(undecoded.reasons);
+            if let Ok(mut damage) = self.damage.lock() {
+                let mut all = self.scanned.clone();
+                all.lost += self.undecoded.lost;
+                all.reasons.extend(self.undecoded.reasons.iter().cloned());
+                *damage = all;
+            }
+            match chunk {
+                Some(chunk) => return Ok(Some(chunk)),
+                // Frames whose records all failed to decode: go on to the
+                // next chunk, if there is one.
+                None if self.ahead.is_some() => {}
+                None => return Ok(None),
+            }
         }
-        if chunk.is_some() {
-            self.ahead = Some(tokio::spawn(self.read(reader)));
-        }
-        Ok(chunk)
     }
 }
 
+/// The raw frames of the next chunk: whole frames until they hold at least
+/// `max` records, or the segment ends.
+fn read_frames<Rd: Read>(
+    reader: &mut FrameReader<Rd>,
+    max: usize,
+) -> std::io::Result<Vec<(FrameHeader, Vec<u8>)>> {
+    let mut frames = Vec::new();
+    let mut records = 0;
+    while records < max {
+        let Some((header, payload)) = reader.next_frame()? else {
+            break;
+        };
+        records += header.count as usize;
+        frames.push((header, payload));
+    }
+    Ok(frames)
+}
+
+#[cfg(test)]
 fn read_chunk<Rd: Read, R: DeserializeOwned>(
     reader: &mut FrameReader<Rd>,
     max: usize,
 ) -> std::io::Result<Option<Vec<R>>> {
     let mut out = Vec::new();
-    while out.len() < max {
-        let Some((header, payload)) = reader.next_frame()? else {
-            break;
-        };
+    for (header, payload) in read_frames(reader, max)? {
         decode_frame::<R>(&header, &payload, &mut reader.damage, |_, record| {
             if let Ok(record) = record {
                 out.push(record);
@@ -346,6 +414,50 @@ mod tests {
             all.extend(chunk);
         }
         (all, reader.damage)
+    }
+
+    /// Appends a frame of `records` starting at segment index `index`.
+    fn frame<T: serde::Serialize>(out: &mut Vec<u8>, index: u64, records: &[T]) {
+        let mut builder = FrameBuilder::default();
+        for r in records {
+            builder.push(r, 1 << 20).unwrap();
+        }
+        let (payload, count) = builder.finish();
+        out.extend_from_slice(&FrameHeader::encode(
+            Kind::Records,
+            index,
+            index,
+            count,
+            &payload,
+        ));
+        out.extend_from_slice(&payload);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chunks_decode_ahead_in_order_past_a_chunk_that_does_not_decode() {
+        // Frames of 3 records, chunks of 3: the second chunk's records are
+        // strings, which do not decode as numbers.
+        let mut bytes = segment(&[0, 1, 2], 3);
+        frame(&mut bytes, 3, &["x", "y", "z"]);
+        for first in (6..30).step_by(3) {
+            frame(&mut bytes, first, &[first, first + 1, first + 2]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment");
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let (_, reader) = FrameReader::open(file, u64::MAX).unwrap();
+        let mut chunks = SegmentChunks::<crate::fs::StdFs, u64>::new(path, reader, 3);
+        let mut got = Vec::new();
+        while let Some(chunk) = chunks.next_chunk().await.unwrap() {
+            assert!(chunk.len() <= 3, "{chunk:?}");
+            got.extend(chunk);
+        }
+        let want: Vec<u64> = (0..3).chain(6..30).collect();
+        assert_eq!(got, want);
+        let damage = chunks.damage.lock().unwrap().clone();
+        assert_eq!(damage.lost, 3, "{damage:?}");
+        assert_eq!(damage.reasons.len(), 3, "{damage:?}");
     }
 
     #[test]
