@@ -53,7 +53,10 @@
 //!           pipeline_len:u16 pipeline:[u8] incarnation:u64 crc32c:u32
 //! frame   = F5 4D 48 46 payload_len:u32 first_seq:u64 index:u64 count:u32
 //!           kind:u8 0:[u8;3] header_crc32c:u32 payload_crc32c:u32 payload
-//! payload = raw_len:u32 lz4(record*)        record = len:u32 msgpack(value)
+//! payload = raw_len:u32 lz4(names record*)
+//! names   = count:u16 (len:u8 name:[u8])*   the record type's field names
+//! record  = len:u32 msgpack(value)          top bit of len: value is an
+//!                                           array of the named fields
 //! seal    = a frame of kind 2, count 0, first_seq = the next sequence number
 //! ```
 //!
@@ -72,12 +75,15 @@
 //! incarnation) are still read and keep their old names. The pipeline name
 //! and window come from the segment header, never from the directory.
 //!
-//! The payload encoding is MessagePack with named fields, compressed per
-//! frame with lz4: self-describing (a field added to the record type between
-//! runs decodes from old segments), `f64` bit-exact (NaN payloads, ±Inf,
-//! -0.0, subnormals), any Unicode, nested types and options. It was chosen
-//! by measurement against JSON, CBOR and zstd; the table is in `codec.rs`.
-//! Bench records take about 18 bytes each on disk.
+//! The payload encoding is MessagePack with the field names written once per
+//! frame, compressed per frame with lz4: self-describing (a field added to,
+//! removed from or moved in the record type between runs decodes from old
+//! segments, by name), `f64` bit-exact (NaN payloads, ±Inf, -0.0,
+//! subnormals), any Unicode, nested types and options. It was chosen by
+//! measurement against JSON, CBOR and zstd; the table is in `codec.rs`.
+//! Bench records take about 17 bytes each on disk. Segments of format
+//! versions 1 and 2 (payload encoding 1: field names in every record) are
+//! still read; an open one is delivered as it is, never appended to.
 //!
 //! # Durability
 //!
@@ -194,6 +200,7 @@ mod fs;
 mod inspect;
 mod limits;
 pub mod pool;
+mod positional;
 mod queue;
 mod reader;
 mod records;

@@ -40,6 +40,8 @@ pub(crate) struct Damage {
 #[derive(Debug)]
 pub(crate) struct FrameReader<Rd> {
     scanner: Scanner<Take<Rd>>,
+    /// The segment's payload encoding.
+    pub(crate) encoding: u8,
     expected: u64,
     pub(crate) damage: Damage,
 }
@@ -51,6 +53,7 @@ impl<Rd: Read> FrameReader<Rd> {
         let (header, len) = SegmentHeader::read(&mut rd)?;
         let reader = Self {
             scanner: Scanner::new(rd.take(limit.saturating_sub(len)), len),
+            encoding: header.encoding,
             expected: 0,
             damage: Damage::default(),
         };
@@ -201,12 +204,13 @@ where
         let decoded = tokio::spawn(meathook_core::blocking(move || {
             let frames = read_frames(&mut reader, max)?;
             let scanned = reader.damage.clone();
+            let encoding = reader.encoding;
             // Nothing waits for the reader once this chunk has gone.
             let _ = handback.send((scanned, (!frames.is_empty()).then_some(reader)));
             let mut undecoded = Damage::default();
             let mut out = Vec::with_capacity(frames.iter().map(|(h, _)| h.count as usize).sum());
             for (header, payload) in &frames {
-                decode_frame::<R>(header, payload, &mut undecoded, |_, record| {
+                decode_frame::<R>(encoding, header, payload, &mut undecoded, |_, record| {
                     if let Ok(record) = record {
                         out.push(record);
                     }
@@ -296,11 +300,17 @@ fn read_chunk<Rd: Read, R: DeserializeOwned>(
 ) -> std::io::Result<Option<Vec<R>>> {
     let mut out = Vec::new();
     for (header, payload) in read_frames(reader, max)? {
-        decode_frame::<R>(&header, &payload, &mut reader.damage, |_, record| {
-            if let Ok(record) = record {
-                out.push(record);
-            }
-        });
+        decode_frame::<R>(
+            reader.encoding,
+            &header,
+            &payload,
+            &mut reader.damage,
+            |_, record| {
+                if let Ok(record) = record {
+                    out.push(record);
+                }
+            },
+        );
     }
     Ok((!out.is_empty()).then_some(out))
 }
@@ -312,6 +322,7 @@ fn read_chunk<Rd: Read, R: DeserializeOwned>(
 /// records beyond the count are never handed out, as they have no sequence
 /// numbers.
 pub(crate) fn decode_frame<R: DeserializeOwned>(
+    encoding: u8,
     header: &FrameHeader,
     payload: &[u8],
     damage: &mut Damage,
@@ -328,7 +339,17 @@ pub(crate) fn decode_frame<R: DeserializeOwned>(
             return;
         }
     };
-    let mut records = codec::Records::new(&raw);
+    let (mut records, decoder) = match codec::Records::new(encoding, &raw) {
+        Ok((names, records)) => (records, codec::Decoder::new::<R>(names)),
+        Err(codec::PayloadError::Corrupt(why)) => {
+            damage.lost += u64::from(header.count);
+            damage.reasons.push(format!(
+                "frame at record {} ({} records): {why}",
+                header.index, header.count
+            ));
+            return;
+        }
+    };
     let mut decoded = 0u64;
     let count = u64::from(header.count);
     loop {
@@ -347,7 +368,7 @@ pub(crate) fn decode_frame<R: DeserializeOwned>(
             Ok(Some(bytes)) => {
                 let index = header.index + decoded;
                 decoded += 1;
-                let record = codec::decode::<R>(bytes);
+                let record = decoder.decode::<R>(bytes);
                 if let Err(why) = &record {
                     damage.lost += 1;
                     damage
@@ -391,7 +412,7 @@ mod tests {
         let window = meathook_core::WindowMeta::instant("p", time::OffsetDateTime::UNIX_EPOCH);
         let mut out = SegmentHeader {
             id: 0,
-            encoding: codec::ENCODING_MSGPACK_LZ4,
+            encoding: codec::ENCODING_POSITIONAL_LZ4,
             window,
             created: time::OffsetDateTime::UNIX_EPOCH,
             incarnation: Some(1),

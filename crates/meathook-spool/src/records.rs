@@ -6,9 +6,10 @@
 //! (the frames are decoded by the same code).
 //!
 //! Records are decoded as any `R: Deserialize`. The payload encoding is
-//! self-describing (MessagePack with field names, see `codec.rs`), so a
-//! caller that does not know the record type can decode each record into a
-//! self-describing value; the command-line tool decodes into JSON.
+//! self-describing (MessagePack, with field names once per frame, see
+//! `codec.rs`), so a caller that does not know the record type can decode
+//! each record into a self-describing value, a struct as a map of its
+//! fields; the command-line tool decodes into JSON.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -99,9 +100,15 @@ impl<Rd: Read> SegmentRecords<Rd> {
             return Ok(None);
         };
         let mut records = Vec::new();
-        decode_frame::<R>(&header, &payload, &mut self.reader.damage, |_, r| {
-            records.push(r);
-        });
+        decode_frame::<R>(
+            self.reader.encoding,
+            &header,
+            &payload,
+            &mut self.reader.damage,
+            |_, r| {
+                records.push(r);
+            },
+        );
         Ok(Some(FrameRecords {
             first_seq: header.first_seq,
             index: header.index,

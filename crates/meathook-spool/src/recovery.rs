@@ -37,6 +37,7 @@ use std::time::Instant;
 
 use meathook_core::WindowMeta;
 
+use crate::codec;
 use crate::fs::{EntryKind, Fs, FsFile, copy_durably, read_small, write_file_durably};
 use crate::limits::Config;
 use crate::queue::{Due, Shared};
@@ -350,6 +351,15 @@ fn recover_one<F: Fs>(
                 abandoned_at = Some(offset);
             }
         }
+    }
+    // An open segment an older release wrote in another payload encoding is
+    // never appended to: its header names its frames' encoding, so frames
+    // of this one must not follow. It is delivered as it is.
+    if state == State::Open
+        && abandoned_at.is_none()
+        && header.encoding != codec::ENCODING_POSITIONAL_LZ4
+    {
+        abandoned_at = Some(seg.bytes);
     }
     report.segments += 1;
     report.records += seg.records;

@@ -8,8 +8,11 @@
 //!
 //! offset size  field                 (little endian; DO NOT REORDER FIELDS)
 //! 0      8     magic "MHSPOOL\n"
-//! 8      2     format version u16    2 (1 is still read: no incarnation field)
-//! 10     1     payload encoding u8   1 = MessagePack maps in lz4 frames
+//! 8      2     format version u16    3 (1 and 2 are still read; 1 has no
+//!                                    incarnation field)
+//! 10     1     payload encoding u8   2 = field names once per lz4 frame
+//!                                    (version 3), 1 = MessagePack maps in lz4
+//!                                    frames (versions 1 and 2); see `codec`
 //! 11     1     reserved, zero
 //! 12     4     header_len u32        bytes of this header, checksum included
 //! 16     8     window start i64      Unix seconds, UTC
@@ -34,12 +37,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meathook_core::{BatchId, WindowMeta};
+
+use crate::codec;
 use time::OffsetDateTime;
 
 /// First bytes of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"MHSPOOL\n";
-/// The format version this code writes.
-pub(crate) const VERSION: u16 = 2;
+/// The format version this code writes: version 2's header, with payload
+/// encoding 2, which builds that read only version 2 would misread (so they
+/// refuse version 3 instead).
+pub(crate) const VERSION: u16 = 3;
+/// The format version before payload encoding 2, still read.
+const VERSION_2: u16 = 2;
 /// The first format version, still read: its headers have no incarnation.
 const VERSION_1: u16 = 1;
 /// The longest pipeline name a header holds.
@@ -93,7 +102,7 @@ impl SegmentHeader {
         }
         let version = u16::from_le_bytes([fixed[8], fixed[9]]);
         let extra = match version {
-            VERSION => 8,
+            VERSION | VERSION_2 => 8,
             VERSION_1 => 0,
             _ => {
                 return Err(HeaderError::Invalid(format!(
@@ -140,11 +149,17 @@ impl SegmentHeader {
         };
         let created = OffsetDateTime::from_unix_timestamp_nanos(i128::from(i64_at(32)))
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let encoding = fixed[10];
+        if !codec::known(encoding) {
+            return Err(HeaderError::Invalid(format!(
+                "payload encoding {encoding}, which this build does not read: use a matching meathook release"
+            )));
+        }
         let mut id = [0u8; 8];
         id.copy_from_slice(&fixed[40..48]);
         let header = Self {
             id: u64::from_le_bytes(id),
-            encoding: fixed[10],
+            encoding,
             window,
             created,
             incarnation,
@@ -268,7 +283,7 @@ mod tests {
     fn header(pipeline: &str) -> SegmentHeader {
         SegmentHeader {
             id: 7,
-            encoding: 1,
+            encoding: codec::ENCODING_POSITIONAL_LZ4,
             window: WindowMeta::containing(
                 pipeline,
                 datetime!(2026-11-23 10:30 UTC),
@@ -311,13 +326,25 @@ mod tests {
         assert_eq!(parse_name("notes.txt"), None);
     }
 
+    /// `header` with its version and encoding bytes set and its checksum
+    /// made to match.
+    fn with(header: &[u8], version: u16, encoding: u8) -> Vec<u8> {
+        let mut h = header.to_vec();
+        h[8..10].copy_from_slice(&version.to_le_bytes());
+        h[10] = encoding;
+        let body = h.len() - 4;
+        let crc = crc32c::crc32c(&h[..body]);
+        h[body..].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
     #[test]
-    fn version_1_headers_are_read_without_an_incarnation() {
+    fn older_headers_are_read_and_newer_ones_refused() {
         let h = header("rainfall");
+        let current = h.encode();
         // Version 1: the same fields without the incarnation.
-        let v2 = h.encode();
         let plen = h.window.pipeline.len();
-        let mut v1 = v2[..FIXED + plen].to_vec();
+        let mut v1 = current[..FIXED + plen].to_vec();
         v1[8..10].copy_from_slice(&1u16.to_le_bytes());
         let total = u32::try_from(v1.len() + 4).unwrap();
         v1[12..16].copy_from_slice(&total.to_le_bytes());
@@ -327,11 +354,20 @@ mod tests {
         assert_eq!(back.incarnation, None);
         assert_eq!(back.window, h.window);
         assert_eq!(len, v1.len() as u64);
-        let mut v3 = v2.clone();
-        v3[8..10].copy_from_slice(&3u16.to_le_bytes());
+        // Version 2, with the self-describing payload encoding.
+        let v2 = with(&current, 2, codec::ENCODING_MSGPACK_LZ4);
+        let (back, _) = SegmentHeader::read(&mut &v2[..]).unwrap();
+        assert_eq!(back.incarnation, h.incarnation);
+        assert_eq!(back.encoding, codec::ENCODING_MSGPACK_LZ4);
+        let v4 = with(&current, 4, codec::ENCODING_POSITIONAL_LZ4);
         assert!(matches!(
-            SegmentHeader::read(&mut &v3[..]),
-            Err(HeaderError::Invalid(why)) if why.contains("version 3")
+            SegmentHeader::read(&mut &v4[..]),
+            Err(HeaderError::Invalid(why)) if why.contains("version 4")
+        ));
+        let unknown = with(&current, VERSION, 9);
+        assert!(matches!(
+            SegmentHeader::read(&mut &unknown[..]),
+            Err(HeaderError::Invalid(why)) if why.contains("encoding 9")
         ));
     }
 }

@@ -600,7 +600,7 @@ impl<F: Fs> Writer<F> {
         let created = OffsetDateTime::now_utc();
         let header = SegmentHeader {
             id,
-            encoding: codec::ENCODING_MSGPACK_LZ4,
+            encoding: codec::ENCODING_POSITIONAL_LZ4,
             window: window.clone(),
             created,
             incarnation: Some(self.incarnation),

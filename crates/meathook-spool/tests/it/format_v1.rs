@@ -10,7 +10,7 @@ use meathook_core::{BatchId, Sink};
 use meathook_spool::DiskSpool;
 use time::macros::datetime;
 
-use crate::support::{Reading, Recorder, hourly, reading};
+use crate::support::{Reading, Recorder, at, hourly, reading};
 
 /// The fixture directory, copied to a fresh directory the test may change.
 fn copy_fixture() -> tempfile::TempDir {
@@ -113,5 +113,35 @@ async fn a_version_1_spool_directory_is_delivered_under_its_old_batch_names() {
         segments(dir.path()).is_empty(),
         "delivered segments are deleted: {:?}",
         segments(dir.path())
+    );
+}
+
+/// Records ingested into the window of an older release's open segment go
+/// to a new segment in today's payload encoding, never after the old
+/// segment's frames (which name their own encoding in the header).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_for_an_older_open_segments_window_go_to_a_new_segment() {
+    let dir = copy_fixture();
+    let out = Recorder::<Reading>::default();
+    let mut spool = DiskSpool::new(out.clone(), dir.path(), hourly());
+    spool.open().await.unwrap();
+    // 11:30, the window of the fixture's open segment.
+    spool
+        .ingest(&at(5400), (8..10).map(reading).collect())
+        .await
+        .unwrap();
+    spool.flush().await.unwrap();
+    spool.close().await;
+
+    let mut delivered = out.records();
+    delivered.sort_by(|a, b| a.value.total_cmp(&b.value));
+    assert_eq!(delivered, (0..10).map(reading).collect::<Vec<_>>());
+    let batches = out.batches();
+    assert!(
+        batches
+            .iter()
+            .any(|(w, records)| w.batch == Some(BatchId::legacy(5, 7))
+                && *records == (5..8).map(reading).collect::<Vec<_>>()),
+        "the old open segment is delivered as it was: {batches:?}"
     );
 }
