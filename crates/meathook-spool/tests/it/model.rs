@@ -104,6 +104,8 @@ type Spool = DiskSpool<Recorder<Rec>, Rec, SimFs>;
 
 /// Spool `p` of several sharing `pool`, durable at every ingest.
 fn shared_spool(fs: &SimFs, out: &Recorder<Rec>, pool: &WriterPool, p: u64) -> Spool {
+    // Tens of spools deliver at once on one thread: a flush may wait for
+    // the others' reads (these tests are about what is written, not when).
     new_spool_in(
         fs,
         out,
@@ -111,6 +113,7 @@ fn shared_spool(fs: &SimFs, out: &Recorder<Rec>, pool: &WriterPool, p: u64) -> S
         &format!("/spool/p{p}"),
         Some(pool),
     )
+    .with_flush_deadline(Duration::from_secs(10))
 }
 
 fn new_spool_in(
