@@ -3,7 +3,10 @@
 //!
 //! 1. durable ingest, 1,000 batches × 100 records, fsync per batch, against
 //!    a raw append + `fdatasync` loop of the same bytes per batch (five
-//!    interleaved pairs; the ratio is each pair's);
+//!    interleaved rounds; the ratio is each round's), and against two more
+//!    raw loops in the same rounds: overwriting blocks written and synced
+//!    beforehand (what pre-allocated segments would commit), and appending
+//!    through a writer thread (what the hand-off costs on its own);
 //! 2. the same with durability left to the OS (the ingests alone, 5 runs);
 //! 3. bytes on disk per record;
 //! 4. replay of a 1-million-record spool into a counting sink (time, peak
@@ -181,6 +184,63 @@ fn raw_loop(per_batch: usize) -> Duration {
     started.elapsed()
 }
 
+/// The raw loop into a file whose blocks were written (zeros) and synced
+/// beforehand, overwritten in place: `fdatasync` then has no file size or
+/// block allocation to commit, only the data.
+fn raw_loop_preallocated(per_batch: usize) -> Duration {
+    use std::os::unix::fs::FileExt as _;
+    let dir = scratch("raw-preallocated");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(dir.join("raw"))
+        .expect("raw file");
+    f.write_all(&vec![0_u8; per_batch * BATCHES])
+        .expect("zeros");
+    f.sync_all().expect("fsync");
+    let buf = vec![0x5a_u8; per_batch];
+    let started = Instant::now();
+    for i in 0..BATCHES {
+        f.write_all_at(&buf, (i * per_batch) as u64).expect("write");
+        f.sync_data().expect("fdatasync");
+    }
+    started.elapsed()
+}
+
+/// The raw loop with every write and `fdatasync` handed to another thread
+/// and waited for, as an acknowledgement waits for a writer thread: what a
+/// writer thread costs on its own (two wake-ups a batch).
+fn raw_loop_handed_off(per_batch: usize) -> Duration {
+    let dir = scratch("raw-handed-off");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("raw"))
+        .expect("raw file");
+    let (ask, asked) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (answer, answered) = std::sync::mpsc::channel::<Vec<u8>>();
+    let writer = std::thread::spawn(move || {
+        for buf in asked {
+            f.write_all(&buf).expect("write");
+            f.sync_data().expect("fdatasync");
+            if answer.send(buf).is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = vec![0x5a_u8; per_batch];
+    let started = Instant::now();
+    for _ in 0..BATCHES {
+        ask.send(buf).expect("writer thread");
+        buf = answered.recv().expect("writer thread");
+    }
+    let took = started.elapsed();
+    drop(ask);
+    writer.join().expect("writer thread");
+    took
+}
+
 fn percentile(lat: &mut [Duration], p: f64) -> f64 {
     lat.sort();
     let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
@@ -196,12 +256,20 @@ fn durable() {
     let per_batch = (appended / BATCHES as u64) as usize;
     let (mut spool, mut raw, mut ratios, mut lat) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut pre, mut pre_ratios, mut handed, mut handed_ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
         let r = raw_loop(per_batch);
+        let p = raw_loop_preallocated(per_batch);
+        let h = raw_loop_handed_off(per_batch);
         let (t, l, _, _) = ingest_run(Durability::EveryIngest, "durable");
         spool.push(records / t.as_secs_f64());
         raw.push(records / r.as_secs_f64());
         ratios.push(r.as_secs_f64() / t.as_secs_f64());
+        pre.push(records / p.as_secs_f64());
+        pre_ratios.push(p.as_secs_f64() / t.as_secs_f64());
+        handed.push(records / h.as_secs_f64());
+        handed_ratios.push(h.as_secs_f64() / t.as_secs_f64());
         lat.extend(l);
     }
     spread("durable_records_per_s", &spool, "records/s", "");
@@ -214,6 +282,20 @@ fn durable() {
         "baseline, same bytes per batch",
     );
     spread("durable_vs_raw_ratio", &ratios, "x", ">= 0.9");
+    spread(
+        "raw_preallocated_fdatasync_records_per_s",
+        &pre,
+        "records/s",
+        "baseline: overwriting written blocks",
+    );
+    spread("durable_vs_preallocated_raw_ratio", &pre_ratios, "x", "");
+    spread(
+        "raw_handed_off_fdatasync_records_per_s",
+        &handed,
+        "records/s",
+        "baseline: each batch through a writer thread",
+    );
+    spread("durable_vs_handed_off_raw_ratio", &handed_ratios, "x", "");
     figure("bytes_per_batch", per_batch as f64, "bytes", "");
     figure(
         "bytes_on_disk_per_record",
