@@ -239,7 +239,7 @@ impl<'a> Records<'a> {
         if encoding == ENCODING_MSGPACK_LZ4 {
             return Ok((Vec::new(), Self { raw }));
         }
-        let corrupt = |why: &str| PayloadError::Corrupt(format!("field names {why}"));
+        let corrupt = |why: &str| PayloadError::Corrupt(format!("has field names {why}"));
         let Some((count, mut rest)) = raw.split_first_chunk::<2>() else {
             return Err(corrupt("cut short"));
         };

@@ -328,23 +328,19 @@ pub(crate) fn decode_frame<R: DeserializeOwned>(
     damage: &mut Damage,
     mut each: impl FnMut(u64, Result<R, String>),
 ) {
-    let raw = match codec::decompress(payload) {
-        Ok(raw) => raw,
-        Err(codec::PayloadError::Corrupt(why)) => {
-            damage.lost += u64::from(header.count);
-            damage.reasons.push(format!(
-                "frame at record {} ({} records) does not decompress: {why}",
-                header.index, header.count
-            ));
-            return;
-        }
+    let raw = codec::decompress(payload);
+    let parsed = match &raw {
+        Ok(raw) => codec::Records::new(encoding, raw),
+        Err(codec::PayloadError::Corrupt(why)) => Err(codec::PayloadError::Corrupt(format!(
+            "does not decompress: {why}"
+        ))),
     };
-    let (mut records, decoder) = match codec::Records::new(encoding, &raw) {
+    let (mut records, decoder) = match parsed {
         Ok((names, records)) => (records, codec::Decoder::new::<R>(names)),
         Err(codec::PayloadError::Corrupt(why)) => {
             damage.lost += u64::from(header.count);
             damage.reasons.push(format!(
-                "frame at record {} ({} records): {why}",
+                "frame at record {} ({} records) {why}",
                 header.index, header.count
             ));
             return;
@@ -479,6 +475,31 @@ mod tests {
         let damage = chunks.damage.lock().unwrap().clone();
         assert_eq!(damage.lost, 3, "{damage:?}");
         assert_eq!(damage.reasons.len(), 3, "{damage:?}");
+    }
+
+    #[test]
+    fn a_frame_whose_field_names_are_damaged_loses_its_records_and_says_why() {
+        // Claims five field names and holds none.
+        let raw = [5_u8, 0];
+        let mut payload = u32::try_from(raw.len()).unwrap().to_le_bytes().to_vec();
+        payload.extend_from_slice(&lz4_flex::block::compress(&raw));
+        let header = FrameHeader::decode(&FrameHeader::encode(Kind::Records, 0, 0, 4, &payload))
+            .unwrap();
+        let mut damage = Damage::default();
+        let mut got = Vec::new();
+        decode_frame::<u64>(
+            codec::ENCODING_POSITIONAL_LZ4,
+            &header,
+            &payload,
+            &mut damage,
+            |i, r| got.push((i, r)),
+        );
+        assert!(got.is_empty(), "{got:?}");
+        assert_eq!(damage.lost, 4);
+        assert!(
+            damage.reasons[0].contains("field names cut short"),
+            "{damage:?}"
+        );
     }
 
     #[test]
