@@ -9,8 +9,9 @@
 //!    through a writer thread (what the hand-off costs on its own);
 //! 2. the same with durability left to the OS (the ingests alone, 5 runs);
 //! 3. bytes on disk per record;
-//! 4. replay of a 1-million-record spool into a counting sink (time, peak
-//!    RSS; three fills and replays);
+//! 4. replay of a 1-million-record spool into a counting sink (time, the
+//!    part of it that opening the spool takes, peak RSS; five fills and
+//!    replays);
 //! 5. 1,000 ingests while 24 windows wait behind a failing inner sink,
 //!    against the same ingests with a healthy one (seven interleaved pairs,
 //!    and the delivery attempts made during the timed ingests);
@@ -377,18 +378,21 @@ fn replay() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("spool-bench")
         .join("replay");
-    let (took, n) = runtime().block_on(async {
+    let (took, opened, n) = runtime().block_on(async {
         let started = Instant::now();
         let mut s = spool(&dir, Durability::Os, false);
+        s.open().await.expect("open");
+        let opened = started.elapsed();
         s.flush().await.expect("replay");
         let took = started.elapsed();
         let n = s.stats().snapshot().delivered_records;
         s.close().await;
-        (took, n)
+        (took, opened, n)
     });
     assert_eq!(n as usize, REPLAY_RECORDS, "replayed everything");
     // Read by `main`, which reports the spread of three runs.
     println!("replay\tseconds\t{}", took.as_secs_f64());
+    println!("replay\topen_seconds\t{}", opened.as_secs_f64());
     println!(
         "replay\tpeak_rss_mib\t{}",
         peak_rss_bytes().unwrap_or(0) as f64 / (1 << 20) as f64
@@ -538,10 +542,10 @@ fn main() {
     for scenario in ["durable", "os", "tmpfs"] {
         run(scenario);
     }
-    // Replay three times, each in a fresh process (its peak memory is its
+    // Replay five times, each in a fresh process (its peak memory is its
     // own) after a fresh fill.
-    let (mut took, mut rss) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
+    let (mut took, mut opened, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
         run("replay-setup");
         let out = std::process::Command::new(&exe)
             .env(SCENARIO, "replay")
@@ -556,9 +560,16 @@ fn main() {
                 .unwrap_or(f64::NAN)
         };
         took.push(value("seconds"));
+        opened.push(value("open_seconds"));
         rss.push(value("peak_rss_mib"));
     }
     spread("replay_1m_seconds", &took, "s", "<= 0.2");
+    spread(
+        "replay_1m_open_seconds",
+        &opened,
+        "s",
+        "recovery, part of the above",
+    );
     spread("replay_peak_rss", &rss, "MiB", "<= 64");
     for scenario in ["pending", "aggregate"] {
         run(scenario);

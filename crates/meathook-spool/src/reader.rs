@@ -483,8 +483,8 @@ mod tests {
         let raw = [5_u8, 0];
         let mut payload = u32::try_from(raw.len()).unwrap().to_le_bytes().to_vec();
         payload.extend_from_slice(&lz4_flex::block::compress(&raw));
-        let header = FrameHeader::decode(&FrameHeader::encode(Kind::Records, 0, 0, 4, &payload))
-            .unwrap();
+        let header =
+            FrameHeader::decode(&FrameHeader::encode(Kind::Records, 0, 0, 4, &payload)).unwrap();
         let mut damage = Damage::default();
         let mut got = Vec::new();
         decode_frame::<u64>(
