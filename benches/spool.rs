@@ -168,14 +168,18 @@ fn ingest_in(dir: &Path, durability: Durability) -> (Duration, Vec<Duration>, u6
     })
 }
 
-/// The raw loop: append `per_batch` bytes and `fdatasync`, 1,000 times.
-fn raw_loop(per_batch: usize) -> Duration {
-    let dir = scratch("raw");
-    let mut f = std::fs::OpenOptions::new()
+/// A new file `raw` in the fresh scratch directory `name`, for appending.
+fn raw_file(name: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("raw"))
-        .expect("raw file");
+        .open(scratch(name).join("raw"))
+        .expect("raw file")
+}
+
+/// The raw loop: append `per_batch` bytes and `fdatasync`, 1,000 times.
+fn raw_loop(per_batch: usize) -> Duration {
+    let mut f = raw_file("raw");
     let buf = vec![0x5a_u8; per_batch];
     let started = Instant::now();
     for _ in 0..BATCHES {
@@ -190,12 +194,13 @@ fn raw_loop(per_batch: usize) -> Duration {
 /// block allocation to commit, only the data.
 fn raw_loop_preallocated(per_batch: usize) -> Duration {
     use std::os::unix::fs::FileExt as _;
-    let dir = scratch("raw-preallocated");
+    // Not `raw_file`: on Linux a positioned write to a file opened for
+    // appending goes to its end.
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
-        .open(dir.join("raw"))
+        .open(scratch("raw-preallocated").join("raw"))
         .expect("raw file");
     f.write_all(&vec![0_u8; per_batch * BATCHES])
         .expect("zeros");
@@ -213,12 +218,7 @@ fn raw_loop_preallocated(per_batch: usize) -> Duration {
 /// and waited for, as an acknowledgement waits for a writer thread: what a
 /// writer thread costs on its own (two wake-ups a batch).
 fn raw_loop_handed_off(per_batch: usize) -> Duration {
-    let dir = scratch("raw-handed-off");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("raw"))
-        .expect("raw file");
+    let mut f = raw_file("raw-handed-off");
     let (ask, asked) = std::sync::mpsc::channel::<Vec<u8>>();
     let (answer, answered) = std::sync::mpsc::channel::<Vec<u8>>();
     let writer = std::thread::spawn(move || {
