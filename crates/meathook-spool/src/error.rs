@@ -15,7 +15,9 @@ use thiserror::Error;
 pub enum SpoolError<E> {
     /// Another process (or another `DiskSpool` in this one) holds the
     /// directory's lock. Stop the other holder, or give each spool its own
-    /// directory.
+    /// directory. A lock held for less than a second (by a child process
+    /// that has not yet run its program, holding a copy of the lock file) is
+    /// waited for, not reported.
     #[error(
         "spool directory {dir} is locked by {holder}: only one writer may use a spool directory; stop it or use another directory"
     )]

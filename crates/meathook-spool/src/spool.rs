@@ -599,16 +599,31 @@ impl<F: Fs> Locks<F> {
     }
 }
 
-/// Takes the lock at `path`, or says who holds it.
+/// How long a lock that is held is tried again before the spool says who
+/// holds it. A process started by any thread holds a copy of every open
+/// file of its parent until it runs its program, a lock file among them:
+/// a spool closed and reopened meanwhile finds its own lock held for that
+/// moment (milliseconds, longer on a loaded machine).
+const LOCK_GRACE: Duration = Duration::from_secs(1);
+
+/// Takes the lock at `path`, or says who holds it. Blocking: waits up to
+/// [`LOCK_GRACE`] for a held lock.
 pub(crate) fn take_lock<F: Fs, E>(fs: &F, path: &Path) -> Result<F::Lock, SpoolError<E>> {
     let holder = format!(
         "process {} (locked at {})",
         std::process::id(),
         OffsetDateTime::now_utc()
     );
-    let lock = fs
-        .try_lock(path, &holder)
-        .map_err(|source| SpoolError::io("lock", path.to_path_buf(), source))?;
+    let started = Instant::now();
+    let lock = loop {
+        let lock = fs
+            .try_lock(path, &holder)
+            .map_err(|source| SpoolError::io("lock", path.to_path_buf(), source))?;
+        if lock.is_some() || started.elapsed() >= LOCK_GRACE {
+            break lock;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     lock.ok_or_else(|| {
         let holder = read_small(fs, path, 512)
             .map(|h| h.trim().to_owned())

@@ -243,6 +243,31 @@ async fn a_second_spool_on_the_same_directory_is_refused_naming_the_holder() {
     assert_eq!(refused.records().len(), 1);
 }
 
+/// A child process started by another thread holds a copy of the lock
+/// file's descriptor, and so the lock, until it runs its program: a spool
+/// reopened meanwhile waits for that moment to pass instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_for_a_moment_after_close_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut one = DiskSpool::new(Recorder::<Reading>::default(), dir.path(), hourly());
+    one.open().await.unwrap();
+    one.close().await;
+    // Another open file description of the lock file, as the child's copy.
+    let copy = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("LOCK"))
+        .unwrap();
+    copy.try_lock().unwrap();
+    let released = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        drop(copy);
+    });
+    let mut two = DiskSpool::new(Recorder::<Reading>::default(), dir.path(), hourly());
+    two.open().await.unwrap();
+    released.join().unwrap();
+    two.close().await;
+}
+
 #[tokio::test]
 async fn keep_active_window_leaves_the_open_window_for_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
