@@ -10,6 +10,8 @@
 //! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-b{spool}-{first}-{last}.{ext}   batch from a spool
 //! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-b{first}-{last}.{ext}           from a segment without incarnation
 //! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{HHMMSS}Z-h{sha256[..32]}.{ext}           batch without identity
+//! {prefix}/data/{pipeline}/{YYYY-MM-DD}/{YYYY-MM-DD}-c{sha256[..32]}.{ext}         a compacted file (a day's parts)
+//! {prefix}/data/{pipeline}/{YYYY-MM-DD}/_compacted.json                         what the compacted file covers
 //! ```
 //!
 //! `spool` is the spool incarnation that wrote the batch (16 hex digits), so
@@ -87,6 +89,47 @@ pub fn pipeline_glob(pipeline: &str, extension: &str) -> String {
         pipeline_segment(pipeline),
         pipeline_segment(extension)
     )
+}
+
+/// The folder of one pipeline's files for one UTC day, relative to the
+/// prefix: `data/{pipeline}/{YYYY-MM-DD}`. Compaction works a folder at a
+/// time.
+pub fn day_folder(pipeline: &str, date: time::Date) -> String {
+    let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+    format!(
+        "{DATA_DIR}/{}/{y:04}-{m:02}-{d:02}",
+        pipeline_segment(pipeline)
+    )
+}
+
+/// The name of a compacted file in its day folder:
+/// `{YYYY-MM-DD}-c{digest}.{extension}`, where the digest is
+/// [`content_hash`] of the names of the parts it covers, one per line, in
+/// order (its first 16 bytes in hex). A pure function of what it covers: a
+/// compaction run again over the same parts names the same file, and one
+/// that absorbs a late part names a new one.
+pub fn compacted_name(date: time::Date, parts: &[&str], extension: &str) -> String {
+    let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+    let hash = content_hash(parts.join("\n").as_bytes());
+    let mut name = format!("{y:04}-{m:02}-{d:02}-c");
+    for byte in &hash[..16] {
+        let _ = write!(name, "{byte:02x}");
+    }
+    name.push('.');
+    name.push_str(&pipeline_segment(extension));
+    name
+}
+
+/// Whether `name` (a file name in a day folder) is a compacted file's, as
+/// [`compacted_name`] gives them.
+pub fn is_compacted_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() > 12
+        && bytes[..10].iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+        && &bytes[10..12] == b"-c"
 }
 
 /// The SHA-256 of `bytes`, as the layout names content-identified batches.

@@ -103,6 +103,7 @@
 #![forbid(unsafe_code)]
 
 pub mod card;
+pub mod coverage;
 mod csv;
 mod error;
 pub mod fs;

@@ -19,9 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use crate::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, hex};
+
 /// The scratch folder under a local destination's root.
 pub const SCRATCH_DIR: &str = ".meathook-tmp";
 const PART: &str = "part";
+const STAGE: &str = "stage";
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 static INCARNATION: OnceLock<u128> = OnceLock::new();
@@ -112,34 +115,52 @@ impl Write for ScratchFile {
 }
 
 /// What publishing found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Published {
     /// The file now exists under its final name.
     Created,
     /// A file with the same bytes was already there; nothing changed.
     AlreadyThere,
-    /// A file with different bytes is there; nothing changed.
+    /// The same bytes were published before and have since been compacted
+    /// into `file`, in the same folder (see [`crate::coverage`]); nothing
+    /// changed.
+    Compacted {
+        /// The compacted file's name.
+        file: String,
+    },
+    /// A file with different bytes is there (or was, before compaction);
+    /// nothing changed.
     Conflict {
         /// The SHA-256 of the file already there.
         existing: [u8; 32],
     },
 }
 
-/// Gives `sealed` its final name `target`, unless the name is taken.
-/// Removes the scratch file in every case but an error.
+/// Gives `sealed` its final name `target`, unless the name is taken or a
+/// compacted file in the folder covers it. Removes the scratch file in
+/// every case but an error. Holds the folder's lock shared meanwhile (see
+/// [`FolderLock`]), so a compaction never swaps the folder under it.
 pub fn publish(sealed: &Sealed, target: &Path) -> io::Result<Published> {
     let dir = target.parent().unwrap_or(Path::new("."));
     create_dirs_durably(dir)?;
-    let outcome = match fs::hard_link(&sealed.path, target) {
-        Ok(()) => Published::Created,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => compare(sealed, target)?,
-        Err(_) if !target.exists() => {
-            // No hard links here (some network and FAT file systems).
-            fs::rename(&sealed.path, target)?;
-            sync_dir(dir)?;
-            return Ok(Published::Created);
-        }
-        Err(_) => compare(sealed, target)?,
+    let _folder = FolderLock::shared(dir)?;
+    let covered = match fs::symlink_metadata(target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => covered(sealed, target)?,
+        _ => None,
+    };
+    let outcome = match covered {
+        Some(outcome) => outcome,
+        None => match fs::hard_link(&sealed.path, target) {
+            Ok(()) => Published::Created,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => compare(sealed, target)?,
+            Err(_) if !target.exists() => {
+                // No hard links here (some network and FAT file systems).
+                fs::rename(&sealed.path, target)?;
+                sync_dir(dir)?;
+                return Ok(Published::Created);
+            }
+            Err(_) => compare(sealed, target)?,
+        },
     };
     fs::remove_file(&sealed.path)?;
     sync_dir(dir)?;
@@ -147,6 +168,178 @@ pub fn publish(sealed: &Sealed, target: &Path) -> io::Result<Published> {
         sync_dir(scratch)?;
     }
     Ok(outcome)
+}
+
+/// What publishing `sealed` at `target`, a free name, comes to if the
+/// folder's compacted file covers that name; `None` when it does not.
+fn covered(sealed: &Sealed, target: &Path) -> io::Result<Option<Published>> {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name().and_then(|n| n.to_str()))
+    else {
+        return Ok(None);
+    };
+    let Some(coverage) = read_coverage(dir)? else {
+        return Ok(None);
+    };
+    let Some(part) = coverage.part(name) else {
+        return Ok(None);
+    };
+    Ok(Some(if part.sha256 == hex(&sealed.sha256) {
+        Published::Compacted {
+            file: coverage.file,
+        }
+    } else {
+        Published::Conflict {
+            existing: unhex(&part.sha256).unwrap_or_default(),
+        }
+    }))
+}
+
+/// The compaction record of the day folder `dir`, if it has one.
+///
+/// # Errors
+///
+/// A record that is not a regular file, too large, or unreadable: an
+/// [`io::ErrorKind::InvalidData`] error naming it (a part is never
+/// published beside a compacted file whose record cannot be read).
+pub fn read_coverage(dir: &Path) -> io::Result<Option<Coverage>> {
+    let path = dir.join(COVERAGE_FILE);
+    let kind = match fs::symlink_metadata(&path) {
+        Ok(meta) => meta.file_type(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let invalid = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {why}; move it away or repair it", path.display()),
+        )
+    };
+    if !kind.is_file() {
+        return Err(invalid("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    File::open(&path)?
+        .take(MAX_COVERAGE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_COVERAGE_BYTES {
+        return Err(invalid(format!("larger than {MAX_COVERAGE_BYTES} bytes")));
+    }
+    Coverage::from_json(&bytes)
+        .map(Some)
+        .map_err(|e| invalid(e.to_string()))
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A day folder's lock: shared while a part is published into it,
+/// exclusive while a compaction swaps it (a `flock` on the directory).
+///
+/// A swap replaces the directory at the folder's path with another, so a
+/// lock taken on the old directory is worthless: after locking, the path
+/// is checked to still name the locked directory, and if it does not the
+/// new one is locked instead. Released when dropped.
+#[derive(Debug)]
+pub struct FolderLock {
+    _dir: File,
+}
+
+impl FolderLock {
+    /// Locks `dir` shared, waiting for an exclusive holder.
+    pub fn shared(dir: &Path) -> io::Result<Self> {
+        Self::lock(dir, rustix::fs::FlockOperation::LockShared)
+    }
+
+    /// Locks `dir` exclusively, waiting for every holder.
+    pub fn exclusive(dir: &Path) -> io::Result<Self> {
+        Self::lock(dir, rustix::fs::FlockOperation::LockExclusive)
+    }
+
+    fn lock(dir: &Path, operation: rustix::fs::FlockOperation) -> io::Result<Self> {
+        use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .custom_flags(
+                    (rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW).bits() as i32,
+                )
+                .open(dir)?;
+            rustix::fs::flock(&file, operation)?;
+            let held = file.metadata()?;
+            let named = fs::symlink_metadata(dir)?;
+            if (held.dev(), held.ino()) == (named.dev(), named.ino()) {
+                return Ok(Self { _dir: file });
+            }
+        }
+    }
+}
+
+/// Swaps two directories in one step: afterwards each path names the
+/// other's directory, and no moment exists at which either path is missing
+/// or names a mix (Linux `renameat2` with `RENAME_EXCHANGE`; ext4, XFS,
+/// btrfs and tmpfs have it). Both must be on one filesystem. The parents
+/// are not synced: see [`sync_dir`].
+pub fn exchange_dirs(a: &Path, b: &Path) -> io::Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        a,
+        rustix::fs::CWD,
+        b,
+        rustix::fs::RenameFlags::EXCHANGE,
+    )
+    .map_err(|e| {
+        if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "this filesystem cannot swap two directories in one step ({e}): compaction needs ext4, XFS, btrfs or tmpfs"
+                ),
+            )
+        } else {
+            io::Error::from(e)
+        }
+    })
+}
+
+/// A directory to build a folder's next contents in, under the scratch
+/// folder (`{root}/.meathook-tmp/{pid}-{start}-{n}.stage`, on the
+/// destination's filesystem), removed with the scratch files of processes
+/// that no longer run (see [`remove_stale`]).
+pub fn stage_dir(scratch: &Path) -> io::Result<PathBuf> {
+    fs::create_dir_all(scratch)?;
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = scratch.join(format!(
+        "{}-{}-{n}.{STAGE}",
+        std::process::id(),
+        incarnation()
+    ));
+    fs::create_dir(&path)?;
+    sync_dir(scratch)?;
+    Ok(path)
+}
+
+/// Removes a staging directory and everything in it (files only: a
+/// staging directory holds no folders), then syncs its parent.
+pub fn remove_stage(dir: &Path) -> io::Result<()> {
+    match fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                fs::remove_file(entry?.path())?;
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    fs::remove_dir(dir)?;
+    sync_dir(dir.parent().unwrap_or(Path::new(".")))
 }
 
 fn compare(sealed: &Sealed, target: &Path) -> io::Result<Published> {
@@ -226,7 +419,8 @@ pub fn remove_stale(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in entries {
         let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some(PART) {
+        let extension = path.extension().and_then(|e| e.to_str());
+        if extension != Some(PART) && extension != Some(STAGE) {
             continue;
         }
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
@@ -239,7 +433,11 @@ pub fn remove_stale(dir: &Path) -> io::Result<usize> {
             _ => false,
         };
         if stale {
-            fs::remove_file(&path)?;
+            if extension == Some(STAGE) {
+                remove_stage(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
             removed += 1;
         }
     }

@@ -210,9 +210,17 @@ impl Publish<EncodeError> for Target {
                     })?
             }
         };
-        let created = match outcome {
-            Published::Created => true,
-            Published::AlreadyThere => false,
+        let (created, location) = match outcome {
+            Published::Created => (true, location),
+            Published::AlreadyThere => (false, location),
+            // Its rows are in the day's compacted file: name that.
+            Published::Compacted { file } => {
+                let folder = relative.rsplit_once('/').map_or("", |(folder, _)| folder);
+                (
+                    false,
+                    self.destination.describe(&format!("{folder}/{file}")),
+                )
+            }
             Published::Conflict { existing } => {
                 return Err(FileSinkError::Conflict {
                     path: location,

@@ -71,6 +71,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod card;
+pub mod compact;
 mod error;
 mod file_sink;
 mod parquet;
@@ -81,6 +82,7 @@ mod sink_builder;
 mod sink_error;
 mod store;
 
+pub use crate::compact::{CompactError, Compacted, CompactionReport, Compactor};
 pub use crate::error::EncodeError;
 pub use crate::file_sink::FileSink;
 pub use crate::parquet::{

@@ -166,28 +166,7 @@ impl<R> ParquetEncoderBuilder<R> {
         };
         let fields = schema::trace::<R>()?;
         let schema = Arc::new(Schema::new(fields.clone()));
-        let mut props = WriterProperties::builder()
-            .set_compression(compression)
-            .set_max_row_group_row_count(Some(self.row_group_size))
-            // Page-level statistics write the column and offset indexes
-            // (the page index) as well as chunk statistics.
-            .set_statistics_enabled(EnabledStatistics::Page);
-        // Floats, at any depth: a small dictionary, then byte streams split
-        // (see the module docs).
-        for column in ArrowSchemaConverter::new().convert(&schema)?.columns() {
-            if matches!(
-                column.physical_type(),
-                PhysicalType::FLOAT | PhysicalType::DOUBLE
-            ) {
-                props = props
-                    .set_column_dictionary_page_size_limit(
-                        column.path().clone(),
-                        FLOAT_DICTIONARY_LIMIT,
-                    )
-                    .set_column_encoding(column.path().clone(), Encoding::BYTE_STREAM_SPLIT);
-            }
-        }
-        let props = props.build();
+        let props = writer_properties(&schema, compression, self.row_group_size)?;
         Ok(ParquetEncoder {
             schema,
             fields: fields.into(),
@@ -197,6 +176,38 @@ impl<R> ParquetEncoderBuilder<R> {
             _records: PhantomData,
         })
     }
+}
+
+/// How every parquet file meathook writes is laid out: `compression`, row
+/// groups of `row_group_size` rows, page statistics, and float columns
+/// dictionary-encoded up to [`FLOAT_DICTIONARY_LIMIT`], then split into
+/// byte streams (see the module docs). Compaction writes with these too.
+pub(crate) fn writer_properties(
+    schema: &Schema,
+    compression: parquet::basic::Compression,
+    row_group_size: usize,
+) -> Result<WriterProperties, ParquetError> {
+    let mut props = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(row_group_size))
+        // Page-level statistics write the column and offset indexes
+        // (the page index) as well as chunk statistics.
+        .set_statistics_enabled(EnabledStatistics::Page);
+    // Floats, at any depth.
+    for column in ArrowSchemaConverter::new().convert(schema)?.columns() {
+        if matches!(
+            column.physical_type(),
+            PhysicalType::FLOAT | PhysicalType::DOUBLE
+        ) {
+            props = props
+                .set_column_dictionary_page_size_limit(
+                    column.path().clone(),
+                    FLOAT_DICTIONARY_LIMIT,
+                )
+                .set_column_encoding(column.path().clone(), Encoding::BYTE_STREAM_SPLIT);
+        }
+    }
+    Ok(props.build())
 }
 
 /// Encodes records of type `R` into parquet, one row group at a time, so

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod compaction;
 mod conformance;
 mod interop;
 mod local_sink;

@@ -1,0 +1,671 @@
+//! Compaction of a local dataset directory: each day folder's parts (one
+//! parquet file per batch) into one file per pipeline and day.
+//!
+//! **Architecture invariant:** a reader that lists a day folder sees either
+//! every part or the compacted file that holds their rows — never both,
+//! never neither. The compacted file and its record
+//! ([`meathook_files::coverage`]) are written, fsynced, into a staging
+//! directory beside the scratch files (`{root}/.meathook-tmp/*.stage`);
+//! under the folder's exclusive lock everything else in the folder (parts
+//! that arrived meanwhile, files of other formats) is hard-linked into it,
+//! and the staging directory and the folder are swapped in one
+//! `renameat2(RENAME_EXCHANGE)`. The old folder, now at the staging path,
+//! is deleted.
+//!
+//! Rows are copied in order — the previous compacted file first, then the
+//! parts by name, which is by window start and then by batch identity —
+//! re-encoded with the settings every meathook parquet file has, and
+//! counted: the swap happens only if the new file has exactly the rows of
+//! what it replaces. Every part must have one schema; a folder whose parts
+//! differ is left as it is and reported.
+//!
+//! | a crash (or SIGKILL) … | leaves readers | the next start |
+//! |---|---|---|
+//! | before the swap | the parts | removes the staging directory |
+//! | after the swap | the compacted file | removes the old folder (at the staging path) |
+//!
+//! A batch delivered again after its folder was compacted is recognised by
+//! the sink from the record and not written twice (see
+//! [`meathook_files::coverage`]); a genuinely new batch lands as a part,
+//! which the next compaction absorbs. Compaction waits
+//! [`DEFAULT_HORIZON`] after a day ends (configurable) so that replays
+//! after a restart usually land before it.
+//!
+//! A reader that listed a folder before the swap and opens a part after it
+//! finds the part gone (an error it can retry), never a duplicate. The swap
+//! needs a filesystem that exchanges directories (ext4, XFS, btrfs, tmpfs):
+//! elsewhere compaction refuses, naming the reason, and changes nothing.
+//!
+//! Everything here blocks: run it on a blocking thread.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use arrow_schema::SchemaRef;
+use meathook_files::coverage::{COVERAGE_FILE, COVERAGE_VERSION, Coverage, CoveredPart, hex};
+use meathook_files::layout::{self, DATA_DIR};
+use meathook_files::local::{self, FolderLock, SCRATCH_DIR, ScratchFile};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use time::{Date, OffsetDateTime};
+
+use crate::parquet::{DEFAULT_ROW_GROUP_SIZE, writer_properties};
+
+/// How long after a day ends its folder is compacted, unless configured.
+pub const DEFAULT_HORIZON: time::Duration = time::Duration::hours(2);
+
+/// The extension of the files compacted.
+const EXTENSION: &str = "parquet";
+
+/// A step of one folder's compaction, as [`Compactor::observe`] reports it
+/// (for progress, and for tests that stop a process at each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// The compacted file and its record are written and fsynced in the
+    /// staging directory.
+    Staged,
+    /// The folder is locked and everything else in it is linked into the
+    /// staging directory.
+    Linked,
+    /// The folder now holds the compacted file (not yet made durable).
+    Swapped,
+    /// The swap is durable.
+    Synced,
+    /// The old folder is deleted.
+    Removed,
+}
+
+/// What compacting one folder did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compacted {
+    /// The folder, relative to the root (`data/{pipeline}/{date}`).
+    pub folder: String,
+    /// The compacted file's name.
+    pub file: String,
+    /// Files it replaced (parts, and the previous compacted file if any).
+    pub replaced: usize,
+    /// Parts it covers in all.
+    pub parts: usize,
+    /// Rows in it.
+    pub rows: u64,
+    /// Bytes of the files it replaced.
+    pub bytes_before: u64,
+    /// Its bytes.
+    pub bytes_after: u64,
+}
+
+/// What a run over the whole directory did.
+#[derive(Debug, Default)]
+pub struct CompactionReport {
+    /// The folders compacted.
+    pub compacted: Vec<Compacted>,
+    /// Folders left as they were: nothing to do (one file already), or too
+    /// recent.
+    pub unchanged: usize,
+    /// Folders that failed, each with its error; the others went on.
+    pub failed: Vec<(String, CompactError)>,
+}
+
+/// Why a folder was not compacted. Nothing in it changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactError {
+    /// A file operation failed.
+    #[error("compaction could not {action} {path}: {source}")]
+    Io {
+        /// What it was doing.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A part is not readable parquet, or the compacted file could not be
+    /// written.
+    #[error("compaction could not read or write {path} as parquet: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The parquet library's message.
+        message: String,
+    },
+    /// Two parts of the folder have different schemas.
+    #[error(
+        "the parts of {folder} have different schemas ({first} and {other}): compaction copies one schema; give a changed record type its own pipeline name"
+    )]
+    Schema {
+        /// The folder.
+        folder: String,
+        /// A part with the first schema.
+        first: String,
+        /// A part with another.
+        other: String,
+    },
+    /// Something in the folder compaction does not handle: a directory, a
+    /// compacted file its record does not name.
+    #[error("{path}: {reason}; move it away")]
+    Unexpected {
+        /// The entry.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A part it read disappeared or changed before the swap (another
+    /// compaction of the same folder ran): nothing was swapped; run again.
+    #[error("{folder} changed while it was compacted ({name}); nothing was swapped, run again")]
+    Changed {
+        /// The folder.
+        folder: String,
+        /// The file that changed.
+        name: String,
+    },
+    /// The compacted file's rows did not add up (a defect): nothing was
+    /// swapped.
+    #[error(
+        "the compacted file for {folder} has {written} rows, its parts {expected}: nothing was swapped"
+    )]
+    Rows {
+        /// The folder.
+        folder: String,
+        /// Rows in the parts.
+        expected: u64,
+        /// Rows written.
+        written: u64,
+    },
+}
+
+/// Compacts a local dataset directory (the root a
+/// [`FileSink`](crate::FileSink) writes to): see the module docs.
+pub struct Compactor {
+    root: PathBuf,
+    horizon: time::Duration,
+    row_group_size: usize,
+    observer: Option<Observer>,
+}
+
+/// What [`Compactor::observe`] calls.
+type Observer = Box<dyn FnMut(&str, Step) + Send>;
+
+impl std::fmt::Debug for Compactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compactor")
+            .field("root", &self.root)
+            .field("horizon", &self.horizon)
+            .field("row_group_size", &self.row_group_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One file compaction reads.
+struct Input {
+    name: String,
+    path: PathBuf,
+    rows: u64,
+    bytes: u64,
+    schema: SchemaRef,
+    /// The codec of its first column chunk.
+    compression: Option<parquet::basic::Compression>,
+}
+
+impl Compactor {
+    /// Compacts the dataset directory `root`.
+    pub fn local(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            horizon: DEFAULT_HORIZON,
+            row_group_size: DEFAULT_ROW_GROUP_SIZE,
+            observer: None,
+        }
+    }
+
+    /// How long after a day ends [`Compactor::run`] compacts its folders
+    /// (default [`DEFAULT_HORIZON`]); negative durations count as zero.
+    pub fn with_horizon(mut self, horizon: time::Duration) -> Self {
+        self.horizon = horizon.max(time::Duration::ZERO);
+        self
+    }
+
+    /// Rows per row group of a compacted file (default
+    /// [`DEFAULT_ROW_GROUP_SIZE`]; at least one).
+    pub fn with_row_group_size(mut self, rows: usize) -> Self {
+        self.row_group_size = rows.max(1);
+        self
+    }
+
+    /// Calls `observer` with the folder (relative to the root) at each
+    /// [`Step`] of each folder's compaction.
+    pub fn observe(mut self, observer: impl FnMut(&str, Step) + Send + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
+    /// Compacts every day folder that ended at least the horizon before
+    /// `now`, and first removes what crashed compactions left.
+    ///
+    /// # Errors
+    ///
+    /// [`CompactError::Io`] when the directory cannot be listed; a folder's
+    /// own failure is in the report and the run goes on.
+    pub fn run(&mut self, now: OffsetDateTime) -> Result<CompactionReport, CompactError> {
+        let scratch = self.root.join(SCRATCH_DIR);
+        local::remove_stale(&scratch).map_err(|source| CompactError::Io {
+            action: "clean up",
+            path: scratch.clone(),
+            source,
+        })?;
+        let mut report = CompactionReport::default();
+        let data = self.root.join(DATA_DIR);
+        if !data.is_dir() {
+            return Ok(report);
+        }
+        for pipeline in sorted_entries(&data)? {
+            let folder = data.join(&pipeline);
+            if !folder.is_dir() {
+                continue;
+            }
+            for day in sorted_entries(&folder)? {
+                let Some(date) = parse_date(&day) else {
+                    continue;
+                };
+                let Some(next) = date.next_day() else {
+                    continue;
+                };
+                if next.midnight().assume_utc() + self.horizon > now {
+                    report.unchanged += 1;
+                    continue;
+                }
+                let relative = format!("{DATA_DIR}/{pipeline}/{day}");
+                match self.compact_folder(&relative, date) {
+                    Ok(Some(done)) => report.compacted.push(done),
+                    Ok(None) => report.unchanged += 1,
+                    Err(e) => report.failed.push((relative, e)),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Compacts the folder of `pipeline` for `date` now, whatever the
+    /// horizon. `None` when there is nothing to do: no folder, one part, or
+    /// a compacted file alone.
+    ///
+    /// # Errors
+    ///
+    /// [`CompactError`]; nothing in the folder changed.
+    pub fn compact_day(
+        &mut self,
+        pipeline: &str,
+        date: Date,
+    ) -> Result<Option<Compacted>, CompactError> {
+        let scratch = self.root.join(SCRATCH_DIR);
+        local::remove_stale(&scratch).map_err(|source| CompactError::Io {
+            action: "clean up",
+            path: scratch,
+            source,
+        })?;
+        self.compact_folder(&layout::day_folder(pipeline, date), date)
+    }
+
+    fn step(&mut self, folder: &str, step: Step) {
+        if let Some(observer) = &mut self.observer {
+            observer(folder, step);
+        }
+    }
+
+    fn compact_folder(
+        &mut self,
+        relative: &str,
+        date: Date,
+    ) -> Result<Option<Compacted>, CompactError> {
+        let folder = self.root.join(relative);
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CompactError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let names = match sorted_entries(&folder) {
+            Ok(names) => names,
+            Err(CompactError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let previous = local::read_coverage(&folder).map_err(io("read", &folder))?;
+        let mut parts = Vec::new();
+        for name in &names {
+            let path = folder.join(name);
+            let kind = fs::symlink_metadata(&path)
+                .map_err(io("inspect", &path))?
+                .file_type();
+            if kind.is_dir() {
+                return Err(CompactError::Unexpected {
+                    path,
+                    reason: "a directory in a day folder",
+                });
+            }
+            if !name.ends_with(&format!(".{EXTENSION}")) {
+                continue;
+            }
+            if previous.as_ref().is_some_and(|c| &c.file == name) {
+                continue;
+            }
+            if layout::is_compacted_name(name) {
+                return Err(CompactError::Unexpected {
+                    path,
+                    reason: "a compacted file that the folder's record does not name",
+                });
+            }
+            parts.push(name.clone());
+        }
+        let enough = match &previous {
+            Some(_) => !parts.is_empty(),
+            None => parts.len() > 1,
+        };
+        if !enough {
+            return Ok(None);
+        }
+        let mut inputs = Vec::new();
+        if let Some(previous) = &previous {
+            inputs.push(input(&folder, &previous.file)?);
+        }
+        for name in &parts {
+            inputs.push(input(&folder, name)?);
+        }
+        let schema = inputs[0].schema.clone();
+        if let Some(other) = inputs.iter().find(|i| i.schema.fields() != schema.fields()) {
+            return Err(CompactError::Schema {
+                folder: relative.to_owned(),
+                first: inputs[0].name.clone(),
+                other: other.name.clone(),
+            });
+        }
+        let mut covered: Vec<CoveredPart> = previous
+            .as_ref()
+            .map(|c| c.parts.clone())
+            .unwrap_or_default();
+        for part in &inputs[usize::from(previous.is_some())..] {
+            let sha = local::sha256_of(&part.path).map_err(io("read", &part.path))?;
+            covered.push(CoveredPart {
+                name: part.name.clone(),
+                sha256: hex(&sha),
+                rows: part.rows,
+                bytes: part.bytes,
+            });
+        }
+        let covered_names: Vec<&str> = covered.iter().map(|p| p.name.as_str()).collect();
+        let file = layout::compacted_name(date, &covered_names, EXTENSION);
+        let expected: u64 = inputs.iter().map(|i| i.rows).sum();
+
+        let scratch = self.root.join(SCRATCH_DIR);
+        let stage =
+            local::stage_dir(&scratch).map_err(io("create a staging directory in", &scratch))?;
+        let staged =
+            self.write_staged(relative, &stage, &file, &inputs, &schema, expected, covered);
+        let staged = match staged {
+            Ok(staged) => staged,
+            Err(e) => {
+                let _ = local::remove_stage(&stage);
+                return Err(e);
+            }
+        };
+        self.step(relative, Step::Staged);
+
+        // The swap, under the folder's exclusive lock.
+        let lock = FolderLock::exclusive(&folder).map_err(io("lock", &folder))?;
+        if let Err(e) = link_the_rest(relative, &folder, &stage, &inputs) {
+            drop(lock);
+            let _ = local::remove_stage(&stage);
+            return Err(e);
+        }
+        self.step(relative, Step::Linked);
+        if let Err(source) = local::exchange_dirs(&folder, &stage) {
+            drop(lock);
+            let _ = local::remove_stage(&stage);
+            return Err(CompactError::Io {
+                action: "swap in",
+                path: folder,
+                source,
+            });
+        }
+        self.step(relative, Step::Swapped);
+        for dir in [folder.parent(), stage.parent()].into_iter().flatten() {
+            local::sync_dir(dir).map_err(io("sync", dir))?;
+        }
+        self.step(relative, Step::Synced);
+        local::remove_stage(&stage).map_err(io("remove", &stage))?;
+        drop(lock);
+        self.step(relative, Step::Removed);
+        Ok(Some(Compacted {
+            folder: relative.to_owned(),
+            file,
+            replaced: inputs.len(),
+            parts: staged.parts,
+            rows: expected,
+            bytes_before: inputs.iter().map(|i| i.bytes).sum(),
+            bytes_after: staged.bytes,
+        }))
+    }
+
+    /// Writes the compacted file and its record into `stage`, fsynced.
+    #[allow(clippy::too_many_arguments)] // one call site, each argument named
+    fn write_staged(
+        &self,
+        relative: &str,
+        stage: &Path,
+        file: &str,
+        inputs: &[Input],
+        schema: &SchemaRef,
+        expected: u64,
+        parts: Vec<CoveredPart>,
+    ) -> Result<Staged, CompactError> {
+        let parquet = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e: parquet::errors::ParquetError| CompactError::Parquet {
+                path,
+                message: e.to_string(),
+            }
+        };
+        let target = stage.join(file);
+        let out = ScratchFile::create(stage).map_err(|source| CompactError::Io {
+            action: "create",
+            path: stage.to_path_buf(),
+            source,
+        })?;
+        let compression = inputs
+            .iter()
+            .find_map(|i| i.compression)
+            .unwrap_or(parquet::basic::Compression::ZSTD(Default::default()));
+        let props = writer_properties(schema, compression, self.row_group_size)
+            .map_err(parquet(&target))?;
+        let mut writer =
+            ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(parquet(&target))?;
+        for input in inputs {
+            let reader = File::open(&input.path)
+                .map_err(|source| CompactError::Io {
+                    action: "open",
+                    path: input.path.clone(),
+                    source,
+                })
+                .and_then(|f| {
+                    ParquetRecordBatchReaderBuilder::try_new(f)
+                        .and_then(|b| b.build())
+                        .map_err(parquet(&input.path))
+                })?;
+            for batch in reader {
+                let batch = batch.map_err(|e| CompactError::Parquet {
+                    path: input.path.clone(),
+                    message: e.to_string(),
+                })?;
+                writer.write(&batch).map_err(parquet(&target))?;
+            }
+        }
+        let out = writer.into_inner().map_err(parquet(&target))?;
+        let sealed = out.seal().map_err(|source| CompactError::Io {
+            action: "write",
+            path: target.clone(),
+            source,
+        })?;
+        let written = rows_of(&sealed.path).map_err(parquet(&target))?;
+        if written != expected {
+            return Err(CompactError::Rows {
+                folder: relative.to_owned(),
+                expected,
+                written,
+            });
+        }
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CompactError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        fs::rename(&sealed.path, &target).map_err(io("name", &target))?;
+        let coverage = Coverage {
+            version: COVERAGE_VERSION,
+            file: file.to_owned(),
+            sha256: hex(&sealed.sha256),
+            rows: written,
+            bytes: sealed.len,
+            parts,
+        };
+        let record = stage.join(COVERAGE_FILE);
+        write_synced(&record, &coverage.to_json()).map_err(io("write", &record))?;
+        local::sync_dir(stage).map_err(io("sync", stage))?;
+        Ok(Staged {
+            parts: coverage.parts.len(),
+            bytes: sealed.len,
+        })
+    }
+}
+
+/// What the staging directory holds.
+struct Staged {
+    parts: usize,
+    bytes: u64,
+}
+
+/// Under the folder's exclusive lock: checks that every input is still
+/// there, unchanged, and links everything else (parts that arrived since,
+/// other files) into `stage`, then syncs it.
+fn link_the_rest(
+    relative: &str,
+    folder: &Path,
+    stage: &Path,
+    inputs: &[Input],
+) -> Result<(), CompactError> {
+    let names = sorted_entries(folder)?;
+    for input in inputs {
+        let unchanged = fs::symlink_metadata(&input.path).is_ok_and(|m| m.len() == input.bytes);
+        if !unchanged {
+            return Err(CompactError::Changed {
+                folder: relative.to_owned(),
+                name: input.name.clone(),
+            });
+        }
+    }
+    for name in names {
+        if name == COVERAGE_FILE || inputs.iter().any(|i| i.name == name) {
+            continue;
+        }
+        let from = folder.join(&name);
+        fs::hard_link(&from, stage.join(&name)).map_err(|source| CompactError::Io {
+            action: "keep",
+            path: from,
+            source,
+        })?;
+    }
+    local::sync_dir(stage).map_err(|source| CompactError::Io {
+        action: "sync",
+        path: stage.to_path_buf(),
+        source,
+    })
+}
+
+fn input(folder: &Path, name: &str) -> Result<Input, CompactError> {
+    let path = folder.join(name);
+    let file = File::open(&path).map_err(|source| CompactError::Io {
+        action: "open",
+        path: path.clone(),
+        source,
+    })?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| CompactError::Parquet {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let metadata = builder.metadata();
+    let rows = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
+    let compression = metadata
+        .row_groups()
+        .first()
+        .and_then(|g| g.columns().first())
+        .map(|c| c.compression());
+    Ok(Input {
+        compression,
+        name: name.to_owned(),
+        schema: builder.schema().clone(),
+        path,
+        rows,
+        bytes,
+    })
+}
+
+fn rows_of(path: &Path) -> Result<u64, parquet::errors::ParquetError> {
+    let file =
+        File::open(path).map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// The names in `dir`, sorted.
+fn sorted_entries(dir: &Path) -> Result<Vec<String>, CompactError> {
+    let mut names = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|source| CompactError::Io {
+        action: "list",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| CompactError::Io {
+            action: "list",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if let Some(name) = entry.file_name().to_str() {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// A day folder's date (`YYYY-MM-DD`).
+fn parse_date(name: &str) -> Option<Date> {
+    let mut parts = name.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if (y.len(), m.len(), d.len()) != (4, 2, 2) {
+        return None;
+    }
+    let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+    Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()
+}
