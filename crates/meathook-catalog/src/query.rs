@@ -3,7 +3,7 @@
 //! delivery, and totals per day. The PostgreSQL catalog answers the same
 //! questions in SQL (`postgres::Catalog`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -71,7 +71,11 @@ pub enum QueryError {
 
 /// The deliveries of `pipeline` whose window starts in `[from, to)`, each
 /// (destination, path) once (the first record of it), ordered by window
-/// start and path.
+/// start and path. Compacted files are listed too (their window is the
+/// day they hold, and `replaces` names what they replaced), and every file
+/// a compaction replaced says which file holds its rows now
+/// ([`DeliveryRecord::compacted_into`]): that is each file's lifecycle —
+/// written, then compacted into another file and deleted.
 ///
 /// # Errors
 ///
@@ -84,21 +88,33 @@ pub fn list(
 ) -> Result<Vec<DeliveryRecord>, QueryError> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
+    // (destination, replaced path) → the compacted file that replaced it.
+    let mut replaced_by: HashMap<(String, String), String> = HashMap::new();
     for_each_record(manifest, |r| {
-        if r.pipeline == pipeline
-            && r.window_start >= from
+        if r.pipeline != pipeline {
+            return;
+        }
+        for old in &r.replaces {
+            replaced_by.insert((r.destination.clone(), old.clone()), r.path.clone());
+        }
+        if r.window_start >= from
             && r.window_start < to
             && seen.insert((r.destination.clone(), r.path.clone()))
         {
             out.push(r);
         }
     })?;
+    for r in &mut out {
+        r.compacted_into = replaced_by.remove(&(r.destination.clone(), r.path.clone()));
+    }
     out.sort_by(|a, b| (a.window_start, &a.path).cmp(&(b.window_start, &b.path)));
     Ok(out)
 }
 
 /// Totals per pipeline (or for `pipeline` only) and UTC day of window
 /// start, for windows starting in `[from, to)`, ordered by pipeline and day.
+/// Batches' files only: a compacted file holds rows already counted, so
+/// the totals are the same before and after a compaction.
 ///
 /// # Errors
 ///
@@ -113,6 +129,7 @@ pub fn daily_totals(
     let mut totals: BTreeMap<(String, Date), (u64, u64, u64)> = BTreeMap::new();
     for_each_record(manifest, |r| {
         if pipeline.is_none_or(|p| p == r.pipeline)
+            && !r.is_compaction()
             && r.window_start >= from
             && r.window_start < to
             && seen.insert((r.destination.clone(), r.path.clone()))
@@ -163,7 +180,7 @@ pub fn pipelines(manifest: &Path) -> Result<Vec<PipelineSummary>, QueryError> {
     let mut seen = HashSet::new();
     let mut found: BTreeMap<String, PipelineSummary> = BTreeMap::new();
     for_each_record(manifest, |r| {
-        if !seen.insert((r.destination.clone(), r.path.clone())) {
+        if r.is_compaction() || !seen.insert((r.destination.clone(), r.path.clone())) {
             return;
         }
         let len = Duration::from_secs(
@@ -189,7 +206,8 @@ pub fn pipelines(manifest: &Path) -> Result<Vec<PipelineSummary>, QueryError> {
 }
 
 /// The windows of length `window` (aligned as meathook aligns them) that
-/// start in `[from, to)` and that no delivery of `pipeline` covers.
+/// start in `[from, to)` and that no delivery of `pipeline` covers (a
+/// batch's file: a compacted file covers only the windows its parts did).
 ///
 /// # Errors
 ///
@@ -205,7 +223,11 @@ pub fn gaps(
     let first = check_range(pipeline, from, to, window)?;
     let mut covered = Vec::new();
     for_each_record(manifest, |r| {
-        if r.pipeline == pipeline && r.window_end > first && r.window_start < to {
+        if r.pipeline == pipeline
+            && !r.is_compaction()
+            && r.window_end > first
+            && r.window_start < to
+        {
             covered.push((r.window_start, r.window_end));
         }
     })?;

@@ -4,8 +4,10 @@ use meathook_core::Delivery;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The manifest's format version, written into every line as `"v"`.
-pub const RECORD_VERSION: u32 = 1;
+/// The manifest's newest format version, written into every line as
+/// `"v"`: 1 for a batch's file (the format unchanged since version 1), 2
+/// for a compacted file's, which adds `replaces`.
+pub const RECORD_VERSION: u32 = 2;
 
 /// A [`Delivery`] as one JSON line of the manifest (and one row of the
 /// database). Times are RFC 3339 in UTC; `sha256` is lowercase hex.
@@ -40,12 +42,21 @@ pub struct DeliveryRecord {
     pub delivered_at: OffsetDateTime,
     /// Attempts the delivering process made.
     pub attempts: u32,
+    /// For a compacted file (version 2): the files it replaced, which the
+    /// compaction deleted. Empty for a batch's file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
+    /// Not in the manifest: filled by the catalog's `list` when a later
+    /// compaction replaced this file with the file at this path (which then
+    /// holds its rows; the file itself is deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compacted_into: Option<String>,
 }
 
 impl From<&Delivery> for DeliveryRecord {
     fn from(d: &Delivery) -> Self {
         Self {
-            v: RECORD_VERSION,
+            v: if d.replaces.is_empty() { 1 } else { 2 },
             pipeline: d.pipeline.clone(),
             window_start: d.window_start,
             window_end: d.window_end,
@@ -57,6 +68,8 @@ impl From<&Delivery> for DeliveryRecord {
             commit: d.commit.clone(),
             delivered_at: d.delivered_at,
             attempts: d.attempts,
+            replaces: d.replaces.clone(),
+            compacted_into: None,
         }
     }
 }
@@ -65,6 +78,12 @@ impl DeliveryRecord {
     /// The key the catalog deduplicates on: (destination, path).
     pub fn key(&self) -> (&str, &str) {
         (&self.destination, &self.path)
+    }
+
+    /// Whether this is a compacted file's record: a file that holds the
+    /// rows of others, which `gaps` and `totals` do not count again.
+    pub fn is_compaction(&self) -> bool {
+        !self.replaces.is_empty()
     }
 }
 

@@ -51,6 +51,10 @@ pub struct Delivery {
     /// `false` when the file was already in place with these bytes (a
     /// replay found it) and this delivery wrote nothing.
     pub created: bool,
+    /// For a compacted file: the files it replaced, relative to the
+    /// destination (deleted by the compaction; their rows are in this
+    /// file). Empty for a batch's file.
+    pub replaces: Vec<String>,
 }
 
 impl Delivery {
@@ -77,6 +81,7 @@ impl Delivery {
             delivered_at: OffsetDateTime::now_utc(),
             attempts: 1,
             created: true,
+            replaces: Vec::new(),
         }
     }
 
@@ -96,6 +101,13 @@ impl Delivery {
     /// in place (`false`).
     pub fn with_created(mut self, created: bool) -> Self {
         self.created = created;
+        self
+    }
+
+    /// The same delivery as a compacted file's, which replaced `files`
+    /// (paths relative to the destination).
+    pub fn with_replaces(mut self, files: Vec<String>) -> Self {
+        self.replaces = files;
         self
     }
 
@@ -132,6 +144,7 @@ impl fmt::Debug for Delivery {
             .field("delivered_at", &self.delivered_at)
             .field("attempts", &self.attempts)
             .field("created", &self.created)
+            .field("replaces", &self.replaces)
             .finish()
     }
 }

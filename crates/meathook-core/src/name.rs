@@ -130,6 +130,41 @@ pub fn pipeline_segment(name: &str) -> String {
     out
 }
 
+/// The pipeline name a segment made by [`pipeline_segment`] stands for;
+/// `None` for a segment it cannot have made (an escape that is not `+`
+/// and two hex digits, bytes that are not UTF-8, a byte it would have
+/// escaped).
+pub fn pipeline_from_segment(segment: &str) -> Option<String> {
+    if segment == "+" {
+        return Some(String::new());
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                let hex = segment.get(i + 1..i + 3)?;
+                if !hex
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
+                {
+                    return None;
+                }
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' => {
+                out.push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    let name = String::from_utf8(out).ok()?;
+    (pipeline_segment(&name) == segment).then_some(name)
+}
+
 fn escape(out: &mut String, byte: u8) {
     let _ = write!(out, "+{byte:02X}");
 }
@@ -149,6 +184,26 @@ pub fn contains_split_keyword(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn a_segment_gives_back_its_name(name in proptest::prelude::any::<String>()) {
+            let segment = pipeline_segment(&name);
+            proptest::prop_assert_eq!(pipeline_from_segment(&segment), Some(name));
+        }
+    }
+
+    #[test]
+    fn segments_no_name_makes_are_refused() {
+        for segment in ["a+", "a+4", "+zz", "a+4a", "a.b", "tes+74+", "test", "+61"] {
+            assert_eq!(pipeline_from_segment(segment), None, "{segment}");
+        }
+        assert_eq!(pipeline_from_segment("tes+74").as_deref(), Some("test"));
+        assert_eq!(
+            pipeline_from_segment("air_temp-1").as_deref(),
+            Some("air_temp-1")
+        );
+    }
 
     #[test]
     fn names_too_long_to_be_a_file_name_are_refused() {

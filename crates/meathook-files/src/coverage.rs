@@ -43,6 +43,10 @@ pub struct Coverage {
     pub bytes: u64,
     /// Every part it holds, in the order of its rows.
     pub parts: Vec<CoveredPart>,
+    /// The files the compaction that wrote it replaced (and deleted): the
+    /// parts it absorbed and the folder's previous compacted file, if any.
+    #[serde(default)]
+    pub replaced: Vec<String>,
 }
 
 /// One part a compacted file holds.
@@ -113,6 +117,18 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// The 32 bytes `text` spells in hex, as [`hex`] writes them.
+pub fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +147,7 @@ mod tests {
                 rows: 3,
                 bytes: 50,
             }],
+            replaced: vec!["000000Z-b1-2.parquet".into()],
         };
         let back = Coverage::from_json(&coverage.to_json()).unwrap();
         assert_eq!(back, coverage);
@@ -145,5 +162,7 @@ mod tests {
             Err(CoverageError::Version { .. })
         ));
         assert!(Coverage::from_json(b"{").is_err());
+        assert_eq!(unhex(&hex(&[7; 32])), Some([7; 32]));
+        assert_eq!(unhex("0"), None);
     }
 }

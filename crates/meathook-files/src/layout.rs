@@ -29,7 +29,8 @@
 use std::fmt::Write as _;
 
 pub use meathook_core::name::{
-    SPLIT_KEYWORDS, contains_split_keyword, is_split_keyword, pipeline_segment,
+    SPLIT_KEYWORDS, contains_split_keyword, is_split_keyword, pipeline_from_segment,
+    pipeline_segment,
 };
 use meathook_core::{BatchId, WindowMeta};
 use sha2::{Digest, Sha256};

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, hex};
+use crate::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, hex, unhex};
 
 /// The scratch folder under a local destination's root.
 pub const SCRATCH_DIR: &str = ".meathook-tmp";
@@ -227,17 +227,6 @@ pub fn read_coverage(dir: &Path) -> io::Result<Option<Coverage>> {
     Coverage::from_json(&bytes)
         .map(Some)
         .map_err(|e| invalid(e.to_string()))
-}
-
-fn unhex(text: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if text.len() != 64 {
-        return None;
-    }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 /// A day folder's lock: shared while a part is published into it,

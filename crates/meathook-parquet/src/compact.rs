@@ -42,7 +42,10 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use arrow_schema::SchemaRef;
-use meathook_files::coverage::{COVERAGE_FILE, COVERAGE_VERSION, Coverage, CoveredPart, hex};
+use meathook_core::{Deliveries, Delivery, DeliveryLogError, WindowMeta};
+use meathook_files::coverage::{
+    COVERAGE_FILE, COVERAGE_VERSION, Coverage, CoveredPart, hex, unhex,
+};
 use meathook_files::layout::{self, DATA_DIR};
 use meathook_files::local::{self, FolderLock, SCRATCH_DIR, ScratchFile};
 use parquet::arrow::ArrowWriter;
@@ -50,6 +53,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use time::{Date, OffsetDateTime};
 
 use crate::parquet::{DEFAULT_ROW_GROUP_SIZE, writer_properties};
+use crate::store::Destination;
 
 /// How long after a day ends its folder is compacted, unless configured.
 pub const DEFAULT_HORIZON: time::Duration = time::Duration::hours(2);
@@ -161,6 +165,16 @@ pub enum CompactError {
         /// The file that changed.
         name: String,
     },
+    /// The folder was compacted, but the catalog could not record it: the
+    /// next [`Compactor::run`] records it again.
+    #[error("compacted {path}, but the catalog could not record it (the next run will): {source}")]
+    Report {
+        /// The compacted file.
+        path: String,
+        /// The catalog's error.
+        #[source]
+        source: DeliveryLogError,
+    },
     /// The compacted file's rows did not add up (a defect): nothing was
     /// swapped.
     #[error(
@@ -183,6 +197,7 @@ pub struct Compactor {
     horizon: time::Duration,
     row_group_size: usize,
     observer: Option<Observer>,
+    deliveries: Option<Deliveries>,
 }
 
 /// What [`Compactor::observe`] calls.
@@ -217,7 +232,21 @@ impl Compactor {
             horizon: DEFAULT_HORIZON,
             row_group_size: DEFAULT_ROW_GROUP_SIZE,
             observer: None,
+            deliveries: None,
         }
+    }
+
+    /// Reports each compacted file to `deliveries` (the catalog) as a
+    /// [`Delivery`] whose `replaces` names the files it replaced, once the
+    /// swap is durable. A report that fails fails the folder's compaction
+    /// (the swap stays: readers are served) and is made again by the next
+    /// [`Compactor::run`]: a note in the scratch folder
+    /// (`compaction-reports/`), made before the swap and removed after the
+    /// report, says which are owed, so a crash between swap and report
+    /// loses no record either.
+    pub fn with_deliveries(mut self, deliveries: Deliveries) -> Self {
+        self.deliveries = Some(deliveries);
+        self
     }
 
     /// How long after a day ends [`Compactor::run`] compacts its folders
@@ -260,6 +289,19 @@ impl Compactor {
         if !data.is_dir() {
             return Ok(report);
         }
+        // Reports a crash (or a catalog that was down) left owed.
+        if self.deliveries.is_some() {
+            for (relative, date, owed) in owed_reports(&scratch)? {
+                match self.report(&relative, date) {
+                    Ok(()) => settle(&owed).map_err(|source| CompactError::Io {
+                        action: "remove",
+                        path: owed.clone(),
+                        source,
+                    })?,
+                    Err(e) => report.failed.push((relative, e)),
+                }
+            }
+        }
         for pipeline in sorted_entries(&data)? {
             let folder = data.join(&pipeline);
             if !folder.is_dir() {
@@ -272,11 +314,11 @@ impl Compactor {
                 let Some(next) = date.next_day() else {
                     continue;
                 };
+                let relative = format!("{DATA_DIR}/{pipeline}/{day}");
                 if next.midnight().assume_utc() + self.horizon > now {
                     report.unchanged += 1;
                     continue;
                 }
-                let relative = format!("{DATA_DIR}/{pipeline}/{day}");
                 match self.compact_folder(&relative, date) {
                     Ok(Some(done)) => report.compacted.push(done),
                     Ok(None) => report.unchanged += 1,
@@ -306,6 +348,54 @@ impl Compactor {
             source,
         })?;
         self.compact_folder(&layout::day_folder(pipeline, date), date)
+    }
+
+    /// Reports the compacted file of the folder `relative` (as its record
+    /// describes it) to the catalog, if one is configured.
+    fn report(&self, relative: &str, date: Date) -> Result<(), CompactError> {
+        let Some(deliveries) = &self.deliveries else {
+            return Ok(());
+        };
+        let folder = self.root.join(relative);
+        let Some(coverage) = local::read_coverage(&folder).map_err(|source| CompactError::Io {
+            action: "read",
+            path: folder.clone(),
+            source,
+        })?
+        else {
+            return Ok(());
+        };
+        let destination = Destination::parse(&self.root.to_string_lossy())
+            .map_or_else(|_| self.root.display().to_string(), |d| d.label());
+        let start = date.midnight().assume_utc();
+        // `data/{pipeline}/{date}`: the pipeline's name from its segment.
+        let segment = relative.split('/').nth(1).unwrap_or_default();
+        let pipeline = layout::pipeline_from_segment(segment).unwrap_or_else(|| segment.to_owned());
+        let window = WindowMeta {
+            pipeline: pipeline.into(),
+            start,
+            end: start + time::Duration::DAY,
+            batch: None,
+        };
+        let sha256 = unhex(&coverage.sha256).unwrap_or_default();
+        let path = format!("{relative}/{}", coverage.file);
+        let replaced = coverage
+            .replaced
+            .iter()
+            .map(|name| format!("{relative}/{name}"))
+            .collect();
+        let delivery = Delivery::new(
+            &window,
+            destination,
+            path.clone(),
+            coverage.rows,
+            coverage.bytes,
+            sha256,
+        )
+        .with_replaces(replaced);
+        deliveries
+            .record(&delivery)
+            .map_err(|source| CompactError::Report { path, source })
     }
 
     fn step(&mut self, folder: &str, step: Step) {
@@ -425,6 +515,19 @@ impl Compactor {
             return Err(e);
         }
         self.step(relative, Step::Linked);
+        let owed = match self.deliveries.is_some().then(|| owe(&scratch, relative)) {
+            Some(Err(source)) => {
+                drop(lock);
+                let _ = local::remove_stage(&stage);
+                return Err(CompactError::Io {
+                    action: "note a catalog report in",
+                    path: scratch,
+                    source,
+                });
+            }
+            Some(Ok(note)) => Some(note),
+            None => None,
+        };
         if let Err(source) = local::exchange_dirs(&folder, &stage) {
             drop(lock);
             let _ = local::remove_stage(&stage);
@@ -442,6 +545,10 @@ impl Compactor {
         local::remove_stage(&stage).map_err(io("remove", &stage))?;
         drop(lock);
         self.step(relative, Step::Removed);
+        self.report(relative, date)?;
+        if let Some(note) = owed {
+            settle(&note).map_err(io("remove", &note))?;
+        }
         Ok(Some(Compacted {
             folder: relative.to_owned(),
             file,
@@ -536,6 +643,7 @@ impl Compactor {
             rows: written,
             bytes: sealed.len,
             parts,
+            replaced: inputs.iter().map(|i| i.name.clone()).collect(),
         };
         let record = stage.join(COVERAGE_FILE);
         write_synced(&record, &coverage.to_json()).map_err(io("write", &record))?;
@@ -545,6 +653,53 @@ impl Compactor {
             bytes: sealed.len,
         })
     }
+}
+
+/// The folder, under the scratch folder, of reports owed to the catalog:
+/// one empty file per day folder (`{pipeline segment}~{date}`), made
+/// before the swap and removed once the report went through.
+const OWED_DIR: &str = "compaction-reports";
+
+/// Notes that the compaction of `relative` owes a report; the note.
+fn owe(scratch: &Path, relative: &str) -> std::io::Result<PathBuf> {
+    let dir = scratch.join(OWED_DIR);
+    fs::create_dir_all(&dir)?;
+    let name = relative
+        .strip_prefix(&format!("{DATA_DIR}/"))
+        .unwrap_or(relative)
+        .replace('/', "~");
+    let note = dir.join(name);
+    File::create(&note)?.sync_all()?;
+    local::sync_dir(&dir)?;
+    Ok(note)
+}
+
+/// Removes a note of a report owed, durably.
+fn settle(note: &Path) -> std::io::Result<()> {
+    match fs::remove_file(note) {
+        Ok(()) => local::sync_dir(note.parent().unwrap_or(Path::new("."))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The reports owed: each folder (relative to the root), its date, and
+/// the note.
+fn owed_reports(scratch: &Path) -> Result<Vec<(String, Date, PathBuf)>, CompactError> {
+    let dir = scratch.join(OWED_DIR);
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut owed = Vec::new();
+    for name in sorted_entries(&dir)? {
+        let Some((segment, day)) = name.split_once('~') else {
+            continue;
+        };
+        if let Some(date) = parse_date(day) {
+            owed.push((format!("{DATA_DIR}/{segment}/{day}"), date, dir.join(&name)));
+        }
+    }
+    Ok(owed)
 }
 
 /// What the staging directory holds.

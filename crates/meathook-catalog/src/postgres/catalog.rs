@@ -57,8 +57,8 @@ impl Catalog {
         let sql = format!(
             "INSERT INTO {s}.deliveries AS d
                  (destination, path, pipeline, window_start, window_end, row_count, byte_count,
-                  sha256, commit_id, delivered_at, attempts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                  sha256, commit_id, delivered_at, attempts, replaces)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (destination, path) DO UPDATE
                  SET commit_id = coalesce(d.commit_id, EXCLUDED.commit_id)",
             s = self.schema
@@ -92,6 +92,7 @@ impl Catalog {
                     &r.commit,
                     &r.delivered_at,
                     &attempts,
+                    &r.replaces,
                 ],
             )
             .await

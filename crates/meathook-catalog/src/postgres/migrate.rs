@@ -25,6 +25,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (destination, path)
     );
     CREATE INDEX deliveries_pipeline_window ON {schema}.deliveries (pipeline, window_start);",
+    // 2: compacted files, and the files each replaced.
+    "ALTER TABLE {schema}.deliveries ADD COLUMN replaces text[] NOT NULL DEFAULT '{}';
+    CREATE INDEX deliveries_replaces ON {schema}.deliveries USING gin (replaces);",
 ];
 
 impl Catalog {

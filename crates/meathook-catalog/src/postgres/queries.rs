@@ -11,7 +11,8 @@ use crate::record::{DeliveryRecord, RECORD_VERSION};
 
 impl Catalog {
     /// The deliveries of `pipeline` whose window starts in `[from, to)`,
-    /// ordered by window start and path.
+    /// ordered by window start and path, each replaced file with the
+    /// compacted file that holds its rows now (as [`query::list`]).
     ///
     /// # Errors
     ///
@@ -23,12 +24,15 @@ impl Catalog {
         to: OffsetDateTime,
     ) -> Result<Vec<DeliveryRecord>, PostgresError> {
         let sql = format!(
-            "SELECT pipeline, window_start, window_end, destination, path, row_count, byte_count,
-                    sha256, commit_id, delivered_at, attempts
-             FROM {}.deliveries
-             WHERE pipeline = $1 AND window_start >= $2 AND window_start < $3
-             ORDER BY window_start, path",
-            self.schema
+            "SELECT d.pipeline, d.window_start, d.window_end, d.destination, d.path, d.row_count,
+                    d.byte_count, d.sha256, d.commit_id, d.delivered_at, d.attempts, d.replaces,
+                    (SELECT c.path FROM {s}.deliveries c
+                     WHERE c.destination = d.destination AND c.replaces @> ARRAY[d.path]
+                     ORDER BY c.delivered_at DESC LIMIT 1)
+             FROM {s}.deliveries d
+             WHERE d.pipeline = $1 AND d.window_start >= $2 AND d.window_start < $3
+             ORDER BY d.window_start, d.path",
+            s = self.schema
         );
         let rows = self
             .client
@@ -38,7 +42,11 @@ impl Catalog {
         Ok(rows
             .iter()
             .map(|row| DeliveryRecord {
-                v: RECORD_VERSION,
+                v: if row.get::<_, Vec<String>>(11).is_empty() {
+                    1
+                } else {
+                    RECORD_VERSION
+                },
                 pipeline: row.get(0),
                 window_start: row.get(1),
                 window_end: row.get(2),
@@ -50,6 +58,8 @@ impl Catalog {
                 commit: row.get(8),
                 delivered_at: row.get(9),
                 attempts: u32::try_from(row.get::<_, i32>(10)).unwrap_or(1),
+                replaces: row.get(11),
+                compacted_into: row.get(12),
             })
             .collect())
     }
@@ -76,7 +86,8 @@ impl Catalog {
                                   $4::float8 * interval '1 second') AS w(start)
              WHERE NOT EXISTS (
                  SELECT 1 FROM {}.deliveries d
-                 WHERE d.pipeline = $1 AND d.window_start <= w.start AND w.start < d.window_end)
+                 WHERE d.pipeline = $1 AND cardinality(d.replaces) = 0
+                   AND d.window_start <= w.start AND w.start < d.window_end)
              ORDER BY w.start",
             self.schema
         );
@@ -110,7 +121,8 @@ impl Catalog {
             "SELECT pipeline, (window_start AT TIME ZONE 'UTC')::date AS day, count(*),
                     sum(row_count)::bigint, sum(byte_count)::bigint
              FROM {}.deliveries
-             WHERE ($1::text IS NULL OR pipeline = $1) AND window_start >= $2 AND window_start < $3
+             WHERE ($1::text IS NULL OR pipeline = $1) AND cardinality(replaces) = 0
+               AND window_start >= $2 AND window_start < $3
              GROUP BY 1, 2 ORDER BY 1, 2",
             self.schema
         );

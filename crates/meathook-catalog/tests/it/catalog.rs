@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use meathook_catalog::{Backfill, MANIFEST_FILE, Manifest, query};
 use meathook_core::{
-    Backoff, Deliveries, Delivery, DeliveryLog, DeliveryLogError, FlushPolicy, Sink, WindowMeta,
+    Backoff, BatchId, Deliveries, Delivery, DeliveryLog, DeliveryLogError, FlushPolicy, Sink,
+    WindowMeta,
 };
-use meathook_parquet::{FileSink, JsonLinesEncoder};
+use meathook_parquet::{FileSink, JsonLinesEncoder, ParquetEncoder};
 use meathook_spool::{DiskSpool, SinkExt as _};
 use support::*;
 
@@ -106,7 +107,7 @@ async fn deliveries_through_spool_and_file_sink_land_as_rows_matching_the_files(
         starts,
         [(hour(0), hour(1)), (hour(1), hour(2)), (hour(2), hour(3))]
     );
-    assert_eq!(catalog.schema_version().await.unwrap(), 1);
+    assert_eq!(catalog.schema_version().await.unwrap(), 2);
     let stats = manifest.stats().snapshot();
     assert_eq!(
         (stats.manifest_writes, stats.database_writes, stats.backlog),
@@ -252,7 +253,7 @@ async fn hostile_names_and_paths_are_stored_verbatim() {
     );
     assert_eq!(
         catalog.schema_version().await.unwrap(),
-        1,
+        2,
         "the schema is still there"
     );
     for (i, name) in hostile.iter().enumerate() {
@@ -580,4 +581,82 @@ async fn a_probe_reaches_the_server_and_creates_nothing() {
     );
     assert!(text.contains(&format!("127.0.0.1:{closed}")), "{text}");
     assert!(!text.contains("pw-never-shown"), "{text}");
+}
+
+/// A day's files compacted into one: `list` tells each file's lifecycle
+/// (the parts compacted into the new file, which replaces them), and gaps
+/// and totals are what they were, in the manifest and in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_lists_each_files_lifecycle_and_keeps_gaps_and_totals() {
+    let schema = TestSchema::new("compaction");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let manifest = Manifest::open(dir.path().join(MANIFEST_FILE)).unwrap();
+    let mut sink: FileSink<Reading, _> =
+        FileSink::new(out.to_str().unwrap(), ParquetEncoder::new().unwrap())
+            .unwrap()
+            .with_deliveries(manifest.deliveries());
+    for w in [0u64, 1, 3] {
+        let window = WindowMeta::containing("air", hour(w as i64), HOUR)
+            .with_batch(BatchId::legacy(w * 10, w * 10 + 4));
+        sink.ingest(&window, readings(w as i64, 5)).await.unwrap();
+    }
+    let day = hour(0).date();
+    let (from, to) = (
+        day.midnight().assume_utc(),
+        day.midnight().assume_utc() + time::Duration::DAY,
+    );
+    let totals = query::daily_totals(manifest.path(), Some("air"), from, to).unwrap();
+    let gaps = query::gaps(manifest.path(), "air", from, to, HOUR).unwrap();
+    assert_eq!((totals[0].files, totals[0].rows, gaps.len()), (3, 15, 21));
+
+    let deliveries = manifest.deliveries();
+    let root = out.clone();
+    let compacted = tokio::task::spawn_blocking(move || {
+        meathook_parquet::Compactor::local(root)
+            .with_deliveries(deliveries)
+            .compact_day("air", day)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap();
+    let file = format!("{}/{}", compacted.folder, compacted.file);
+
+    let check = |listed: Vec<meathook_catalog::DeliveryRecord>| {
+        assert_eq!(listed.len(), 4, "{listed:?}");
+        let (merged, parts): (Vec<_>, Vec<_>) = listed.into_iter().partition(|r| r.path == file);
+        assert_eq!(merged[0].replaces.len(), 3);
+        assert_eq!(merged[0].rows, 15);
+        assert_eq!(merged[0].compacted_into, None);
+        for part in &parts {
+            assert!(merged[0].replaces.contains(&part.path), "{part:?}");
+            assert_eq!(part.compacted_into.as_deref(), Some(file.as_str()));
+        }
+    };
+    check(query::list(manifest.path(), "air", from, to).unwrap());
+    assert_eq!(
+        query::daily_totals(manifest.path(), Some("air"), from, to).unwrap(),
+        totals
+    );
+    assert_eq!(
+        query::gaps(manifest.path(), "air", from, to, HOUR).unwrap(),
+        gaps
+    );
+
+    assert_eq!(
+        Backfill::new(manifest.clone(), schema.config.clone())
+            .run_once()
+            .await
+            .unwrap(),
+        4
+    );
+    let catalog = schema.connect().await;
+    check(catalog.list("air", from, to).await.unwrap());
+    assert_eq!(
+        catalog.daily_totals(Some("air"), from, to).await.unwrap(),
+        totals
+    );
+    assert_eq!(catalog.gaps("air", from, to, HOUR).await.unwrap(), gaps);
+    schema.drop(&catalog).await;
 }

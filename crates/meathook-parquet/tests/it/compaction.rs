@@ -12,7 +12,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meathook_core::{BatchId, Sink, WindowMeta};
+use meathook_core::{
+    BatchId, Deliveries, Delivery, DeliveryLog, DeliveryLogError, Sink, WindowMeta,
+};
 use meathook_parquet::compact::Step;
 use meathook_parquet::layout::{self, BatchName};
 use meathook_parquet::local::read_coverage;
@@ -330,6 +332,106 @@ async fn parts_published_while_compactions_run_are_never_lost_or_doubled() {
     assert_eq!(read_coverage(&day).unwrap().unwrap().parts.len(), 60);
 }
 
+/// A catalog that keeps what it is told, and refuses while `refuse` is set.
+#[derive(Debug, Default, Clone)]
+struct Catalog {
+    kept: Arc<Mutex<Vec<Delivery>>>,
+    refuse: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DeliveryLog for Catalog {
+    fn record(&self, delivery: &Delivery) -> Result<(), DeliveryLogError> {
+        if self.refuse.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(DeliveryLogError::Stopped {
+                path: delivery.path.clone(),
+                reason: "refused by the test".into(),
+            });
+        }
+        self.kept.lock().unwrap().push(delivery.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_is_reported_to_the_catalog_and_reported_again_after_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    deliver(dir.path(), 0..4).await;
+    let catalog = Catalog::default();
+    catalog
+        .refuse
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut compactor =
+        Compactor::local(dir.path()).with_deliveries(Deliveries::new(catalog.clone()));
+    // The catalog is down: the folder is compacted all the same, and the
+    // error says the record is owed.
+    let err = compactor.compact_day(PIPELINE, DAY).unwrap_err();
+    assert!(matches!(err, CompactError::Report { .. }), "{err}");
+    let day = folder(dir.path(), DAY);
+    assert_eq!(names(&day).len(), 2);
+    assert!(catalog.kept.lock().unwrap().is_empty());
+
+    // The next run reports it; the one after has nothing to report.
+    catalog
+        .refuse
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let now = datetime!(2026-11-26 00:00 UTC);
+    let report = compactor.run(now).unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    compactor.run(now).unwrap();
+    let kept = catalog.kept.lock().unwrap().clone();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let record = &kept[0];
+    let folder_path = layout::day_folder(PIPELINE, DAY);
+    let coverage = read_coverage(&day).unwrap().unwrap();
+    assert_eq!(record.path, format!("{folder_path}/{}", coverage.file));
+    assert_eq!(record.pipeline, PIPELINE);
+    assert_eq!(record.destination, dir.path().display().to_string());
+    assert_eq!((record.rows, record.bytes), (coverage.rows, coverage.bytes));
+    assert_eq!(record.window_start, datetime!(2026-11-23 00:00 UTC));
+    assert_eq!(record.window_end, datetime!(2026-11-24 00:00 UTC));
+    let parts: Vec<String> = (0..4)
+        .map(|n| {
+            let w = window(n as i64, n);
+            layout::object_path(&w, BatchName::Sequence(w.batch.unwrap()), "parquet")
+        })
+        .collect();
+    assert_eq!(record.replaces, parts);
+
+    // A late part absorbed later: the new file replaces the old one and
+    // the part, not the parts the old one already held.
+    let mut sink = sink(dir.path());
+    sink.ingest(&window(6, 31), batch(31)).await.unwrap();
+    compactor.compact_day(PIPELINE, DAY).unwrap().unwrap();
+    let kept = catalog.kept.lock().unwrap().clone();
+    assert_eq!(kept.len(), 2);
+    let second = &kept[1];
+    let old = format!("{folder_path}/{}", coverage.file);
+    let part = {
+        let w = window(6, 31);
+        layout::object_path(&w, BatchName::Sequence(w.batch.unwrap()), "parquet")
+    };
+    assert_eq!(second.replaces, [old, part]);
+}
+
+/// A catalog in a file: the path of each file recorded, a line each,
+/// synced.
+#[derive(Debug)]
+struct FileLog(PathBuf);
+
+impl DeliveryLog for FileLog {
+    fn record(&self, delivery: &Delivery) -> Result<(), DeliveryLogError> {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.0)
+            .unwrap();
+        writeln!(file, "{}", delivery.path).unwrap();
+        file.sync_all().unwrap();
+        Ok(())
+    }
+}
+
 const KILL_DIR: &str = "MEATHOOK_TEST_COMPACT_DIR";
 const KILL_STEP: &str = "MEATHOOK_TEST_COMPACT_STEP";
 
@@ -341,7 +443,9 @@ fn compact_child() {
     let dir = std::env::var(KILL_DIR).expect("only run as the compaction test's child");
     let at: usize = std::env::var(KILL_STEP).unwrap().parse().unwrap();
     let mut seen = 0;
+    let log = FileLog(Path::new(&dir).join("catalog.txt"));
     let _ = Compactor::local(dir)
+        .with_deliveries(Deliveries::new(log))
         .observe(move |_, _| {
             if seen == at {
                 println!("AT-STEP {at}");
@@ -387,8 +491,11 @@ async fn a_compaction_killed_at_any_step_loses_and_doubles_nothing() {
         sink.ingest(&window(3, 3), batch(3)).await.unwrap();
         assert!(!sink.last_delivery().unwrap().created);
 
-        // The next run removes what the killed one left and finishes.
+        // The next run removes what the killed one left, finishes, and
+        // the catalog learns of the compacted file.
+        let log = FileLog(dir.path().join("catalog.txt"));
         let report = Compactor::local(dir.path())
+            .with_deliveries(Deliveries::new(log))
             .with_horizon(time::Duration::ZERO)
             .run(datetime!(2026-11-25 00:00 UTC))
             .unwrap();
@@ -398,7 +505,14 @@ async fn a_compaction_killed_at_any_step_loses_and_doubles_nothing() {
         assert_eq!(rows_in(&day), seqs(0..8), "after the killed step {at}");
         assert!(
             files_under(&dir.path().join(".meathook-tmp")).is_empty(),
-            "killed at step {at}: the staging directory is left"
+            "killed at step {at}: the staging directory or a report is left"
+        );
+        let coverage = read_coverage(&day).unwrap().unwrap();
+        let recorded = std::fs::read_to_string(dir.path().join("catalog.txt")).unwrap();
+        let compacted = format!("{}/{}", layout::day_folder(PIPELINE, DAY), coverage.file);
+        assert!(
+            recorded.lines().any(|l| l == compacted),
+            "killed at step {at}: the catalog never learnt of {compacted}: {recorded}"
         );
     }
 }
