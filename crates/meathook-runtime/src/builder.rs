@@ -13,6 +13,7 @@ use crate::pipeline::Pipeline;
 use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::supervisor;
+use crate::task::Task;
 
 /// The supervised runtime; see [`Meathook::builder`].
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl Meathook {
 #[derive(Default)]
 pub struct MeathookBuilder {
     factories: Vec<Factory>,
+    tasks: Vec<Task>,
     settings: Settings,
 }
 
@@ -36,6 +38,7 @@ impl std::fmt::Debug for MeathookBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MeathookBuilder")
             .field("pipelines", &self.factories.len())
+            .field("tasks", &self.tasks)
             .field("settings", &self.settings)
             .finish()
     }
@@ -51,6 +54,23 @@ impl MeathookBuilder {
         S: Sink<C::Record> + 'static,
     {
         self.factories.push(built::boxed(factory));
+        self
+    }
+
+    /// Adds a scheduled task, run beside the pipelines: at start, then on
+    /// its interval (see [`Task`]). Compaction of a dataset is one:
+    ///
+    /// ```no_run
+    /// # use meathook_runtime::{Meathook, Task};
+    /// # use std::time::Duration;
+    /// # let builder = Meathook::builder();
+    /// let builder = builder.task(Task::every("compaction", Duration::from_secs(3600), || async {
+    ///     // e.g. meathook_parquet::Compactor::local(dir).run(now) on a blocking thread
+    ///     Ok::<(), std::io::Error>(())
+    /// }));
+    /// ```
+    pub fn task(mut self, task: Task) -> Self {
+        self.tasks.push(task);
         self
     }
 
@@ -197,7 +217,7 @@ impl MeathookBuilder {
     /// before anything starts; the other [`RuntimeError`]s as they say.
     pub async fn run(self) -> Result<(), RuntimeError> {
         let signals = Signals::install().map_err(RuntimeError::Signals)?;
-        supervisor::supervise(self.settings, self.factories, signals).await
+        supervisor::supervise(self.settings, self.factories, self.tasks, signals).await
     }
 
     /// Runs until `stop` completes, then drains; for embedding and tests.
@@ -205,6 +225,12 @@ impl MeathookBuilder {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RuntimeError> {
-        supervisor::supervise(self.settings, self.factories, Signals::from_future(stop)).await
+        supervisor::supervise(
+            self.settings,
+            self.factories,
+            self.tasks,
+            Signals::from_future(stop),
+        )
+        .await
     }
 }

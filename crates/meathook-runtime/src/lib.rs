@@ -51,6 +51,7 @@ mod settings;
 mod signals;
 mod status;
 mod supervisor;
+mod task;
 mod textfile;
 mod trial;
 
@@ -64,4 +65,5 @@ pub use pipeline::Pipeline;
 #[cfg(feature = "satay")]
 #[cfg_attr(docsrs, doc(cfg(feature = "satay")))]
 pub use satay::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, SatayCollector, SatayError, SataySender};
+pub use task::{Task, TaskError};
 pub use trial::{Trial, TrialError};

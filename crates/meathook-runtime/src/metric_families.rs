@@ -23,6 +23,12 @@ pub(crate) struct ErrorLabel {
     pub(crate) kind: String,
 }
 
+/// The label of a scheduled task's figures.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TaskLabel {
+    pub(crate) task: String,
+}
+
 pub(crate) type Counters = Family<PipelineLabel, Counter>;
 pub(crate) type Gauges = Family<PipelineLabel, Gauge>;
 pub(crate) type FloatGauges = Family<PipelineLabel, Gauge<f64, AtomicU64>>;
@@ -54,6 +60,9 @@ pub(crate) struct Families {
     pub(crate) ingest_seconds: Histograms,
     pub(crate) tick_lateness_seconds: Histograms,
     pub(crate) delivery_latency_seconds: Histograms,
+    pub(crate) task_runs: Family<TaskLabel, Counter>,
+    pub(crate) task_failures: Family<TaskLabel, Counter>,
+    pub(crate) task_last_success: Family<TaskLabel, Gauge<f64, AtomicU64>>,
 }
 
 fn delivery_histogram() -> Histogram {
@@ -92,6 +101,9 @@ impl Families {
             ingest_seconds: Family::new_with_constructor(latency_histogram),
             tick_lateness_seconds: Family::new_with_constructor(latency_histogram),
             delivery_latency_seconds: Family::new_with_constructor(delivery_histogram),
+            task_runs: Family::default(),
+            task_failures: Family::default(),
+            task_last_success: Family::default(),
         };
         let f = &families;
         registry.register(
@@ -203,6 +215,21 @@ impl Families {
             "delivery_latency_seconds",
             "Age of the oldest record of each delivery when the next tick saw it delivered",
             f.delivery_latency_seconds.clone(),
+        );
+        registry.register(
+            "task_runs",
+            "Runs of a scheduled task (compaction, clean-ups), failed or not",
+            f.task_runs.clone(),
+        );
+        registry.register(
+            "task_failures",
+            "Runs of a scheduled task that failed",
+            f.task_failures.clone(),
+        );
+        registry.register(
+            "task_last_success_timestamp_seconds",
+            "When a scheduled task last ran without failing, in seconds since the epoch",
+            f.task_last_success.clone(),
         );
         families
     }

@@ -18,9 +18,32 @@ use prometheus_client::registry::Registry;
 use crate::catalog_metrics::Catalogs;
 use crate::exposition::{MetricsFormat, to_prometheus_text};
 use crate::health::{HealthBoard, HealthBounds, PipelineState};
-use crate::metric_families::{Families, PipelineLabel};
+use crate::metric_families::{Families, PipelineLabel, TaskLabel};
 use crate::pipeline_metrics::PipelineMetrics;
 use crate::status::StatusBoard;
+
+/// A scheduled task's figures.
+#[derive(Debug)]
+pub(crate) struct TaskMetrics {
+    runs: prometheus_client::metrics::counter::Counter,
+    failures: prometheus_client::metrics::counter::Counter,
+    last_success: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+impl TaskMetrics {
+    pub(crate) fn succeeded(&self) {
+        self.runs.inc();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.last_success.set(now);
+    }
+
+    pub(crate) fn failed(&self) {
+        self.runs.inc();
+        self.failures.inc();
+    }
+}
 
 /// The runtime's metrics registry and health; cheap to clone.
 #[derive(Debug, Clone)]
@@ -90,6 +113,19 @@ impl Telemetry {
             self.health.clone(),
             self.status.clone(),
         )
+    }
+
+    /// The handles of a scheduled task.
+    pub(crate) fn task(&self, name: &str) -> TaskMetrics {
+        let label = TaskLabel {
+            task: name.to_owned(),
+        };
+        let f = &self.families;
+        TaskMetrics {
+            runs: f.task_runs.get_or_create(&label).clone(),
+            failures: f.task_failures.get_or_create(&label).clone(),
+            last_success: f.task_last_success.get_or_create(&label).clone(),
+        }
     }
 
     /// `inner` (the catalog's hook, given to the terminal sinks), with every

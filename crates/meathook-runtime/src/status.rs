@@ -119,6 +119,11 @@ impl StatusBoard {
 
     /// The catalog recorded `delivery`: its window's hours are filled in.
     fn recorded(&self, delivery: &Delivery) {
+        // A compacted file's window is the day its parts covered, delivered
+        // or not: the grid keeps what the parts said.
+        if !delivery.replaces.is_empty() {
+            return;
+        }
         self.window(
             &delivery.pipeline,
             delivery.window_start,

@@ -27,6 +27,7 @@ use crate::name::validate_name;
 use crate::pipeline::Ctx;
 use crate::settings::Settings;
 use crate::signals::Signals;
+use crate::task::{self, Task};
 
 /// One pipeline as the supervisor tracks it.
 struct Slot {
@@ -47,12 +48,27 @@ struct Slot {
 pub(crate) async fn supervise(
     settings: Settings,
     factories: Vec<Factory>,
+    scheduled: Vec<Task>,
     mut signals: Signals,
 ) -> Result<(), RuntimeError> {
     if factories.is_empty() {
         return Err(RuntimeError::NoPipelines);
     }
     settings.check()?;
+    let mut task_names = std::collections::HashSet::new();
+    for task in &scheduled {
+        let reason = task.problem().or_else(|| {
+            (!task_names.insert(task.name.clone()))
+                .then(|| format!("two tasks are called {}", task.name))
+        });
+        if let Some(reason) = reason {
+            return Err(RuntimeError::InvalidSetting {
+                pipeline: None,
+                setting: "task",
+                reason,
+            });
+        }
+    }
     let mut slots = Vec::with_capacity(factories.len());
     let mut names = std::collections::HashSet::new();
     for (index, mut factory) in factories.into_iter().enumerate() {
@@ -90,6 +106,10 @@ pub(crate) async fn supervise(
     let _exporters = export::start(&settings.telemetry, &settings.exports)?;
     let (stop_tx, stop_rx) = watch::channel(None);
     let mut tasks = JoinSet::new();
+    let mut background = JoinSet::new();
+    for task in scheduled {
+        background.spawn(task::run(task, settings.telemetry.clone(), stop_rx.clone()));
+    }
     for slot in &mut slots {
         if let Some(built) = slot.first.take() {
             start(&settings, slot, built, &stop_rx, &mut tasks);
@@ -128,7 +148,19 @@ pub(crate) async fn supervise(
     }
     tracing::info!(mode = ?settings.drain, deadline = ?settings.drain_deadline, "stopping: draining every pipeline");
     let _ = stop_tx.send(Some(settings.drain));
+    let drain_started = Instant::now();
     let outcome = wait_for_drain(&settings, &mut slots, &mut tasks, &mut signals).await;
+    // A scheduled task's run in progress may finish within the deadline.
+    let left = (drain_started + settings.drain_deadline).saturating_duration_since(Instant::now());
+    if tokio::time::timeout(left, async {
+        while background.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("a scheduled task was still running at the drain deadline; it was stopped");
+        background.abort_all();
+    }
     for slot in &slots {
         if slot.state != PipelineState::GivenUp {
             settings

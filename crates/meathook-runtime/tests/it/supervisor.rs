@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use meathook_core::{Backoff, TokioClock};
-use meathook_runtime::{Meathook, Pipeline, PipelineState, RuntimeError};
+use meathook_runtime::{Meathook, Pipeline, PipelineState, RuntimeError, Task};
 use support::{Gate, Script, Scripted, Step, sample};
 use time::macros::datetime;
 
@@ -297,4 +297,102 @@ async fn a_setting_that_cannot_work_stops_run_naming_it() {
         message.contains("pipeline p") && message.contains("interval"),
         "{message}"
     );
+}
+
+fn idle_pipeline(gate: &Gate) -> Pipeline<Scripted, Gate> {
+    Pipeline::new(
+        Scripted {
+            name: "p",
+            script: Script::new([Step::Records(vec![1])]),
+        },
+        gate.clone(),
+        Duration::from_secs(10),
+    )
+    .with_clock(clock())
+}
+
+/// A scheduled task runs at start and then on its interval, a failed run
+/// is counted and the next runs as scheduled, and none starts after the
+/// stop signal.
+#[tokio::test(start_paused = true)]
+async fn a_task_runs_at_start_and_on_its_interval_and_failures_are_counted() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let gate = Gate::default();
+    let runtime = {
+        let (runs, gate) = (runs.clone(), gate.clone());
+        Meathook::builder()
+            .pipeline(move || idle_pipeline(&gate))
+            .task(Task::every("tidy", Duration::from_secs(60), move || {
+                let run = runs.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if run == 1 {
+                        return Err(std::io::Error::other("the second run fails"));
+                    }
+                    Ok(())
+                }
+            }))
+    };
+    let telemetry = runtime.telemetry();
+    // Runs at 0, 61, 122 and 183 s; the stop comes at 200 s.
+    runtime
+        .run_until(tokio::time::sleep(Duration::from_secs(200)))
+        .await
+        .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    let text = telemetry.encode();
+    assert_eq!(
+        sample(&text, "meathook_task_runs_total{task=\"tidy\"}"),
+        Some(4.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "meathook_task_failures_total{task=\"tidy\"}"),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &text,
+            "meathook_task_last_success_timestamp_seconds{task=\"tidy\"}"
+        )
+        .unwrap()
+            > 0.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tasks_without_an_interval_or_with_one_name_are_refused() {
+    for tasks in [
+        vec![Task::every("zero", Duration::ZERO, || async {
+            Ok::<(), std::io::Error>(())
+        })],
+        vec![
+            Task::every("twice", Duration::from_secs(1), || async {
+                Ok::<(), std::io::Error>(())
+            }),
+            Task::every("twice", Duration::from_secs(2), || async {
+                Ok::<(), std::io::Error>(())
+            }),
+        ],
+    ] {
+        let gate = Gate::default();
+        let mut builder = Meathook::builder().pipeline(move || idle_pipeline(&gate));
+        for task in tasks {
+            builder = builder.task(task);
+        }
+        let err = builder
+            .run_until(tokio::time::sleep(Duration::from_secs(1)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RuntimeError::InvalidSetting {
+                    setting: "task",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
 }
