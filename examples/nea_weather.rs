@@ -30,8 +30,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meathook::parquet::{Destination, FileSinkBuilder};
-use meathook::runtime::{MeathookBuilder, SataySender};
+use meathook::contracts::Deliveries;
+use meathook::parquet::{CompactionReport, Compactor, Destination, FileSinkBuilder};
+use meathook::runtime::{MeathookBuilder, SataySender, Task, TaskError};
 use meathook::{
     BoxSink, Drain, FlushPolicy, HfSink, Meathook, ParquetEncoder, Pipeline, RuntimeError,
     SatayCollector, SatayError, SinkExt as _,
@@ -115,6 +116,8 @@ struct Shared {
     spool_dir: PathBuf,
     flush: FlushPolicy,
     terminal: Terminal,
+    /// The catalog's hook, for the compaction task.
+    deliveries: Deliveries,
 }
 
 /// What makes a reading the same reading: NEA serves each one for a while.
@@ -259,6 +262,7 @@ fn shared(
         spool_dir: config.spool_dir.clone(),
         flush,
         terminal,
+        deliveries: deliveries.clone(),
     })
 }
 
@@ -283,12 +287,58 @@ fn build(
         builder = builder.with_metrics_textfile(path, Duration::from_secs(15));
     }
     builder.telemetry().watch_catalog(catalog.stats());
+    if let Some(root) = config.compaction_root() {
+        builder = builder.task(compaction(
+            root,
+            &config.compaction,
+            shared.deliveries.clone(),
+        ));
+    }
     for (key, collector) in &config.collectors {
         let name = collector.name.clone().unwrap_or_else(|| key.clone());
         let request = request(key).ok_or_else(|| format!("unknown collector {key}"))?;
         builder = add(builder, shared, name, collector.interval, request);
     }
     Ok(builder)
+}
+
+/// The scheduled task that compacts each finished day of the dataset at
+/// `root` into one file per pipeline, and records it in the catalog.
+fn compaction(root: PathBuf, settings: &config::Compaction, deliveries: Deliveries) -> Task {
+    let horizon = time::Duration::try_from(settings.horizon).unwrap_or(time::Duration::DAY);
+    Task::every("compaction", settings.every, move || {
+        let (root, deliveries) = (root.clone(), deliveries.clone());
+        async move {
+            let report: CompactionReport = tokio::task::spawn_blocking(move || {
+                Compactor::local(root)
+                    .with_horizon(horizon)
+                    .with_deliveries(deliveries)
+                    .run(time::OffsetDateTime::now_utc())
+            })
+            .await
+            .map_err(|e| TaskError::from(e.to_string()))??;
+            for done in &report.compacted {
+                tracing::info!(
+                    folder = %done.folder,
+                    file = %done.file,
+                    replaced = done.replaced,
+                    rows = done.rows,
+                    bytes_before = done.bytes_before,
+                    bytes_after = done.bytes_after,
+                    "compacted"
+                );
+            }
+            for (folder, error) in &report.failed {
+                tracing::warn!(%folder, error = %meathook::contracts::ErrorChain(error), "not compacted");
+            }
+            match report.failed.len() {
+                0 => Ok(()),
+                n => Err(TaskError::from(format!(
+                    "{n} day folders could not be compacted (see the warnings)"
+                ))),
+            }
+        }
+    })
 }
 
 /// Probes the directory or object-store URL `url`.

@@ -41,6 +41,9 @@ pub(crate) struct Config {
     /// Where every delivered file is recorded.
     #[serde(default)]
     pub(crate) catalog: crate::catalog::CatalogSection,
+    /// A day's files compacted into one per pipeline.
+    #[serde(default)]
+    pub(crate) compaction: Compaction,
     /// One pipeline per entry, keyed by the NEA API it polls.
     pub(crate) collectors: BTreeMap<String, Collector>,
 }
@@ -128,6 +131,39 @@ pub(crate) struct Api {
 pub(crate) struct Metrics {
     pub(crate) addr: Option<SocketAddr>,
     pub(crate) textfile: Option<PathBuf>,
+}
+
+/// `[compaction]`: each day's files of a pipeline compacted into one, in a
+/// local dataset directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Compaction {
+    /// `None`: on for a local directory, off elsewhere.
+    pub(crate) enabled: Option<bool>,
+    /// How often to look for days to compact.
+    #[serde(deserialize_with = "duration", default = "one_hour")]
+    pub(crate) every: Duration,
+    /// How long after a day ends its files are compacted.
+    #[serde(deserialize_with = "duration", default = "two_hours")]
+    pub(crate) horizon: Duration,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            every: one_hour(),
+            horizon: two_hours(),
+        }
+    }
+}
+
+fn one_hour() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn two_hours() -> Duration {
+    Duration::from_secs(7200)
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,6 +360,16 @@ impl Config {
         self.catalog
             .check(&file.to_string(), at)
             .map_err(ConfigError)?;
+        if self.compaction.enabled == Some(true) && self.compaction_root().is_none() {
+            return Err(ConfigError(format!(
+                "{file}: `compaction.enabled`{}: compaction works on a local dataset directory;                  this configuration delivers to {} (remove the key, or set it to false)",
+                at("enabled"),
+                match &self.sink.huggingface {
+                    Some(hf) => format!("the HuggingFace dataset {}", hf.repo),
+                    None => self.destination(),
+                }
+            )));
+        }
         Ok(())
     }
 
@@ -409,6 +455,21 @@ impl Config {
                 .join("dataset")
                 .to_string_lossy()
                 .into_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// The local dataset directory compaction runs on, if it runs: the
+    /// file destination when it is a directory and compaction is not
+    /// turned off.
+    pub(crate) fn compaction_root(&self) -> Option<PathBuf> {
+        if self.compaction.enabled == Some(false) || self.sink.huggingface.is_some() {
+            return None;
+        }
+        match meathook::parquet::Destination::parse(&self.destination()) {
+            Ok(meathook::parquet::Destination::Local { root }) => Some(root),
+            _ => None,
         }
     }
 }

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use meathook_testkit::hub::{FakeHub, FakeHubConfig, HubRoute, TokenRole};
 use meathook_testkit::{FakeNea, FakeNeaConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Reading {
     station_id: String,
     #[serde(with = "meathook::parquet::timestamp")]
@@ -448,4 +448,82 @@ fn bad_configurations_exit_2_naming_the_key_and_line() {
         api.contains("collectors.wind") && api.contains("air_temperature"),
         "{api}"
     );
+
+    let compaction = refused(
+        "compaction",
+        &format!(
+            "{base}[sink.files]\ndestination = \"memory://\"\n[compaction]\nenabled = true\n[collectors.rainfall]\ninterval = \"1m\"\n"
+        ),
+    );
+    assert!(
+        compaction.contains("compaction.enabled")
+            && compaction.contains("line 7")
+            && compaction.contains("local dataset directory"),
+        "{compaction}"
+    );
+}
+
+/// A finished day already in the dataset (three hourly files of a
+/// pipeline) is compacted into one file by the example's scheduled task,
+/// and the compaction is recorded in the catalog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_day_in_the_dataset_is_compacted_and_catalogued() {
+    use meathook::contracts::{BatchId, Sink as _, WindowMeta};
+    let fake = fake_nea().await;
+    let dir = scratch("compact");
+    let mut seeded = meathook::parquet::FileSink::new(
+        dir.join("dataset").to_str().unwrap(),
+        meathook::ParquetEncoder::<Reading>::new().unwrap(),
+    )
+    .unwrap();
+    let day = time::macros::datetime!(2026-01-01 00:00 UTC);
+    for hour in 0..3u64 {
+        let start = day + time::Duration::hours(hour as i64);
+        let window = WindowMeta::containing("air_temperature", start, Duration::from_secs(3600))
+            .with_batch(BatchId::legacy(hour * 10, hour * 10 + 1));
+        let readings = (0..2)
+            .map(|i| Reading {
+                station_id: format!("S{i}"),
+                timestamp: start,
+                value: 20.0 + hour as f64,
+                unit: "deg C".into(),
+            })
+            .collect();
+        seeded.ingest(&window, readings).await.unwrap();
+    }
+    let folder = dir.join("dataset/data/air_temperature/2026-01-01");
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 3);
+
+    let log = dir.join("run.log");
+    let mut child = start(&config(&dir, &fake.base_url()), &log);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    signal(&child, "TERM");
+    let code = tokio::task::block_in_place(|| wait(&mut child, Duration::from_secs(40), &log));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, 0, "{text}");
+
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}\n{text}");
+    assert_eq!(names[1], "_compacted.json");
+    let rows = meathook::parquet::read_parquet::<Reading>(&folder.join(&names[0])).unwrap();
+    assert_eq!(rows.len(), 6);
+    let manifest = dir.join("spool").join(meathook::catalog::MANIFEST_FILE);
+    let mut compactions = Vec::new();
+    meathook::catalog::for_each_record(&manifest, |r| {
+        if !r.replaces.is_empty() {
+            compactions.push(r);
+        }
+    })
+    .unwrap();
+    assert_eq!(compactions.len(), 1, "{compactions:?}");
+    assert_eq!(
+        compactions[0].path,
+        format!("data/air_temperature/2026-01-01/{}", names[0])
+    );
+    assert_eq!((compactions[0].rows, compactions[0].replaces.len()), (6, 3));
+    let _ = std::fs::remove_dir_all(dir);
 }
