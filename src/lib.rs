@@ -33,6 +33,11 @@
 //!   directory or object storage; [`HfSink`] commits it to a HuggingFace
 //!   dataset. Any type implementing [`Sink`] can stand there instead, and
 //!   [`BoxSink`] picks one at run time.
+//! - **Compaction**: `parquet::Compactor` turns each finished day's files of
+//!   a pipeline in a local dataset directory into one file, which readers
+//!   see in place of its parts in one step; run it as a scheduled
+//!   [`runtime::Task`] beside the pipelines, or by hand (`meathook compact
+//!   DIR`).
 //!
 //! The top level holds what a program starts with. The rest is in modules,
 //! one per crate: [`contracts`] (the traits and the IO-free layers: `Tee`,
@@ -50,6 +55,7 @@
 //! | `satay` | with `huggingface` | [`SatayCollector`] for satay-generated API clients |
 //! | `metrics-http` | with `huggingface` | the runtime's `/metrics` and `/healthz` listener |
 //! | `postgres` | no | `catalog::postgres`: the delivery catalog in PostgreSQL, back-filled from the manifest |
+//! | `cli` | no | the `meathook` command (`meathook compact DIR`; implies `parquet`) |
 //!
 //! With `--no-default-features` you get the contracts, the layers, the spool,
 //! the runtime, the catalog's manifest and the file layer, and no HTTP, arrow

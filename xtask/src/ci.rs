@@ -157,7 +157,11 @@ fn heavy_in(tree: &[(String, String)]) -> Vec<&str> {
 fn features() -> Result<(), String> {
     // Both light builds are checked before either fails, so one run names
     // every offender.
-    let light = [bare_facade_is_light(), file_layer_is_light()];
+    let light = [
+        bare_facade_is_light(),
+        file_layer_is_light(),
+        default_build_has_no_command_line(),
+    ];
     let failures: Vec<String> = light.into_iter().filter_map(Result::err).collect();
     if !failures.is_empty() {
         return Err(failures.join("\n"));
@@ -185,6 +189,22 @@ fn bare_facade_is_light() -> Result<(), String> {
             offenders.join(", ")
         ));
     }
+    Ok(())
+}
+
+/// The facade's default build compiles no command-line parser: the
+/// commands (the facade's, the spool's, the catalog's) are behind `cli`
+/// features a library user does not get by default.
+fn default_build_has_no_command_line() -> Result<(), String> {
+    let tree = facade_tree(&[])?;
+    if tree.iter().any(|(name, _)| name == "clap") {
+        return Err(
+            "the default build pulls in clap\n  how to fix: keep every command behind a `cli` feature that \
+             is off in the facade's defaults (see `cargo tree -e normal -p meathook -i clap`)"
+                .into(),
+        );
+    }
+    eprintln!("  the default build has no command-line parser (clap)");
     Ok(())
 }
 

@@ -9,6 +9,12 @@
 //! file is renamed after checking the name is free. A crash at any point
 //! leaves at most a `.part` file, which the next start removes.
 //!
+//! A day folder that compaction may swap (see `meathook_parquet::compact`)
+//! is held by a [`FolderLock`]: shared while a file is published into it,
+//! exclusive while it is swapped, so no file is ever linked into a folder
+//! that is being replaced. A name that is free but covered by the folder's
+//! compacted file ([`crate::coverage`]) is not published again.
+//!
 //! Everything here blocks: callers run it on the blocking thread pool.
 
 use std::fs::{self, File, OpenOptions};

@@ -7,7 +7,9 @@
 //! a scratch file chunk by chunk (memory is bounded by a chunk and a row
 //! group, not by the window), fsynced, then published atomically: linked
 //! into place locally, conditionally created remotely. A replay finds its
-//! file already there and does nothing. Encoding and file IO run on tokio's
+//! file already there and does nothing; locally, a replay whose day folder
+//! was compacted since finds its batch in the folder's compaction record
+//! (`meathook_files::coverage`) and does nothing either. Encoding and file IO run on tokio's
 //! blocking pool, never on the executor's worker threads.
 //!
 //! Beside the files, the destination's dataset card (`README.md`) gets a

@@ -136,12 +136,12 @@ impl Answer {
                 }
                 writeln!(
                     out,
-                    "window_start\twindow_end\tpipeline\tdestination\tpath\trows\tbytes\tsha256\tcommit\tdelivered_at\tattempts"
+                    "window_start\twindow_end\tpipeline\tdestination\tpath\trows\tbytes\tsha256\tcommit\tdelivered_at\tattempts\tcompacted_into"
                 )?;
                 for r in deliveries {
                     writeln!(
                         out,
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         rfc3339(r.window_start),
                         rfc3339(r.window_end),
                         r.pipeline,
@@ -152,7 +152,8 @@ impl Answer {
                         r.sha256,
                         r.commit.as_deref().unwrap_or("-"),
                         rfc3339(r.delivered_at),
-                        r.attempts
+                        r.attempts,
+                        r.compacted_into.as_deref().unwrap_or("-")
                     )?;
                 }
             }
