@@ -213,7 +213,263 @@ impl std::fmt::Debug for Compactor {
     }
 }
 
+/// The new parts of a day folder a compaction takes, sorted by name (which
+/// is by window start, then batch identity): every `.parquet` file but the
+/// compacted file `previous` names. `None` when there is nothing to do: no
+/// part beside a compacted file, or a single part alone.
+///
+/// # Errors
+///
+/// [`CompactError::Unexpected`] for a compacted file the record does not
+/// name (moved in by hand, or left by an interrupted compaction of another
+/// destination): compacting it again would count its rows twice.
+pub fn select_parts(
+    folder: &str,
+    names: &[String],
+    previous: Option<&Coverage>,
+) -> Result<Option<Vec<String>>, CompactError> {
+    let mut parts = Vec::new();
+    for name in names {
+        if !name.ends_with(&format!(".{EXTENSION}")) || previous.is_some_and(|c| &c.file == name) {
+            continue;
+        }
+        if layout::is_compacted_name(name) {
+            return Err(CompactError::Unexpected {
+                path: Path::new(folder).join(name),
+                reason: "a compacted file that the folder's record does not name",
+            });
+        }
+        parts.push(name.clone());
+    }
+    parts.sort();
+    let enough = match previous {
+        Some(_) => !parts.is_empty(),
+        None => parts.len() > 1,
+    };
+    Ok(enough.then_some(parts))
+}
+
+/// One day folder's merge, whatever the destination: the folder's previous
+/// compacted file (if any) and its new parts, as local files, into one
+/// file and the record of what it covers.
+#[derive(Debug, Clone)]
+pub struct Merge {
+    /// The folder, relative to the destination (`data/{pipeline}/{date}`).
+    pub folder: String,
+    /// Its day.
+    pub date: Date,
+    /// The folder's record, if it was compacted before.
+    pub previous: Option<Coverage>,
+    /// A local copy of the compacted file `previous` names.
+    pub previous_file: Option<PathBuf>,
+    /// The new parts, name and local copy, in the order of their rows.
+    pub parts: Vec<(String, PathBuf)>,
+    /// Rows per row group of the compacted file.
+    pub row_group_size: usize,
+}
+
+/// A merge written: the compacted file, under its name, and its record.
+#[derive(Debug)]
+pub struct Merged {
+    /// The compacted file (in the directory the merge was written to).
+    pub path: PathBuf,
+    /// What it covers; its `file` is the name `path` has.
+    pub coverage: Coverage,
+    /// The bytes of the files it replaces.
+    pub bytes_before: u64,
+    inputs: Vec<Input>,
+}
+
+impl Merged {
+    /// What the compaction of `folder` did, once this merge is in place.
+    pub fn compacted(&self, folder: &str) -> Compacted {
+        Compacted {
+            folder: folder.to_owned(),
+            file: self.coverage.file.clone(),
+            replaced: self.coverage.replaced.len(),
+            parts: self.coverage.parts.len(),
+            rows: self.coverage.rows,
+            bytes_before: self.bytes_before,
+            bytes_after: self.coverage.bytes,
+        }
+    }
+}
+
+impl Merge {
+    /// Writes the compacted file into `dir` (fsynced, under its final
+    /// name): every row of the previous compacted file, then of each part,
+    /// in order, re-encoded with the settings of every meathook parquet
+    /// file and counted.
+    ///
+    /// # Errors
+    ///
+    /// [`CompactError::Schema`] when the inputs' schemas differ,
+    /// [`CompactError::Rows`] when the rows do not add up, and the file
+    /// and parquet errors, naming the file; nothing is left in `dir` but
+    /// a scratch file the next clean-up removes.
+    pub fn write(&self, dir: &Path) -> Result<Merged, CompactError> {
+        let mut inputs = Vec::new();
+        if let (Some(previous), Some(path)) = (&self.previous, &self.previous_file) {
+            inputs.push(input(path, &previous.file)?);
+        }
+        for (name, path) in &self.parts {
+            inputs.push(input(path, name)?);
+        }
+        let Some(first) = inputs.first() else {
+            return Err(CompactError::Unexpected {
+                path: PathBuf::from(&self.folder),
+                reason: "nothing to merge",
+            });
+        };
+        let schema = first.schema.clone();
+        if let Some(other) = inputs.iter().find(|i| i.schema.fields() != schema.fields()) {
+            return Err(CompactError::Schema {
+                folder: self.folder.clone(),
+                first: first.name.clone(),
+                other: other.name.clone(),
+            });
+        }
+        let mut covered: Vec<CoveredPart> = self
+            .previous
+            .as_ref()
+            .map(|c| c.parts.clone())
+            .unwrap_or_default();
+        for part in &inputs[usize::from(self.previous.is_some())..] {
+            let sha = local::sha256_of(&part.path).map_err(|source| CompactError::Io {
+                action: "read",
+                path: part.path.clone(),
+                source,
+            })?;
+            covered.push(CoveredPart {
+                name: part.name.clone(),
+                sha256: hex(&sha),
+                rows: part.rows,
+                bytes: part.bytes,
+            });
+        }
+        let names: Vec<&str> = covered.iter().map(|p| p.name.as_str()).collect();
+        let file = layout::compacted_name(self.date, &names, EXTENSION);
+        let expected: u64 = inputs.iter().map(|i| i.rows).sum();
+        let (path, sha256, bytes) = write_rows(
+            &self.folder,
+            dir,
+            &file,
+            &inputs,
+            &schema,
+            expected,
+            self.row_group_size,
+        )?;
+        Ok(Merged {
+            path,
+            coverage: Coverage {
+                version: COVERAGE_VERSION,
+                file,
+                sha256: hex(&sha256),
+                rows: expected,
+                bytes,
+                parts: covered,
+                replaced: inputs.iter().map(|i| i.name.clone()).collect(),
+            },
+            bytes_before: inputs.iter().map(|i| i.bytes).sum(),
+            inputs,
+        })
+    }
+}
+
+/// Writes `merge` into the staging directory `stage`: the compacted file
+/// and its record, fsynced.
+fn stage_merge(merge: &Merge, stage: &Path) -> Result<Merged, CompactError> {
+    let merged = merge.write(stage)?;
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CompactError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let record = stage.join(COVERAGE_FILE);
+    write_synced(&record, &merged.coverage.to_json()).map_err(io("write", &record))?;
+    local::sync_dir(stage).map_err(io("sync", stage))?;
+    Ok(merged)
+}
+
+/// Writes the rows of `inputs` into `dir/file`, fsynced; its path, SHA-256
+/// and length.
+#[allow(clippy::too_many_arguments)] // one call site, each argument named
+fn write_rows(
+    folder: &str,
+    dir: &Path,
+    file: &str,
+    inputs: &[Input],
+    schema: &SchemaRef,
+    expected: u64,
+    row_group_size: usize,
+) -> Result<(PathBuf, [u8; 32], u64), CompactError> {
+    let parquet = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: parquet::errors::ParquetError| CompactError::Parquet {
+            path,
+            message: e.to_string(),
+        }
+    };
+    let target = dir.join(file);
+    let out = ScratchFile::create(dir).map_err(|source| CompactError::Io {
+        action: "create",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let compression = inputs
+        .iter()
+        .find_map(|i| i.compression)
+        .unwrap_or(parquet::basic::Compression::ZSTD(Default::default()));
+    let props = writer_properties(schema, compression, row_group_size).map_err(parquet(&target))?;
+    let mut writer =
+        ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(parquet(&target))?;
+    for input in inputs {
+        let reader = File::open(&input.path)
+            .map_err(|source| CompactError::Io {
+                action: "open",
+                path: input.path.clone(),
+                source,
+            })
+            .and_then(|f| {
+                ParquetRecordBatchReaderBuilder::try_new(f)
+                    .and_then(|b| b.build())
+                    .map_err(parquet(&input.path))
+            })?;
+        for batch in reader {
+            let batch = batch.map_err(|e| CompactError::Parquet {
+                path: input.path.clone(),
+                message: e.to_string(),
+            })?;
+            writer.write(&batch).map_err(parquet(&target))?;
+        }
+    }
+    let out = writer.into_inner().map_err(parquet(&target))?;
+    let sealed = out.seal().map_err(|source| CompactError::Io {
+        action: "write",
+        path: target.clone(),
+        source,
+    })?;
+    let written = rows_of(&sealed.path).map_err(parquet(&target))?;
+    if written != expected {
+        return Err(CompactError::Rows {
+            folder: folder.to_owned(),
+            expected,
+            written,
+        });
+    }
+    fs::rename(&sealed.path, &target).map_err(|source| CompactError::Io {
+        action: "name",
+        path: target.clone(),
+        source,
+    })?;
+    Ok((target, sealed.sha256, sealed.len))
+}
+
 /// One file compaction reads.
+#[derive(Debug)]
 struct Input {
     name: String,
     path: PathBuf,
@@ -428,7 +684,6 @@ impl Compactor {
             Err(e) => return Err(e),
         };
         let previous = local::read_coverage(&folder).map_err(io("read", &folder))?;
-        let mut parts = Vec::new();
         for name in &names {
             let path = folder.join(name);
             let kind = fs::symlink_metadata(&path)
@@ -440,66 +695,23 @@ impl Compactor {
                     reason: "a directory in a day folder",
                 });
             }
-            if !name.ends_with(&format!(".{EXTENSION}")) {
-                continue;
-            }
-            if previous.as_ref().is_some_and(|c| &c.file == name) {
-                continue;
-            }
-            if layout::is_compacted_name(name) {
-                return Err(CompactError::Unexpected {
-                    path,
-                    reason: "a compacted file that the folder's record does not name",
-                });
-            }
-            parts.push(name.clone());
         }
-        let enough = match &previous {
-            Some(_) => !parts.is_empty(),
-            None => parts.len() > 1,
-        };
-        if !enough {
+        let Some(parts) = select_parts(relative, &names, previous.as_ref())? else {
             return Ok(None);
-        }
-        let mut inputs = Vec::new();
-        if let Some(previous) = &previous {
-            inputs.push(input(&folder, &previous.file)?);
-        }
-        for name in &parts {
-            inputs.push(input(&folder, name)?);
-        }
-        let schema = inputs[0].schema.clone();
-        if let Some(other) = inputs.iter().find(|i| i.schema.fields() != schema.fields()) {
-            return Err(CompactError::Schema {
-                folder: relative.to_owned(),
-                first: inputs[0].name.clone(),
-                other: other.name.clone(),
-            });
-        }
-        let mut covered: Vec<CoveredPart> = previous
-            .as_ref()
-            .map(|c| c.parts.clone())
-            .unwrap_or_default();
-        for part in &inputs[usize::from(previous.is_some())..] {
-            let sha = local::sha256_of(&part.path).map_err(io("read", &part.path))?;
-            covered.push(CoveredPart {
-                name: part.name.clone(),
-                sha256: hex(&sha),
-                rows: part.rows,
-                bytes: part.bytes,
-            });
-        }
-        let covered_names: Vec<&str> = covered.iter().map(|p| p.name.as_str()).collect();
-        let file = layout::compacted_name(date, &covered_names, EXTENSION);
-        let expected: u64 = inputs.iter().map(|i| i.rows).sum();
-
+        };
+        let merge = Merge {
+            folder: relative.to_owned(),
+            date,
+            previous_file: previous.as_ref().map(|c| folder.join(&c.file)),
+            previous,
+            parts: parts.iter().map(|n| (n.clone(), folder.join(n))).collect(),
+            row_group_size: self.row_group_size,
+        };
         let scratch = self.root.join(SCRATCH_DIR);
         let stage =
             local::stage_dir(&scratch).map_err(io("create a staging directory in", &scratch))?;
-        let staged =
-            self.write_staged(relative, &stage, &file, &inputs, &schema, expected, covered);
-        let staged = match staged {
-            Ok(staged) => staged,
+        let merged = match stage_merge(&merge, &stage) {
+            Ok(merged) => merged,
             Err(e) => {
                 let _ = local::remove_stage(&stage);
                 return Err(e);
@@ -509,7 +721,7 @@ impl Compactor {
 
         // The swap, under the folder's exclusive lock.
         let lock = FolderLock::exclusive(&folder).map_err(io("lock", &folder))?;
-        if let Err(e) = link_the_rest(relative, &folder, &stage, &inputs) {
+        if let Err(e) = link_the_rest(relative, &folder, &stage, &merged.inputs) {
             drop(lock);
             let _ = local::remove_stage(&stage);
             return Err(e);
@@ -549,109 +761,7 @@ impl Compactor {
         if let Some(note) = owed {
             settle(&note).map_err(io("remove", &note))?;
         }
-        Ok(Some(Compacted {
-            folder: relative.to_owned(),
-            file,
-            replaced: inputs.len(),
-            parts: staged.parts,
-            rows: expected,
-            bytes_before: inputs.iter().map(|i| i.bytes).sum(),
-            bytes_after: staged.bytes,
-        }))
-    }
-
-    /// Writes the compacted file and its record into `stage`, fsynced.
-    #[allow(clippy::too_many_arguments)] // one call site, each argument named
-    fn write_staged(
-        &self,
-        relative: &str,
-        stage: &Path,
-        file: &str,
-        inputs: &[Input],
-        schema: &SchemaRef,
-        expected: u64,
-        parts: Vec<CoveredPart>,
-    ) -> Result<Staged, CompactError> {
-        let parquet = |path: &Path| {
-            let path = path.to_path_buf();
-            move |e: parquet::errors::ParquetError| CompactError::Parquet {
-                path,
-                message: e.to_string(),
-            }
-        };
-        let target = stage.join(file);
-        let out = ScratchFile::create(stage).map_err(|source| CompactError::Io {
-            action: "create",
-            path: stage.to_path_buf(),
-            source,
-        })?;
-        let compression = inputs
-            .iter()
-            .find_map(|i| i.compression)
-            .unwrap_or(parquet::basic::Compression::ZSTD(Default::default()));
-        let props = writer_properties(schema, compression, self.row_group_size)
-            .map_err(parquet(&target))?;
-        let mut writer =
-            ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(parquet(&target))?;
-        for input in inputs {
-            let reader = File::open(&input.path)
-                .map_err(|source| CompactError::Io {
-                    action: "open",
-                    path: input.path.clone(),
-                    source,
-                })
-                .and_then(|f| {
-                    ParquetRecordBatchReaderBuilder::try_new(f)
-                        .and_then(|b| b.build())
-                        .map_err(parquet(&input.path))
-                })?;
-            for batch in reader {
-                let batch = batch.map_err(|e| CompactError::Parquet {
-                    path: input.path.clone(),
-                    message: e.to_string(),
-                })?;
-                writer.write(&batch).map_err(parquet(&target))?;
-            }
-        }
-        let out = writer.into_inner().map_err(parquet(&target))?;
-        let sealed = out.seal().map_err(|source| CompactError::Io {
-            action: "write",
-            path: target.clone(),
-            source,
-        })?;
-        let written = rows_of(&sealed.path).map_err(parquet(&target))?;
-        if written != expected {
-            return Err(CompactError::Rows {
-                folder: relative.to_owned(),
-                expected,
-                written,
-            });
-        }
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| CompactError::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        fs::rename(&sealed.path, &target).map_err(io("name", &target))?;
-        let coverage = Coverage {
-            version: COVERAGE_VERSION,
-            file: file.to_owned(),
-            sha256: hex(&sealed.sha256),
-            rows: written,
-            bytes: sealed.len,
-            parts,
-            replaced: inputs.iter().map(|i| i.name.clone()).collect(),
-        };
-        let record = stage.join(COVERAGE_FILE);
-        write_synced(&record, &coverage.to_json()).map_err(io("write", &record))?;
-        local::sync_dir(stage).map_err(io("sync", stage))?;
-        Ok(Staged {
-            parts: coverage.parts.len(),
-            bytes: sealed.len,
-        })
+        Ok(Some(merged.compacted(relative)))
     }
 }
 
@@ -702,12 +812,6 @@ fn owed_reports(scratch: &Path) -> Result<Vec<(String, Date, PathBuf)>, CompactE
     Ok(owed)
 }
 
-/// What the staging directory holds.
-struct Staged {
-    parts: usize,
-    bytes: u64,
-}
-
 /// Under the folder's exclusive lock: checks that every input is still
 /// there, unchanged, and links everything else (parts that arrived since,
 /// other files) into `stage`, then syncs it.
@@ -745,8 +849,8 @@ fn link_the_rest(
     })
 }
 
-fn input(folder: &Path, name: &str) -> Result<Input, CompactError> {
-    let path = folder.join(name);
+fn input(path: &Path, name: &str) -> Result<Input, CompactError> {
+    let path = path.to_path_buf();
     let file = File::open(&path).map_err(|source| CompactError::Io {
         action: "open",
         path: path.clone(),
