@@ -19,6 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use meathook_files::card::{self, CARD_PATH};
+use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES};
 
 use crate::action::{Commit, CommitOp, Download, MAX_INLINE, Preupload, PreuploadFile, RemoteFile};
 use crate::error::HfError;
@@ -103,6 +104,28 @@ pub(crate) async fn prepare(
             }
             None => to_upload.push(i),
         }
+    }
+    // A part missing from the branch may have been compacted since it was
+    // first committed: its folder's record then says so, and a replay is
+    // not committed again beside the compacted file.
+    if !to_upload.is_empty() {
+        let records = compaction_records(hub, to_upload.iter().map(|&i| &files[i])).await?;
+        to_upload.retain(|&i| {
+            let f = &files[i];
+            let covered = f
+                .path
+                .rsplit_once('/')
+                .and_then(|(folder, name)| records.get(folder)?.part(name));
+            let Some(part) = covered else {
+                return true;
+            };
+            answers[i] = Some(if part.sha256.eq_ignore_ascii_case(&f.oid) {
+                Ok(Delivered::AlreadyThere)
+            } else {
+                Err(conflict(hub, f, &part.sha256))
+            });
+            false
+        });
     }
     if !to_upload.is_empty() {
         let mut objects: Vec<(String, u64)> = to_upload
@@ -203,6 +226,47 @@ fn conflict(hub: &HubClient, f: &ReadyFile, existing: &str) -> HfError {
         existing: crate::action::snippet(existing.as_bytes()),
         ours: f.oid.clone(),
     }
+}
+
+/// The compaction records of the folders of `files` that compaction may
+/// have reached: day folders of days that have ended (compaction never
+/// takes a day before it ends), and folders whose name is not a date.
+async fn compaction_records<'a>(
+    hub: &HubClient,
+    files: impl Iterator<Item = &'a ReadyFile>,
+) -> Result<HashMap<String, Coverage>, HfError> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let folders: BTreeSet<&str> = files
+        .filter_map(|f| f.path.rsplit_once('/').map(|(folder, _)| folder))
+        .filter(|folder| {
+            let day = folder.rsplit('/').next().unwrap_or(folder);
+            parse_day(day).is_none_or(|date| date < today)
+        })
+        .collect();
+    let mut records = HashMap::new();
+    for folder in folders {
+        let path = format!("{folder}/{COVERAGE_FILE}");
+        let limit = usize::try_from(MAX_COVERAGE_BYTES).unwrap_or(usize::MAX);
+        let Some(bytes) = hub
+            .download("reading a day's compaction record", &path, limit)
+            .await?
+        else {
+            continue;
+        };
+        let record = Coverage::from_json(&bytes).map_err(|e| HfError::Decode {
+            repo: hub.repo(),
+            call: "reading a day's compaction record",
+            reason: format!("{path}: {e}; a part is not committed beside a compacted file whose record cannot be read"),
+        })?;
+        records.insert(folder.to_owned(), record);
+    }
+    Ok(records)
+}
+
+/// A day folder's date (`YYYY-MM-DD`).
+pub(crate) fn parse_day(name: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(name, format).ok()
 }
 
 /// Preuploads every path; returns the head and each path's status.

@@ -392,6 +392,38 @@ impl Committer {
         self.state().commits.push_back(Instant::now());
     }
 
+    /// Holds off every round until the guard is dropped: for a commit of
+    /// another kind (a compaction's), prepared and sent while no round
+    /// changes the branch.
+    pub(crate) async fn hold_rounds(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.round.lock().await
+    }
+
+    /// Sends `commit` (under [`hold_rounds`](Self::hold_rounds)) as a round
+    /// sends its own: one slot after the last commit request, once the
+    /// budget and any rate-limit pause allow, counted against the budget.
+    pub(crate) async fn send_alone(
+        &self,
+        hub: &HubClient,
+        commit: crate::action::Commit,
+    ) -> Result<String, HfError> {
+        let slot = self.state().commits.back().map(|last| *last + self.slot());
+        if let Some(at) = slot {
+            tokio::time::sleep_until(at).await;
+        }
+        self.await_budget().await;
+        self.note_commit();
+        match hub.call("commit", commit).await {
+            Ok(done) => Ok(done.commit_oid),
+            Err(error) => {
+                if let HfError::RateLimited { wait, .. } = &error {
+                    self.state().paused_until = Some(Instant::now() + *wait);
+                }
+                Err(error)
+            }
+        }
+    }
+
     /// Files waiting for a commit.
     pub(crate) fn pending(&self) -> usize {
         self.state().pending.len()

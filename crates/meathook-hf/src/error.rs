@@ -327,6 +327,30 @@ pub enum HfError {
         /// The operating system's answer.
         source: Arc<io::Error>,
     },
+    /// A day folder could not be compacted: its files changed meanwhile
+    /// (transient: it is compacted again), or they cannot be merged (two
+    /// schemas, a file that is not parquet: permanent for that folder).
+    /// Nothing on the branch changed.
+    #[error("{repo}: {folder} was not compacted: {reason}")]
+    Compaction {
+        /// The repository.
+        repo: String,
+        /// The folder.
+        folder: String,
+        /// Why.
+        reason: String,
+        /// Whether another try may succeed.
+        transient: bool,
+    },
+    /// A compaction's commit landed but the catalog could not record it.
+    /// Transient.
+    #[error("{repo}: a compaction was committed but the catalog could not record it: {reason}")]
+    Catalog {
+        /// The repository.
+        repo: String,
+        /// The catalog's error.
+        reason: String,
+    },
     /// The commit round carrying this file stopped before it answered (its
     /// task was cancelled). Transient.
     #[error("the commit to {repo} carrying {path} was interrupted; it will be retried")]
@@ -416,6 +440,9 @@ impl SinkError for HfError {
                 ErrorClass::Permanent
             }
             Self::File { source, .. } => source.class(),
+            Self::Compaction {
+                transient: false, ..
+            } => ErrorClass::Permanent,
             _ => ErrorClass::Transient,
         }
     }

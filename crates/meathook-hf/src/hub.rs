@@ -21,7 +21,8 @@ use tokio::io::AsyncSeekExt as _;
 use tokio::time::Instant;
 
 use crate::action::{
-    BatchObject, CompleteMultipart, HubError, LfsBatch, MAX_INLINE, ObjectAction, PutObject, Verify,
+    BatchObject, CompleteMultipart, Download, HubError, LfsBatch, ListTree, MAX_INLINE,
+    ObjectAction, PutObject, TreeEntry, Verify,
 };
 use crate::answer::{self, Cut, shown};
 use crate::error::HfError;
@@ -42,6 +43,10 @@ pub(crate) struct HubClient {
     /// The most of a JSON answer that is read.
     pub(crate) answer_limit: usize,
 }
+
+/// Pages of one folder's listing read at most (the Hub sends 1,000
+/// entries a page and allows 10,000 entries a folder).
+pub(crate) const MAX_TREE_PAGES: usize = 20;
 
 /// The calls addressed to presigned URLs of the upload host.
 const STORAGE_CALLS: [&str; 3] = ["upload", "upload part", "multipart completion"];
@@ -171,6 +176,53 @@ impl HubClient {
     {
         self.send(call, action, self.request_timeout, self.answer_limit)
             .await
+    }
+
+    /// Every entry of the folder `path` (none for a folder that does not
+    /// exist), following the Hub's pages (at most [`MAX_TREE_PAGES`]).
+    pub(crate) async fn list_folder(&self, path: &str) -> Result<Vec<TreeEntry>, HfError> {
+        const CALL: &str = "listing a folder";
+        let mut url = self.target.tree_url(path);
+        let mut entries = Vec::new();
+        for _ in 0..MAX_TREE_PAGES {
+            let page = self
+                .call(
+                    CALL,
+                    ListTree {
+                        url,
+                        token: self.token.clone(),
+                    },
+                )
+                .await?;
+            entries.extend(page.entries);
+            match page.next {
+                Some(next) if self.target.same_origin(&next) => url = next,
+                _ => return Ok(entries),
+            }
+        }
+        Err(HfError::Decode {
+            repo: self.repo(),
+            call: CALL,
+            reason: format!(
+                "{path} has more than {MAX_TREE_PAGES} pages of entries; the Hub allows 10,000 a folder"
+            ),
+        })
+    }
+
+    /// The file at `path` on the branch (`None` if there is none), read
+    /// whole up to `limit` bytes within the upload bound.
+    pub(crate) async fn download(
+        &self,
+        call: &'static str,
+        path: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>, HfError> {
+        let download = Download {
+            target: self.target.clone(),
+            token: self.token.clone(),
+            path: path.to_owned(),
+        };
+        self.send(call, download, self.upload_timeout, limit).await
     }
 
     fn late(&self, call: &'static str, url: &str, timeout: Duration) -> HfError {

@@ -65,6 +65,7 @@ mod action;
 mod answer;
 mod attempt;
 mod committer;
+pub mod compact;
 mod error;
 mod hub;
 #[cfg(feature = "fuzzing")]
@@ -85,6 +86,7 @@ mod startup;
 mod token;
 
 pub use crate::committer::CommitSettings;
+pub use crate::compact::{HubCompaction, HubCompactor};
 pub use crate::error::HfError;
 pub use crate::repo::{DEFAULT_ENDPOINT, RepoId};
 pub use crate::sink::{DEFAULT_ANSWER_LIMIT, HfSink};

@@ -111,6 +111,16 @@ impl Target {
         )
     }
 
+    /// `GET …/tree/{rev}/{path}`: a folder's entries (not recursive).
+    pub fn tree_url(&self, path: &str) -> String {
+        format!(
+            "{}/tree/{}/{}",
+            self.api(),
+            encode_segment(&self.branch),
+            encode_path(path)
+        )
+    }
+
     /// `GET {EP}/datasets/{ns}/{name}/resolve/{rev}/{path}`.
     pub fn resolve_url(&self, path: &str) -> String {
         format!(

@@ -37,6 +37,11 @@ pub enum CommitOp {
         /// Its content.
         content: Vec<u8>,
     },
+    /// A file deleted (compaction deletes the files it replaced).
+    Delete {
+        /// Its path.
+        path: String,
+    },
 }
 
 /// The commit call.
@@ -84,6 +89,10 @@ impl Commit {
                 CommitOp::LfsFile { path, oid, size } => line(serde_json::json!({
                     "key": "lfsFile",
                     "value": {"path": path, "algo": "sha256", "oid": oid, "size": size},
+                }))?,
+                CommitOp::Delete { path } => line(serde_json::json!({
+                    "key": "deletedFile",
+                    "value": {"path": path},
                 }))?,
                 CommitOp::File { path, content } => {
                     if content.len() >= MAX_INLINE || content.contains(&0) {
@@ -174,6 +183,9 @@ mod tests {
                 path: "README.md".into(),
                 content: b"hi".to_vec(),
             },
+            CommitOp::Delete {
+                path: "data/old.parquet".into(),
+            },
         ]);
         let req = c.request().unwrap();
         assert_eq!(
@@ -187,7 +199,7 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert_eq!(lines[0]["key"], "header");
         assert_eq!(lines[0]["value"]["parentCommit"], "p0");
         assert_eq!(
@@ -196,6 +208,10 @@ mod tests {
         );
         assert_eq!(lines[2]["value"]["content"], "aGk=");
         assert_eq!(lines[2]["value"]["encoding"], "base64");
+        assert_eq!(
+            lines[3],
+            serde_json::json!({"key":"deletedFile","value":{"path":"data/old.parquet"}})
+        );
     }
 
     #[test]

@@ -133,7 +133,7 @@ fn http_date(text: &str) -> Option<OffsetDateTime> {
 }
 
 /// The URL of the `rel="next"` entry of a `Link` header value.
-fn next_link(value: &str) -> Option<String> {
+pub(super) fn next_link(value: &str) -> Option<String> {
     value.split(',').find_map(|entry| {
         let (url, params) = entry.trim().split_once(';')?;
         let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;

@@ -72,6 +72,23 @@ impl<R, E> HfSink<R, E> {
         self.opened()?.hub.probe().await
     }
 
+    /// A compactor of this sink's repository branch (its token, path
+    /// prefix, catalog hook and shared committer, so compaction commits
+    /// count against the same budget): see [`crate::compact`]. Runs the
+    /// start-up checks like [`open`](Sink::open).
+    ///
+    /// # Errors
+    ///
+    /// The [`HfError`] of the settings or of the start-up checks.
+    pub async fn compactor(&mut self) -> Result<crate::compact::HubCompactor, HfError>
+    where
+        E: Encoder<R>,
+    {
+        let scratch = self.settings.scratch().join("compaction");
+        let deliveries = self.settings.deliveries().cloned();
+        self.opened()?.hub.compactor(scratch, deliveries).await
+    }
+
     /// The checked settings, checking them the first time.
     fn opened(&mut self) -> Result<&mut Open<R, E>, HfError>
     where

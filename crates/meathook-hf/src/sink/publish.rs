@@ -81,6 +81,24 @@ impl HubTarget {
         Ok(committer)
     }
 
+    /// A compactor of this repository branch, sharing its committer.
+    pub(super) async fn compactor(
+        &mut self,
+        scratch: std::path::PathBuf,
+        deliveries: Option<meathook_core::Deliveries>,
+    ) -> Result<crate::compact::HubCompactor, HfError> {
+        let committer = self.ensure_open().await?;
+        let destination = <Self as Publish<EncodeError>>::destination(self);
+        Ok(crate::compact::HubCompactor::new(
+            self.hub.clone(),
+            committer,
+            self.prefix.clone(),
+            scratch,
+            destination,
+            deliveries,
+        ))
+    }
+
     fn prefixed(&self, path: &str) -> String {
         if self.prefix.is_empty() {
             path.to_owned()

@@ -162,6 +162,16 @@ impl<E> Settings<E> {
 }
 
 impl<E> Settings<E> {
+    /// Where scratch files go.
+    pub(super) fn scratch(&self) -> &std::path::Path {
+        &self.scratch
+    }
+
+    /// The catalog hook, if one is set.
+    pub(super) fn deliveries(&self) -> Option<&Deliveries> {
+        self.deliveries.as_ref()
+    }
+
     fn invalid(&self, parameter: &'static str, reason: String) -> HfError {
         HfError::InvalidSetting {
             repo: self.repo.clone(),

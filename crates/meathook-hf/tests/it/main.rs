@@ -5,6 +5,7 @@
 mod support;
 
 mod budget;
+mod compaction;
 mod conflict;
 mod conformance;
 mod faults;

@@ -1,0 +1,543 @@
+//! Compaction of a dataset on the Hub: each finished day folder of a
+//! pipeline (`data/{pipeline}/{YYYY-MM-DD}/`) into one parquet file, in
+//! one commit that adds the compacted file and its record
+//! (`_compacted.json`) and deletes what it replaces — an atomic swap for
+//! every reader of the branch.
+//!
+//! **Architecture invariant:** nothing on the branch changes but by that
+//! one commit. The folder's files are downloaded (each checked against the
+//! SHA-256 the Hub lists for it) and merged on this machine
+//! ([`meathook_parquet::compact::Merge`]: rows in order, counted, one
+//! schema). Then, while the repository's committer holds its rounds back,
+//! the folder is listed again — a file that changed or went away sends the
+//! folder back to the start, a part that arrived since is left for the next
+//! compaction — the compacted file is uploaded, and the commit names the
+//! head it was prepared on, so a commit made in between is refused (412)
+//! rather than overwritten. The commit counts against the repository's
+//! commit budget and is paced with the sinks' rounds.
+//!
+//! | a compaction is stopped (killed, a network failure) … | the branch | the next run |
+//! |---|---|---|
+//! | before its commit request | unchanged: the parts | compacts the folder |
+//! | after the Hub applied the commit, before the answer | the compacted file | finds the folder compacted: nothing to do |
+//!
+//! A batch delivered again after its day was compacted is recognised by
+//! the sink from the folder's record and not committed twice (see
+//! `attempt`); a genuinely new one lands as a part, which the next
+//! compaction absorbs. Compaction takes only days that have ended, and by
+//! [`HubCompactor::run`] only those that ended a horizon ago.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use meathook_core::{Backoff, Deliveries, Delivery, ErrorClass, SinkError as _, WindowMeta};
+use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, unhex};
+use meathook_files::layout::{self, DATA_DIR};
+use meathook_parquet::compact::{Merge, select_parts};
+use meathook_parquet::{CompactError, Compacted, DEFAULT_ROW_GROUP_SIZE};
+use time::{Date, OffsetDateTime};
+
+use crate::action::{Commit, CommitOp, TreeEntry};
+use crate::attempt::parse_day;
+use crate::committer::Committer;
+use crate::error::HfError;
+use crate::hub::HubClient;
+
+/// How long after a day ends [`HubCompactor::run`] compacts its folders,
+/// unless configured.
+pub const DEFAULT_HORIZON: time::Duration = time::Duration::hours(2);
+
+/// The largest file a compaction downloads, unless configured: a part, or
+/// the day's previous compacted file (each is read whole into memory).
+pub const DEFAULT_MAX_FILE_BYTES: usize = 512 << 20;
+
+/// What a run over the repository did.
+#[derive(Debug, Default)]
+pub struct HubCompaction {
+    /// The folders compacted, a commit each.
+    pub compacted: Vec<Compacted>,
+    /// Folders left as they were: nothing to do, or too recent.
+    pub unchanged: usize,
+    /// Folders that failed, each with its error; the others went on.
+    pub failed: Vec<(String, HfError)>,
+}
+
+/// Compacts the day folders of a dataset on the Hub; made by
+/// [`HfSink::compactor`](crate::HfSink::compactor), with the sink's
+/// repository, branch, token, path prefix and shared committer.
+pub struct HubCompactor {
+    pub(crate) hub: HubClient,
+    pub(crate) committer: Arc<Committer>,
+    pub(crate) prefix: String,
+    pub(crate) scratch: PathBuf,
+    pub(crate) destination: String,
+    horizon: time::Duration,
+    row_group_size: usize,
+    max_file_bytes: usize,
+    deliveries: Option<Deliveries>,
+}
+
+impl std::fmt::Debug for HubCompactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubCompactor")
+            .field("destination", &self.destination)
+            .field("prefix", &self.prefix)
+            .field("horizon", &self.horizon)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubCompactor {
+    pub(crate) fn new(
+        hub: HubClient,
+        committer: Arc<Committer>,
+        prefix: String,
+        scratch: PathBuf,
+        destination: String,
+        deliveries: Option<Deliveries>,
+    ) -> Self {
+        Self {
+            hub,
+            committer,
+            prefix,
+            scratch,
+            destination,
+            horizon: DEFAULT_HORIZON,
+            row_group_size: DEFAULT_ROW_GROUP_SIZE,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            deliveries,
+        }
+    }
+
+    /// How long after a day ends [`run`](Self::run) compacts its folders
+    /// (default [`DEFAULT_HORIZON`]); negative durations count as zero.
+    pub fn with_horizon(mut self, horizon: time::Duration) -> Self {
+        self.horizon = horizon.max(time::Duration::ZERO);
+        self
+    }
+
+    /// Rows per row group of a compacted file (at least one).
+    pub fn with_row_group_size(mut self, rows: usize) -> Self {
+        self.row_group_size = rows.max(1);
+        self
+    }
+
+    /// The largest file downloaded (default [`DEFAULT_MAX_FILE_BYTES`]);
+    /// a folder holding a larger one fails, naming it.
+    pub fn with_max_file_bytes(mut self, bytes: usize) -> Self {
+        self.max_file_bytes = bytes.max(1);
+        self
+    }
+
+    /// Reports each compacted file to `deliveries` (the catalog) once its
+    /// commit is on the branch, naming the files it replaced (the sink's
+    /// own hook, if it has one, by default).
+    pub fn with_deliveries(mut self, deliveries: Deliveries) -> Self {
+        self.deliveries = Some(deliveries);
+        self
+    }
+
+    fn prefixed(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", self.prefix)
+        }
+    }
+
+    /// Compacts every day folder of the repository whose day ended at least
+    /// the horizon before `now`.
+    ///
+    /// # Errors
+    ///
+    /// The [`HfError`] of listing the repository's `data/` folder; a
+    /// folder's own failure is in the report and the run goes on.
+    pub async fn run(&mut self, now: OffsetDateTime) -> Result<HubCompaction, HfError> {
+        // What a crashed compaction left in the scratch folder.
+        let _ = meathook_files::local::remove_stale(&self.scratch);
+        let mut report = HubCompaction::default();
+        let data = self.prefixed(DATA_DIR);
+        for pipeline in folders(self.hub.list_folder(&data).await?) {
+            for day in folders(self.hub.list_folder(&pipeline).await?) {
+                let name = day.rsplit('/').next().unwrap_or(&day);
+                let Some(date) = parse_day(name) else {
+                    continue;
+                };
+                let ended = date
+                    .next_day()
+                    .map(|d| d.midnight().assume_utc() + self.horizon);
+                if ended.is_none_or(|at| at > now) {
+                    report.unchanged += 1;
+                    continue;
+                }
+                match self.compact_folder(&day, date).await {
+                    Ok(Some(done)) => report.compacted.push(done),
+                    Ok(None) => report.unchanged += 1,
+                    Err(e) => report.failed.push((day, e)),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Compacts the folder of `pipeline` for `date` now, whatever the
+    /// horizon; `None` when there is nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// [`HfError::InvalidSetting`] for a day that has not ended (its
+    /// parts are still arriving); the errors of listing, downloading,
+    /// merging and committing. Nothing on the branch changed.
+    pub async fn compact_day(
+        &mut self,
+        pipeline: &str,
+        date: Date,
+    ) -> Result<Option<Compacted>, HfError> {
+        if date >= OffsetDateTime::now_utc().date() {
+            return Err(HfError::InvalidSetting {
+                repo: self.hub.repo(),
+                parameter: "date",
+                reason: format!("{date} has not ended: a day is compacted once it is over"),
+            });
+        }
+        let folder = self.prefixed(&layout::day_folder(pipeline, date));
+        self.compact_folder(&folder, date).await
+    }
+
+    /// Compacts `folder`, trying again from the listing while a commit
+    /// made meanwhile sends it back or the Hub fails transiently.
+    async fn compact_folder(&self, folder: &str, date: Date) -> Result<Option<Compacted>, HfError> {
+        let settings = &self.committer.settings;
+        let mut backoff: Backoff = settings.backoff.clone();
+        let mut attempt = 1;
+        loop {
+            let error = match self.attempt(folder, date).await {
+                Ok(done) => return Ok(done),
+                Err(error) => error,
+            };
+            if error.class() == ErrorClass::Permanent || attempt >= settings.attempts.max(1) {
+                return Err(error);
+            }
+            let wait = match &error {
+                HfError::StaleParent { .. } => std::time::Duration::ZERO,
+                HfError::RateLimited { wait, .. } => *wait,
+                _ => backoff.fail(),
+            };
+            tracing::info!(repo = %self.hub.repo(), %folder, attempt, %error, retry_in = ?wait, "retrying the compaction from the listing");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt: list, download, merge, then the commit.
+    async fn attempt(&self, folder: &str, date: Date) -> Result<Option<Compacted>, HfError> {
+        let listed = self.listing(folder).await?;
+        let previous = self.record(folder, &listed).await?;
+        let names: Vec<String> = listed.iter().map(|f| f.name.clone()).collect();
+        let parts = select_parts(folder, &names, previous.as_ref())
+            .map_err(|e| self.merge_error(folder, e))?;
+        let Some(parts) = parts else {
+            return Ok(None);
+        };
+        let work = Work::new(&self.scratch).map_err(|e| self.local_error(folder, e))?;
+        let mut local = Vec::new();
+        for name in previous.iter().map(|c| &c.file).chain(&parts) {
+            let file = listed
+                .iter()
+                .find(|f| &f.name == name)
+                .ok_or_else(|| self.changed(folder, name))?;
+            local.push((name.clone(), self.fetch(folder, file, &work.dir).await?));
+        }
+        let previous_file = previous.as_ref().map(|_| local.remove(0).1);
+        let merge = Merge {
+            folder: folder.to_owned(),
+            date,
+            previous,
+            previous_file,
+            parts: local,
+            row_group_size: self.row_group_size,
+        };
+        let dir = work.dir.clone();
+        let merged = meathook_core::blocking(move || merge.write(&dir))
+            .await
+            .map_err(|e| self.local_error(folder, std::io::Error::other(e.to_string())))?
+            .map_err(|e| self.merge_error(folder, e))?;
+
+        // The commit, while no round changes the branch.
+        let _rounds = self.committer.hold_rounds().await;
+        let now_listed = self.listing(folder).await?;
+        for name in &merged.coverage.replaced {
+            let was = listed.iter().find(|f| &f.name == name);
+            let is = now_listed.iter().find(|f| &f.name == name);
+            if was.is_none() || was.map(|f| &f.oid) != is.map(|f| &f.oid) {
+                return Err(self.changed(folder, name));
+            }
+        }
+        let path = format!("{folder}/{}", merged.coverage.file);
+        let record = merged.coverage.to_json();
+        let (head, oid, size) = self.upload(&path, &merged.path).await?;
+        let mut ops = vec![
+            CommitOp::LfsFile {
+                path: path.clone(),
+                oid,
+                size,
+            },
+            CommitOp::File {
+                path: format!("{folder}/{COVERAGE_FILE}"),
+                content: record,
+            },
+        ];
+        ops.extend(
+            merged
+                .coverage
+                .replaced
+                .iter()
+                .map(|name| CommitOp::Delete {
+                    path: format!("{folder}/{name}"),
+                }),
+        );
+        let commit = Commit {
+            target: self.hub.target.clone(),
+            token: self.hub.token.clone(),
+            summary: format!(
+                "meathook: compact {folder} ({} files into one)",
+                merged.coverage.replaced.len()
+            ),
+            parent: head,
+            ops,
+        };
+        let id = self.committer.send_alone(&self.hub, commit).await?;
+        tracing::info!(repo = %self.hub.repo(), %folder, commit = %id, files = merged.coverage.replaced.len(), rows = merged.coverage.rows, "compacted");
+        self.report(folder, date, &merged.coverage, &id).await?;
+        Ok(Some(merged.compacted(folder)))
+    }
+
+    /// The files of `folder`, by name.
+    async fn listing(&self, folder: &str) -> Result<Vec<Listed>, HfError> {
+        let entries = self.hub.list_folder(folder).await?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.kind == "file")
+            .filter_map(|e| {
+                let name = e.path.rsplit('/').next()?.to_owned();
+                Some(Listed {
+                    name,
+                    oid: e.lfs.as_ref().map(|l| l.oid.clone()),
+                })
+            })
+            .collect())
+    }
+
+    /// The folder's compaction record, if it has one.
+    async fn record(&self, folder: &str, listed: &[Listed]) -> Result<Option<Coverage>, HfError> {
+        if !listed.iter().any(|f| f.name == COVERAGE_FILE) {
+            return Ok(None);
+        }
+        let path = format!("{folder}/{COVERAGE_FILE}");
+        let limit = usize::try_from(MAX_COVERAGE_BYTES).unwrap_or(usize::MAX);
+        let Some(bytes) = self
+            .hub
+            .download("reading a day's compaction record", &path, limit)
+            .await?
+        else {
+            return Err(self.changed(folder, COVERAGE_FILE));
+        };
+        Coverage::from_json(&bytes)
+            .map(Some)
+            .map_err(|e| HfError::Decode {
+                repo: self.hub.repo(),
+                call: "reading a day's compaction record",
+                reason: format!("{path}: {e}"),
+            })
+    }
+
+    /// Downloads `file` of `folder` into `dir`, checking its bytes against
+    /// the SHA-256 the Hub listed.
+    async fn fetch(&self, folder: &str, file: &Listed, dir: &Path) -> Result<PathBuf, HfError> {
+        let path = format!("{folder}/{}", file.name);
+        let Some(bytes) = self
+            .hub
+            .download("downloading a file to compact", &path, self.max_file_bytes)
+            .await?
+        else {
+            return Err(self.changed(folder, &file.name));
+        };
+        let sha = meathook_files::layout::content_hash(&bytes);
+        if let Some(oid) = &file.oid
+            && unhex(oid) != Some(sha)
+        {
+            return Err(HfError::Decode {
+                repo: self.hub.repo(),
+                call: "downloading a file to compact",
+                reason: format!(
+                    "{path}: the bytes downloaded are not the ones the Hub lists ({oid})"
+                ),
+            });
+        }
+        let local = dir.join(&file.name);
+        tokio::fs::write(&local, &bytes)
+            .await
+            .map_err(|e| self.local_error(folder, e))?;
+        Ok(local)
+    }
+
+    /// Uploads the compacted file at `local` to `path` (unless the branch
+    /// has it already): the head preupload saw, the file's oid and size.
+    async fn upload(
+        &self,
+        path: &str,
+        local: &Path,
+    ) -> Result<(Option<String>, String, u64), HfError> {
+        let bytes = tokio::fs::read(local)
+            .await
+            .map_err(|e| self.local_error(path, e))?;
+        let oid = meathook_files::coverage::hex(&meathook_files::layout::content_hash(&bytes));
+        let size = bytes.len() as u64;
+        let sample = bytes[..bytes.len().min(512)].to_vec();
+        drop(bytes);
+        let answer = self
+            .hub
+            .call(
+                "preupload",
+                crate::action::Preupload {
+                    target: self.hub.target.clone(),
+                    token: self.hub.token.clone(),
+                    files: vec![crate::action::PreuploadFile {
+                        path: path.to_owned(),
+                        size,
+                        sample,
+                    }],
+                },
+            )
+            .await?;
+        let there = answer
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .and_then(|f| f.oid.clone());
+        if there
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case(&oid))
+        {
+            return Ok((answer.commit_oid, oid, size));
+        }
+        let objects = self.hub.batch(vec![(oid.clone(), size)]).await?;
+        let object = objects.first().ok_or_else(|| HfError::Decode {
+            repo: self.hub.repo(),
+            call: "LFS batch",
+            reason: format!("no answer for {path} ({oid})"),
+        })?;
+        self.hub.upload(object, local, size, path).await?;
+        Ok((answer.commit_oid, oid, size))
+    }
+
+    /// Reports the compacted file to the catalog, if one is configured.
+    async fn report(
+        &self,
+        folder: &str,
+        date: Date,
+        coverage: &Coverage,
+        commit: &str,
+    ) -> Result<(), HfError> {
+        let Some(deliveries) = &self.deliveries else {
+            return Ok(());
+        };
+        let start = date.midnight().assume_utc();
+        let segment = folder.rsplit('/').nth(1).unwrap_or_default();
+        let pipeline = layout::pipeline_from_segment(segment).unwrap_or_else(|| segment.to_owned());
+        let window = WindowMeta {
+            pipeline: pipeline.into(),
+            start,
+            end: start + time::Duration::DAY,
+            batch: None,
+        };
+        let delivery = Delivery::new(
+            &window,
+            self.destination.clone(),
+            format!("{folder}/{}", coverage.file),
+            coverage.rows,
+            coverage.bytes,
+            unhex(&coverage.sha256).unwrap_or_default(),
+        )
+        .with_commit(commit)
+        .with_replaces(
+            coverage
+                .replaced
+                .iter()
+                .map(|name| format!("{folder}/{name}"))
+                .collect(),
+        );
+        deliveries
+            .report(delivery)
+            .await
+            .map_err(|e| HfError::Catalog {
+                repo: self.hub.repo(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn changed(&self, folder: &str, name: &str) -> HfError {
+        HfError::Compaction {
+            repo: self.hub.repo(),
+            folder: folder.to_owned(),
+            reason: format!("{name} changed while the folder was compacted; it is compacted again"),
+            transient: true,
+        }
+    }
+
+    fn merge_error(&self, folder: &str, error: CompactError) -> HfError {
+        HfError::Compaction {
+            repo: self.hub.repo(),
+            folder: folder.to_owned(),
+            reason: meathook_core::ErrorChain(&error).to_string(),
+            transient: false,
+        }
+    }
+
+    fn local_error(&self, folder: &str, error: std::io::Error) -> HfError {
+        HfError::Compaction {
+            repo: self.hub.repo(),
+            folder: folder.to_owned(),
+            reason: format!("the scratch directory {}: {error}", self.scratch.display()),
+            transient: true,
+        }
+    }
+}
+
+/// A file of a folder, as the listing shows it.
+#[derive(Debug)]
+struct Listed {
+    name: String,
+    /// The SHA-256 of an LFS file's bytes.
+    oid: Option<String>,
+}
+
+/// The folders of a listing.
+fn folders(entries: Vec<TreeEntry>) -> Vec<String> {
+    let mut folders: Vec<String> = entries
+        .into_iter()
+        .filter(|e| e.kind == "directory")
+        .map(|e| e.path)
+        .collect();
+    folders.sort();
+    folders
+}
+
+/// A scratch directory of one attempt, removed when dropped.
+struct Work {
+    dir: PathBuf,
+}
+
+impl Work {
+    fn new(scratch: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(scratch)?;
+        let dir = meathook_files::local::stage_dir(scratch)?;
+        Ok(Self { dir })
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let _ = meathook_files::local::remove_stage(&self.dir);
+    }
+}
