@@ -20,6 +20,11 @@
 //! - **Never replaces**: a path the branch holds with other bytes is a
 //!   permanent [`HfError::Conflict`] for that window alone; the rest of its
 //!   commit round lands.
+//! - **Compacts**: [`HfSink::compactor`] gives a [`HubCompactor`] that
+//!   turns each finished day of a pipeline into one file, in one commit
+//!   that adds it and deletes its parts ([`compact`]); a replay of a
+//!   compacted batch is recognised from the day's record and not committed
+//!   again.
 //! - **Bounded**: every call has one deadline covering its answer, and
 //!   every answer is read with a size cap (`max_answer_bytes`, 8 MiB by
 //!   default): a hostile server costs a transient error, not the process.
