@@ -53,13 +53,16 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use time::{Date, OffsetDateTime};
 
 use crate::parquet::{DEFAULT_ROW_GROUP_SIZE, writer_properties};
+
+mod store;
 use crate::store::Destination;
+pub use store::StoreCompactor;
 
 /// How long after a day ends its folder is compacted, unless configured.
 pub const DEFAULT_HORIZON: time::Duration = time::Duration::hours(2);
 
 /// The extension of the files compacted.
-const EXTENSION: &str = "parquet";
+pub(crate) const EXTENSION: &str = "parquet";
 
 /// A step of one folder's compaction, as [`Compactor::observe`] reports it
 /// (for progress, and for tests that stop a process at each).
@@ -201,7 +204,7 @@ pub struct Compactor {
 }
 
 /// What [`Compactor::observe`] calls.
-type Observer = Box<dyn FnMut(&str, Step) + Send>;
+type Observer = Box<dyn FnMut(&str, Step) + Send + Sync>;
 
 impl std::fmt::Debug for Compactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -521,7 +524,7 @@ impl Compactor {
 
     /// Calls `observer` with the folder (relative to the root) at each
     /// [`Step`] of each folder's compaction.
-    pub fn observe(mut self, observer: impl FnMut(&str, Step) + Send + 'static) -> Self {
+    pub fn observe(mut self, observer: impl FnMut(&str, Step) + Send + Sync + 'static) -> Self {
         self.observer = Some(Box::new(observer));
         self
     }
@@ -597,13 +600,15 @@ impl Compactor {
         pipeline: &str,
         date: Date,
     ) -> Result<Option<Compacted>, CompactError> {
+        let folder = layout::day_folder(pipeline, date);
+        refuse_unfinished(&folder, date)?;
         let scratch = self.root.join(SCRATCH_DIR);
         local::remove_stale(&scratch).map_err(|source| CompactError::Io {
             action: "clean up",
             path: scratch,
             source,
         })?;
-        self.compact_folder(&layout::day_folder(pipeline, date), date)
+        self.compact_folder(&folder, date)
     }
 
     /// Reports the compacted file of the folder `relative` (as its record
@@ -918,8 +923,43 @@ fn sorted_entries(dir: &Path) -> Result<Vec<String>, CompactError> {
     Ok(names)
 }
 
+/// Refuses a day that has not ended (by this machine's clock): its parts
+/// are still arriving, and sinks look for a compaction record only in the
+/// folders of days that ended.
+fn refuse_unfinished(folder: &str, date: Date) -> Result<(), CompactError> {
+    if date >= OffsetDateTime::now_utc().date() {
+        return Err(CompactError::Unexpected {
+            path: PathBuf::from(folder),
+            reason: "its day has not ended: a day is compacted once it is over",
+        });
+    }
+    Ok(())
+}
+
+/// The files a reader of a day folder should read, given its entries'
+/// `names` and its record: the compacted file the record names and every
+/// parquet file it does not cover; any other compacted file (left by an
+/// interrupted compaction) is skipped. Reading by this rule never counts a
+/// row twice, at any moment of a compaction, on every destination — the
+/// safe way to read an object store, where a compaction is not atomic
+/// (see [`StoreCompactor`]).
+pub fn readable_files(names: &[String], record: Option<&Coverage>) -> Vec<String> {
+    let named_present = record.is_some_and(|c| names.contains(&c.file));
+    names
+        .iter()
+        .filter(|name| name.ends_with(&format!(".{EXTENSION}")))
+        .filter(|name| match record {
+            Some(c) if named_present => {
+                c.file == **name || (!layout::is_compacted_name(name) && c.part(name).is_none())
+            }
+            _ => !layout::is_compacted_name(name),
+        })
+        .cloned()
+        .collect()
+}
+
 /// A day folder's date (`YYYY-MM-DD`).
-fn parse_date(name: &str) -> Option<Date> {
+pub(crate) fn parse_date(name: &str) -> Option<Date> {
     let mut parts = name.splitn(3, '-');
     let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
     if (y.len(), m.len(), d.len()) != (4, 2, 2) {

@@ -82,7 +82,7 @@ mod sink_builder;
 mod sink_error;
 mod store;
 
-pub use crate::compact::{CompactError, Compacted, CompactionReport, Compactor};
+pub use crate::compact::{CompactError, Compacted, CompactionReport, Compactor, StoreCompactor};
 pub use crate::error::EncodeError;
 pub use crate::file_sink::FileSink;
 pub use crate::parquet::{

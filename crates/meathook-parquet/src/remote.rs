@@ -19,6 +19,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use sha2::{Digest, Sha256};
 
 use crate::local::{Published, Sealed};
+use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, hex, unhex};
 
 /// Files up to this size are uploaded with one conditional put.
 pub const DEFAULT_SINGLE_PUT_LIMIT: u64 = 16 << 20;
@@ -43,6 +44,9 @@ pub(crate) async fn upload(
     single_put_limit: u64,
 ) -> Result<Published> {
     if let Some(outcome) = existing(store, path, sealed).await? {
+        return Ok(outcome);
+    }
+    if let Some(outcome) = covered(store, path, sealed).await? {
         return Ok(outcome);
     }
     if sealed.len <= single_put_limit {
@@ -131,6 +135,72 @@ async fn existing(
             Published::Conflict { existing }
         },
     ))
+}
+
+/// What publishing `sealed` at `path`, a free name, comes to if a
+/// compaction of its day folder covers that name (see
+/// [`crate::compact::StoreCompactor`]); `None` when it does not. Only the
+/// folders of days that have ended are looked at: compaction takes no
+/// other.
+async fn covered(
+    store: &Arc<dyn ObjectStore>,
+    path: &ObjectPath,
+    sealed: &Sealed,
+) -> Result<Option<Published>> {
+    let parts: Vec<_> = path.parts().collect();
+    let (Some(name), Some(day)) = (
+        parts.last().map(|p| p.as_ref().to_owned()),
+        parts
+            .len()
+            .checked_sub(2)
+            .map(|i| parts[i].as_ref().to_owned()),
+    ) else {
+        return Ok(None);
+    };
+    let ended = crate::compact::parse_date(&day)
+        .is_some_and(|date| date < time::OffsetDateTime::now_utc().date());
+    if !ended {
+        return Ok(None);
+    }
+    let record = ObjectPath::from_iter(parts[..parts.len() - 1].iter().cloned().chain(
+        std::iter::once(object_store::path::PathPart::from(COVERAGE_FILE)),
+    ));
+    let got = match store.get(&record).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(UploadError::Store("reading the day's compaction record", e)),
+    };
+    let unreadable = |why: String| {
+        UploadError::Store(
+            "reading the day's compaction record",
+            object_store::Error::Generic {
+                store: "compaction record",
+                source: format!("{record}: {why}; a part is not published beside a compacted file whose record cannot be read").into(),
+            },
+        )
+    };
+    if got.meta.size > MAX_COVERAGE_BYTES {
+        return Err(unreadable(format!(
+            "larger than {MAX_COVERAGE_BYTES} bytes"
+        )));
+    }
+    let bytes = got
+        .bytes()
+        .await
+        .map_err(|e| UploadError::Store("reading the day's compaction record", e))?;
+    let coverage = Coverage::from_json(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    let Some(part) = coverage.part(&name) else {
+        return Ok(None);
+    };
+    Ok(Some(if part.sha256 == hex(&sealed.sha256) {
+        Published::Compacted {
+            file: coverage.file,
+        }
+    } else {
+        Published::Conflict {
+            existing: unhex(&part.sha256).unwrap_or_default(),
+        }
+    }))
 }
 
 async fn read_range(path: PathBuf, offset: u64, len: u64) -> Result<Vec<u8>> {

@@ -18,7 +18,11 @@ use meathook_core::{
 use meathook_parquet::compact::Step;
 use meathook_parquet::layout::{self, BatchName};
 use meathook_parquet::local::read_coverage;
-use meathook_parquet::{CompactError, Compactor, FileSink, FileSinkError, ParquetEncoder};
+use meathook_parquet::object_store::ObjectStoreExt as _;
+use meathook_parquet::{
+    CompactError, Compactor, Destination, FileSink, FileSinkBuilder, FileSinkError, ParquetEncoder,
+    StoreCompactor,
+};
 use support::*;
 use time::macros::{date, datetime};
 
@@ -514,5 +518,179 @@ async fn a_compaction_killed_at_any_step_loses_and_doubles_nothing() {
             recorded.lines().any(|l| l == compacted),
             "killed at step {at}: the catalog never learnt of {compacted}: {recorded}"
         );
+    }
+}
+
+// ---- object stores ----
+
+/// A day of parts in a `memory://` store, written by a `FileSink` that
+/// shares the store with the compactor.
+async fn store_day(
+    windows: impl IntoIterator<Item = u64>,
+) -> (Destination, FileSink<Station, ParquetEncoder<Station>>) {
+    let destination = Destination::parse("memory://bucket/prefix").unwrap();
+    let mut sink = FileSinkBuilder::new("memory://")
+        .with_destination(destination.clone())
+        .build(ParquetEncoder::new().unwrap())
+        .unwrap();
+    for n in windows {
+        sink.ingest(&window(n as i64, n), batch(n)).await.unwrap();
+    }
+    (destination, sink)
+}
+
+/// The names in the store's day folder.
+async fn store_names(destination: &Destination) -> Vec<String> {
+    let Destination::Remote { store, prefix, .. } = destination else {
+        panic!("a store")
+    };
+    let folder =
+        object_store::path::Path::from_iter(prefix.parts().chain(
+            object_store::path::Path::from(layout::day_folder(PIPELINE, DAY).as_str()).parts(),
+        ));
+    let listed = store.list_with_delimiter(Some(&folder)).await.unwrap();
+    let mut names: Vec<String> = listed
+        .objects
+        .iter()
+        .map(|o| o.location.filename().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every row of the store's day folder: read naively (every parquet file)
+/// and by its record (`readable_files`).
+async fn store_rows(destination: &Destination) -> (Vec<u64>, Vec<u64>) {
+    let Destination::Remote { store, prefix, .. } = destination else {
+        panic!("a store")
+    };
+    let names = store_names(destination).await;
+    let object = |name: &str| {
+        object_store::path::Path::from_iter(
+            prefix.parts().chain(
+                object_store::path::Path::from(
+                    format!("{}/{name}", layout::day_folder(PIPELINE, DAY)).as_str(),
+                )
+                .parts(),
+            ),
+        )
+    };
+    let record = match names.iter().any(|n| n == "_compacted.json") {
+        true => {
+            let bytes = store
+                .get(&object("_compacted.json"))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            Some(meathook_files::coverage::Coverage::from_json(&bytes).unwrap())
+        }
+        false => None,
+    };
+    let mut naive = Vec::new();
+    let mut safe = Vec::new();
+    let readable = meathook_parquet::compact::readable_files(&names, record.as_ref());
+    for name in names.iter().filter(|n| n.ends_with(".parquet")) {
+        let bytes = store
+            .get(&object(name))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        let rows: Vec<u64> = read_records::<Station>(bytes)
+            .iter()
+            .map(|s| s.seq)
+            .collect();
+        if readable.contains(name) {
+            safe.extend(rows.iter().copied());
+        }
+        naive.extend(rows);
+    }
+    (sorted(naive), sorted(safe))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stores_day_is_compacted_and_replays_are_recognised() {
+    let (destination, mut sink) = store_day(0..6).await;
+    assert_eq!(store_names(&destination).await.len(), 6);
+    let mut compactor = StoreCompactor::new(&destination).unwrap();
+    let done = compactor.compact_day(PIPELINE, DAY).await.unwrap().unwrap();
+    assert_eq!((done.replaced, done.parts, done.rows), (6, 6, 6 * ROWS));
+    assert_eq!(
+        store_names(&destination).await,
+        [done.file.clone(), "_compacted.json".into()]
+    );
+    let (naive, safe) = store_rows(&destination).await;
+    assert_eq!(naive, sorted(seqs(0..6)));
+    assert_eq!(safe, naive);
+
+    // Replays of compacted batches are not written again; other bytes
+    // under a compacted identity are a conflict; a new batch is a part.
+    sink.ingest(&window(2, 2), batch(2)).await.unwrap();
+    assert!(!sink.last_delivery().unwrap().created);
+    let mut other = batch(3);
+    other[0].seq = 7;
+    let err = sink.ingest(&window(3, 3), other).await.unwrap_err();
+    assert!(
+        matches!(err.error(), FileSinkError::Conflict { .. }),
+        "{}",
+        err.error()
+    );
+    sink.ingest(&window(9, 40), batch(40)).await.unwrap();
+    assert_eq!(store_names(&destination).await.len(), 3);
+    let second = compactor.compact_day(PIPELINE, DAY).await.unwrap().unwrap();
+    assert_eq!((second.replaced, second.parts), (2, 7));
+    assert_eq!(store_names(&destination).await.len(), 2);
+    assert_eq!(
+        store_rows(&destination).await.0,
+        sorted(seqs((0..6).chain([40])))
+    );
+}
+
+/// A compaction stopped after each of its steps (a panic where a process
+/// would be killed): a reader by the record sees every row once at that
+/// moment, and the next run finishes the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_compaction_stopped_at_any_step_is_read_safely_and_finished_next_time() {
+    for at in [Step::Staged, Step::Swapped, Step::Removed] {
+        let (destination, _sink) = store_day(0..5).await;
+        let stopped = {
+            let destination = destination.clone();
+            tokio::spawn(async move {
+                StoreCompactor::new(&destination)
+                    .unwrap()
+                    .observe(move |_, step| assert_ne!(step, at, "stopped at {step:?}"))
+                    .compact_day(PIPELINE, DAY)
+                    .await
+            })
+            .await
+        };
+        assert!(
+            stopped.is_err_and(|e| e.is_panic()),
+            "{at:?}: the compaction was not stopped"
+        );
+        let (naive, safe) = store_rows(&destination).await;
+        assert_eq!(safe, sorted(seqs(0..5)), "{at:?}: a reader by the record");
+        if at != Step::Removed {
+            assert_eq!(
+                naive.len(),
+                2 * safe.len(),
+                "{at:?}: both are there for a naive reader"
+            );
+        }
+        let report = StoreCompactor::new(&destination)
+            .unwrap()
+            .with_horizon(time::Duration::ZERO)
+            .run(datetime!(2026-11-25 00:00 UTC))
+            .await
+            .unwrap();
+        assert!(report.failed.is_empty(), "{at:?}: {report:?}");
+        assert_eq!(store_names(&destination).await.len(), 2, "{at:?}");
+        let (naive, safe) = store_rows(&destination).await;
+        assert_eq!(naive, sorted(seqs(0..5)), "{at:?}: finished");
+        assert_eq!(safe, naive);
     }
 }
