@@ -29,6 +29,19 @@ pub(crate) struct TaskLabel {
     pub(crate) task: String,
 }
 
+/// The label of a dataset's figures: where its files are.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DatasetLabel {
+    pub(crate) destination: String,
+}
+
+/// The label of a folder of a dataset.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FolderLabel {
+    pub(crate) destination: String,
+    pub(crate) folder: String,
+}
+
 pub(crate) type Counters = Family<PipelineLabel, Counter>;
 pub(crate) type Gauges = Family<PipelineLabel, Gauge>;
 pub(crate) type FloatGauges = Family<PipelineLabel, Gauge<f64, AtomicU64>>;
@@ -63,6 +76,9 @@ pub(crate) struct Families {
     pub(crate) task_runs: Family<TaskLabel, Counter>,
     pub(crate) task_failures: Family<TaskLabel, Counter>,
     pub(crate) task_last_success: Family<TaskLabel, Gauge<f64, AtomicU64>>,
+    pub(crate) dataset_files: Family<DatasetLabel, Gauge>,
+    pub(crate) dataset_folder_files: Family<FolderLabel, Gauge>,
+    pub(crate) dataset_folder_entries_max: Family<DatasetLabel, Gauge>,
 }
 
 fn delivery_histogram() -> Histogram {
@@ -104,6 +120,9 @@ impl Families {
             task_runs: Family::default(),
             task_failures: Family::default(),
             task_last_success: Family::default(),
+            dataset_files: Family::default(),
+            dataset_folder_files: Family::default(),
+            dataset_folder_entries_max: Family::default(),
         };
         let f = &families;
         registry.register(
@@ -230,6 +249,21 @@ impl Families {
             "task_last_success_timestamp_seconds",
             "When a scheduled task last ran without failing, in seconds since the epoch",
             f.task_last_success.clone(),
+        );
+        registry.register(
+            "dataset_files",
+            "Files in a dataset (a repository on the Hub counts every file; the Hub recommends fewer than 100,000)",
+            f.dataset_files.clone(),
+        );
+        registry.register(
+            "dataset_folder_files",
+            "Files under each pipeline's folder of a dataset",
+            f.dataset_folder_files.clone(),
+        );
+        registry.register(
+            "dataset_folder_entries_max",
+            "Entries of a dataset's fullest folder (the Hub allows 10,000 a folder)",
+            f.dataset_folder_entries_max.clone(),
         );
         families
     }

@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 use crate::catalog_metrics::Catalogs;
 use crate::exposition::{MetricsFormat, to_prometheus_text};
 use crate::health::{HealthBoard, HealthBounds, PipelineState};
-use crate::metric_families::{Families, PipelineLabel, TaskLabel};
+use crate::metric_families::{DatasetLabel, Families, FolderLabel, PipelineLabel, TaskLabel};
 use crate::pipeline_metrics::PipelineMetrics;
 use crate::status::StatusBoard;
 
@@ -128,6 +128,37 @@ impl Telemetry {
         }
     }
 
+    /// Shows how many files the dataset at `destination` holds
+    /// (`meathook_dataset_files`), under each pipeline's folder
+    /// (`meathook_dataset_folder_files{folder}`, `by_folder`), and how many
+    /// entries its fullest folder has (`meathook_dataset_folder_entries_max`):
+    /// what a compaction task counts after its run.
+    pub fn note_dataset_files(
+        &self,
+        destination: &str,
+        files: u64,
+        by_folder: &[(String, u64)],
+        fullest_folder_entries: u64,
+    ) {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let label = DatasetLabel {
+            destination: destination.to_owned(),
+        };
+        let f = &self.families;
+        f.dataset_files.get_or_create(&label).set(gauge(files));
+        f.dataset_folder_entries_max
+            .get_or_create(&label)
+            .set(gauge(fullest_folder_entries));
+        for (folder, n) in by_folder {
+            f.dataset_folder_files
+                .get_or_create(&FolderLabel {
+                    destination: destination.to_owned(),
+                    folder: folder.clone(),
+                })
+                .set(gauge(*n));
+        }
+    }
+
     /// `inner` (the catalog's hook, given to the terminal sinks), with every
     /// delivery it records also shown on the status page's grid of
     /// delivered windows.
@@ -193,6 +224,29 @@ impl Telemetry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dataset_file_counts_are_exported_by_destination_and_folder() {
+        let telemetry = Telemetry::new();
+        telemetry.note_dataset_files(
+            "hf://datasets/o/d",
+            1_234,
+            &[
+                ("data/air".to_owned(), 1_000),
+                ("data/rain".to_owned(), 230),
+            ],
+            365,
+        );
+        let text = telemetry.encode();
+        for line in [
+            r#"meathook_dataset_files{destination="hf://datasets/o/d"} 1234"#,
+            r#"meathook_dataset_folder_files{destination="hf://datasets/o/d",folder="data/air"} 1000"#,
+            r#"meathook_dataset_folder_files{destination="hf://datasets/o/d",folder="data/rain"} 230"#,
+            r#"meathook_dataset_folder_entries_max{destination="hf://datasets/o/d"} 365"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+    }
 
     #[test]
     fn catalog_figures_are_exported_once_a_catalog_is_watched() {
