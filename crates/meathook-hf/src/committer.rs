@@ -400,28 +400,39 @@ impl Committer {
     }
 
     /// Sends `commit` (under [`hold_rounds`](Self::hold_rounds)) as a round
-    /// sends its own: one slot after the last commit request, once the
-    /// budget and any rate-limit pause allow, counted against the budget.
+    /// sends its own (see [`spend_commit`](Self::spend_commit)); the new
+    /// head.
     pub(crate) async fn send_alone(
         &self,
         hub: &HubClient,
         commit: crate::action::Commit,
     ) -> Result<String, HfError> {
+        self.spend_commit(async { hub.call("commit", commit).await.map(|done| done.commit_oid) })
+            .await
+    }
+
+    /// Spends one commit request of the budget on `call`, a request that
+    /// makes a commit of another kind (a super-squash), sent under
+    /// [`hold_rounds`](Self::hold_rounds) as [`send_alone`](Self::send_alone)
+    /// sends a commit: one slot after the last commit request, once the
+    /// budget and any rate-limit pause allow. It counts whatever its
+    /// outcome, as every commit request does, and a 429's pause holds
+    /// every round back. `call` is not polled before then.
+    pub(crate) async fn spend_commit<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, HfError>>,
+    ) -> Result<T, HfError> {
         let slot = self.state().commits.back().map(|last| *last + self.slot());
         if let Some(at) = slot {
             tokio::time::sleep_until(at).await;
         }
         self.await_budget().await;
         self.note_commit();
-        match hub.call("commit", commit).await {
-            Ok(done) => Ok(done.commit_oid),
-            Err(error) => {
-                if let HfError::RateLimited { wait, .. } = &error {
-                    self.state().paused_until = Some(Instant::now() + *wait);
-                }
-                Err(error)
-            }
+        let outcome = call.await;
+        if let Err(HfError::RateLimited { wait, .. }) = &outcome {
+            self.state().paused_until = Some(Instant::now() + *wait);
         }
+        outcome
     }
 
     /// Files waiting for a commit.

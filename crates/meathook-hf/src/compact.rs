@@ -33,7 +33,7 @@ use std::sync::Arc;
 use meathook_core::{Backoff, Deliveries, Delivery, ErrorClass, SinkError as _, WindowMeta};
 use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, unhex};
 use meathook_files::layout::{self, DATA_DIR};
-use meathook_parquet::compact::{Merge, select_parts};
+use meathook_parquet::compact::{Merge, Step, select_parts};
 use meathook_parquet::{CompactError, Compacted, DEFAULT_ROW_GROUP_SIZE};
 use time::{Date, OffsetDateTime};
 
@@ -51,6 +51,15 @@ pub const DEFAULT_HORIZON: time::Duration = time::Duration::hours(2);
 /// the day's previous compacted file (each is read whole into memory).
 pub const DEFAULT_MAX_FILE_BYTES: usize = 512 << 20;
 
+/// The Hub's recommended most files in one repository.
+pub const RECOMMENDED_MAX_FILES: u64 = 100_000;
+
+/// The most entries (files and folders) the Hub allows in one folder.
+pub const MAX_FOLDER_ENTRIES: u64 = 10_000;
+
+/// The share of a limit past which a warning is logged.
+const WARN_AT: f64 = 0.8;
+
 /// What a run over the repository did.
 #[derive(Debug, Default)]
 pub struct HubCompaction {
@@ -60,6 +69,70 @@ pub struct HubCompaction {
     pub unchanged: usize,
     /// Folders that failed, each with its error; the others went on.
     pub failed: Vec<(String, HfError)>,
+    /// The repository's files after the run.
+    pub files: FileCounts,
+}
+
+/// How many files a repository holds, and where: for a metric, and for a
+/// warning before the Hub's limits ([`RECOMMENDED_MAX_FILES`] a
+/// repository, [`MAX_FOLDER_ENTRIES`] a folder).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FileCounts {
+    /// Files in the whole repository (every branch file, data or not).
+    pub files: u64,
+    /// Files under each pipeline's folder (`data/{pipeline}`), by folder.
+    pub by_pipeline: Vec<(String, u64)>,
+    /// The folder with the most entries (files and folders directly in
+    /// it), and how many.
+    pub fullest_folder: Option<(String, u64)>,
+}
+
+impl FileCounts {
+    /// Counts a recursive listing of the repository; `data` is the data
+    /// folder's path.
+    fn of(entries: &[TreeEntry], data: &str) -> Self {
+        let mut files = 0;
+        let mut by_pipeline: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut entries_in: std::collections::HashMap<&str, u64> = Default::default();
+        let data_prefix = format!("{data}/");
+        for e in entries {
+            let parent = e.path.rsplit_once('/').map_or("", |(p, _)| p);
+            *entries_in.entry(parent).or_default() += 1;
+            if e.kind != "file" {
+                continue;
+            }
+            files += 1;
+            if let Some(rest) = e.path.strip_prefix(&data_prefix)
+                && let Some((pipeline, _)) = rest.split_once('/')
+            {
+                *by_pipeline
+                    .entry(format!("{data_prefix}{pipeline}"))
+                    .or_default() += 1;
+            }
+        }
+        let fullest_folder = entries_in
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            .map(|(folder, n)| (folder.to_owned(), n));
+        Self {
+            files,
+            by_pipeline: by_pipeline.into_iter().collect(),
+            fullest_folder,
+        }
+    }
+
+    /// Logs a warning for each limit the repository is past 80 % of.
+    fn warn(&self, repo: &str) {
+        let near = |n: u64, limit: u64| n as f64 >= WARN_AT * limit as f64;
+        if near(self.files, RECOMMENDED_MAX_FILES) {
+            tracing::warn!(%repo, files = self.files, limit = RECOMMENDED_MAX_FILES, "the repository nears the Hub's recommended most files: compact more (longer windows, or compaction of every finished day), or start another repository");
+        }
+        if let Some((folder, n)) = &self.fullest_folder
+            && near(*n, MAX_FOLDER_ENTRIES)
+        {
+            tracing::warn!(%repo, %folder, entries = n, limit = MAX_FOLDER_ENTRIES, "a folder nears the Hub's most entries a folder: compact it, or use a layout with more folders");
+        }
+    }
 }
 
 /// Compacts the day folders of a dataset on the Hub; made by
@@ -75,7 +148,11 @@ pub struct HubCompactor {
     row_group_size: usize,
     max_file_bytes: usize,
     deliveries: Option<Deliveries>,
+    observer: Option<Observer>,
 }
+
+/// What [`HubCompactor::observe`] calls.
+type Observer = Box<dyn Fn(&str, Step) + Send + Sync>;
 
 impl std::fmt::Debug for HubCompactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,6 +183,23 @@ impl HubCompactor {
             row_group_size: DEFAULT_ROW_GROUP_SIZE,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             deliveries,
+            observer: None,
+        }
+    }
+
+    /// Calls `observer` with the folder at each [`Step`] of its
+    /// compaction: `Staged` once the compacted file is merged and uploaded
+    /// (the commit not yet requested), `Swapped` once the commit is on the
+    /// branch (the catalog not yet told). For progress, and for tests that
+    /// stop a process at each.
+    pub fn observe(mut self, observer: impl Fn(&str, Step) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
+    fn step(&self, folder: &str, step: Step) {
+        if let Some(observer) = &self.observer {
+            observer(folder, step);
         }
     }
 
@@ -137,6 +231,12 @@ impl HubCompactor {
         self
     }
 
+    /// How delivery records name the dataset: `hf://datasets/{repo}`, with
+    /// `@{branch}` for a branch other than `main`.
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
     fn prefixed(&self, path: &str) -> String {
         if self.prefix.is_empty() {
             path.to_owned()
@@ -157,8 +257,8 @@ impl HubCompactor {
         let _ = meathook_files::local::remove_stale(&self.scratch);
         let mut report = HubCompaction::default();
         let data = self.prefixed(DATA_DIR);
-        for pipeline in folders(self.hub.list_folder(&data).await?) {
-            for day in folders(self.hub.list_folder(&pipeline).await?) {
+        for pipeline in folders(self.hub.list_folder(&data, false).await?) {
+            for day in folders(self.hub.list_folder(&pipeline, false).await?) {
                 let name = day.rsplit('/').next().unwrap_or(&day);
                 let Some(date) = parse_day(name) else {
                     continue;
@@ -177,7 +277,22 @@ impl HubCompactor {
                 }
             }
         }
+        report.files = self.file_counts().await?;
         Ok(report)
+    }
+
+    /// The repository's files, counted from one recursive listing (a page
+    /// a thousand entries), with a warning logged for each limit of the
+    /// Hub's the repository is past 80 % of.
+    ///
+    /// # Errors
+    ///
+    /// The [`HfError`] of the listing.
+    pub async fn file_counts(&self) -> Result<FileCounts, HfError> {
+        let entries = self.hub.list_folder("", true).await?;
+        let counts = FileCounts::of(&entries, &self.prefixed(DATA_DIR));
+        counts.warn(&self.hub.repo());
+        Ok(counts)
     }
 
     /// Compacts the folder of `pipeline` for `date` now, whatever the
@@ -296,6 +411,7 @@ impl HubCompactor {
                     path: format!("{folder}/{name}"),
                 }),
         );
+        self.step(folder, Step::Staged);
         let commit = Commit {
             target: self.hub.target.clone(),
             token: self.hub.token.clone(),
@@ -307,6 +423,7 @@ impl HubCompactor {
             ops,
         };
         let id = self.committer.send_alone(&self.hub, commit).await?;
+        self.step(folder, Step::Swapped);
         tracing::info!(repo = %self.hub.repo(), %folder, commit = %id, files = merged.coverage.replaced.len(), rows = merged.coverage.rows, "compacted");
         self.report(folder, date, &merged.coverage, &id).await?;
         Ok(Some(merged.compacted(folder)))
@@ -314,7 +431,7 @@ impl HubCompactor {
 
     /// The files of `folder`, by name.
     async fn listing(&self, folder: &str) -> Result<Vec<Listed>, HfError> {
-        let entries = self.hub.list_folder(folder).await?;
+        let entries = self.hub.list_folder(folder, false).await?;
         Ok(entries
             .into_iter()
             .filter(|e| e.kind == "file")
@@ -539,5 +656,49 @@ impl Work {
 impl Drop for Work {
     fn drop(&mut self) {
         let _ = meathook_files::local::remove_stage(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: &str, path: &str) -> TreeEntry {
+        TreeEntry {
+            kind: kind.into(),
+            path: path.into(),
+            size: 0,
+            lfs: None,
+        }
+    }
+
+    #[test]
+    fn files_are_counted_by_repository_pipeline_and_fullest_folder() {
+        let mut entries = vec![
+            entry("file", "README.md"),
+            entry("file", ".gitattributes"),
+            entry("directory", "w/data"),
+            entry("directory", "w/data/air"),
+            entry("directory", "w/data/rain"),
+        ];
+        for day in 1..=3 {
+            entries.push(entry("directory", &format!("w/data/air/2026-01-0{day}")));
+            for n in 0..day {
+                entries.push(entry(
+                    "file",
+                    &format!("w/data/air/2026-01-0{day}/{n}.parquet"),
+                ));
+            }
+        }
+        entries.push(entry("file", "w/data/rain/2026-01-01/0.parquet"));
+        let counts = FileCounts::of(&entries, "w/data");
+        assert_eq!(counts.files, 2 + 6 + 1);
+        assert_eq!(
+            counts.by_pipeline,
+            [("w/data/air".to_owned(), 6), ("w/data/rain".to_owned(), 1)]
+        );
+        // w/data/air holds three day folders; 2026-01-03 holds three files:
+        // a tie, named by the first folder in order.
+        assert_eq!(counts.fullest_folder, Some(("w/data/air".to_owned(), 3)));
     }
 }

@@ -44,9 +44,9 @@ pub(crate) struct HubClient {
     pub(crate) answer_limit: usize,
 }
 
-/// Pages of one folder's listing read at most (the Hub sends 1,000
-/// entries a page and allows 10,000 entries a folder).
-pub(crate) const MAX_TREE_PAGES: usize = 20;
+/// Pages of one listing read at most (the Hub sends 1,000 entries a page;
+/// a repository past 100,000 files is past its recommended size anyway).
+pub(crate) const MAX_TREE_PAGES: usize = 200;
 
 /// The calls addressed to presigned URLs of the upload host.
 const STORAGE_CALLS: [&str; 3] = ["upload", "upload part", "multipart completion"];
@@ -180,9 +180,13 @@ impl HubClient {
 
     /// Every entry of the folder `path` (none for a folder that does not
     /// exist), following the Hub's pages (at most [`MAX_TREE_PAGES`]).
-    pub(crate) async fn list_folder(&self, path: &str) -> Result<Vec<TreeEntry>, HfError> {
+    pub(crate) async fn list_folder(
+        &self,
+        path: &str,
+        recursive: bool,
+    ) -> Result<Vec<TreeEntry>, HfError> {
         const CALL: &str = "listing a folder";
-        let mut url = self.target.tree_url(path);
+        let mut url = self.target.tree_url(path, recursive);
         let mut entries = Vec::new();
         for _ in 0..MAX_TREE_PAGES {
             let page = self

@@ -87,11 +87,12 @@ pub mod repo;
 #[allow(unreachable_pub)] // public only with the `fuzzing` feature, see above
 mod repo;
 mod sink;
+mod squash;
 mod startup;
 mod token;
 
 pub use crate::committer::CommitSettings;
-pub use crate::compact::{HubCompaction, HubCompactor};
+pub use crate::compact::{FileCounts, HubCompaction, HubCompactor};
 pub use crate::error::HfError;
 pub use crate::repo::{DEFAULT_ENDPOINT, RepoId};
 pub use crate::sink::{DEFAULT_ANSWER_LIMIT, HfSink};

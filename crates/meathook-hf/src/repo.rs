@@ -98,6 +98,16 @@ impl Target {
         format!("{}/commit/{}", self.api(), encode_segment(&self.branch))
     }
 
+    /// `POST …/super-squash/{rev}`: the branch's history replaced by one
+    /// commit.
+    pub fn super_squash_url(&self) -> String {
+        format!(
+            "{}/super-squash/{}",
+            self.api(),
+            encode_segment(&self.branch)
+        )
+    }
+
     /// `GET …/commits/{rev}`: the branch's commits, newest first.
     pub fn commits_url(&self) -> String {
         format!("{}/commits/{}", self.api(), encode_segment(&self.branch))
@@ -111,14 +121,18 @@ impl Target {
         )
     }
 
-    /// `GET …/tree/{rev}/{path}`: a folder's entries (not recursive).
-    pub fn tree_url(&self, path: &str) -> String {
-        format!(
-            "{}/tree/{}/{}",
-            self.api(),
-            encode_segment(&self.branch),
-            encode_path(path)
-        )
+    /// `GET …/tree/{rev}/{path}`: a folder's entries (the repository's
+    /// root for an empty path), with every entry below it if `recursive`.
+    pub fn tree_url(&self, path: &str, recursive: bool) -> String {
+        let mut url = format!("{}/tree/{}", self.api(), encode_segment(&self.branch));
+        if !path.is_empty() {
+            url.push('/');
+            url.push_str(&encode_path(path));
+        }
+        if recursive {
+            url.push_str("?recursive=true");
+        }
+        url
     }
 
     /// `GET {EP}/datasets/{ns}/{name}/resolve/{rev}/{path}`.
@@ -180,6 +194,10 @@ mod tests {
         assert_eq!(
             t.commit_url(),
             "http://127.0.0.1:9/api/datasets/ns/ds/commit/refs%2Fpr%2F1"
+        );
+        assert_eq!(
+            t.super_squash_url(),
+            "http://127.0.0.1:9/api/datasets/ns/ds/super-squash/refs%2Fpr%2F1"
         );
         assert_eq!(
             t.lfs_batch_url(),

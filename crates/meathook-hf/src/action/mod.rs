@@ -22,6 +22,7 @@ mod commit;
 mod history;
 mod lfs;
 mod preupload;
+mod squash;
 mod tree;
 mod upload;
 
@@ -36,6 +37,7 @@ pub use commit::{Commit, CommitOp, MAX_INLINE};
 pub use history::ListCommits;
 pub use lfs::{BatchObject, LfsBatch, ObjectAction};
 pub use preupload::{MAX_PATHS, Preupload, PreuploadFile, RemoteFile};
+pub use squash::SuperSquash;
 pub use tree::{ListTree, TreeEntry};
 // The answers' types are named outside the crate only by the fuzz targets.
 #[cfg(feature = "fuzzing")]

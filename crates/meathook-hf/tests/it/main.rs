@@ -14,3 +14,4 @@ mod hostile;
 mod interop;
 mod kill;
 mod permanent;
+mod squash;

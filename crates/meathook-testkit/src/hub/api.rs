@@ -1,4 +1,5 @@
-//! The fake Hub's API routes: whoami, create, delete, preupload and commit.
+//! The fake Hub's API routes: whoami, create, delete, preupload, commit
+//! and super-squash.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -324,4 +325,71 @@ pub(crate) async fn delete(
         ),
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
     }
+}
+
+/// `POST /api/datasets/{ns}/{name}/super-squash/{branch}`, a JSON body
+/// `{"message": …}` (optional, as in the Hub's API description; the fake
+/// writes `Super-squash branch {branch}` without one): the branch's
+/// history replaced by one commit holding the files of its head, answered
+/// `{"commitId": …}`. The message's first line is the commit's title, the
+/// rest its message. A write token is required; a missing repository or
+/// branch is a 404 with `X-Error-Code` (a squash never creates a dataset).
+pub(crate) async fn super_squash(
+    State(shared): State<Shared>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let special = match enter(&shared, HubRoute::SuperSquash).await {
+        Entered::Answer(r) => return r,
+        Entered::Special(f) => Some(f),
+        Entered::Go => None,
+    };
+    let repo = format!("{ns}/{name}");
+    let mut hub = lock(&shared);
+    if let Err(r) = hub.auth_write(&headers, &repo) {
+        return r;
+    }
+    let asked = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) if v.is_object() => v["message"].clone(),
+            _ => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    "the body must be a JSON object",
+                );
+            }
+        }
+    };
+    let text = match &asked {
+        Value::Null => "",
+        Value::String(text) => text.trim(),
+        _ => return refuse(StatusCode::BAD_REQUEST, None, "message must be a string"),
+    };
+    let (title, message) = match text.split_once('\n') {
+        _ if text.is_empty() => (format!("Super-squash branch {rev}"), String::new()),
+        Some((title, rest)) => (title.trim().to_owned(), rest.trim().to_owned()),
+        None => (text.to_owned(), String::new()),
+    };
+    let info = CommitInfo {
+        title,
+        message,
+        author: USER.to_owned(),
+        date: hub.now(),
+    };
+    let id = match hub.squash(&repo, &rev, info) {
+        Ok(commit) => commit.id,
+        Err(r) => return r,
+    };
+    if special == Some(super::HubFault::ApplyThen504) {
+        return (
+            StatusCode::GATEWAY_TIMEOUT,
+            "<html>504 Gateway Time-out</html>",
+        )
+            .into_response();
+    }
+    Json(json!({ "commitId": id })).into_response()
 }

@@ -2,7 +2,8 @@
 //! directory: `objects/{sha256}` holds every LFS object and every regular
 //! file's bytes (content-addressed, written to a temporary name, fsynced,
 //! renamed, the directory fsynced), and `repos.jsonl` one line per event
-//! (a repository created or deleted, a commit with its changes), appended
+//! (a repository created or deleted, a commit with its changes, a
+//! super-squash of a branch), appended
 //! and fdatasynced before the answer goes out. On start the lines are
 //! replayed; a torn last line (a crash mid-append) is ignored.
 
@@ -157,6 +158,17 @@ impl Journal {
             "author": commit.author, "date": date_text(commit.date), "changes": out,
         }))
     }
+
+    /// Records a super-squash of `branch`: its history replaced by
+    /// `commit`, which holds the files the branch's head held (replayed
+    /// from that head, so no file is written again).
+    pub(crate) fn squashed(&mut self, repo: &str, branch: &str, commit: &Commit) -> io::Result<()> {
+        self.append(&json!({
+            "event": "squash", "repo": repo, "branch": branch, "id": commit.id,
+            "title": commit.title, "message": commit.message,
+            "author": commit.author, "date": date_text(commit.date),
+        }))
+    }
 }
 
 fn invalid(what: &str) -> io::Error {
@@ -215,6 +227,31 @@ fn replay(dir: &Path, repos: &mut HashMap<String, Repo>, event: &Value) -> io::R
                     author: text("author"),
                     date: parse_date(&event["date"]).ok_or_else(|| invalid("bad date"))?,
                     files: Arc::new(files),
+                },
+            );
+        }
+        Some("squash") => {
+            let r = repos
+                .get_mut(repo)
+                .ok_or_else(|| invalid("squash of an unknown repo"))?;
+            let branch = event["branch"]
+                .as_str()
+                .ok_or_else(|| invalid("no branch"))?;
+            let files = r
+                .head(branch)
+                .map(|head| Arc::clone(&head.files))
+                .ok_or_else(|| invalid("squash of an unknown branch"))?;
+            let text = |k: &str| event[k].as_str().unwrap_or_default().to_owned();
+            r.replace_history(
+                branch,
+                Commit {
+                    id: text("id"),
+                    parent: None,
+                    title: text("title"),
+                    message: text("message"),
+                    author: text("author"),
+                    date: parse_date(&event["date"]).ok_or_else(|| invalid("bad date"))?,
+                    files,
                 },
             );
         }

@@ -4,8 +4,8 @@
 //! Routes: `whoami-v2`, `repos/create`, `repos/delete`, preupload, the LFS
 //! batch API, presigned-style `PUT`s (whole objects and parts, refused if
 //! they carry an `Authorization` header, as a presigned storage URL would),
-//! multipart completion, verify, the NDJSON commit, tree listing,
-//! paths-info, repository info, the commits listing and `resolve`
+//! multipart completion, verify, the NDJSON commit, super-squash, tree
+//! listing, paths-info, repository info, the commits listing and `resolve`
 //! downloads. Behaviours: `%2F` in revisions is decoded; the header line
 //! must come first; a stale `parentCommit` gets 412; a dangling `lfsFile`,
 //! an inline file of 10 MiB or more or with a NUL byte, and an empty commit
@@ -21,21 +21,25 @@
 //! commits listing gives the history newest first, 50 a page, each with
 //! `id`, `title`, `message`, `authors` and `date` (the UTC time of the
 //! commit, RFC 3339 with milliseconds, as the Hub writes it); a page with
-//! more after it carries `Link: <…?p=N>; rel="next"`. Every answer has a
+//! more after it carries `Link: <…?p=N>; rel="next"`. A super-squash
+//! replaces a branch's history with one commit (no parent) holding the
+//! files of its head, and forgets the commits no branch reaches any more:
+//! their ids resolve nowhere afterwards, on any route (stored LFS objects
+//! are kept). It is logged like a commit, with no paths. Every answer has a
 //! `Date` header. The fake's clock is the wall clock at its start plus
 //! tokio's clock since, so under a paused clock commit dates and the
 //! listing's `Date` advance with simulated time.
 //!
 //! Faults queued per [`HubRoute`] replace its next responses one by one
 //! ([`HubFault`]): a status, a 429 with `RateLimit`, a delay, a connection
-//! cut mid-response, "apply the commit, then answer 504", a stale parent
-//! (another writer commits to the branch first), a path the Hub refuses, hostile answers (a body that
-//! never ends, with or without a 10 GB `Content-Length`; a byte every few
-//! seconds; no answer at all), a `.gitignore` that excludes every path, and
-//! verify URLs on another host. Presigned-style URLs carry a query that
-//! stands in for a signature (`X-Amz-Signature=…`), which a client must
-//! never print. Every request is
-//! counted per route, and every applied commit is logged.
+//! cut mid-response, "apply the commit (or the squash), then answer 504",
+//! a stale parent (another writer commits to the branch first), a path the
+//! Hub refuses, hostile answers (a body that never ends, with or without a
+//! 10 GB `Content-Length`; a byte every few seconds; no answer at all), a
+//! `.gitignore` that excludes every path, and verify URLs on another host.
+//! Presigned-style URLs carry a query that stands in for a signature
+//! (`X-Amz-Signature=…`), which a client must never print. Every request
+//! is counted per route, and every applied commit (and squash) is logged.
 //!
 //! Objects and repositories live in memory; with a data directory (the
 //! standalone server's `--data`) they live on disk and a server started
@@ -59,6 +63,7 @@
 //! | part `PUT`s, completion | presigned-style URLs, no token | client multipart upload (interop) |
 //! | verify | `POST` with Bearer `{oid, size}` | client upload (interop) |
 //! | commit | `POST /api/datasets/{repo}/commit/{branch}`, NDJSON | client `upload_file`, regular and LFS (interop) |
+//! | super-squash | `POST /api/datasets/{repo}/super-squash/{branch}` `{message}` (optional), Bearer; answers `{commitId}` (the Hub's API description; the client reads only the status) | client `super_squash_history`, then `list_repo_commits` and a download (this module's tests) |
 //! | tree | `GET /api/datasets/{repo}/tree/{rev}[/{path}]?recursive=..&expand=false`, `rev` a branch or an id | client `list_repo_tree`, `list_repo_files`, `snapshot_download`, `datasets.load_dataset` (interop; this module's tests at an old id) |
 //! | paths-info | `POST /api/datasets/{repo}/paths-info/{rev}`, form `paths`… `expand` | client `get_paths_info` at an old id (this module's tests) |
 //! | repository info | `GET /api/datasets/{repo}/revision/{rev}` | client `dataset_info`, `snapshot_download`, `load_dataset` (interop; this module's tests at an old id) |
@@ -119,6 +124,8 @@ pub enum HubRoute {
     Verify,
     /// `POST /api/datasets/{ns}/{name}/commit/{rev}`.
     Commit,
+    /// `POST /api/datasets/{ns}/{name}/super-squash/{rev}`.
+    SuperSquash,
     /// `GET /api/datasets/{ns}/{name}/tree/{rev}`.
     Tree,
     /// `POST /api/datasets/{ns}/{name}/paths-info/{rev}`.
@@ -150,7 +157,8 @@ pub enum HubFault {
     Delay(Duration),
     /// Answer 200 and cut the connection before the body is complete.
     Reset,
-    /// Commit only: apply the commit, then answer 504.
+    /// Commit and super-squash only: apply the commit (or the squash),
+    /// then answer 504.
     ApplyThen504,
     /// Commit only: another writer commits to the branch first, so the
     /// request's `parentCommit` is stale.
@@ -344,6 +352,10 @@ fn router(shared: Shared) -> Router {
             post(api::preupload),
         )
         .route("/api/datasets/{ns}/{name}/commit/{rev}", post(api::commit))
+        .route(
+            "/api/datasets/{ns}/{name}/super-squash/{rev}",
+            post(api::super_squash),
+        )
         .route("/api/datasets/{ns}/{name}/tree/{rev}", get(read::tree_root))
         .route(
             "/api/datasets/{ns}/{name}/paths-info/{rev}",

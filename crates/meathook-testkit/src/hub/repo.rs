@@ -2,8 +2,10 @@
 //! the file map as of that commit (shared, so a commit costs one map copy
 //! of pointers, not of contents), and its branches, each naming a commit.
 //! A revision is a branch name or a full 40-hex commit id, as on the Hub.
+//! A super-squash replaces a branch's history with one commit holding its
+//! files; the commits no branch reaches any more are forgotten.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -162,6 +164,51 @@ impl Repo {
         self.commits.insert(commit.id.clone(), commit);
     }
 
+    /// The commit a super-squash of `branch` would make: one commit without
+    /// a parent holding the files of the branch's head, under an id derived
+    /// from the repository, `info` and every file of that tree; `None`
+    /// when there is no such branch. Nothing moves.
+    pub(crate) fn prepare_squash(
+        &self,
+        repo: &str,
+        branch: &str,
+        info: CommitInfo,
+    ) -> Option<Commit> {
+        let files = Arc::clone(&self.head(branch)?.files);
+        let tree: Vec<Change> = files
+            .iter()
+            .map(|(path, entry)| (path.clone(), Some(entry.clone())))
+            .collect();
+        let id = commit_id(repo, None, &info, &tree);
+        Some(Commit {
+            id,
+            parent: None,
+            title: info.title,
+            message: info.message,
+            author: info.author,
+            date: info.date,
+            files,
+        })
+    }
+
+    /// Points `branch` at `commit` (a squash's, see
+    /// [`Repo::prepare_squash`]) and forgets every commit no branch reaches
+    /// any more: the branch's old history is gone, ids and all.
+    pub(crate) fn replace_history(&mut self, branch: &str, commit: Commit) {
+        self.insert(branch, commit);
+        let mut reached = HashSet::new();
+        for head in self.branches.values() {
+            let mut next = Some(head.as_str());
+            while let Some(id) = next {
+                if !reached.insert(id.to_owned()) {
+                    break;
+                }
+                next = self.commits.get(id).and_then(|c| c.parent.as_deref());
+            }
+        }
+        self.commits.retain(|id, _| reached.contains(id));
+    }
+
     /// The commits reachable from `rev`, newest first.
     pub(crate) fn history(&self, rev: &str) -> Option<Vec<&Commit>> {
         let mut out = vec![self.resolve(rev)?];
@@ -283,6 +330,36 @@ mod tests {
                 .is_none()
         );
         assert!(repo.resolve("dev").is_none());
+    }
+
+    #[test]
+    fn a_squash_keeps_the_tree_and_forgets_the_history() {
+        let mut repo = Repo::empty(OffsetDateTime::UNIX_EPOCH);
+        let first = repo
+            .apply("o/r", "main", info(1), &[("a".into(), regular("1"))])
+            .id
+            .clone();
+        let second = repo
+            .apply("o/r", "main", info(2), &[("b".into(), regular("2"))])
+            .id
+            .clone();
+        let tree = repo.resolve("main").map(|c| Arc::clone(&c.files));
+        let squash = repo.prepare_squash("o/r", "main", info(3)).unwrap();
+        assert!(squash.parent.is_none());
+        assert!(is_commit_id(&squash.id));
+        assert!(![first.as_str(), second.as_str()].contains(&squash.id.as_str()));
+        let id = squash.id.clone();
+        repo.replace_history("main", squash);
+        assert_eq!(repo.resolve("main").map(|c| Arc::clone(&c.files)), tree);
+        let history: Vec<&str> = repo
+            .history("main")
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(history, [id.as_str()]);
+        assert!(repo.resolve(&first).is_none() && repo.resolve(&second).is_none());
+        assert!(repo.prepare_squash("o/r", "dev", info(4)).is_none());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The fake Hub's state: repositories (see `repo`), LFS objects, queued
-//! faults, request counters and the commit log; and the shapes of its
-//! error answers.
+//! faults, request counters and the commit log (commits and
+//! super-squashes); and the shapes of its error answers.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -40,8 +40,11 @@ pub struct CommitLog {
     /// When it was applied, by the wall clock: the `date` the commits
     /// listing shows.
     pub date: time::OffsetDateTime,
-    /// The paths it added or replaced.
+    /// The paths it added or replaced (none for a super-squash).
     pub paths: Vec<String>,
+    /// Whether it was a super-squash: the branch's history replaced by
+    /// this one commit, holding the files the branch held.
+    pub squashed: bool,
 }
 
 #[derive(Debug)]
@@ -78,6 +81,15 @@ pub(crate) fn refuse(status: StatusCode, code: Option<&str>, message: &str) -> R
         r.headers_mut().insert("x-error-code", code);
     }
     r
+}
+
+/// The 404 of a revision that names no branch (or commit) of a repository.
+fn no_revision(rev: &str) -> Response {
+    refuse(
+        StatusCode::NOT_FOUND,
+        Some("RevisionNotFound"),
+        &format!("Invalid rev id: {rev}"),
+    )
 }
 
 /// A body that fails after the headers went out: the client sees the
@@ -321,6 +333,44 @@ impl Hub {
             at: tokio::time::Instant::now(),
             date: commit.date,
             paths,
+            squashed: false,
+        });
+        Ok(commit)
+    }
+
+    /// Replaces the history of `branch` of `repo` by one commit holding
+    /// the files of its head (see [`Repo::prepare_squash`]), records it in
+    /// the data directory first, if any, and logs it. A missing repository
+    /// or branch is a 404 (a squash never creates a dataset); a failure to
+    /// record it, a 500.
+    pub(crate) fn squash(
+        &mut self,
+        repo: &str,
+        branch: &str,
+        info: CommitInfo,
+    ) -> Result<Commit, Response> {
+        self.head(repo, branch)?;
+        let commit = self
+            .repos
+            .get(repo)
+            .and_then(|r| r.prepare_squash(repo, branch, info))
+            .ok_or_else(|| no_revision(branch))?;
+        // The journal comes first, as for a commit.
+        if let Some(j) = &mut self.journal {
+            j.squashed(repo, branch, &commit)
+                .map_err(|e| unrecorded(&e))?;
+        }
+        if let Some(r) = self.repos.get_mut(repo) {
+            r.replace_history(branch, commit.clone());
+        }
+        self.commits.push(CommitLog {
+            repo: repo.to_owned(),
+            branch: branch.to_owned(),
+            oid: commit.id.clone(),
+            at: tokio::time::Instant::now(),
+            date: commit.date,
+            paths: Vec::new(),
+            squashed: true,
         });
         Ok(commit)
     }
@@ -375,25 +425,21 @@ impl Hub {
         if !self.repos.contains_key(repo) && self.config.auto_create {
             self.create_repo(repo).map_err(|e| unrecorded(&e))?;
         }
-        self.repo(repo)?.head(rev).ok_or_else(|| {
-            refuse(
-                StatusCode::NOT_FOUND,
-                Some("RevisionNotFound"),
-                &format!("Invalid rev id: {rev}"),
-            )
-        })
+        self.head(repo, rev)
+    }
+
+    /// The head of branch `rev` of an existing `repo`, or the 404 that
+    /// names what is missing.
+    pub(crate) fn head(&self, repo: &str, rev: &str) -> Result<&Commit, Response> {
+        self.repo(repo)?.head(rev).ok_or_else(|| no_revision(rev))
     }
 
     /// The commit `rev` (a branch or a commit id) names in `repo`: what
     /// the read routes accept.
     pub(crate) fn resolve(&self, repo: &str, rev: &str) -> Result<&Commit, Response> {
-        self.repo(repo)?.resolve(rev).ok_or_else(|| {
-            refuse(
-                StatusCode::NOT_FOUND,
-                Some("RevisionNotFound"),
-                &format!("Invalid rev id: {rev}"),
-            )
-        })
+        self.repo(repo)?
+            .resolve(rev)
+            .ok_or_else(|| no_revision(rev))
     }
 
     pub(crate) fn files(&self, repo: &str, rev: &str) -> Vec<HubFile> {
