@@ -31,14 +31,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meathook::contracts::Deliveries;
-use meathook::parquet::{CompactionReport, Compactor, Destination, FileSinkBuilder};
+use meathook::hf::HubCompactor;
+use meathook::parquet::{
+    CompactionReport, Compactor, Destination, FileSinkBuilder, StoreCompactor,
+};
 use meathook::runtime::{MeathookBuilder, SataySender, Task, TaskError};
 use meathook::{
     BoxSink, Drain, FlushPolicy, HfSink, Meathook, ParquetEncoder, Pipeline, RuntimeError,
     SatayCollector, SatayError, SinkExt as _,
 };
 
-use config::{Config, DrainMode};
+use config::{CompactionPlace, Config, DrainMode};
 use reading::Reading;
 
 fn readings(snapshots: Vec<nea_rs::NeaReadingSnapshot>, unit: &str) -> Vec<Reading> {
@@ -118,6 +121,8 @@ struct Shared {
     terminal: Terminal,
     /// The catalog's hook, for the compaction task.
     deliveries: Deliveries,
+    /// What the `HfSink`s are made of, with `[sink.huggingface]`.
+    hub: Option<HubSetup>,
 }
 
 /// What makes a reading the same reading: NEA serves each one for a while.
@@ -163,39 +168,43 @@ fn add(
     })
 }
 
-/// Makes each pipeline's `HfSink` from `[sink.huggingface]`.
-fn hub_sinks(
-    hf: &config::HuggingFace,
-    client: &reqwest::Client,
-    token: &meathook::hf::HfToken,
-    spool_dir: &std::path::Path,
-    deliveries: &meathook::contracts::Deliveries,
-) -> Terminal {
-    let (hf_repo, branch) = (hf.repo.clone(), hf.branch.clone());
-    let (endpoint, prefix) = (hf.endpoint.clone(), hf.path_prefix.clone());
-    let create = hf.create.then_some(hf.private);
-    let budget = hf.commits_per_hour;
-    let (client, token, spool_dir) = (client.clone(), token.clone(), spool_dir.to_path_buf());
-    let deliveries = deliveries.clone();
-    Arc::new(move |name: &str| {
-        let mut sink = HfSink::new(client.clone(), hf_repo.clone(), token.clone())
-            .with_branch(branch.clone())
-            .with_commit_budget(budget, Duration::from_secs(3600))
-            // Each pipeline its own scratch directory: a sink clears stale
-            // scratch files when it opens.
-            .with_scratch_dir(spool_dir.join(format!("{name}.scratch")))
-            .with_deliveries(deliveries.clone());
-        if let Some(endpoint) = &endpoint {
+/// What the example's `HfSink`s are made of: `[sink.huggingface]`, the
+/// HTTP client, the token, where scratch files go and the catalog's hook.
+#[derive(Clone)]
+struct HubSetup {
+    hf: config::HuggingFace,
+    client: reqwest::Client,
+    token: meathook::hf::HfToken,
+    spool_dir: PathBuf,
+    deliveries: Deliveries,
+}
+
+impl HubSetup {
+    /// A sink for the dataset; `name` names its scratch directory (each
+    /// pipeline its own: a sink clears stale scratch files when it opens).
+    fn sink(&self, name: &str) -> HfSink<Reading> {
+        let hf = &self.hf;
+        let mut sink = HfSink::new(self.client.clone(), hf.repo.clone(), self.token.clone())
+            .with_branch(hf.branch.clone())
+            .with_commit_budget(hf.commits_per_hour, Duration::from_secs(3600))
+            .with_scratch_dir(self.spool_dir.join(format!("{name}.scratch")))
+            .with_deliveries(self.deliveries.clone());
+        if let Some(endpoint) = &hf.endpoint {
             sink = sink.with_endpoint(endpoint.clone());
         }
-        if let Some(private) = create {
-            sink = sink.with_create_if_missing(private);
+        if hf.create {
+            sink = sink.with_create_if_missing(hf.private);
         }
-        if let Some(prefix) = &prefix {
+        if let Some(prefix) = &hf.path_prefix {
             sink = sink.with_path_prefix(prefix.clone());
         }
-        BoxSink::new(sink)
-    })
+        sink
+    }
+}
+
+/// Makes each pipeline's `HfSink` from `[sink.huggingface]`.
+fn hub_sinks(setup: HubSetup) -> Terminal {
+    Arc::new(move |name: &str| BoxSink::new(setup.sink(name)))
 }
 
 /// Makes each pipeline's `FileSink` from `[sink.files]`.
@@ -242,16 +251,23 @@ fn shared(
     let destination = Destination::parse(&url).map_err(|e| e.to_string())?;
     ParquetEncoder::<Reading>::new().map_err(|e| format!("the Reading schema: {e}"))?;
     // The terminal sink every pipeline delivers to, chosen here once.
-    let terminal = match (&config.sink.huggingface, &hf_token) {
+    let (terminal, hub) = match (&config.sink.huggingface, &hf_token) {
         (Some(hf), Some(token)) => {
             // Uploads of large windows take longer than one API call.
-            let hub_client = reqwest::Client::builder()
+            let client = reqwest::Client::builder()
                 .build()
                 .map_err(|e| format!("http client: {e}"))?;
-            hub_sinks(hf, &hub_client, token, &config.spool_dir, deliveries)
+            let setup = HubSetup {
+                hf: hf.clone(),
+                client,
+                token: token.clone(),
+                spool_dir: config.spool_dir.clone(),
+                deliveries: deliveries.clone(),
+            };
+            (hub_sinks(setup.clone()), Some(setup))
         }
         (Some(_), None) => return Err("[sink.huggingface] needs HF_TOKEN".into()),
-        (None, _) => file_sinks(&url, &destination, deliveries),
+        (None, _) => (file_sinks(&url, &destination, deliveries), None),
     };
     Ok(Shared {
         client: reqwest::Client::builder()
@@ -263,6 +279,7 @@ fn shared(
         flush,
         terminal,
         deliveries: deliveries.clone(),
+        hub,
     })
 }
 
@@ -287,12 +304,9 @@ fn build(
         builder = builder.with_metrics_textfile(path, Duration::from_secs(15));
     }
     builder.telemetry().watch_catalog(catalog.stats());
-    if let Some(root) = config.compaction_root() {
-        builder = builder.task(compaction(
-            root,
-            &config.compaction,
-            shared.deliveries.clone(),
-        ));
+    if let Some(place) = config.compaction_place() {
+        let telemetry = builder.telemetry();
+        builder = builder.task(compaction(place, &config.compaction, shared, telemetry)?);
     }
     for (key, collector) in &config.collectors {
         let name = collector.name.clone().unwrap_or_else(|| key.clone());
@@ -302,43 +316,134 @@ fn build(
     Ok(builder)
 }
 
-/// The scheduled task that compacts each finished day of the dataset at
-/// `root` into one file per pipeline, and records it in the catalog.
-fn compaction(root: PathBuf, settings: &config::Compaction, deliveries: Deliveries) -> Task {
+/// The scheduled task that compacts each finished day of the dataset into
+/// one file per pipeline, and records it in the catalog: in a local
+/// directory, an object store, or the HuggingFace dataset (whose file
+/// counts it also exports as metrics).
+fn compaction(
+    place: CompactionPlace,
+    settings: &config::Compaction,
+    shared: &Shared,
+    telemetry: meathook::runtime::Telemetry,
+) -> Result<Task, String> {
     let horizon = time::Duration::try_from(settings.horizon).unwrap_or(time::Duration::DAY);
-    Task::every("compaction", settings.every, move || {
-        let (root, deliveries) = (root.clone(), deliveries.clone());
+    let deliveries = shared.deliveries.clone();
+    let hub = shared.hub.clone();
+    // The Hub's compactor is made once (its start-up checks run once); the
+    // history is squashed, if asked, one interval after the process
+    // started and then every interval.
+    let hub_compactor: Arc<tokio::sync::Mutex<Option<HubCompactor>>> = Arc::default();
+    let squash = settings.squash_history;
+    let squashed = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
+    if matches!(place, CompactionPlace::Hub) && hub.is_none() {
+        return Err("compaction on the Hub needs [sink.huggingface]".into());
+    }
+    let place = Arc::new(place);
+    Ok(Task::every("compaction", settings.every, move || {
+        let (place, deliveries, hub) = (Arc::clone(&place), deliveries.clone(), hub.clone());
+        let (hub_compactor, telemetry) = (Arc::clone(&hub_compactor), telemetry.clone());
+        let squashed = Arc::clone(&squashed);
         async move {
-            let report: CompactionReport = tokio::task::spawn_blocking(move || {
-                Compactor::local(root)
-                    .with_horizon(horizon)
-                    .with_deliveries(deliveries)
-                    .run(time::OffsetDateTime::now_utc())
-            })
-            .await
-            .map_err(|e| TaskError::from(e.to_string()))??;
-            for done in &report.compacted {
-                tracing::info!(
-                    folder = %done.folder,
-                    file = %done.file,
-                    replaced = done.replaced,
-                    rows = done.rows,
-                    bytes_before = done.bytes_before,
-                    bytes_after = done.bytes_after,
-                    "compacted"
-                );
-            }
-            for (folder, error) in &report.failed {
-                tracing::warn!(%folder, error = %meathook::contracts::ErrorChain(error), "not compacted");
-            }
-            match report.failed.len() {
-                0 => Ok(()),
-                n => Err(TaskError::from(format!(
-                    "{n} day folders could not be compacted (see the warnings)"
-                ))),
+            let now = time::OffsetDateTime::now_utc();
+            match &*place {
+                CompactionPlace::Local(root) => {
+                    let root = root.clone();
+                    let report: CompactionReport = tokio::task::spawn_blocking(move || {
+                        Compactor::local(root)
+                            .with_horizon(horizon)
+                            .with_deliveries(deliveries)
+                            .run(now)
+                    })
+                    .await
+                    .map_err(|e| TaskError::from(e.to_string()))??;
+                    logged(
+                        &report.compacted,
+                        report
+                            .failed
+                            .iter()
+                            .map(|(f, e)| (f, e as &(dyn std::error::Error + 'static))),
+                    )
+                }
+                CompactionPlace::Store(destination) => {
+                    let report = StoreCompactor::new(destination)?
+                        .with_horizon(horizon)
+                        .with_deliveries(deliveries)
+                        .run(now)
+                        .await?;
+                    logged(
+                        &report.compacted,
+                        report
+                            .failed
+                            .iter()
+                            .map(|(f, e)| (f, e as &(dyn std::error::Error + 'static))),
+                    )
+                }
+                CompactionPlace::Hub => {
+                    let mut slot = hub_compactor.lock().await;
+                    if slot.is_none() {
+                        let setup = hub.as_ref().ok_or("no [sink.huggingface]")?;
+                        let compactor = setup.sink("compaction").compactor().await?;
+                        *slot = Some(compactor.with_horizon(horizon));
+                    }
+                    let Some(compactor) = slot.as_mut() else {
+                        return Err(TaskError::from("no compactor"));
+                    };
+                    let report = compactor.run(now).await?;
+                    let due = squash
+                        .is_some_and(|every| squashed.lock().is_ok_and(|at| at.elapsed() >= every));
+                    if due {
+                        compactor.squash_history("").await?;
+                        if let Ok(mut at) = squashed.lock() {
+                            *at = tokio::time::Instant::now();
+                        }
+                    }
+                    let files = &report.files;
+                    telemetry.note_dataset_files(
+                        compactor.destination(),
+                        files.files,
+                        &files.by_pipeline,
+                        files.fullest_folder.as_ref().map_or(0, |(_, n)| *n),
+                    );
+                    logged(
+                        &report.compacted,
+                        report
+                            .failed
+                            .iter()
+                            .map(|(f, e)| (f, e as &(dyn std::error::Error + 'static))),
+                    )
+                }
             }
         }
-    })
+    }))
+}
+
+/// Logs what a compaction run did; an error naming how many folders failed.
+fn logged<'a>(
+    compacted: &[meathook::parquet::Compacted],
+    failed: impl Iterator<Item = (&'a String, &'a (dyn std::error::Error + 'static))>,
+) -> Result<(), TaskError> {
+    for done in compacted {
+        tracing::info!(
+            folder = %done.folder,
+            file = %done.file,
+            replaced = done.replaced,
+            rows = done.rows,
+            bytes_before = done.bytes_before,
+            bytes_after = done.bytes_after,
+            "compacted"
+        );
+    }
+    let mut failures = 0;
+    for (folder, error) in failed {
+        failures += 1;
+        tracing::warn!(%folder, error = %meathook::contracts::ErrorChain(error), "not compacted");
+    }
+    match failures {
+        0 => Ok(()),
+        n => Err(TaskError::from(format!(
+            "{n} day folders could not be compacted (see the warnings)"
+        ))),
+    }
 }
 
 /// Probes the directory or object-store URL `url`.

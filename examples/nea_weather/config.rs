@@ -85,7 +85,7 @@ struct Local {
 
 /// A HuggingFace dataset; when set it replaces `[sink.files]`. The token
 /// comes from `HF_TOKEN` only.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HuggingFace {
     /// `namespace/name`.
@@ -133,12 +133,13 @@ pub(crate) struct Metrics {
     pub(crate) textfile: Option<PathBuf>,
 }
 
-/// `[compaction]`: each day's files of a pipeline compacted into one, in a
-/// local dataset directory.
+/// `[compaction]`: each finished day's files of a pipeline compacted into
+/// one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Compaction {
-    /// `None`: on for a local directory, off elsewhere.
+    /// `None`: on for a local directory and a HuggingFace dataset, off for
+    /// an object store.
     pub(crate) enabled: Option<bool>,
     /// How often to look for days to compact.
     #[serde(deserialize_with = "duration", default = "one_hour")]
@@ -146,6 +147,10 @@ pub(crate) struct Compaction {
     /// How long after a day ends its files are compacted.
     #[serde(deserialize_with = "duration", default = "two_hours")]
     pub(crate) horizon: Duration,
+    /// With a HuggingFace dataset: squash the branch's history this often
+    /// (unset: never; irreversible, see `HubCompactor::squash_history`).
+    #[serde(default, deserialize_with = "some_duration")]
+    pub(crate) squash_history: Option<Duration>,
 }
 
 impl Default for Compaction {
@@ -154,6 +159,7 @@ impl Default for Compaction {
             enabled: None,
             every: one_hour(),
             horizon: two_hours(),
+            squash_history: None,
         }
     }
 }
@@ -207,6 +213,10 @@ pub(crate) struct Collector {
     /// `MEATHOOK_SHARD` is this number. Unset everywhere: every process
     /// runs every collector.
     pub(crate) shard: Option<u32>,
+}
+
+fn some_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -360,14 +370,12 @@ impl Config {
         self.catalog
             .check(&file.to_string(), at)
             .map_err(ConfigError)?;
-        if self.compaction.enabled == Some(true) && self.compaction_root().is_none() {
+        if self.compaction.squash_history.is_some()
+            && !matches!(self.compaction_place(), Some(CompactionPlace::Hub))
+        {
             return Err(ConfigError(format!(
-                "{file}: `compaction.enabled`{}: compaction works on a local dataset directory;                  this configuration delivers to {} (remove the key, or set it to false)",
-                at("enabled"),
-                match &self.sink.huggingface {
-                    Some(hf) => format!("the HuggingFace dataset {}", hf.repo),
-                    None => self.destination(),
-                }
+                "{file}: `compaction.squash_history`{} squashes a HuggingFace dataset's history: it needs [sink.huggingface] and compaction on",
+                at("squash_history")
             )));
         }
         Ok(())
@@ -460,18 +468,36 @@ impl Config {
 }
 
 impl Config {
-    /// The local dataset directory compaction runs on, if it runs: the
-    /// file destination when it is a directory and compaction is not
-    /// turned off.
-    pub(crate) fn compaction_root(&self) -> Option<PathBuf> {
-        if self.compaction.enabled == Some(false) || self.sink.huggingface.is_some() {
+    /// Where compaction runs, if it runs: on by default for a local
+    /// directory and a HuggingFace dataset (one commit a day folder,
+    /// counted against the commit budget), off by default for an object
+    /// store (not atomic: see `meathook::parquet::StoreCompactor`).
+    pub(crate) fn compaction_place(&self) -> Option<CompactionPlace> {
+        if self.compaction.enabled == Some(false) {
             return None;
         }
+        if self.sink.huggingface.is_some() {
+            return Some(CompactionPlace::Hub);
+        }
         match meathook::parquet::Destination::parse(&self.destination()) {
-            Ok(meathook::parquet::Destination::Local { root }) => Some(root),
-            _ => None,
+            Ok(meathook::parquet::Destination::Local { root }) => {
+                Some(CompactionPlace::Local(root))
+            }
+            Ok(destination) => (self.compaction.enabled == Some(true))
+                .then_some(CompactionPlace::Store(destination)),
+            Err(_) => None,
         }
     }
+}
+
+/// Where the compaction task works.
+pub(crate) enum CompactionPlace {
+    /// A local dataset directory.
+    Local(PathBuf),
+    /// An object store.
+    Store(meathook::parquet::Destination),
+    /// The HuggingFace dataset of `[sink.huggingface]`.
+    Hub,
 }
 
 /// Why a pipeline name cannot be used in paths, if it cannot.

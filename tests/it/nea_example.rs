@@ -451,15 +451,26 @@ fn bad_configurations_exit_2_naming_the_key_and_line() {
 
     let compaction = refused(
         "compaction",
+        &format!("{base}[compaction]\nevery = \"0s\"\n[collectors.rainfall]\ninterval = \"1m\"\n"),
+    );
+    assert!(
+        compaction.contains("every")
+            && compaction.contains("line 5")
+            && compaction.contains("more than zero"),
+        "{compaction}"
+    );
+
+    let squash = refused(
+        "squash",
         &format!(
-            "{base}[sink.files]\ndestination = \"memory://\"\n[compaction]\nenabled = true\n[collectors.rainfall]\ninterval = \"1m\"\n"
+            "{base}[compaction]\nsquash_history = \"7d\"\n[collectors.rainfall]\ninterval = \"1m\"\n"
         ),
     );
     assert!(
-        compaction.contains("compaction.enabled")
-            && compaction.contains("line 7")
-            && compaction.contains("local dataset directory"),
-        "{compaction}"
+        squash.contains("compaction.squash_history")
+            && squash.contains("line 5")
+            && squash.contains("[sink.huggingface]"),
+        "{squash}"
     );
 }
 
