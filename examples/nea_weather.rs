@@ -198,7 +198,7 @@ impl HubSetup {
         if let Some(prefix) = &hf.path_prefix {
             sink = sink.with_path_prefix(prefix.clone());
         }
-        sink
+        sink.with_layout(hf.layout.layout())
     }
 }
 
@@ -211,6 +211,7 @@ fn hub_sinks(setup: HubSetup) -> Terminal {
 fn file_sinks(
     url: &str,
     destination: &Destination,
+    layout: meathook::files::layout::Layout,
     deliveries: &meathook::contracts::Deliveries,
 ) -> Terminal {
     let (url, destination, deliveries) = (url.to_owned(), destination.clone(), deliveries.clone());
@@ -220,6 +221,7 @@ fn file_sinks(
             ParquetEncoder::<Reading>::new().unwrap_or_else(|e| panic!("the Reading schema: {e}"));
         let sink = FileSinkBuilder::new(url.clone())
             .with_destination(destination.clone())
+            .with_layout(layout)
             .with_deliveries(deliveries.clone())
             .build(encoder)
             .unwrap_or_else(|e| panic!("destination {url}: {e}"));
@@ -267,7 +269,10 @@ fn shared(
             (hub_sinks(setup.clone()), Some(setup))
         }
         (Some(_), None) => return Err("[sink.huggingface] needs HF_TOKEN".into()),
-        (None, _) => (file_sinks(&url, &destination, deliveries), None),
+        (None, _) => (
+            file_sinks(&url, &destination, config.layout(), deliveries),
+            None,
+        ),
     };
     Ok(Shared {
         client: reqwest::Client::builder()

@@ -74,6 +74,28 @@ pub(crate) struct Files {
     /// A directory, or a URL the file sink understands (`s3://`, `gs://`,
     /// `az://`, `file://`, `memory://`).
     pub(crate) destination: String,
+    /// How folders are named.
+    #[serde(default)]
+    pub(crate) layout: LayoutName,
+}
+
+/// `layout = "folders"` (`data/{pipeline}/{date}/`, the default) or
+/// `"hive"` (`data/pipeline={pipeline}/date={date}/`).
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum LayoutName {
+    #[default]
+    Folders,
+    Hive,
+}
+
+impl LayoutName {
+    pub(crate) fn layout(self) -> meathook::files::layout::Layout {
+        match self {
+            Self::Folders => meathook::files::layout::Layout::Folders,
+            Self::Hive => meathook::files::layout::Layout::Hive,
+        }
+    }
 }
 
 /// `[sink.local] dir`, what `[sink.files] destination` was called first.
@@ -105,6 +127,9 @@ pub(crate) struct HuggingFace {
     pub(crate) commits_per_hour: usize,
     /// A folder inside the repository holding `data/`.
     pub(crate) path_prefix: Option<String>,
+    /// How folders are named.
+    #[serde(default)]
+    pub(crate) layout: LayoutName,
 }
 
 fn yes() -> bool {
@@ -287,6 +312,7 @@ impl Config {
         );
         self.sink.files = Some(Files {
             destination: local.dir,
+            layout: LayoutName::default(),
         });
         Ok(())
     }
@@ -449,6 +475,15 @@ impl Config {
             "this process runs shard {number} (the shards are {known})"
         );
         Ok(())
+    }
+
+    /// How the destination's folders are named.
+    pub(crate) fn layout(&self) -> meathook::files::layout::Layout {
+        match (&self.sink.huggingface, &self.sink.files) {
+            (Some(hf), _) => hf.layout.layout(),
+            (None, Some(files)) => files.layout.layout(),
+            (None, None) => meathook::files::layout::Layout::default(),
+        }
     }
 
     /// Where files go: `[sink.files] destination`, or a dataset directory

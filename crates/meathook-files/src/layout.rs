@@ -48,59 +48,128 @@ pub enum BatchName<'a> {
     Content(&'a [u8; 32]),
 }
 
-/// The path of one batch's file, relative to the destination's prefix:
-/// `data/{pipeline}/{date}/{HHMMSS}Z-{batch}.{extension}`.
-pub fn object_path(window: &WindowMeta, batch: BatchName<'_>, extension: &str) -> String {
-    let mut path = window_prefix(window);
-    match batch {
-        BatchName::Sequence(id) => {
-            let _ = write!(path, "b{id}");
-        }
-        BatchName::Content(hash) => {
-            path.push('h');
-            for byte in &hash[..16] {
-                let _ = write!(path, "{byte:02x}");
-            }
+/// How a destination's folders are named: the pipeline, then the UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// `data/{pipeline}/{YYYY-MM-DD}/`: what the dataset viewer and
+    /// `datasets` read best (the default).
+    #[default]
+    Folders,
+    /// `data/pipeline={pipeline}/date={YYYY-MM-DD}/`: Hive-style
+    /// partitions, which DuckDB (`hive_partitioning`), Spark and pyarrow
+    /// read as `pipeline` and `date` columns and prune by. The dataset
+    /// viewer shows the folders but makes no columns of them.
+    Hive,
+}
+
+impl Layout {
+    /// The folder of `pipeline`'s files, relative to the prefix.
+    pub fn pipeline_folder(self, pipeline: &str) -> String {
+        match self {
+            Self::Folders => format!("{DATA_DIR}/{}", pipeline_segment(pipeline)),
+            Self::Hive => format!("{DATA_DIR}/pipeline={}", pipeline_segment(pipeline)),
         }
     }
-    path.push('.');
-    path.push_str(&pipeline_segment(extension));
-    path
+
+    /// The folder of one pipeline's files for one UTC day, relative to the
+    /// prefix. Compaction works a folder at a time.
+    pub fn day_folder(self, pipeline: &str, date: time::Date) -> String {
+        let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+        let day = match self {
+            Self::Folders => format!("{y:04}-{m:02}-{d:02}"),
+            Self::Hive => format!("date={y:04}-{m:02}-{d:02}"),
+        };
+        format!("{}/{day}", self.pipeline_folder(pipeline))
+    }
+
+    /// What every file of `window` starts with, relative to the prefix;
+    /// the batch's name and the extension follow.
+    pub fn window_prefix(self, window: &WindowMeta) -> String {
+        let start = window.start.to_offset(time::UtcOffset::UTC);
+        let (hh, mm, ss) = (start.hour(), start.minute(), start.second());
+        format!(
+            "{}/{hh:02}{mm:02}{ss:02}Z-",
+            self.day_folder(&window.pipeline, start.date())
+        )
+    }
+
+    /// The path of one batch's file, relative to the destination's prefix.
+    pub fn object_path(self, window: &WindowMeta, batch: BatchName<'_>, extension: &str) -> String {
+        let mut path = self.window_prefix(window);
+        match batch {
+            BatchName::Sequence(id) => {
+                let _ = write!(path, "b{id}");
+            }
+            BatchName::Content(hash) => {
+                path.push('h');
+                for byte in &hash[..16] {
+                    let _ = write!(path, "{byte:02x}");
+                }
+            }
+        }
+        path.push('.');
+        path.push_str(&pipeline_segment(extension));
+        path
+    }
+
+    /// The glob matching every file of `pipeline` with `extension`,
+    /// relative to the prefix: what a dataset card's `configs:` entry
+    /// lists.
+    pub fn pipeline_glob(self, pipeline: &str, extension: &str) -> String {
+        format!(
+            "{}/**/*.{}",
+            self.pipeline_folder(pipeline),
+            pipeline_segment(extension)
+        )
+    }
+}
+
+/// The date of a day folder's name, in either layout (`YYYY-MM-DD` or
+/// `date=YYYY-MM-DD`).
+pub fn day_of_folder(name: &str) -> Option<time::Date> {
+    let name = name.strip_prefix("date=").unwrap_or(name);
+    let mut parts = name.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if (y.len(), m.len(), d.len()) != (4, 2, 2) {
+        return None;
+    }
+    let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+    time::Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()
+}
+
+/// The pipeline a pipeline folder's name stands for, in either layout
+/// (`{segment}` or `pipeline={segment}`).
+pub fn pipeline_of_folder(name: &str) -> Option<String> {
+    pipeline_from_segment(name.strip_prefix("pipeline=").unwrap_or(name))
+}
+
+/// The path of one batch's file, relative to the destination's prefix:
+/// `data/{pipeline}/{date}/{HHMMSS}Z-{batch}.{extension}` (the default
+/// [`Layout`]).
+pub fn object_path(window: &WindowMeta, batch: BatchName<'_>, extension: &str) -> String {
+    Layout::Folders.object_path(window, batch, extension)
 }
 
 /// What every file of `window` starts with, relative to the prefix:
-/// `data/{pipeline}/{date}/{HHMMSS}Z-`; the batch's name and the extension
-/// follow. For showing where a batch will land before its identity is known
-/// (a spool numbers it when it is written).
+/// `data/{pipeline}/{date}/{HHMMSS}Z-` (the default [`Layout`]); the
+/// batch's name and the extension follow. For showing where a batch will
+/// land before its identity is known (a spool numbers it when it is
+/// written).
 pub fn window_prefix(window: &WindowMeta) -> String {
-    let start = window.start.to_offset(time::UtcOffset::UTC);
-    let (y, m, d) = (start.year(), u8::from(start.month()), start.day());
-    let (hh, mm, ss) = (start.hour(), start.minute(), start.second());
-    format!(
-        "{DATA_DIR}/{}/{y:04}-{m:02}-{d:02}/{hh:02}{mm:02}{ss:02}Z-",
-        pipeline_segment(&window.pipeline)
-    )
+    Layout::Folders.window_prefix(window)
 }
 
 /// The glob matching every file of `pipeline` with `extension`, relative to
-/// the prefix: what a dataset card's `configs:` entry lists.
+/// the prefix, in the default [`Layout`]: what a dataset card's `configs:`
+/// entry lists.
 pub fn pipeline_glob(pipeline: &str, extension: &str) -> String {
-    format!(
-        "{DATA_DIR}/{}/**/*.{}",
-        pipeline_segment(pipeline),
-        pipeline_segment(extension)
-    )
+    Layout::Folders.pipeline_glob(pipeline, extension)
 }
 
 /// The folder of one pipeline's files for one UTC day, relative to the
-/// prefix: `data/{pipeline}/{YYYY-MM-DD}`. Compaction works a folder at a
-/// time.
+/// prefix, in the default [`Layout`]: `data/{pipeline}/{YYYY-MM-DD}`.
 pub fn day_folder(pipeline: &str, date: time::Date) -> String {
-    let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
-    format!(
-        "{DATA_DIR}/{}/{y:04}-{m:02}-{d:02}",
-        pipeline_segment(pipeline)
-    )
+    Layout::Folders.day_folder(pipeline, date)
 }
 
 /// The name of a compacted file in its day folder:
@@ -162,6 +231,45 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn the_hive_layout_names_its_partitions_and_both_layouts_read_back() {
+        let window = WindowMeta::containing(
+            "air temperature",
+            datetime!(2026-11-23 10:56 UTC),
+            std::time::Duration::from_secs(3600),
+        );
+        let id = BatchId::legacy(7, 42);
+        assert_eq!(
+            Layout::Hive.object_path(&window, BatchName::Sequence(id), "parquet"),
+            "data/pipeline=air+20temperature/date=2026-11-23/100000Z-b00000000000000000007-00000000000000000042.parquet"
+        );
+        assert_eq!(
+            Layout::Folders.object_path(&window, BatchName::Sequence(id), "parquet"),
+            object_path(&window, BatchName::Sequence(id), "parquet")
+        );
+        let date = time::macros::date!(2026 - 11 - 23);
+        assert_eq!(
+            Layout::Hive.day_folder("air", date),
+            "data/pipeline=air/date=2026-11-23"
+        );
+        assert_eq!(day_folder("air", date), "data/air/2026-11-23");
+        assert_eq!(
+            Layout::Hive.pipeline_glob("air", "parquet"),
+            "data/pipeline=air/**/*.parquet"
+        );
+        for layout in [Layout::Folders, Layout::Hive] {
+            let folder = layout.day_folder("air temperature", date);
+            let mut parts = folder.rsplit('/');
+            assert_eq!(day_of_folder(parts.next().unwrap()), Some(date));
+            assert_eq!(
+                pipeline_of_folder(parts.next().unwrap()).as_deref(),
+                Some("air temperature")
+            );
+        }
+        assert_eq!(day_of_folder("2026-13-01"), None);
+        assert_eq!(day_of_folder("day=2026-11-23"), None);
     }
 
     #[test]

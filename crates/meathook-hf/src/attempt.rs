@@ -240,7 +240,7 @@ async fn compaction_records<'a>(
         .filter_map(|f| f.path.rsplit_once('/').map(|(folder, _)| folder))
         .filter(|folder| {
             let day = folder.rsplit('/').next().unwrap_or(folder);
-            parse_day(day).is_none_or(|date| date < today)
+            meathook_files::layout::day_of_folder(day).is_none_or(|date| date < today)
         })
         .collect();
     let mut records = HashMap::new();
@@ -261,12 +261,6 @@ async fn compaction_records<'a>(
         records.insert(folder.to_owned(), record);
     }
     Ok(records)
-}
-
-/// A day folder's date (`YYYY-MM-DD`).
-pub(crate) fn parse_day(name: &str) -> Option<time::Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(name, format).ok()
 }
 
 /// Preuploads every path; returns the head and each path's status.

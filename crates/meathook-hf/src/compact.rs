@@ -38,7 +38,6 @@ use meathook_parquet::{CompactError, Compacted, DEFAULT_ROW_GROUP_SIZE};
 use time::{Date, OffsetDateTime};
 
 use crate::action::{Commit, CommitOp, TreeEntry};
-use crate::attempt::parse_day;
 use crate::committer::Committer;
 use crate::error::HfError;
 use crate::hub::HubClient;
@@ -149,6 +148,7 @@ pub struct HubCompactor {
     max_file_bytes: usize,
     deliveries: Option<Deliveries>,
     observer: Option<Observer>,
+    layout: layout::Layout,
 }
 
 /// What [`HubCompactor::observe`] calls.
@@ -184,7 +184,15 @@ impl HubCompactor {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             deliveries,
             observer: None,
+            layout: layout::Layout::default(),
         }
+    }
+
+    /// The layout [`compact_day`](Self::compact_day) finds a pipeline's
+    /// day folder by (the sink's); [`run`](Self::run) reads either.
+    pub fn with_layout(mut self, layout: layout::Layout) -> Self {
+        self.layout = layout;
+        self
     }
 
     /// Calls `observer` with the folder at each [`Step`] of its
@@ -260,7 +268,7 @@ impl HubCompactor {
         for pipeline in folders(self.hub.list_folder(&data, false).await?) {
             for day in folders(self.hub.list_folder(&pipeline, false).await?) {
                 let name = day.rsplit('/').next().unwrap_or(&day);
-                let Some(date) = parse_day(name) else {
+                let Some(date) = layout::day_of_folder(name) else {
                     continue;
                 };
                 let ended = date
@@ -315,7 +323,7 @@ impl HubCompactor {
                 reason: format!("{date} has not ended: a day is compacted once it is over"),
             });
         }
-        let folder = self.prefixed(&layout::day_folder(pipeline, date));
+        let folder = self.prefixed(&self.layout.day_folder(pipeline, date));
         self.compact_folder(&folder, date).await
     }
 
@@ -561,7 +569,7 @@ impl HubCompactor {
         };
         let start = date.midnight().assume_utc();
         let segment = folder.rsplit('/').nth(1).unwrap_or_default();
-        let pipeline = layout::pipeline_from_segment(segment).unwrap_or_else(|| segment.to_owned());
+        let pipeline = layout::pipeline_of_folder(segment).unwrap_or_else(|| segment.to_owned());
         let window = WindowMeta {
             pipeline: pipeline.into(),
             start,

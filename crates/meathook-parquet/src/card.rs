@@ -28,7 +28,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, PoisonError};
 
 use meathook_files::card::{self, CARD_PATH, local::MAX_CARD_BYTES};
-use meathook_files::layout;
 use object_store::path::Path as ObjectPath;
 use object_store::{
     GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
@@ -69,20 +68,17 @@ fn shared(key: String) -> Arc<Shared> {
     Arc::clone(cards.entry(key).or_default())
 }
 
-/// Adds a config for `pipeline` (files ending in `extension`) to the card
+/// Adds a config for `pipeline` (its files matching `glob`) to the card
 /// of `destination`, unless it has one; with the configs of other pipelines
 /// waiting at the same time (see the module docs).
 pub(crate) async fn ensure(
     destination: &Destination,
     window: &str,
     pipeline: &str,
-    extension: &str,
+    glob: &str,
 ) -> Result<(), FileSinkError> {
     let name = card::config_name(pipeline);
-    let ours = (
-        pipeline.to_owned(),
-        layout::pipeline_glob(pipeline, extension),
-    );
+    let ours = (pipeline.to_owned(), glob.to_owned());
     let card = shared(destination.describe(CARD_PATH));
     {
         let mut state = card.lock();

@@ -201,6 +201,7 @@ pub struct Compactor {
     row_group_size: usize,
     observer: Option<Observer>,
     deliveries: Option<Deliveries>,
+    layout: layout::Layout,
 }
 
 /// What [`Compactor::observe`] calls.
@@ -492,7 +493,16 @@ impl Compactor {
             row_group_size: DEFAULT_ROW_GROUP_SIZE,
             observer: None,
             deliveries: None,
+            layout: layout::Layout::default(),
         }
+    }
+
+    /// The layout [`compact_day`](Self::compact_day) finds a pipeline's day
+    /// folder by (default [`layout::Layout::Folders`]); [`run`](Self::run)
+    /// reads either.
+    pub fn with_layout(mut self, layout: layout::Layout) -> Self {
+        self.layout = layout;
+        self
     }
 
     /// Reports each compacted file to `deliveries` (the catalog) as a
@@ -567,7 +577,7 @@ impl Compactor {
                 continue;
             }
             for day in sorted_entries(&folder)? {
-                let Some(date) = parse_date(&day) else {
+                let Some(date) = layout::day_of_folder(&day) else {
                     continue;
                 };
                 let Some(next) = date.next_day() else {
@@ -600,7 +610,7 @@ impl Compactor {
         pipeline: &str,
         date: Date,
     ) -> Result<Option<Compacted>, CompactError> {
-        let folder = layout::day_folder(pipeline, date);
+        let folder = self.layout.day_folder(pipeline, date);
         refuse_unfinished(&folder, date)?;
         let scratch = self.root.join(SCRATCH_DIR);
         local::remove_stale(&scratch).map_err(|source| CompactError::Io {
@@ -631,7 +641,7 @@ impl Compactor {
         let start = date.midnight().assume_utc();
         // `data/{pipeline}/{date}`: the pipeline's name from its segment.
         let segment = relative.split('/').nth(1).unwrap_or_default();
-        let pipeline = layout::pipeline_from_segment(segment).unwrap_or_else(|| segment.to_owned());
+        let pipeline = layout::pipeline_of_folder(segment).unwrap_or_else(|| segment.to_owned());
         let window = WindowMeta {
             pipeline: pipeline.into(),
             start,
@@ -810,7 +820,7 @@ fn owed_reports(scratch: &Path) -> Result<Vec<(String, Date, PathBuf)>, CompactE
         let Some((segment, day)) = name.split_once('~') else {
             continue;
         };
-        if let Some(date) = parse_date(day) {
+        if let Some(date) = layout::day_of_folder(day) {
             owed.push((format!("{DATA_DIR}/{segment}/{day}"), date, dir.join(&name)));
         }
     }
@@ -956,15 +966,4 @@ pub fn readable_files(names: &[String], record: Option<&Coverage>) -> Vec<String
         })
         .cloned()
         .collect()
-}
-
-/// A day folder's date (`YYYY-MM-DD`).
-pub(crate) fn parse_date(name: &str) -> Option<Date> {
-    let mut parts = name.splitn(3, '-');
-    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if (y.len(), m.len(), d.len()) != (4, 2, 2) {
-        return None;
-    }
-    let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
-    Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()
 }

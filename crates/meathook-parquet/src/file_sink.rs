@@ -58,6 +58,8 @@ struct Target {
     single_put_limit: u64,
     /// Whether the dataset card is kept.
     dataset_card: bool,
+    /// How folders are named, for the card's configs.
+    layout: meathook_files::layout::Layout,
     /// Pipelines (and extensions) whose config the card is known to have.
     carded: HashSet<(Arc<str>, String)>,
 }
@@ -84,6 +86,7 @@ impl<R, E> FileSink<R, E> {
                 destination,
                 single_put_limit,
                 dataset_card: true,
+                layout: meathook_files::layout::Layout::default(),
                 carded: HashSet::new(),
             },
         }
@@ -93,6 +96,13 @@ impl<R, E> FileSink<R, E> {
     /// before `ingest` returns `Ok`.
     pub fn with_deliveries(mut self, deliveries: Deliveries) -> Self {
         self.files = self.files.with_deliveries(deliveries);
+        self
+    }
+
+    /// Names files by `layout` (see [`FileSinkBuilder::with_layout`](crate::FileSinkBuilder::with_layout)).
+    pub(crate) fn with_layout(mut self, layout: meathook_files::layout::Layout) -> Self {
+        self.files = self.files.with_layout(layout);
+        self.target.layout = layout;
         self
     }
 
@@ -237,7 +247,7 @@ impl Publish<EncodeError> for Target {
                 &self.destination,
                 &window.to_string(),
                 &window.pipeline,
-                &file.extension,
+                &self.layout.pipeline_glob(&window.pipeline, &file.extension),
             )
             .await?;
             self.carded.insert(key);

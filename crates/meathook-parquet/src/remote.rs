@@ -157,7 +157,7 @@ async fn covered(
     ) else {
         return Ok(None);
     };
-    let ended = crate::compact::parse_date(&day)
+    let ended = meathook_files::layout::day_of_folder(&day)
         .is_some_and(|date| date < time::OffsetDateTime::now_utc().date());
     if !ended {
         return Ok(None);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use meathook_core::Deliveries;
 
 use crate::file_sink::FileSink;
+use crate::layout::Layout;
 use crate::store::{Destination, DestinationError};
 
 pub use crate::remote::DEFAULT_SINGLE_PUT_LIMIT;
@@ -17,6 +18,7 @@ pub struct FileSinkBuilder {
     single_put_limit: u64,
     deliveries: Option<Deliveries>,
     dataset_card: bool,
+    layout: Layout,
 }
 
 impl FileSinkBuilder {
@@ -29,6 +31,7 @@ impl FileSinkBuilder {
             single_put_limit: DEFAULT_SINGLE_PUT_LIMIT,
             deliveries: None,
             dataset_card: true,
+            layout: Layout::default(),
         }
     }
 
@@ -71,6 +74,17 @@ impl FileSinkBuilder {
         self
     }
 
+    /// How folders are named (default [`Layout::Folders`],
+    /// `data/{pipeline}/{date}/`; [`Layout::Hive`] writes
+    /// `data/pipeline={pipeline}/date={date}/` for engines that prune
+    /// partitions). The dataset card's configs follow it. Keep one layout
+    /// per destination: compaction and replays look for a batch's file in
+    /// the layout of the sink that asks.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
     /// Builds the sink with `encoder`.
     ///
     /// # Errors
@@ -83,7 +97,8 @@ impl FileSinkBuilder {
         };
         let scratch = destination.scratch_dir(self.scratch_dir);
         let sink = FileSink::from_parts(destination, scratch, self.single_put_limit, encoder)
-            .with_dataset_card(self.dataset_card);
+            .with_dataset_card(self.dataset_card)
+            .with_layout(self.layout);
         Ok(match self.deliveries {
             Some(deliveries) => sink.with_deliveries(deliveries),
             None => sink,

@@ -48,6 +48,7 @@ pub struct WindowFile<R, E> {
     encoder: Arc<E>,
     scratch: PathBuf,
     head: usize,
+    layout: layout::Layout,
     deliveries: Option<Deliveries>,
     attempts: Attempts,
     counts: FileCounts,
@@ -73,6 +74,7 @@ impl<R, E> WindowFile<R, E> {
             encoder,
             scratch: scratch.into(),
             head: 0,
+            layout: layout::Layout::default(),
             deliveries: None,
             attempts: Attempts::default(),
             counts: FileCounts::default(),
@@ -87,6 +89,18 @@ impl<R, E> WindowFile<R, E> {
     pub fn with_head_bytes(mut self, bytes: usize) -> Self {
         self.head = bytes;
         self
+    }
+
+    /// Names files by `layout` (default [`Layout::Folders`](layout::Layout::Folders)).
+    #[must_use]
+    pub fn with_layout(mut self, layout: layout::Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// The layout files are named by.
+    pub fn layout(&self) -> layout::Layout {
+        self.layout
     }
 
     /// Reports every file landed (or found on a replay) to `deliveries`
@@ -330,7 +344,7 @@ where
             None => BatchName::Content(&finished.sealed.sha256),
         };
         let file = SealedFile {
-            path: layout::object_path(window, name, &extension),
+            path: self.layout.object_path(window, name, &extension),
             extension,
             scratch: finished.sealed.path.clone(),
             sha256: finished.sealed.sha256,

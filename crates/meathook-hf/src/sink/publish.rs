@@ -22,6 +22,7 @@ pub(super) struct HubTarget {
     check_token: bool,
     create: Option<bool>,
     prefix: String,
+    layout: layout::Layout,
     committer: Option<Arc<Committer>>,
 }
 
@@ -32,6 +33,7 @@ impl HubTarget {
         check_token: bool,
         create: Option<bool>,
         prefix: String,
+        layout: layout::Layout,
     ) -> Self {
         Self {
             hub,
@@ -39,6 +41,7 @@ impl HubTarget {
             check_token,
             create,
             prefix,
+            layout,
             committer: None,
         }
     }
@@ -96,7 +99,8 @@ impl HubTarget {
             scratch,
             destination,
             deliveries,
-        ))
+        )
+        .with_layout(self.layout))
     }
 
     fn prefixed(&self, path: &str) -> String {
@@ -138,7 +142,7 @@ impl Publish<EncodeError> for HubTarget {
             size: file.len,
             sample: file.head.clone(),
             pipeline: window.pipeline.to_string(),
-            glob: self.prefixed(&layout::pipeline_glob(&window.pipeline, &file.extension)),
+            glob: self.prefixed(&self.layout.pipeline_glob(&window.pipeline, &file.extension)),
         };
         let path = ready.path.clone();
         let repo = self.hub.repo();

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use meathook_core::{Backoff, Deliveries, Encoder};
 use meathook_files::WindowFile;
+use meathook_files::layout::Layout;
 use meathook_parquet::EncodeError;
 
 use super::publish::HubTarget;
@@ -57,6 +58,7 @@ pub(super) struct Settings<E> {
     branch: String,
     encoder: Result<Arc<E>, Arc<EncodeError>>,
     prefix: String,
+    layout: Layout,
     scratch: PathBuf,
     create: Option<bool>,
     check_token: bool,
@@ -84,6 +86,7 @@ impl<E> Settings<E> {
             branch: "main".into(),
             encoder: encoder.map(Arc::new).map_err(Arc::new),
             prefix: String::new(),
+            layout: Layout::default(),
             scratch: std::env::temp_dir().join("meathook-hf"),
             create: None,
             check_token: true,
@@ -146,7 +149,9 @@ impl<E> Settings<E> {
             upload_timeout: self.upload_timeout,
             answer_limit: self.answer_limit,
         };
-        let mut files = WindowFile::new(encoder, self.scratch.clone()).with_head_bytes(SAMPLE);
+        let mut files = WindowFile::new(encoder, self.scratch.clone())
+            .with_head_bytes(SAMPLE)
+            .with_layout(self.layout);
         if let Some(deliveries) = &self.deliveries {
             files = files.with_deliveries(deliveries.clone());
         }
@@ -156,6 +161,7 @@ impl<E> Settings<E> {
             self.check_token,
             self.create,
             self.prefix.clone(),
+            self.layout,
         );
         Ok((files, target))
     }
@@ -288,6 +294,7 @@ impl<R, E> HfSink<R, E> {
             branch: s.branch,
             encoder: Ok(Arc::new(encoder)),
             prefix: s.prefix,
+            layout: s.layout,
             scratch: s.scratch,
             create: s.create,
             check_token: s.check_token,
@@ -310,6 +317,16 @@ impl<R, E> HfSink<R, E> {
     /// (default none: `data/{pipeline}/…` at the root).
     pub fn with_path_prefix(self, prefix: impl Into<String>) -> Self {
         self.set(|s| s.prefix = prefix.into().trim_matches('/').to_owned())
+    }
+
+    /// How folders are named (default [`Layout::Folders`],
+    /// `data/{pipeline}/{date}/`, what the dataset viewer reads best;
+    /// [`Layout::Hive`] writes `data/pipeline={pipeline}/date={date}/` for
+    /// engines that prune partitions, which the viewer shows as folders
+    /// only). The dataset card's configs follow it; keep one layout per
+    /// repository.
+    pub fn with_layout(self, layout: Layout) -> Self {
+        self.set(|s| s.layout = layout)
     }
 
     /// Where windows are encoded before upload (default

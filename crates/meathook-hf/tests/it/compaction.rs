@@ -380,3 +380,43 @@ async fn a_hub_compaction_killed_at_any_step_loses_and_doubles_nothing() {
         );
     }
 }
+
+/// A sink in the Hive layout commits `pipeline=…/date=…` folders, its card
+/// lists them, and its compactor finds the day there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hive_layout_is_committed_and_compacted() {
+    let hub = FakeHub::start(FakeHubConfig::default()).await.unwrap();
+    hub.create_repo(REPO);
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink =
+        support::sink(&hub, scratch.path()).with_layout(meathook_files::layout::Layout::Hive);
+    for i in 0..3 {
+        sink.ingest(&window(PIPELINE, i), readings(i * 1000, 5))
+            .await
+            .unwrap();
+    }
+    let folder = "data/pipeline=air_temperature/date=2026-11-23";
+    let in_folder = |hub: &FakeHub| {
+        hub.files(REPO, "main")
+            .into_iter()
+            .filter(|f| f.path.starts_with(&format!("{folder}/")))
+            .count()
+    };
+    assert_eq!(in_folder(&hub), 3);
+    let card = String::from_utf8(hub.download(REPO, "main", "README.md").unwrap()).unwrap();
+    assert!(
+        card.contains("data/pipeline=air_temperature/**/*.parquet"),
+        "{card}"
+    );
+    let done = sink
+        .compactor()
+        .await
+        .unwrap()
+        .compact_day(PIPELINE, DAY)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.folder, folder);
+    assert_eq!(in_folder(&hub), 2);
+    assert_eq!(rows_at(&hub, "main"), seqs([0, 1, 2]));
+}

@@ -38,8 +38,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use time::{Date, OffsetDateTime};
 
 use super::{
-    CompactError, Compacted, CompactionReport, DEFAULT_HORIZON, Merge, Observer, Step, parse_date,
-    select_parts,
+    CompactError, Compacted, CompactionReport, DEFAULT_HORIZON, Merge, Observer, Step, select_parts,
 };
 use crate::parquet::DEFAULT_ROW_GROUP_SIZE;
 use crate::store::Destination;
@@ -54,6 +53,7 @@ pub struct StoreCompactor {
     row_group_size: usize,
     deliveries: Option<Deliveries>,
     observer: Option<Observer>,
+    layout: layout::Layout,
 }
 
 impl std::fmt::Debug for StoreCompactor {
@@ -94,6 +94,7 @@ impl StoreCompactor {
                 row_group_size: DEFAULT_ROW_GROUP_SIZE,
                 deliveries: None,
                 observer: None,
+                layout: layout::Layout::default(),
             }),
         }
     }
@@ -115,6 +116,14 @@ impl StoreCompactor {
     /// Rows per row group of a compacted file (at least one).
     pub fn with_row_group_size(mut self, rows: usize) -> Self {
         self.row_group_size = rows.max(1);
+        self
+    }
+
+    /// The layout [`compact_day`](Self::compact_day) finds a pipeline's day
+    /// folder by (default [`layout::Layout::Folders`]); [`run`](Self::run)
+    /// reads either.
+    pub fn with_layout(mut self, layout: layout::Layout) -> Self {
+        self.layout = layout;
         self
     }
 
@@ -173,7 +182,7 @@ impl StoreCompactor {
         for pipeline in self.folders(DATA_DIR).await? {
             let pipeline_dir = format!("{DATA_DIR}/{pipeline}");
             for day in self.folders(&pipeline_dir).await? {
-                let Some(date) = parse_date(&day) else {
+                let Some(date) = layout::day_of_folder(&day) else {
                     continue;
                 };
                 let ended = date
@@ -206,7 +215,7 @@ impl StoreCompactor {
         pipeline: &str,
         date: Date,
     ) -> Result<Option<Compacted>, CompactError> {
-        let relative = layout::day_folder(pipeline, date);
+        let relative = self.layout.day_folder(pipeline, date);
         super::refuse_unfinished(&relative, date)?;
         self.compact_folder(&relative, date).await
     }
@@ -455,7 +464,7 @@ impl StoreCompactor {
         };
         let start = date.midnight().assume_utc();
         let segment = relative.split('/').nth(1).unwrap_or_default();
-        let pipeline = layout::pipeline_from_segment(segment).unwrap_or_else(|| segment.to_owned());
+        let pipeline = layout::pipeline_of_folder(segment).unwrap_or_else(|| segment.to_owned());
         let window = WindowMeta {
             pipeline: pipeline.into(),
             start,

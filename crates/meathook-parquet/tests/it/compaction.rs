@@ -694,3 +694,77 @@ async fn a_store_compaction_stopped_at_any_step_is_read_safely_and_finished_next
         assert_eq!(safe, naive);
     }
 }
+
+// ---- the Hive layout ----
+
+/// A sink in the Hive layout writes `pipeline=…/date=…` folders, the card
+/// lists them, compaction takes them, and DuckDB reads `pipeline` and
+/// `date` as columns before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hive_layout_is_written_compacted_and_read_as_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSinkBuilder::new(dir.path().to_str().unwrap())
+        .with_layout(layout::Layout::Hive)
+        .build(ParquetEncoder::<Station>::new().unwrap())
+        .unwrap();
+    for n in 0..4 {
+        sink.ingest(&window(n as i64, n), batch(n)).await.unwrap();
+    }
+    let day = dir
+        .path()
+        .join("data/pipeline=air_temperature/date=2026-11-23");
+    assert_eq!(names(&day).len(), 4);
+    let card = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(
+        card.contains("data/pipeline=air_temperature/**/*.parquet"),
+        "{card}"
+    );
+
+    let duckdb = |label: &str| -> Option<String> {
+        let python = meathook_testkit::python::interpreter()?;
+        let script = format!(
+            "import duckdb\nprint(duckdb.sql(\"SELECT pipeline, CAST(date AS VARCHAR), count(*) FROM read_parquet('{}/data/*/*/*.parquet', hive_partitioning = true) GROUP BY ALL\").fetchall())",
+            dir.path().display()
+        );
+        let out = std::process::Command::new(python)
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{label}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let expected = format!("[('air_temperature', '2026-11-23', {})]", 4 * ROWS);
+    if let Some(before) = duckdb("before") {
+        assert_eq!(before, expected);
+    }
+
+    let done = Compactor::local(dir.path())
+        .with_layout(layout::Layout::Hive)
+        .compact_day(PIPELINE, DAY)
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.folder, "data/pipeline=air_temperature/date=2026-11-23");
+    assert_eq!(names(&day), [done.file.clone(), "_compacted.json".into()]);
+    assert_eq!(rows_in(&day), seqs(0..4));
+    if let Some(after) = duckdb("after") {
+        assert_eq!(after, expected);
+    }
+
+    // A replay is recognised in the Hive layout too, and a run finds the
+    // folder compacted.
+    sink.ingest(&window(1, 1), batch(1)).await.unwrap();
+    assert!(!sink.last_delivery().unwrap().created);
+    let report = Compactor::local(dir.path())
+        .with_horizon(time::Duration::ZERO)
+        .run(datetime!(2026-11-25 00:00 UTC))
+        .unwrap();
+    assert!(
+        report.compacted.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+}
