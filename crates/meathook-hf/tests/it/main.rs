@@ -3,6 +3,7 @@
 //! one file's tests with `cargo test --test it <file>::`.
 
 mod support;
+mod year;
 
 mod budget;
 mod compaction;
