@@ -54,7 +54,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::parquet::{DEFAULT_ROW_GROUP_SIZE, writer_properties};
 
-mod store;
+pub mod store;
 use crate::store::Destination;
 pub use store::StoreCompactor;
 
