@@ -321,6 +321,30 @@ pub fn stage_dir(scratch: &Path) -> io::Result<PathBuf> {
     Ok(path)
 }
 
+/// A staging directory ([`stage_dir`]) removed, with what it holds, when
+/// dropped: a compaction's downloads and merge.
+#[derive(Debug)]
+pub struct StageDir(PathBuf);
+
+impl StageDir {
+    /// A new staging directory under `scratch` (created if needed).
+    pub fn new(scratch: &Path) -> io::Result<Self> {
+        fs::create_dir_all(scratch)?;
+        stage_dir(scratch).map(Self)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for StageDir {
+    fn drop(&mut self) {
+        let _ = remove_stage(&self.0);
+    }
+}
+
 /// Removes a staging directory and everything in it (files only: a
 /// staging directory holds no folders), then syncs its parent.
 pub fn remove_stage(dir: &Path) -> io::Result<()> {

@@ -30,10 +30,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use meathook_core::{Backoff, Deliveries, Delivery, ErrorClass, SinkError as _, WindowMeta};
+use meathook_core::{Backoff, Deliveries, ErrorClass, SinkError as _};
 use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, unhex};
 use meathook_files::layout::{self, DATA_DIR};
-use meathook_parquet::compact::{Merge, Step, select_parts};
+use meathook_parquet::compact::{Merge, Step, compaction_delivery, select_parts};
 use meathook_parquet::{CompactError, Compacted, DEFAULT_ROW_GROUP_SIZE};
 use time::{Date, OffsetDateTime};
 
@@ -362,28 +362,19 @@ impl HubCompactor {
         let Some(parts) = parts else {
             return Ok(None);
         };
-        let work = Work::new(&self.scratch).map_err(|e| self.local_error(folder, e))?;
+        let work = meathook_files::local::StageDir::new(&self.scratch)
+            .map_err(|e| self.local_error(folder, e))?;
         let mut local = Vec::new();
         for name in previous.iter().map(|c| &c.file).chain(&parts) {
             let file = listed
                 .iter()
                 .find(|f| &f.name == name)
                 .ok_or_else(|| self.changed(folder, name))?;
-            local.push((name.clone(), self.fetch(folder, file, &work.dir).await?));
+            local.push((name.clone(), self.fetch(folder, file, work.path()).await?));
         }
-        let previous_file = previous.as_ref().map(|_| local.remove(0).1);
-        let merge = Merge {
-            folder: folder.to_owned(),
-            date,
-            previous,
-            previous_file,
-            parts: local,
-            row_group_size: self.row_group_size,
-        };
-        let dir = work.dir.clone();
-        let merged = meathook_core::blocking(move || merge.write(&dir))
+        let merged = Merge::new(folder, date, previous, local, self.row_group_size)
+            .write_in(work.path().to_path_buf())
             .await
-            .map_err(|e| self.local_error(folder, std::io::Error::other(e.to_string())))?
             .map_err(|e| self.merge_error(folder, e))?;
 
         // The commit, while no round changes the branch.
@@ -567,31 +558,8 @@ impl HubCompactor {
         let Some(deliveries) = &self.deliveries else {
             return Ok(());
         };
-        let start = date.midnight().assume_utc();
-        let segment = folder.rsplit('/').nth(1).unwrap_or_default();
-        let pipeline = layout::pipeline_of_folder(segment).unwrap_or_else(|| segment.to_owned());
-        let window = WindowMeta {
-            pipeline: pipeline.into(),
-            start,
-            end: start + time::Duration::DAY,
-            batch: None,
-        };
-        let delivery = Delivery::new(
-            &window,
-            self.destination.clone(),
-            format!("{folder}/{}", coverage.file),
-            coverage.rows,
-            coverage.bytes,
-            unhex(&coverage.sha256).unwrap_or_default(),
-        )
-        .with_commit(commit)
-        .with_replaces(
-            coverage
-                .replaced
-                .iter()
-                .map(|name| format!("{folder}/{name}"))
-                .collect(),
-        );
+        let delivery =
+            compaction_delivery(&self.destination, folder, date, coverage).with_commit(commit);
         deliveries
             .report(delivery)
             .await
@@ -646,25 +614,6 @@ fn folders(entries: Vec<TreeEntry>) -> Vec<String> {
         .collect();
     folders.sort();
     folders
-}
-
-/// A scratch directory of one attempt, removed when dropped.
-struct Work {
-    dir: PathBuf,
-}
-
-impl Work {
-    fn new(scratch: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(scratch)?;
-        let dir = meathook_files::local::stage_dir(scratch)?;
-        Ok(Self { dir })
-    }
-}
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        let _ = meathook_files::local::remove_stage(&self.dir);
-    }
 }
 
 #[cfg(test)]

@@ -300,6 +300,46 @@ impl Merged {
 }
 
 impl Merge {
+    /// The merge of `folder`'s `fetched` files (name, local copy), the
+    /// previous compacted file first if `previous` names one.
+    pub fn new(
+        folder: &str,
+        date: Date,
+        previous: Option<Coverage>,
+        mut fetched: Vec<(String, PathBuf)>,
+        row_group_size: usize,
+    ) -> Self {
+        let previous_file = match &previous {
+            Some(_) if !fetched.is_empty() => Some(fetched.remove(0).1),
+            _ => None,
+        };
+        Self {
+            folder: folder.to_owned(),
+            date,
+            previous,
+            previous_file,
+            parts: fetched,
+            row_group_size,
+        }
+    }
+
+    /// [`write`](Self::write) on a blocking thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write); a merge that panicked is an
+    /// [`CompactError::Io`] naming the folder.
+    pub async fn write_in(self, dir: PathBuf) -> Result<Merged, CompactError> {
+        let folder = PathBuf::from(&self.folder);
+        meathook_core::blocking(move || self.write(&dir))
+            .await
+            .map_err(|e| CompactError::Io {
+                action: "merge",
+                path: folder,
+                source: std::io::Error::other(e.to_string()),
+            })?
+    }
+
     /// Writes the compacted file into `dir` (fsynced, under its final
     /// name): every row of the previous compacted file, then of each part,
     /// in order, re-encoded with the settings of every meathook parquet
@@ -638,32 +678,8 @@ impl Compactor {
         };
         let destination = Destination::parse(&self.root.to_string_lossy())
             .map_or_else(|_| self.root.display().to_string(), |d| d.label());
-        let start = date.midnight().assume_utc();
-        // `data/{pipeline}/{date}`: the pipeline's name from its segment.
-        let segment = relative.split('/').nth(1).unwrap_or_default();
-        let pipeline = layout::pipeline_of_folder(segment).unwrap_or_else(|| segment.to_owned());
-        let window = WindowMeta {
-            pipeline: pipeline.into(),
-            start,
-            end: start + time::Duration::DAY,
-            batch: None,
-        };
-        let sha256 = unhex(&coverage.sha256).unwrap_or_default();
-        let path = format!("{relative}/{}", coverage.file);
-        let replaced = coverage
-            .replaced
-            .iter()
-            .map(|name| format!("{relative}/{name}"))
-            .collect();
-        let delivery = Delivery::new(
-            &window,
-            destination,
-            path.clone(),
-            coverage.rows,
-            coverage.bytes,
-            sha256,
-        )
-        .with_replaces(replaced);
+        let delivery = compaction_delivery(&destination, relative, date, &coverage);
+        let path = delivery.path.clone();
         deliveries
             .record(&delivery)
             .map_err(|source| CompactError::Report { path, source })
@@ -931,6 +947,42 @@ fn sorted_entries(dir: &Path) -> Result<Vec<String>, CompactError> {
     }
     names.sort();
     Ok(names)
+}
+
+/// The catalog's record of the compacted file of `folder` (relative to
+/// `destination`; `…/{pipeline}/{day}`), as its `coverage` describes it:
+/// the day is its window, `replaces` the files the compaction replaced.
+pub fn compaction_delivery(
+    destination: &str,
+    folder: &str,
+    date: Date,
+    coverage: &Coverage,
+) -> Delivery {
+    let start = date.midnight().assume_utc();
+    // The pipeline's folder is the day folder's parent, in either layout.
+    let segment = folder.rsplit('/').nth(1).unwrap_or_default();
+    let pipeline = layout::pipeline_of_folder(segment).unwrap_or_else(|| segment.to_owned());
+    let window = WindowMeta {
+        pipeline: pipeline.into(),
+        start,
+        end: start + time::Duration::DAY,
+        batch: None,
+    };
+    Delivery::new(
+        &window,
+        destination,
+        format!("{folder}/{}", coverage.file),
+        coverage.rows,
+        coverage.bytes,
+        unhex(&coverage.sha256).unwrap_or_default(),
+    )
+    .with_replaces(
+        coverage
+            .replaced
+            .iter()
+            .map(|name| format!("{folder}/{name}"))
+            .collect(),
+    )
 }
 
 /// Refuses a day that has not ended (by this machine's clock): its parts

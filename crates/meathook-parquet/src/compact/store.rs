@@ -30,8 +30,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use meathook_core::{Deliveries, Delivery, WindowMeta};
-use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, unhex};
+use meathook_core::Deliveries;
+use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES};
 use meathook_files::layout::{self, DATA_DIR};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -301,32 +301,21 @@ impl StoreCompactor {
         let Some(parts) = select_parts(relative, &names, previous.as_ref())? else {
             return Ok(None);
         };
-        let work = Work::new(&self.scratch).map_err(|source| CompactError::Io {
-            action: "create a scratch directory in",
-            path: self.scratch.clone(),
-            source,
-        })?;
+        let work =
+            crate::local::StageDir::new(&self.scratch).map_err(|source| CompactError::Io {
+                action: "create a scratch directory in",
+                path: self.scratch.clone(),
+                source,
+            })?;
         let mut local = Vec::new();
         for name in previous.iter().map(|c| &c.file).chain(&parts) {
-            local.push((name.clone(), self.fetch(relative, name, &work.dir).await?));
+            local.push((
+                name.clone(),
+                self.fetch(relative, name, work.path()).await?,
+            ));
         }
-        let previous_file = previous.as_ref().map(|_| local.remove(0).1);
-        let merge = Merge {
-            folder: relative.to_owned(),
-            date,
-            previous,
-            previous_file,
-            parts: local,
-            row_group_size: self.row_group_size,
-        };
-        let dir = work.dir.clone();
-        let merged = meathook_core::blocking(move || merge.write(&dir))
-            .await
-            .map_err(|e| CompactError::Io {
-                action: "merge",
-                path: PathBuf::from(relative),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+        let merge = Merge::new(relative, date, previous, local, self.row_group_size);
+        let merged = merge.write_in(work.path().to_path_buf()).await?;
         let file = format!("{relative}/{}", merged.coverage.file);
         self.put_new(&file, &merged.path).await?;
         self.step(relative, Step::Staged);
@@ -462,52 +451,10 @@ impl StoreCompactor {
         let Some(deliveries) = &self.deliveries else {
             return Ok(());
         };
-        let start = date.midnight().assume_utc();
-        let segment = relative.split('/').nth(1).unwrap_or_default();
-        let pipeline = layout::pipeline_of_folder(segment).unwrap_or_else(|| segment.to_owned());
-        let window = WindowMeta {
-            pipeline: pipeline.into(),
-            start,
-            end: start + time::Duration::DAY,
-            batch: None,
-        };
-        let path = format!("{relative}/{}", coverage.file);
-        let delivery = Delivery::new(
-            &window,
-            self.label.clone(),
-            path.clone(),
-            coverage.rows,
-            coverage.bytes,
-            unhex(&coverage.sha256).unwrap_or_default(),
-        )
-        .with_replaces(
-            coverage
-                .replaced
-                .iter()
-                .map(|name| format!("{relative}/{name}"))
-                .collect(),
-        );
+        let delivery = super::compaction_delivery(&self.label, relative, date, coverage);
+        let path = delivery.path.clone();
         deliveries
             .record(&delivery)
             .map_err(|source| CompactError::Report { path, source })
-    }
-}
-
-/// A scratch directory of one folder's compaction, removed when dropped.
-struct Work {
-    dir: PathBuf,
-}
-
-impl Work {
-    fn new(scratch: &std::path::Path) -> std::io::Result<Self> {
-        Ok(Self {
-            dir: crate::local::stage_dir(scratch)?,
-        })
-    }
-}
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        let _ = crate::local::remove_stage(&self.dir);
     }
 }
