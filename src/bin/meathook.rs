@@ -1,6 +1,8 @@
-//! `meathook compact DIR`: compacts a local dataset directory by hand —
-//! each finished day's files of a pipeline into one file — as the
-//! runtime's scheduled task does (see `meathook::parquet::compact`).
+//! `meathook compact DATASET`: compacts a dataset by hand — each finished
+//! day's files of a pipeline into one file — as the runtime's scheduled
+//! task does (see `meathook::parquet::compact`): a local directory, or an
+//! object store (`s3://`, `gs://`, `az://` with their features; not
+//! atomic there, see `StoreCompactor`).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -8,7 +10,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use meathook::catalog::Manifest;
-use meathook::parquet::{CompactError, Compacted, CompactionReport, Compactor};
+use meathook::files::layout::Layout;
+use meathook::parquet::{
+    CompactError, Compacted, CompactionReport, Compactor, Destination, StoreCompactor,
+};
 
 const EXIT_STATUS: &str = "\
 Exit status:
@@ -28,14 +33,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Compact each finished day of a local dataset directory into one
-    /// file per pipeline: tab-separated lines (folder, file, files
-    /// replaced, rows, bytes before, bytes after), or one JSON document
-    /// with --json
+    /// Compact each finished day of a dataset into one file per pipeline:
+    /// tab-separated lines (folder, file, files replaced, rows, bytes
+    /// before, bytes after), or one JSON document with --json
     #[command(after_help = EXIT_STATUS)]
     Compact {
-        /// The dataset directory (the one holding data/)
-        dir: PathBuf,
+        /// The dataset: a directory (the one holding data/), or an object
+        /// store URL (s3://bucket/prefix, gs://…, az://…)
+        dataset: String,
+        /// The folders' layout, to find --date's folder: folders or hive
+        #[arg(long, value_name = "LAYOUT", value_parser = parse_layout, default_value = "folders")]
+        layout: Layout,
         /// Compact this pipeline's day only (with --date), whatever the horizon
         #[arg(long, value_name = "NAME", requires = "date")]
         pipeline: Option<String>,
@@ -77,51 +85,93 @@ fn parse_len(text: &str) -> Result<time::Duration, String> {
         .ok_or_else(bad)
 }
 
+fn parse_layout(text: &str) -> Result<Layout, String> {
+    match text {
+        "folders" => Ok(Layout::Folders),
+        "hive" => Ok(Layout::Hive),
+        _ => Err(format!("{text:?} is not a layout: folders or hive")),
+    }
+}
+
 fn main() -> ExitCode {
     let Command::Compact {
-        dir,
+        dataset,
+        layout,
         pipeline,
         date,
         horizon,
         manifest,
         json,
     } = Cli::parse().command;
-    if !dir.is_dir() {
-        eprintln!("meathook compact: {} is not a directory", dir.display());
+    let destination = match Destination::parse(&dataset) {
+        Ok(destination) => destination,
+        Err(e) => {
+            eprintln!("meathook compact: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Destination::Local { root } = &destination
+        && !root.is_dir()
+    {
+        eprintln!("meathook compact: {} is not a directory", root.display());
         return ExitCode::FAILURE;
     }
-    let mut compactor = Compactor::local(&dir).with_horizon(horizon);
-    if let Some(path) = &manifest {
-        match Manifest::open(path) {
-            Ok(manifest) => compactor = compactor.with_deliveries(manifest.deliveries()),
-            Err(e) => {
-                eprintln!("meathook compact: {e}");
-                return ExitCode::FAILURE;
+    let deliveries = match manifest.as_deref().map(Manifest::open).transpose() {
+        Ok(manifest) => manifest.map(|m| m.deliveries()),
+        Err(e) => {
+            eprintln!("meathook compact: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let day = pipeline.zip(date);
+    let outcome = match &destination {
+        Destination::Local { root } => {
+            let mut compactor = Compactor::local(root)
+                .with_horizon(horizon)
+                .with_layout(layout);
+            if let Some(deliveries) = deliveries {
+                compactor = compactor.with_deliveries(deliveries);
+            }
+            match &day {
+                Some((pipeline, date)) => compactor.compact_day(pipeline, *date).map(one),
+                None => compactor.run(time::OffsetDateTime::now_utc()),
             }
         }
-    }
-    let report = match (pipeline, date) {
-        (Some(pipeline), Some(date)) => match compactor.compact_day(&pipeline, date) {
-            Ok(done) => {
-                let unchanged = usize::from(done.is_none());
-                CompactionReport {
-                    compacted: done.into_iter().collect(),
-                    unchanged,
-                    ..CompactionReport::default()
+        Destination::Remote { .. } => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("meathook compact: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
                 }
-            }
-            Err(e) => CompactionReport {
-                failed: vec![(format!("{pipeline} {date}"), e)],
-                ..CompactionReport::default()
-            },
+            };
+            runtime.block_on(async {
+                let mut compactor = StoreCompactor::new(&destination)?
+                    .with_horizon(horizon)
+                    .with_layout(layout);
+                if let Some(deliveries) = deliveries {
+                    compactor = compactor.with_deliveries(deliveries);
+                }
+                match &day {
+                    Some((pipeline, date)) => compactor.compact_day(pipeline, *date).await.map(one),
+                    None => compactor.run(time::OffsetDateTime::now_utc()).await,
+                }
+            })
+        }
+    };
+    let report = match (outcome, &day) {
+        (Ok(report), _) => report,
+        (Err(e), Some((pipeline, date))) => CompactionReport {
+            failed: vec![(format!("{pipeline} {date}"), e)],
+            ..CompactionReport::default()
         },
-        _ => match compactor.run(time::OffsetDateTime::now_utc()) {
-            Ok(report) => report,
-            Err(e) => {
-                eprintln!("meathook compact: {}", meathook::contracts::ErrorChain(&e));
-                return ExitCode::FAILURE;
-            }
-        },
+        (Err(e), None) => {
+            eprintln!("meathook compact: {}", meathook::contracts::ErrorChain(&e));
+            return ExitCode::FAILURE;
+        }
     };
     for (folder, error) in &report.failed {
         eprintln!(
@@ -145,6 +195,15 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// The report of a one-day compaction.
+fn one(done: Option<Compacted>) -> CompactionReport {
+    CompactionReport {
+        unchanged: usize::from(done.is_none()),
+        compacted: done.into_iter().collect(),
+        ..CompactionReport::default()
     }
 }
 

@@ -103,6 +103,8 @@ fn bad_arguments_exit_2_and_a_missing_directory_exits_1() {
         vec!["compact", ".", "--date", "2026-01-01"],
         vec!["compact", ".", "--pipeline", "air", "--date", "1 Jan"],
         vec!["compact", ".", "--horizon", "2 hours"],
+        vec!["compact", ".", "--layout", "flat"],
+        vec!["compact", "ftp://host/dataset"],
         vec!["compact"],
         vec!["squash"],
     ] {
@@ -114,6 +116,16 @@ fn bad_arguments_exit_2_and_a_missing_directory_exits_1() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // An object store (here an empty one in memory): nothing to do.
+    let out = run(&["compact", "memory://bucket/prefix", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["compacted"].as_array().unwrap().len(), 0);
     let out = run(&["compact", "/nonexistent/dataset"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dataset"));

@@ -309,10 +309,7 @@ impl StoreCompactor {
             })?;
         let mut local = Vec::new();
         for name in previous.iter().map(|c| &c.file).chain(&parts) {
-            local.push((
-                name.clone(),
-                self.fetch(relative, name, work.path()).await?,
-            ));
+            local.push((name.clone(), self.fetch(relative, name, work.path()).await?));
         }
         let merge = Merge::new(relative, date, previous, local, self.row_group_size);
         let merged = merge.write_in(work.path().to_path_buf()).await?;
