@@ -130,3 +130,87 @@ fn bad_arguments_exit_2_and_a_missing_directory_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dataset"));
 }
+
+/// A dataset on the (fake) Hub: the day is compacted in one commit, with
+/// the token from `HF_TOKEN` and the endpoint from `HF_ENDPOINT`; without a
+/// token the command says so and starts nothing.
+#[cfg(feature = "huggingface")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_compacts_a_day_of_a_dataset_on_the_hub() {
+    use meathook_testkit::hub::{FakeHub, FakeHubConfig, TokenRole};
+    let token = "hf_compact_token_51c2";
+    let hub = FakeHub::start(FakeHubConfig {
+        tokens: [(token.to_owned(), TokenRole::Write)].into(),
+        ..FakeHubConfig::default()
+    })
+    .await
+    .unwrap();
+    hub.create_repo("org/weather");
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = meathook::HfSink::<Reading>::new(reqwest::Client::new(), "org/weather", token)
+        .with_endpoint(hub.endpoint())
+        .with_scratch_dir(scratch.path())
+        .with_coalesce(Duration::from_millis(10))
+        .with_commit_budget(100_000, Duration::from_secs(3600));
+    for hour in 0..3u64 {
+        let start =
+            time::macros::datetime!(2026-01-01 00:00 UTC) + time::Duration::hours(hour as i64);
+        let window = WindowMeta::containing("air", start, Duration::from_secs(3600))
+            .with_batch(BatchId::legacy(hour * 10, hour * 10 + 1));
+        let readings = (0..2)
+            .map(|i| Reading {
+                station: format!("S{i}"),
+                value: hour as f64,
+            })
+            .collect();
+        sink.ingest(&window, readings).await.unwrap();
+    }
+    let args = [
+        "compact",
+        "hf://datasets/org/weather",
+        "--pipeline",
+        "air",
+        "--date",
+        "2026-01-01",
+        "--commits-per-hour",
+        "100000",
+        "--json",
+    ];
+    let endpoint = hub.endpoint();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(args)
+            .env("HF_ENDPOINT", endpoint)
+            .env("HF_TOKEN", token)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains(token), "the token is in the output");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["compacted"][0]["replaced"], 3, "{answer}");
+    let folder: Vec<String> = hub
+        .files("org/weather", "main")
+        .into_iter()
+        .filter(|f| f.path.starts_with("data/air/2026-01-01/"))
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(folder.len(), 2, "{folder:?}");
+
+    let endpoint = hub.endpoint();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["compact", "hf://datasets/org/weather"])
+            .env("HF_ENDPOINT", endpoint)
+            .env_remove("HF_TOKEN")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HF_TOKEN"));
+}
