@@ -157,11 +157,12 @@ async fn the_token_appears_in_no_log_line_and_no_file() {
     );
     let scratch = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = DiskSpool::new(
-        sink(&hub, scratch.path()),
-        dir.path(),
-        FlushPolicy::hourly(),
-    );
+    // A repository of this test's own: every sink of one repository in the
+    // process shares one committer, and the other tests' fakes come and go
+    // on the same loopback ports.
+    hub.create_repo(OWN_REPO);
+    let own = support::sink_for(&hub.endpoint(), OWN_REPO, TOKEN, scratch.path());
+    let mut spool = DiskSpool::new(own, dir.path(), FlushPolicy::hourly());
     spool.open().await.unwrap();
     spool
         .ingest(&window("air_temperature", 0), readings(0, 50))
@@ -169,11 +170,23 @@ async fn the_token_appears_in_no_log_line_and_no_file() {
         .unwrap();
     spool.flush().await.unwrap();
     spool.close().await;
-    support::assert_exactly(&hub, &readings(0, 50));
+    let mut rows: Vec<u64> = hub
+        .files(OWN_REPO, "main")
+        .into_iter()
+        .filter(|f| f.path.ends_with(".parquet"))
+        .flat_map(|f| support::read_parquet(hub.download(OWN_REPO, "main", &f.path).unwrap()))
+        .map(|r| r.seq)
+        .collect();
+    rows.sort_unstable();
+    assert_eq!(rows, (0..50).collect::<Vec<u64>>());
 
+    // The capture saw the sink's logs through the refusal and the retry.
+    // (Run with every other test of the crate, the success line after the
+    // retry is now and then missing from this thread's capture, though the
+    // file is committed: see the closing notes.)
     let text = logs.text();
     assert!(
-        text.contains("committed"),
+        text.contains("retrying the commit round"),
         "the capture saw the sink's logs: {text}"
     );
     assert!(!text.contains(TOKEN), "the token is in the logs");
@@ -189,6 +202,9 @@ async fn the_token_appears_in_no_log_line_and_no_file() {
         }
     }
 }
+
+/// The repository of `the_token_appears_in_no_log_line_and_no_file`.
+const OWN_REPO: &str = "org/token-check";
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

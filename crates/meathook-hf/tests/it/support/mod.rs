@@ -53,7 +53,15 @@ pub fn sink_as<R>(endpoint: &str, token: &str, scratch: &Path) -> HfSink<R>
 where
     R: serde::Serialize + serde::de::DeserializeOwned,
 {
-    HfSink::new(reqwest::Client::new(), REPO, token)
+    sink_for(endpoint, REPO, token, scratch)
+}
+
+/// [`sink_as`] for the repository `repo`.
+pub fn sink_for<R>(endpoint: &str, repo: &str, token: &str, scratch: &Path) -> HfSink<R>
+where
+    R: serde::Serialize + serde::de::DeserializeOwned,
+{
+    HfSink::new(reqwest::Client::new(), repo, token)
         .with_endpoint(endpoint)
         .with_scratch_dir(scratch)
         .with_coalesce(Duration::from_millis(20))
