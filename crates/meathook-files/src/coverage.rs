@@ -106,6 +106,15 @@ impl Coverage {
     }
 }
 
+/// Whether the day folder called `name` may hold a compaction record:
+/// compaction takes no day before it ends, so only folders of days before
+/// today (UTC) may, and folders whose name is not a day, which are not
+/// known. Sinks that pay a request to look for a record ask this first.
+pub fn may_be_compacted(name: &str) -> bool {
+    crate::layout::day_of_folder(name)
+        .is_none_or(|date| date < time::OffsetDateTime::now_utc().date())
+}
+
 /// Lower-case hex of `bytes`, as coverage records spell hashes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;

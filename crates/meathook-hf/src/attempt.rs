@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use meathook_files::card::{self, CARD_PATH};
-use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES};
+use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, may_be_compacted};
 
 use crate::action::{Commit, CommitOp, Download, MAX_INLINE, Preupload, PreuploadFile, RemoteFile};
 use crate::error::HfError;
@@ -235,13 +235,9 @@ async fn compaction_records<'a>(
     hub: &HubClient,
     files: impl Iterator<Item = &'a ReadyFile>,
 ) -> Result<HashMap<String, Coverage>, HfError> {
-    let today = time::OffsetDateTime::now_utc().date();
     let folders: BTreeSet<&str> = files
         .filter_map(|f| f.path.rsplit_once('/').map(|(folder, _)| folder))
-        .filter(|folder| {
-            let day = folder.rsplit('/').next().unwrap_or(folder);
-            meathook_files::layout::day_of_folder(day).is_none_or(|date| date < today)
-        })
+        .filter(|folder| may_be_compacted(folder.rsplit('/').next().unwrap_or(folder)))
         .collect();
     let mut records = HashMap::new();
     for folder in folders {

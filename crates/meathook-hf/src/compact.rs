@@ -36,6 +36,7 @@ use meathook_files::layout::{self, DATA_DIR};
 use meathook_parquet::compact::{Merge, Step, compaction_delivery, select_parts};
 use meathook_parquet::{CompactError, Compacted, DEFAULT_ROW_GROUP_SIZE};
 use time::{Date, OffsetDateTime};
+use tokio::io::AsyncReadExt as _;
 
 use crate::action::{Commit, CommitOp, TreeEntry};
 use crate::committer::Committer;
@@ -389,7 +390,8 @@ impl HubCompactor {
         }
         let path = format!("{folder}/{}", merged.coverage.file);
         let record = merged.coverage.to_json();
-        let (head, oid, size) = self.upload(&path, &merged.path).await?;
+        let (oid, size) = (merged.coverage.sha256.clone(), merged.coverage.bytes);
+        let head = self.upload(&path, &merged.path, &oid, size).await?;
         let mut ops = vec![
             CommitOp::LfsFile {
                 path: path.clone(),
@@ -497,20 +499,24 @@ impl HubCompactor {
         Ok(local)
     }
 
-    /// Uploads the compacted file at `local` to `path` (unless the branch
-    /// has it already): the head preupload saw, the file's oid and size.
+    /// Uploads the compacted file at `local` (SHA-256 `oid`, `size` bytes)
+    /// to `path`, unless the branch has it already; the head preupload saw.
     async fn upload(
         &self,
         path: &str,
         local: &Path,
-    ) -> Result<(Option<String>, String, u64), HfError> {
-        let bytes = tokio::fs::read(local)
+        oid: &str,
+        size: u64,
+    ) -> Result<Option<String>, HfError> {
+        // Preupload sniffs the first bytes; the hash and size are the merge's.
+        let mut sample = Vec::with_capacity(512);
+        tokio::fs::File::open(local)
+            .await
+            .map_err(|e| self.local_error(path, e))?
+            .take(512)
+            .read_to_end(&mut sample)
             .await
             .map_err(|e| self.local_error(path, e))?;
-        let oid = meathook_files::coverage::hex(&meathook_files::layout::content_hash(&bytes));
-        let size = bytes.len() as u64;
-        let sample = bytes[..bytes.len().min(512)].to_vec();
-        drop(bytes);
         let answer = self
             .hub
             .call(
@@ -533,18 +539,18 @@ impl HubCompactor {
             .and_then(|f| f.oid.clone());
         if there
             .as_deref()
-            .is_some_and(|o| o.eq_ignore_ascii_case(&oid))
+            .is_some_and(|o| o.eq_ignore_ascii_case(oid))
         {
-            return Ok((answer.commit_oid, oid, size));
+            return Ok(answer.commit_oid);
         }
-        let objects = self.hub.batch(vec![(oid.clone(), size)]).await?;
+        let objects = self.hub.batch(vec![(oid.to_owned(), size)]).await?;
         let object = objects.first().ok_or_else(|| HfError::Decode {
             repo: self.hub.repo(),
             call: "LFS batch",
             reason: format!("no answer for {path} ({oid})"),
         })?;
         self.hub.upload(object, local, size, path).await?;
-        Ok((answer.commit_oid, oid, size))
+        Ok(answer.commit_oid)
     }
 
     /// Reports the compacted file to the catalog, if one is configured.

@@ -41,8 +41,9 @@ use object_store::path::Path as ObjectPath;
 use crate::error::EncodeError;
 use crate::local::{self, Published, Sealed};
 use crate::remote::{self, DEFAULT_SINGLE_PUT_LIMIT, UploadError};
-use crate::sink_error::{FileSinkError, hex};
+use crate::sink_error::FileSinkError;
 use crate::store::{Destination, DestinationError};
+use meathook_files::coverage::hex;
 
 /// Writes each batch as one file at its layout path, atomically, or nothing;
 /// a replay finds the file in place and does nothing.

@@ -19,7 +19,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use sha2::{Digest, Sha256};
 
 use crate::local::{Published, Sealed};
-use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, hex, unhex};
+use meathook_files::coverage::{
+    COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, hex, may_be_compacted, unhex,
+};
 
 /// Files up to this size are uploaded with one conditional put.
 pub const DEFAULT_SINGLE_PUT_LIMIT: u64 = 16 << 20;
@@ -157,9 +159,7 @@ async fn covered(
     ) else {
         return Ok(None);
     };
-    let ended = meathook_files::layout::day_of_folder(&day)
-        .is_some_and(|date| date < time::OffsetDateTime::now_utc().date());
-    if !ended {
+    if !may_be_compacted(&day) {
         return Ok(None);
     }
     let record = ObjectPath::from_iter(parts[..parts.len() - 1].iter().cloned().chain(

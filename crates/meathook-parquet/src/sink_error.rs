@@ -188,12 +188,3 @@ fn store_class(e: &object_store::Error) -> ErrorClass {
         _ => ErrorClass::Transient,
     }
 }
-
-/// Lower-case hex of a hash.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}

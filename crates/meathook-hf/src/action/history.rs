@@ -112,12 +112,7 @@ impl OwnedAction for ListCommits {
                     .get(header::DATE)
                     .and_then(|v| v.to_str().ok())
                     .and_then(http_date),
-                next: r
-                    .headers
-                    .get_all(header::LINK)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find_map(next_link),
+                next: next_page(&r.headers),
                 listed: true,
                 missing: None,
             })
@@ -132,8 +127,17 @@ fn http_date(text: &str) -> Option<OffsetDateTime> {
         .ok()
 }
 
+/// The next page's URL, from the answer's `Link` headers.
+pub(super) fn next_page(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(next_link)
+}
+
 /// The URL of the `rel="next"` entry of a `Link` header value.
-pub(super) fn next_link(value: &str) -> Option<String> {
+fn next_link(value: &str) -> Option<String> {
     value.split(',').find_map(|entry| {
         let (url, params) = entry.trim().split_once(';')?;
         let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;

@@ -4,11 +4,11 @@
 //! day folders with it. A folder that does not exist is an empty listing.
 
 use bytes::Bytes;
-use http::{Method, StatusCode, header};
+use http::{Method, StatusCode};
 use satay_runtime::{Action, OwnedAction, ResponseParts};
 use serde::Deserialize;
 
-use super::history::next_link;
+use super::history::next_page;
 use super::{HubError, decode_with, json, request};
 use crate::token::HfToken;
 
@@ -92,12 +92,7 @@ impl OwnedAction for ListTree {
             let entries: Vec<TreeEntry> = json(r)?;
             Ok(TreePage {
                 entries,
-                next: r
-                    .headers
-                    .get_all(header::LINK)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find_map(next_link),
+                next: next_page(&r.headers),
             })
         })
     }
