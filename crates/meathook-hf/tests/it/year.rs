@@ -16,7 +16,7 @@
 
 use crate::support;
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use meathook_core::{BatchId, Sink, WindowMeta};
@@ -55,15 +55,43 @@ fn sink(hub: &FakeHub, scratch: &std::path::Path, p: u64) -> HfSink<Reading> {
     support::sink(hub, &scratch.join(name(p))).with_commit_budget(BUDGET, BUDGET_WINDOW)
 }
 
-/// The rows on the branch's head, by `seq`, sorted.
-fn head_rows(hub: &FakeHub) -> Vec<u64> {
-    let mut rows: Vec<u64> = support::dataset(hub, REPO)
-        .into_values()
-        .flatten()
-        .map(|r| r.seq)
-        .collect();
-    rows.sort_unstable();
-    rows
+/// The rows of every parquet file read so far, by its LFS oid (the
+/// sha256 of its bytes): each file is read and parsed once, however many
+/// commits hold it.
+#[derive(Default)]
+struct Rows(HashMap<String, Vec<u64>>);
+
+impl Rows {
+    /// The rows (their `seq`s) of the parquet files at `rev`, sorted.
+    fn at(&mut self, hub: &FakeHub, rev: &str) -> Vec<u64> {
+        let mut rows = Vec::new();
+        for f in hub.files(REPO, rev) {
+            if !f.path.ends_with(".parquet") {
+                continue;
+            }
+            let oid = f.lfs_oid.expect("parquet files are LFS files");
+            let seqs = self.0.entry(oid).or_insert_with_key(|oid| {
+                let bytes = hub
+                    .lfs_object(oid)
+                    .expect("a listed file's object is stored");
+                support::read_parquet(bytes).iter().map(|r| r.seq).collect()
+            });
+            rows.extend_from_slice(seqs);
+        }
+        rows.sort_unstable();
+        rows
+    }
+}
+
+/// This process's resident memory (`VmRSS`), in MiB; 0 where unknown.
+fn resident_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib / 1024)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,6 +110,10 @@ async fn a_simulated_stretch_of_days_stays_within_its_files_and_budget_with_ever
         .with_horizon(time::Duration::ZERO);
     let mut expected = Vec::new();
     let mut max_files = 0;
+    let mut rows = Rows::default();
+    let started = std::time::Instant::now();
+    // How many commits there were when each day's last reading was in.
+    let mut ingested = Vec::new();
     for day in 0..days {
         // Every pipeline delivers its windows of the day at once, as the
         // spools of one process do; the shared committer coalesces them.
@@ -105,6 +137,7 @@ async fn a_simulated_stretch_of_days_stays_within_its_files_and_budget_with_ever
             (day * PER_DAY..(day + 1) * PER_DAY)
                 .flat_map(|w| (0..PIPELINES).map(move |p| reading(p, w).seq)),
         );
+        ingested.push(hub.commit_count());
         let before = hub.files(REPO, "main").len() as u64;
         max_files = max_files.max(before);
 
@@ -126,7 +159,16 @@ async fn a_simulated_stretch_of_days_stays_within_its_files_and_budget_with_ever
         );
         let mut want = expected.clone();
         want.sort_unstable();
-        assert_eq!(head_rows(&hub), want, "day {day}: every row once");
+        assert_eq!(rows.at(&hub, "main"), want, "day {day}: every row once");
+        if (day + 1) % 30 == 0 || day + 1 == days {
+            eprintln!(
+                "day {}: {files} files, {} commits, resident {} MiB, {:.0?} since the start",
+                day + 1,
+                hub.commit_count(),
+                resident_mib(),
+                started.elapsed()
+            );
+        }
     }
     // No window of the budget's length holds more commit requests than the
     // budget (the repository's creation aside).
@@ -141,17 +183,26 @@ async fn a_simulated_stretch_of_days_stays_within_its_files_and_budget_with_ever
             "{within} commits within {BUDGET_WINDOW:?} of commit {i}"
         );
     }
-    // Every reading at every commit appears at most once.
-    for commit in hub.commits().iter().step_by(97) {
-        let rows: Vec<u64> = hub
-            .files(REPO, &commit.oid)
-            .into_iter()
-            .filter(|f| f.path.ends_with(".parquet"))
-            .flat_map(|f| support::read_parquet(hub.download(REPO, &commit.oid, &f.path).unwrap()))
-            .map(|r| r.seq)
-            .collect();
-        let unique: BTreeSet<u64> = rows.iter().copied().collect();
-        assert_eq!(rows.len(), unique.len(), "a row twice at {}", commit.oid);
+    // At a sample of commits: no row twice, none that was never sent, and
+    // every row of the days that had been delivered before it.
+    let per_day = usize::try_from(PIPELINES * PER_DAY).unwrap();
+    for (i, commit) in hub.commits().iter().enumerate().step_by(97) {
+        let at = rows.at(&hub, &commit.oid);
+        let mut unique = at.clone();
+        unique.dedup();
+        assert_eq!(at.len(), unique.len(), "a row twice at commit {i}");
+        assert!(
+            at.last().is_none_or(|last| *last < expected.len() as u64),
+            "a row never sent at commit {i}"
+        );
+        let done = ingested.iter().filter(|n| **n <= i + 1).count();
+        let mut delivered: Vec<u64> = expected[..done * per_day].to_vec();
+        delivered.sort_unstable();
+        let missing = delivered
+            .iter()
+            .filter(|seq| at.binary_search(seq).is_err())
+            .count();
+        assert_eq!(missing, 0, "rows of delivered days missing at commit {i}");
     }
     eprintln!(
         "simulated {days} days of {PIPELINES} pipelines: {} commits, {max_files} files at most before a compaction",

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::repo::{Change, Commit, Entry, Repo, sha256_hex};
+use super::repo::{Change, Commit, CommitInfo, Entry, Repo, sha256_hex};
 
 /// The append-only log of a data directory.
 #[derive(Debug)]
@@ -135,10 +135,9 @@ impl Journal {
         repo: &str,
         branch: &str,
         commit: &Commit,
-        changes: &[Change],
     ) -> io::Result<()> {
-        let mut out = Vec::with_capacity(changes.len());
-        for (path, entry) in changes {
+        let mut out = Vec::with_capacity(commit.changes.len());
+        for (path, entry) in commit.changes.iter() {
             out.push(match entry {
                 Some(Entry::Lfs { oid, size }) => json!({"path": path, "lfs": oid, "size": size}),
                 Some(Entry::Regular { content }) => {
@@ -173,6 +172,20 @@ impl Journal {
 
 fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}
+
+fn text(event: &Value, key: &str) -> String {
+    event[key].as_str().unwrap_or_default().to_owned()
+}
+
+/// What a recorded commit or squash said about itself.
+fn info(event: &Value) -> io::Result<CommitInfo> {
+    Ok(CommitInfo {
+        title: text(event, "title"),
+        message: text(event, "message"),
+        author: text(event, "author"),
+        date: parse_date(&event["date"]).ok_or_else(|| invalid("bad date"))?,
+    })
 }
 
 fn replay(dir: &Path, repos: &mut HashMap<String, Repo>, event: &Value) -> io::Result<()> {
@@ -211,24 +224,13 @@ fn replay(dir: &Path, repos: &mut HashMap<String, Repo>, event: &Value) -> io::R
                 };
                 changes.push((path, entry));
             }
-            let parent = event["parent"].as_str().map(str::to_owned);
-            let files = r.snapshot(parent.as_deref(), &changes);
-            let text = |k: &str| event[k].as_str().unwrap_or_default().to_owned();
             let branch = event["branch"]
                 .as_str()
                 .ok_or_else(|| invalid("no branch"))?;
-            r.insert(
-                branch,
-                Commit {
-                    id: text("id"),
-                    parent,
-                    title: text("title"),
-                    message: text("message"),
-                    author: text("author"),
-                    date: parse_date(&event["date"]).ok_or_else(|| invalid("bad date"))?,
-                    files: Arc::new(files),
-                },
-            );
+            let mut commit = r.prepare(repo, branch, info(event)?, &changes);
+            commit.id = text(event, "id");
+            commit.parent = event["parent"].as_str().map(str::to_owned);
+            r.insert(branch, commit);
         }
         Some("squash") => {
             let r = repos
@@ -237,23 +239,11 @@ fn replay(dir: &Path, repos: &mut HashMap<String, Repo>, event: &Value) -> io::R
             let branch = event["branch"]
                 .as_str()
                 .ok_or_else(|| invalid("no branch"))?;
-            let files = r
-                .head(branch)
-                .map(|head| Arc::clone(&head.files))
+            let mut commit = r
+                .prepare_squash(repo, branch, info(event)?)
                 .ok_or_else(|| invalid("squash of an unknown branch"))?;
-            let text = |k: &str| event[k].as_str().unwrap_or_default().to_owned();
-            r.replace_history(
-                branch,
-                Commit {
-                    id: text("id"),
-                    parent: None,
-                    title: text("title"),
-                    message: text("message"),
-                    author: text("author"),
-                    date: parse_date(&event["date"]).ok_or_else(|| invalid("bad date"))?,
-                    files,
-                },
-            );
+            commit.id = text(event, "id");
+            r.replace_history(branch, commit);
         }
         _ => return Err(invalid("unknown event")),
     }

@@ -314,15 +314,18 @@ impl FakeHub {
 
     /// The commit `rev` (a branch or a commit id) of `repo` names.
     pub fn resolve(&self, repo: &str, rev: &str) -> Option<String> {
-        lock(&self.shared)
-            .resolve(repo, rev)
-            .ok()
-            .map(|c| c.id.clone())
+        let hub = lock(&self.shared);
+        Some(hub.repos.get(repo)?.commit(rev)?.id.clone())
     }
 
     /// Every commit applied, in order.
     pub fn commits(&self) -> Vec<CommitLog> {
         lock(&self.shared).commits.clone()
+    }
+
+    /// How many commits were applied (`commits().len()`, without the copy).
+    pub fn commit_count(&self) -> usize {
+        lock(&self.shared).commits.len()
     }
 
     /// The files of `repo` at `rev` (the head of a branch, or a commit id).
@@ -333,6 +336,13 @@ impl FakeHub {
     /// The bytes of a file of `repo` at `rev` (a branch or a commit id).
     pub fn download(&self, repo: &str, rev: &str, path: &str) -> Option<Vec<u8>> {
         lock(&self.shared).read_file(repo, rev, path)
+    }
+
+    /// The stored LFS object `oid` (a sha256, as [`HubFile::lfs_oid`]
+    /// names it): reading a file by its oid skips finding the commit's
+    /// tree, which for an old commit of a long history is rebuilt.
+    pub fn lfs_object(&self, oid: &str) -> Option<Vec<u8>> {
+        lock(&self.shared).object(oid)
     }
 
     /// Requests to presigned URLs that carried an `Authorization` header

@@ -230,7 +230,7 @@ pub(crate) async fn resolve(
         extra.insert("x-linked-etag", format!("\"{oid}\""));
         extra.insert("x-linked-size", size.to_string());
     }
-    let Some(bytes) = hub.read_file(&repo, &rev, &path) else {
+    let Some(bytes) = hub.read(entry) else {
         return refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             None,

@@ -1,11 +1,17 @@
-//! One repository of the fake Hub: its commits, each holding a snapshot of
-//! the file map as of that commit (shared, so a commit costs one map copy
-//! of pointers, not of contents), and its branches, each naming a commit.
+//! One repository of the fake Hub: its commits, each holding the changes
+//! it made to its parent's files, and its branches, each naming a commit.
+//! The files of a commit are rebuilt from the nearest commit whose file
+//! map is kept: every branch head, and every [`CHECKPOINT`]-th commit
+//! from a root. So a long history costs memory by the changes it made,
+//! not by its length times the size of the tree (a simulated year of
+//! parts and compactions makes about a hundred thousand commits over
+//! trees of tens of thousands of files).
 //! A revision is a branch name or a full 40-hex commit id, as on the Hub.
 //! A super-squash replaces a branch's history with one commit holding its
 //! files; the commits no branch reaches any more are forgotten.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Deref;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -27,7 +33,12 @@ pub(crate) type Files = BTreeMap<String, Entry>;
 /// One change of a commit: a path set to an entry, or deleted (`None`).
 pub(crate) type Change = (String, Option<Entry>);
 
-/// A commit: who, when, why, and the tree it leaves.
+/// Every how many commits from a root the file map is kept, so that
+/// rebuilding the files of any commit applies fewer changes than this.
+pub(crate) const CHECKPOINT: u64 = 256;
+
+/// A commit: who, when, why, and what it changed in its parent's files
+/// (a root's changes are its whole tree).
 #[derive(Debug, Clone)]
 pub(crate) struct Commit {
     pub(crate) id: String,
@@ -36,13 +47,30 @@ pub(crate) struct Commit {
     pub(crate) message: String,
     pub(crate) author: String,
     pub(crate) date: OffsetDateTime,
-    pub(crate) files: Arc<Files>,
+    pub(crate) changes: Arc<[Change]>,
+    /// Commits between it and its root; set when it is inserted.
+    pub(crate) depth: u64,
 }
 
 impl Commit {
     /// The date as the Hub writes it: RFC 3339, UTC, milliseconds.
     pub(crate) fn date_text(&self) -> String {
         rfc3339_millis(self.date)
+    }
+}
+
+/// A commit with its files.
+#[derive(Debug)]
+pub(crate) struct At<'a> {
+    pub(crate) commit: &'a Commit,
+    pub(crate) files: Arc<Files>,
+}
+
+impl Deref for At<'_> {
+    type Target = Commit;
+
+    fn deref(&self) -> &Commit {
+        self.commit
     }
 }
 
@@ -69,16 +97,28 @@ pub(crate) struct CommitInfo {
     pub(crate) date: OffsetDateTime,
 }
 
-/// A repository: commits by id, branches by name.
+/// A repository: commits by id, branches by name, and the kept file maps
+/// (see the module's docs).
 #[derive(Debug, Clone)]
 pub(crate) struct Repo {
     pub(crate) created: OffsetDateTime,
     pub(crate) branches: BTreeMap<String, String>,
     pub(crate) commits: HashMap<String, Commit>,
+    trees: HashMap<String, Arc<Files>>,
 }
 
 /// The `.gitattributes` the Hub's initial commit of a dataset holds.
 pub(crate) const GITATTRIBUTES: &[u8] = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n";
+
+/// Makes `changes` in `files`.
+fn change(files: &mut Files, changes: &[Change]) {
+    for (path, entry) in changes {
+        match entry {
+            Some(e) => files.insert(path.clone(), e.clone()),
+            None => files.remove(path),
+        };
+    }
+}
 
 impl Repo {
     /// A repository without commits or branches.
@@ -87,21 +127,66 @@ impl Repo {
             created,
             branches: BTreeMap::new(),
             commits: HashMap::new(),
+            trees: HashMap::new(),
         }
     }
 
-    /// The commit a revision names: a branch, or a full commit id.
-    pub(crate) fn resolve(&self, rev: &str) -> Option<&Commit> {
+    /// The commit a revision names (a branch, or a full commit id), with
+    /// its files.
+    pub(crate) fn resolve(&self, rev: &str) -> Option<At<'_>> {
+        self.at(self.id_of(rev)?)
+    }
+
+    /// The commit a revision names, without its files.
+    pub(crate) fn commit(&self, rev: &str) -> Option<&Commit> {
+        self.commits.get(self.id_of(rev)?)
+    }
+
+    /// The id of the commit a revision names.
+    fn id_of<'a>(&'a self, rev: &'a str) -> Option<&'a str> {
         match self.branches.get(rev) {
-            Some(id) => self.commits.get(id),
-            None if is_commit_id(rev) => self.commits.get(rev),
+            Some(id) => Some(id),
+            None if is_commit_id(rev) => Some(rev),
             None => None,
         }
     }
 
     /// The head of a branch (not a commit id: only branches move).
-    pub(crate) fn head(&self, branch: &str) -> Option<&Commit> {
-        self.commits.get(self.branches.get(branch)?)
+    pub(crate) fn head(&self, branch: &str) -> Option<At<'_>> {
+        self.at(self.branches.get(branch)?)
+    }
+
+    fn at(&self, id: &str) -> Option<At<'_>> {
+        Some(At {
+            commit: self.commits.get(id)?,
+            files: self.files(id)?,
+        })
+    }
+
+    /// The files of commit `id`: kept, or rebuilt from the nearest kept
+    /// ancestor (or the root) by applying the changes since.
+    fn files(&self, id: &str) -> Option<Arc<Files>> {
+        let mut since = Vec::new();
+        let mut next = id;
+        let base = loop {
+            if let Some(kept) = self.trees.get(next) {
+                break Some(Arc::clone(kept));
+            }
+            let commit = self.commits.get(next)?;
+            since.push(commit);
+            match commit.parent.as_deref() {
+                Some(parent) => next = parent,
+                None => break None,
+            }
+        };
+        if since.is_empty() {
+            return base;
+        }
+        let mut files = base.map(|b| Files::clone(&b)).unwrap_or_default();
+        for commit in since.iter().rev() {
+            change(&mut files, &commit.changes);
+        }
+        Some(Arc::new(files))
     }
 
     /// Commits `changes` on top of `branch` (see [`Repo::prepare`]),
@@ -130,7 +215,6 @@ impl Repo {
         changes: &[Change],
     ) -> Commit {
         let parent = self.branches.get(branch).cloned();
-        let files = self.snapshot(parent.as_deref(), changes);
         let id = commit_id(repo, parent.as_deref(), &info, changes);
         Commit {
             id,
@@ -139,29 +223,40 @@ impl Repo {
             message: info.message,
             author: info.author,
             date: info.date,
-            files: Arc::new(files),
+            changes: Arc::from(changes),
+            depth: 0,
         }
     }
 
-    /// The files of `parent` (none for a first commit) with `changes` made.
-    pub(crate) fn snapshot(&self, parent: Option<&str>, changes: &[Change]) -> Files {
-        let mut files = parent
-            .and_then(|p| self.commits.get(p))
-            .map(|c| Files::clone(&c.files))
-            .unwrap_or_default();
-        for (path, entry) in changes {
-            match entry {
-                Some(e) => files.insert(path.clone(), e.clone()),
-                None => files.remove(path),
-            };
+    /// Adds `commit` (its parent, if any, must be here) and points
+    /// `branch` at it. Its files are kept, as a head's are; the branch's
+    /// old head gives its map up (without a copy) unless it is a
+    /// checkpoint or another branch's head.
+    pub(crate) fn insert(&mut self, branch: &str, mut commit: Commit) {
+        let old = self.branches.insert(branch.to_owned(), commit.id.clone());
+        let parent = commit.parent.as_deref().and_then(|p| self.commits.get(p));
+        commit.depth = parent.map_or(0, |p| p.depth + 1);
+        let mut files = match commit.parent.as_deref() {
+            Some(p) if old.as_deref() == Some(p) && !self.kept_for_good(p) => self.trees.remove(p),
+            _ => None,
         }
-        files
-    }
-
-    /// Adds a commit whose snapshot is built, and points `branch` at it.
-    pub(crate) fn insert(&mut self, branch: &str, commit: Commit) {
-        self.branches.insert(branch.to_owned(), commit.id.clone());
+        .or_else(|| commit.parent.as_deref().and_then(|p| self.files(p)))
+        .unwrap_or_default();
+        change(Arc::make_mut(&mut files), &commit.changes);
+        self.trees.insert(commit.id.clone(), files);
+        if let Some(old) = old.filter(|o| !self.kept_for_good(o)) {
+            self.trees.remove(&old);
+        }
         self.commits.insert(commit.id.clone(), commit);
+    }
+
+    /// Whether commit `id`'s file map stays kept: a checkpoint, or the
+    /// head of a branch.
+    fn kept_for_good(&self, id: &str) -> bool {
+        self.commits
+            .get(id)
+            .is_some_and(|c| c.depth % CHECKPOINT == 0)
+            || self.branches.values().any(|head| head == id)
     }
 
     /// The commit a super-squash of `branch` would make: one commit without
@@ -174,7 +269,7 @@ impl Repo {
         branch: &str,
         info: CommitInfo,
     ) -> Option<Commit> {
-        let files = Arc::clone(&self.head(branch)?.files);
+        let files = self.head(branch)?.files;
         let tree: Vec<Change> = files
             .iter()
             .map(|(path, entry)| (path.clone(), Some(entry.clone())))
@@ -187,7 +282,8 @@ impl Repo {
             message: info.message,
             author: info.author,
             date: info.date,
-            files,
+            changes: Arc::from(tree),
+            depth: 0,
         })
     }
 
@@ -207,11 +303,12 @@ impl Repo {
             }
         }
         self.commits.retain(|id, _| reached.contains(id));
+        self.trees.retain(|id, _| reached.contains(id));
     }
 
     /// The commits reachable from `rev`, newest first.
     pub(crate) fn history(&self, rev: &str) -> Option<Vec<&Commit>> {
-        let mut out = vec![self.resolve(rev)?];
+        let mut out = vec![self.commit(rev)?];
         while let Some(parent) = out.last().and_then(|c| c.parent.as_deref()) {
             match self.commits.get(parent) {
                 Some(c) => out.push(c),
@@ -308,14 +405,14 @@ mod tests {
             .clone();
         assert_ne!(first, second);
         assert!(is_commit_id(&first) && is_commit_id(&second));
-        let at_first: Vec<&String> = repo
+        let at_first: Vec<String> = repo
             .resolve(&first)
-            .map(|c| c.files.keys().collect())
+            .map(|c| c.files.keys().cloned().collect())
             .unwrap_or_default();
         assert_eq!(at_first, ["a"]);
-        let at_main: Vec<&String> = repo
+        let at_main: Vec<String> = repo
             .resolve("main")
-            .map(|c| c.files.keys().collect())
+            .map(|c| c.files.keys().cloned().collect())
             .unwrap_or_default();
         assert_eq!(at_main, ["b"]);
         let history: Vec<&str> = repo
@@ -360,6 +457,48 @@ mod tests {
         assert_eq!(history, [id.as_str()]);
         assert!(repo.resolve(&first).is_none() && repo.resolve(&second).is_none());
         assert!(repo.prepare_squash("o/r", "dev", info(4)).is_none());
+    }
+
+    #[test]
+    fn every_commit_of_a_long_history_gives_its_own_tree_from_few_kept_maps() {
+        let mut repo = Repo::empty(OffsetDateTime::UNIX_EPOCH);
+        let (mut naive, mut dev) = (Files::new(), Files::new());
+        let mut seen: Vec<(String, Files)> = Vec::new();
+        let n = 5 * CHECKPOINT + 7;
+        for i in 0..n {
+            // Each commit adds a file, replaces one and deletes another.
+            let mut changes = vec![(format!("f{i}"), regular(&format!("{i}")))];
+            if i % 3 == 0 {
+                changes.push((format!("f{}", i / 2), regular("again")));
+            }
+            if i % 5 == 4 {
+                changes.push((format!("f{}", i - 3), None));
+            }
+            // Every 11th goes to a branch of its own history.
+            let (branch, files) = if i % 11 == 10 {
+                ("dev", &mut dev)
+            } else {
+                ("main", &mut naive)
+            };
+            change(files, &changes);
+            let id = repo
+                .apply("o/r", branch, info(i as i64), &changes)
+                .id
+                .clone();
+            seen.push((id, files.clone()));
+        }
+        for (id, files) in &seen {
+            let at = repo.resolve(id).unwrap();
+            assert_eq!(*at.files, *files, "commit {id}");
+        }
+        assert_eq!(*repo.resolve("main").unwrap().files, naive);
+        assert_eq!(*repo.resolve("dev").unwrap().files, dev);
+        // Kept: a checkpoint every CHECKPOINT commits of a chain, and the heads.
+        assert!(
+            repo.trees.len() as u64 <= n / CHECKPOINT + 3,
+            "{} maps kept for {n} commits",
+            repo.trees.len()
+        );
     }
 
     #[test]

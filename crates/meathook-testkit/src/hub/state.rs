@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::journal::Journal;
-use super::repo::{Change, Commit, CommitInfo, Entry, GITATTRIBUTES, Repo};
+use super::repo::{At, Change, Commit, CommitInfo, Entry, GITATTRIBUTES, Repo};
 use super::{FakeHubConfig, HubFault, HubRoute, TokenRole};
 
 /// A file at a branch's head.
@@ -307,7 +307,7 @@ impl Hub {
         // made (the branch would move back on restart).
         let commit = r.prepare(repo, branch, info, &changes);
         if let Some(j) = &mut self.journal {
-            j.committed(repo, branch, &commit, &changes)?;
+            j.committed(repo, branch, &commit)?;
         }
         r.insert(branch, commit.clone());
         Ok(commit)
@@ -421,7 +421,7 @@ impl Hub {
 
     /// The head of branch `rev` of `repo`, creating the dataset if
     /// configured: what the write routes accept (a branch, never a commit id).
-    pub(crate) fn branch(&mut self, repo: &str, rev: &str) -> Result<&Commit, Response> {
+    pub(crate) fn branch(&mut self, repo: &str, rev: &str) -> Result<At<'_>, Response> {
         if !self.repos.contains_key(repo) && self.config.auto_create {
             self.create_repo(repo).map_err(|e| unrecorded(&e))?;
         }
@@ -430,13 +430,13 @@ impl Hub {
 
     /// The head of branch `rev` of an existing `repo`, or the 404 that
     /// names what is missing.
-    pub(crate) fn head(&self, repo: &str, rev: &str) -> Result<&Commit, Response> {
+    pub(crate) fn head(&self, repo: &str, rev: &str) -> Result<At<'_>, Response> {
         self.repo(repo)?.head(rev).ok_or_else(|| no_revision(rev))
     }
 
     /// The commit `rev` (a branch or a commit id) names in `repo`: what
     /// the read routes accept.
-    pub(crate) fn resolve(&self, repo: &str, rev: &str) -> Result<&Commit, Response> {
+    pub(crate) fn resolve(&self, repo: &str, rev: &str) -> Result<At<'_>, Response> {
         self.repo(repo)?
             .resolve(rev)
             .ok_or_else(|| no_revision(rev))
@@ -484,7 +484,12 @@ impl Hub {
 
     /// The bytes of `path` at `rev`.
     pub(crate) fn read_file(&self, repo: &str, rev: &str, path: &str) -> Option<Vec<u8>> {
-        match self.resolve(repo, rev).ok()?.files.get(path)? {
+        self.read(self.resolve(repo, rev).ok()?.files.get(path)?)
+    }
+
+    /// The bytes of a file.
+    pub(crate) fn read(&self, entry: &Entry) -> Option<Vec<u8>> {
+        match entry {
             Entry::Regular { content } => Some(content.to_vec()),
             Entry::Lfs { oid, .. } => self.object(oid),
         }
