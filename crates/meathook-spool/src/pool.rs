@@ -29,16 +29,6 @@
 //!   spool's first append costs no sync of its own (ten thousand spools
 //!   starting together would otherwise need four each).
 //!
-//! A commit that finds the whole pool idle (no job waiting or running on
-//! any thread) skips the hand-off: its caller writes and `fdatasync`s the
-//! segment itself, inside `tokio::task::block_in_place` on a
-//! multi-threaded runtime, and only when the append needs nothing but its
-//! own segment's sync (`Slot::commit_alone`). One such commit runs at a
-//! time per pool; any other commit meanwhile goes to a round. A round
-//! would have synced that commit alone too, so this changes no sync and no
-//! acknowledgement, only the two wake-ups between threads that a lone
-//! pipeline paid on every durable ingest.
-//!
 //! So the syncs a second do not grow with the number of spools: a round
 //! costs one sync per filesystem however many spools it covers. While one
 //! round syncs, the next round's jobs queue up, so the busier the process,
@@ -128,9 +118,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{
-    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -182,9 +170,6 @@ struct Inner {
 #[derive(Debug, Default)]
 struct Counters {
     max_open_files: AtomicUsize,
-    /// Jobs sent and not yet through their round, plus a commit synced
-    /// on its caller's thread (see [`Slot::commit_alone`]).
-    active: AtomicUsize,
     rounds: AtomicU64,
     commits: AtomicU64,
     file_syncs: AtomicU64,
@@ -335,53 +320,12 @@ pub(crate) struct Slot {
 impl Slot {
     /// Sends `job`; `false` if the thread is gone.
     pub(crate) fn send(&self, job: Job) -> bool {
-        let active = &self.pool.inner.counters.active;
-        active.fetch_add(1, Relaxed);
-        let sent = self.pool.inner.threads[self.thread].send(job).is_ok();
-        if !sent {
-            active.fetch_sub(1, Relaxed);
-        }
-        sent
-    }
-
-    /// The turn to sync a commit on the caller's thread, when the pool has
-    /// nothing else to do: no job waiting or running on any thread, and no
-    /// other commit synced this way. A commit alone gains nothing from a
-    /// round (no other commit would share its sync) and saves the two
-    /// hand-offs between threads; any other commit arriving meanwhile goes
-    /// to a round as before, so at most one sync a pool runs outside its
-    /// rounds and the syncs a second still do not grow with the number of
-    /// spools. The turn ends when the guard drops.
-    pub(crate) fn commit_alone(&self) -> Option<Alone> {
-        let counters = &self.pool.inner.counters;
-        counters
-            .active
-            .compare_exchange(0, 1, Acquire, Relaxed)
-            .ok()?;
-        Some(Alone(Arc::clone(counters)))
-    }
-
-    /// Counts a sync made in a [`Slot::commit_alone`] turn, as a round's
-    /// sync of one segment is counted.
-    pub(crate) fn note_alone_sync(&self, took: Duration) {
-        let counters = &self.pool.inner.counters;
-        counters.commits.fetch_add(1, Relaxed);
-        note_sync(counters, &counters.file_syncs, took);
+        self.pool.inner.threads[self.thread].send(job).is_ok()
     }
 
     /// Whether the process holds more segment files open than the budget.
     pub(crate) fn over_file_budget(&self) -> bool {
         OPEN_SEGMENT_FILES.load(Relaxed) > self.pool.max_open_files()
-    }
-}
-
-/// A turn to commit on the caller's thread; see [`Slot::commit_alone`].
-#[derive(Debug)]
-pub(crate) struct Alone(Arc<Counters>);
-
-impl Drop for Alone {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Release);
     }
 }
 
@@ -426,7 +370,6 @@ fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters, threads: usi
         }
     };
     run(first, &mut pending);
-    let mut jobs = 1;
     // A written append keeps its segment file open until it is committed:
     // the rounds of all the pool's threads hold at most the open-file
     // budget of them between them.
@@ -436,20 +379,11 @@ fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters, threads: usi
             break;
         }
         match rx.try_recv() {
-            Ok(job) => {
-                jobs += 1;
-                run(job, &mut pending);
-            }
+            Ok(job) => run(job, &mut pending),
             Err(_) => break,
         }
     }
     counters.rounds.fetch_add(1, Relaxed);
-    commit(pending, counters);
-    counters.active.fetch_sub(jobs, Release);
-}
-
-/// Syncs the commits of a round and answers them.
-fn commit(pending: Vec<Box<dyn Pending>>, counters: &Counters) {
     if pending.is_empty() {
         return;
     }

@@ -468,13 +468,10 @@ where
     }
 
     /// Appends `framed` here, on the caller's thread, when that only means
-    /// writing to a segment file already open (see
-    /// [`Writer::appends_in_place`]) and no writer job holds the spool;
-    /// otherwise hands the batch back for its writer thread. Under
-    /// `Durability::EveryIngest` it also syncs the segment here, inside
-    /// `tokio::task::block_in_place`, but only on a multi-threaded runtime
-    /// and in the pool's [`commit_alone`](crate::pool::Slot::commit_alone)
-    /// turn: when no round would have shared the sync anyway.
+    /// writing to a segment file already open with nothing to sync
+    /// (`Durability::Os`; see [`Writer::appends_in_place`]) and no writer
+    /// job holds the spool; otherwise hands the batch back for its writer
+    /// thread.
     #[allow(clippy::type_complexity)] // the batch, handed back whole
     fn append_in_place(
         &self,
@@ -491,32 +488,10 @@ where
         if !w.appends_in_place(window, &framed) {
             return Err((framed, records));
         }
-        let appended = if w.commits() {
-            let multi_threaded = tokio::runtime::Handle::try_current()
-                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            let Some(_turn) = multi_threaded
-                .then(|| running.slot.commit_alone())
-                .flatten()
-            else {
-                return Err((framed, records));
-            };
-            tokio::task::block_in_place(|| match w.append(window, framed) {
-                Ok(Wrote::Written(written)) => {
-                    let started = std::time::Instant::now();
-                    let synced = w.sync_written(&written);
-                    let took = started.elapsed();
-                    running.slot.note_alone_sync(took);
-                    w.finish(written, Some((synced, took)))
-                }
-                Ok(Wrote::Done(appended)) => Ok(appended),
-                Err(fail) => Err(fail),
-            })
-        } else {
-            match w.append(window, framed) {
-                Ok(Wrote::Written(written)) => w.finish(written, None),
-                Ok(Wrote::Done(appended)) => Ok(appended),
-                Err(fail) => Err(fail),
-            }
+        let appended = match w.append(window, framed) {
+            Ok(Wrote::Written(written)) => w.finish(written, None),
+            Ok(Wrote::Done(appended)) => Ok(appended),
+            Err(fail) => Err(fail),
         };
         Ok(settle(&mut w, &running.slot, appended, records).0)
     }

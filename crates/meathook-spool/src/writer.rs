@@ -330,20 +330,13 @@ impl<F: Fs> Writer<F> {
 
     /// Whether appending `framed` to `window` only writes to a segment
     /// file already open: no segment to create, seal or drop, no lease to
-    /// write; and, under `Durability::EveryIngest`, needs no sync but that
-    /// segment's own `fdatasync` (no directory entry or lease waiting for
-    /// a sync of the filesystem). Such an append may run on the caller's
-    /// thread.
+    /// write, nothing to sync (`Durability::Os`). Such an append is quick
+    /// enough to run on the caller's thread.
     pub(crate) fn appends_in_place(&self, window: &WindowMeta, framed: &Framed) -> bool {
         let Some(o) = self.open.iter().find(|o| o.seg.window == *window) else {
             return false;
         };
-        let durability = match self.cfg.durability {
-            Durability::Os => true,
-            Durability::EveryIngest => !self.unsynced_metadata,
-            Durability::Interval(_) => false,
-        };
-        durability
+        self.cfg.durability == Durability::Os
             && !framed.frames.is_empty()
             && o.file.is_some()
             && o.len + framed.body() < self.cfg.limits.max_segment_bytes

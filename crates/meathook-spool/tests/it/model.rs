@@ -358,8 +358,8 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Two workers: a commit with nothing else waiting in its pool is synced
-/// on the ingesting thread, others in the writer's rounds.
+/// Two workers: the spools' tasks, their delivery workers and the writer
+/// threads all run at once, as under the runtime.
 fn multi_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -395,8 +395,8 @@ proptest! {
         rt().block_on(run_shared(ops, Durability::EveryIngest, 4))?;
     }
 
-    // The same two on a multi-threaded runtime, where commits are synced
-    // on the caller's thread whenever the pool is idle, in rounds otherwise.
+    // The same two on a multi-threaded runtime, where ingests, deliveries
+    // and rounds interleave in every order.
     #[test]
     fn on_a_multi_threaded_runtime_every_acknowledged_record_is_delivered_once(ops in prop::collection::vec(op(), 1..40)) {
         multi_rt().block_on(run(ops, true))?;
@@ -405,52 +405,6 @@ proptest! {
     #[test]
     fn on_a_multi_threaded_runtime_spools_sharing_a_writer_deliver_every_acknowledged_record_once(ops in prop::collection::vec(op(), 1..40)) {
         multi_rt().block_on(run_shared(ops, Durability::EveryIngest, 4))?;
-    }
-}
-
-/// A spool alone on a multi-threaded runtime syncs its commits on the
-/// ingesting thread (no round of the writer thread), one `fdatasync` an
-/// append; on a current-thread runtime the same appends go through rounds.
-/// Either way a crash right after keeps every acknowledged record.
-#[test]
-fn a_commit_alone_is_synced_on_the_callers_thread_on_a_multi_threaded_runtime() {
-    for (runtime, on_caller) in [(multi_rt(), true), (rt(), false)] {
-        runtime.block_on(async {
-            let fs = SimFs::default();
-            let pool = WriterPool::new(1).unwrap();
-            let out = Recorder::<Rec>::default();
-            // One segment for all of them: no seal in between.
-            let open = || shared_spool(&fs, &out, &pool, 0).with_max_segment_bytes(1 << 20);
-            let mut spool = open();
-            for id in 0..50 {
-                let window = WindowMeta::instant("model", T0);
-                spool
-                    .ingest(&window, vec![Rec { id, hour: 0 }])
-                    .await
-                    .unwrap();
-            }
-            let stats = pool.stats();
-            assert_eq!(stats.commits, 50, "{stats:?}");
-            if on_caller {
-                // The first append creates the segment, in a round.
-                assert!(stats.rounds < 5, "{stats:?}");
-                assert!(stats.file_syncs >= 49, "{stats:?}");
-            } else {
-                assert!(stats.rounds >= 50, "{stats:?}");
-            }
-            fs.crash(|_| 0);
-            drop(spool);
-            let mut spool = open();
-            spool.flush().await.unwrap();
-            spool.close().await;
-            let mut ids: Vec<u64> = out.records().into_iter().map(|r| r.id).collect();
-            ids.sort_unstable();
-            assert_eq!(
-                ids,
-                (0..50).collect::<Vec<u64>>(),
-                "on the caller: {on_caller}"
-            );
-        });
     }
 }
 
