@@ -11,6 +11,17 @@ impl LogCapture {
     /// Captures the current thread's events at `level` and above, as
     /// plain text without colours, until the guard is dropped.
     pub fn start(level: tracing::Level) -> (Self, tracing::subscriber::DefaultGuard) {
+        // `tracing` caches each callsite's interest for the whole process,
+        // computed when the callsite is first hit. With one dispatcher
+        // registered it asks only the hitting thread's default: on another
+        // test's thread, none, so the line is cached as never wanted and
+        // this capture would not see it either. A process-wide default
+        // that wants every event keeps every cached interest above never;
+        // each thread's own subscriber still decides what it records.
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+        });
         let capture = Self::default();
         let writer = capture.clone();
         let subscriber = tracing_subscriber::fmt()
