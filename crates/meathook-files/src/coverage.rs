@@ -111,8 +111,13 @@ impl Coverage {
 /// today (UTC) may, and folders whose name is not a day, which are not
 /// known. Sinks that pay a request to look for a record ask this first.
 pub fn may_be_compacted(name: &str) -> bool {
-    crate::layout::day_of_folder(name)
-        .is_none_or(|date| date < time::OffsetDateTime::now_utc().date())
+    crate::layout::day_of_folder(name).is_none_or(day_has_ended)
+}
+
+/// Whether the UTC day `date` is over by this machine's clock: only then
+/// is it compacted, since its parts may still be arriving until it ends.
+pub fn day_has_ended(date: time::Date) -> bool {
+    date < time::OffsetDateTime::now_utc().date()
 }
 
 /// Lower-case hex of `bytes`, as coverage records spell hashes.

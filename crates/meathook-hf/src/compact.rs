@@ -317,7 +317,7 @@ impl HubCompactor {
         pipeline: &str,
         date: Date,
     ) -> Result<Option<Compacted>, HfError> {
-        if date >= OffsetDateTime::now_utc().date() {
+        if !meathook_files::coverage::day_has_ended(date) {
             return Err(HfError::InvalidSetting {
                 repo: self.hub.repo(),
                 parameter: "date",

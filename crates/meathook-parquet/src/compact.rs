@@ -989,7 +989,7 @@ pub fn compaction_delivery(
 /// are still arriving, and sinks look for a compaction record only in the
 /// folders of days that ended.
 fn refuse_unfinished(folder: &str, date: Date) -> Result<(), CompactError> {
-    if date >= OffsetDateTime::now_utc().date() {
+    if !meathook_files::coverage::day_has_ended(date) {
         return Err(CompactError::Unexpected {
             path: PathBuf::from(folder),
             reason: "its day has not ended: a day is compacted once it is over",
