@@ -31,6 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meathook_core::{Backoff, Deliveries, ErrorClass, SinkError as _};
+use std::collections::BTreeMap;
+
 use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, unhex};
 use meathook_files::layout::{self, DATA_DIR};
 use meathook_parquet::compact::{Merge, Step, compaction_delivery, select_parts};
@@ -265,25 +267,28 @@ impl HubCompactor {
         // What a crashed compaction left in the scratch folder.
         let _ = meathook_files::local::remove_stale(&self.scratch);
         let mut report = HubCompaction::default();
+        // One recursive listing finds every day folder and what it holds.
+        // A folder that holds only its compacted file and record needs no
+        // request of its own, so a run costs a few pages of listing however
+        // many days the repository keeps, plus the folders with work.
         let data = self.prefixed(DATA_DIR);
-        for pipeline in folders(self.hub.list_folder(&data, false).await?) {
-            for day in folders(self.hub.list_folder(&pipeline, false).await?) {
-                let name = day.rsplit('/').next().unwrap_or(&day);
-                let Some(date) = layout::day_of_folder(name) else {
-                    continue;
-                };
-                let ended = date
-                    .next_day()
-                    .map(|d| d.midnight().assume_utc() + self.horizon);
-                if ended.is_none_or(|at| at > now) {
-                    report.unchanged += 1;
-                    continue;
-                }
-                match self.compact_folder(&day, date).await {
-                    Ok(Some(done)) => report.compacted.push(done),
-                    Ok(None) => report.unchanged += 1,
-                    Err(e) => report.failed.push((day, e)),
-                }
+        let entries = self.hub.list_folder(&data, true).await?;
+        for (day, names) in day_folders(&entries, &data) {
+            let name = day.rsplit('/').next().unwrap_or(&day);
+            let Some(date) = layout::day_of_folder(name) else {
+                continue;
+            };
+            let ended = date
+                .next_day()
+                .map(|d| d.midnight().assume_utc() + self.horizon);
+            if ended.is_none_or(|at| at > now) || settled(&names) {
+                report.unchanged += 1;
+                continue;
+            }
+            match self.compact_folder(&day, date).await {
+                Ok(Some(done)) => report.compacted.push(done),
+                Ok(None) => report.unchanged += 1,
+                Err(e) => report.failed.push((day, e)),
             }
         }
         report.files = self.file_counts().await?;
@@ -612,14 +617,39 @@ struct Listed {
 }
 
 /// The folders of a listing.
-fn folders(entries: Vec<TreeEntry>) -> Vec<String> {
-    let mut folders: Vec<String> = entries
-        .into_iter()
-        .filter(|e| e.kind == "directory")
-        .map(|e| e.path)
-        .collect();
-    folders.sort();
-    folders
+/// The day folders of a recursive listing of `data` (the folders two
+/// levels under it: a pipeline's, then a day's), each with the names of
+/// the files directly in it, in path order.
+fn day_folders<'a>(entries: &'a [TreeEntry], data: &str) -> BTreeMap<String, Vec<&'a str>> {
+    let prefix = format!("{data}/");
+    let mut days: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for e in entries {
+        let Some(rest) = e.path.strip_prefix(&prefix) else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        match (e.kind.as_str(), parts.as_slice()) {
+            ("directory", [_, _]) => {
+                days.entry(e.path.clone()).or_default();
+            }
+            ("file", [pipeline, day, name]) => days
+                .entry(format!("{prefix}{pipeline}/{day}"))
+                .or_default()
+                .push(name),
+            _ => {}
+        }
+    }
+    days
+}
+
+/// Whether a day folder holding `names` is compacted with nothing since:
+/// its record and one compacted file, nothing else.
+fn settled(names: &[&str]) -> bool {
+    names.len() == 2
+        && names.contains(&COVERAGE_FILE)
+        && names
+            .iter()
+            .any(|n| *n != COVERAGE_FILE && layout::is_compacted_name(n))
 }
 
 #[cfg(test)]
@@ -633,6 +663,51 @@ mod tests {
             size: 0,
             lfs: None,
         }
+    }
+
+    #[test]
+    fn a_listing_gives_each_day_folder_its_files_and_tells_the_settled_ones() {
+        let done = "2026-01-01-c00112233445566778899aabbccddeeff.parquet";
+        let entries = vec![
+            entry("file", "w/data/README.md"),
+            entry("directory", "w/data/air"),
+            entry("directory", "w/data/air/2026-01-01"),
+            entry("file", "w/data/air/2026-01-01/_compacted.json"),
+            entry("file", &format!("w/data/air/2026-01-01/{done}")),
+            entry("directory", "w/data/air/2026-01-02"),
+            entry("file", "w/data/air/2026-01-02/_compacted.json"),
+            entry("file", &format!("w/data/air/2026-01-02/{done}")),
+            entry("file", "w/data/air/2026-01-02/100000Z-late.parquet"),
+            entry("directory", "w/data/air/2026-01-03"),
+            entry("file", "w/data/air/2026-01-03/100000Z-a.parquet"),
+            entry("directory", "w/data/air/2026-01-03/deeper"),
+            entry("file", "w/data/air/2026-01-03/deeper/x.parquet"),
+            entry("directory", "w/data/rain/2026-01-04"),
+            entry("file", "w/other/air/2026-01-05/y.parquet"),
+        ];
+        let days = day_folders(&entries, "w/data");
+        let names: Vec<&str> = days.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "w/data/air/2026-01-01",
+                "w/data/air/2026-01-02",
+                "w/data/air/2026-01-03",
+                "w/data/rain/2026-01-04"
+            ]
+        );
+        assert_eq!(days["w/data/air/2026-01-03"], ["100000Z-a.parquet"]);
+        let settled_days: Vec<&str> = days
+            .iter()
+            .filter(|(_, files)| settled(files))
+            .map(|(day, _)| day.as_str())
+            .collect();
+        assert_eq!(settled_days, ["w/data/air/2026-01-01"]);
+        // A record beside a part only, or a compacted file without its
+        // record, is work to look at.
+        assert!(!settled(&["_compacted.json", "100000Z-a.parquet"]));
+        assert!(!settled(&[done, "100000Z-a.parquet"]));
+        assert!(!settled(&[]));
     }
 
     #[test]

@@ -125,6 +125,23 @@ async fn a_day_is_compacted_in_one_commit_that_every_reader_sees_whole() {
     // Run again: nothing to do, no commit.
     assert_eq!(compactor.compact_day(PIPELINE, DAY).await.unwrap(), None);
     assert_eq!(hub.commits().len(), before + 1);
+
+    // A scheduled run the next noon: the compacted day is settled, the
+    // next has not ended. Neither costs a request of its own: one listing
+    // of `data/` finds both, one more counts the files.
+    let (trees, reads) = (
+        hub.requests(HubRoute::Tree),
+        hub.requests(HubRoute::Resolve),
+    );
+    let noon = DAY.next_day().unwrap().midnight().assume_utc() + time::Duration::hours(12);
+    let report = compactor.run(noon).await.unwrap();
+    assert!(
+        report.compacted.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(report.unchanged, 2);
+    assert_eq!(hub.requests(HubRoute::Tree) - trees, 2);
+    assert_eq!(hub.requests(HubRoute::Resolve) - reads, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
