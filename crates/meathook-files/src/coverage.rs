@@ -114,6 +114,17 @@ pub fn may_be_compacted(name: &str) -> bool {
     crate::layout::day_of_folder(name).is_none_or(day_has_ended)
 }
 
+/// Whether a day folder whose files are `names` is compacted with nothing
+/// since: it holds its record and one compacted file, nothing else. A run
+/// of compaction passes such a folder by without reading it.
+pub fn settled(names: &[&str]) -> bool {
+    names.len() == 2
+        && names.contains(&COVERAGE_FILE)
+        && names
+            .iter()
+            .any(|n| *n != COVERAGE_FILE && crate::layout::is_compacted_name(n))
+}
+
 /// Whether the UTC day `date` is over by this machine's clock: only then
 /// is it compacted, since its parts may still be arriving until it ends.
 pub fn day_has_ended(date: time::Date) -> bool {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use meathook_core::{Backoff, Deliveries, ErrorClass, SinkError as _};
 use std::collections::BTreeMap;
 
-use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, unhex};
+use meathook_files::coverage::{self, COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES, unhex};
 use meathook_files::layout::{self, DATA_DIR};
 use meathook_parquet::compact::{Merge, Step, compaction_delivery, select_parts};
 use meathook_parquet::{CompactError, Compacted, DEFAULT_ROW_GROUP_SIZE};
@@ -281,7 +281,7 @@ impl HubCompactor {
             let ended = date
                 .next_day()
                 .map(|d| d.midnight().assume_utc() + self.horizon);
-            if ended.is_none_or(|at| at > now) || settled(&names) {
+            if ended.is_none_or(|at| at > now) || coverage::settled(&names) {
                 report.unchanged += 1;
                 continue;
             }
@@ -642,16 +642,6 @@ fn day_folders<'a>(entries: &'a [TreeEntry], data: &str) -> BTreeMap<String, Vec
     days
 }
 
-/// Whether a day folder holding `names` is compacted with nothing since:
-/// its record and one compacted file, nothing else.
-fn settled(names: &[&str]) -> bool {
-    names.len() == 2
-        && names.contains(&COVERAGE_FILE)
-        && names
-            .iter()
-            .any(|n| *n != COVERAGE_FILE && layout::is_compacted_name(n))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -699,15 +689,18 @@ mod tests {
         assert_eq!(days["w/data/air/2026-01-03"], ["100000Z-a.parquet"]);
         let settled_days: Vec<&str> = days
             .iter()
-            .filter(|(_, files)| settled(files))
+            .filter(|(_, files)| coverage::settled(files))
             .map(|(day, _)| day.as_str())
             .collect();
         assert_eq!(settled_days, ["w/data/air/2026-01-01"]);
         // A record beside a part only, or a compacted file without its
         // record, is work to look at.
-        assert!(!settled(&["_compacted.json", "100000Z-a.parquet"]));
-        assert!(!settled(&[done, "100000Z-a.parquet"]));
-        assert!(!settled(&[]));
+        assert!(!coverage::settled(&[
+            "_compacted.json",
+            "100000Z-a.parquet"
+        ]));
+        assert!(!coverage::settled(&[done, "100000Z-a.parquet"]));
+        assert!(!coverage::settled(&[]));
     }
 
     #[test]

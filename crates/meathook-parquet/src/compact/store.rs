@@ -27,11 +27,12 @@
 //! `FileSink` from the record (see `remote`); a genuinely new one lands as
 //! a part, which the next compaction absorbs.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use meathook_core::Deliveries;
-use meathook_files::coverage::{COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES};
+use meathook_files::coverage::{self, COVERAGE_FILE, Coverage, MAX_COVERAGE_BYTES};
 use meathook_files::layout::{self, DATA_DIR};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -179,25 +180,27 @@ impl StoreCompactor {
     pub async fn run(&mut self, now: OffsetDateTime) -> Result<CompactionReport, CompactError> {
         let _ = crate::local::remove_stale(&self.scratch);
         let mut report = CompactionReport::default();
-        for pipeline in self.folders(DATA_DIR).await? {
-            let pipeline_dir = format!("{DATA_DIR}/{pipeline}");
-            for day in self.folders(&pipeline_dir).await? {
-                let Some(date) = layout::day_of_folder(&day) else {
-                    continue;
-                };
-                let ended = date
-                    .next_day()
-                    .map(|d| d.midnight().assume_utc() + self.horizon);
-                if ended.is_none_or(|at| at > now) {
-                    report.unchanged += 1;
-                    continue;
-                }
-                let relative = format!("{pipeline_dir}/{day}");
-                match self.compact_folder(&relative, date).await {
-                    Ok(Some(done)) => report.compacted.push(done),
-                    Ok(None) => report.unchanged += 1,
-                    Err(e) => report.failed.push((relative, e)),
-                }
+        // One listing of everything under `data/` (a request a thousand
+        // objects) finds every day folder and what it holds; a folder that
+        // holds only its compacted file and record is passed by without a
+        // request of its own.
+        for (relative, names) in self.day_folders().await? {
+            let day = relative.rsplit('/').next().unwrap_or(&relative);
+            let Some(date) = layout::day_of_folder(day) else {
+                continue;
+            };
+            let ended = date
+                .next_day()
+                .map(|d| d.midnight().assume_utc() + self.horizon);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            if ended.is_none_or(|at| at > now) || coverage::settled(&names) {
+                report.unchanged += 1;
+                continue;
+            }
+            match self.compact_folder(&relative, date).await {
+                Ok(Some(done)) => report.compacted.push(done),
+                Ok(None) => report.unchanged += 1,
+                Err(e) => report.failed.push((relative, e)),
             }
         }
         Ok(report)
@@ -220,20 +223,27 @@ impl StoreCompactor {
         self.compact_folder(&relative, date).await
     }
 
-    /// The sub-folders of `relative`, by name.
-    async fn folders(&self, relative: &str) -> Result<Vec<String>, CompactError> {
-        let listed = self
-            .store
-            .list_with_delimiter(Some(&self.object(relative)))
-            .await
-            .map_err(|e| self.store_error("list", relative, e))?;
-        let mut names: Vec<String> = listed
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename().map(str::to_owned))
-            .collect();
-        names.sort();
-        Ok(names)
+    /// The day folders under `data/` (two levels down: a pipeline's, then
+    /// a day's), relative to the prefix, each with the names of the
+    /// objects directly in it, in path order.
+    async fn day_folders(&self) -> Result<BTreeMap<String, Vec<String>>, CompactError> {
+        use futures_util::StreamExt as _;
+        let data = self.object(DATA_DIR);
+        let mut listed = self.store.list(Some(&data));
+        let mut days: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta.map_err(|e| self.store_error("list", DATA_DIR, e))?;
+            let Some(rest) = meta.location.prefix_match(&data) else {
+                continue;
+            };
+            let parts: Vec<String> = rest.map(|p| p.as_ref().to_owned()).collect();
+            if let [pipeline, day, name] = parts.as_slice() {
+                days.entry(format!("{DATA_DIR}/{pipeline}/{day}"))
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
+        Ok(days)
     }
 
     /// The objects of the folder `relative`, by name.

@@ -648,6 +648,39 @@ async fn a_stores_day_is_compacted_and_replays_are_recognised() {
         store_rows(&destination).await.0,
         sorted(seqs((0..6).chain([40])))
     );
+
+    // A scheduled run passes a settled folder (its record and compacted
+    // file, nothing else) by on the strength of one listing: a record
+    // that no longer parses goes unread. A folder with anything more is
+    // read, record first.
+    let Destination::Remote { store, prefix, .. } = &destination else {
+        panic!("a store")
+    };
+    let object = |name: &str| {
+        let relative = format!("{}/{name}", layout::day_folder(PIPELINE, DAY));
+        object_store::path::Path::from_iter(
+            prefix
+                .parts()
+                .chain(object_store::path::Path::from(relative.as_str()).parts()),
+        )
+    };
+    store
+        .put(&object("_compacted.json"), b"not a record".to_vec().into())
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let report = compactor.run(now).await.unwrap();
+    assert!(
+        report.failed.is_empty() && report.compacted.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(report.unchanged, 1);
+    store
+        .put(&object("235900Z-extra.parquet"), b"x".to_vec().into())
+        .await
+        .unwrap();
+    let report = compactor.run(now).await.unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
 }
 
 /// A compaction stopped after each of its steps (a panic where a process
