@@ -125,6 +125,13 @@ pub fn settled(names: &[&str]) -> bool {
             .any(|n| *n != COVERAGE_FILE && crate::layout::is_compacted_name(n))
 }
 
+/// Whether the day `date` ended at least `horizon` before `now`: a run of
+/// compaction takes it.
+pub fn due(date: time::Date, horizon: time::Duration, now: time::OffsetDateTime) -> bool {
+    date.next_day()
+        .is_some_and(|d| d.midnight().assume_utc() + horizon <= now)
+}
+
 /// Whether the UTC day `date` is over by this machine's clock: only then
 /// is it compacted, since its parts may still be arriving until it ends.
 pub fn day_has_ended(date: time::Date) -> bool {

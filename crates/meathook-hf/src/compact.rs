@@ -278,10 +278,7 @@ impl HubCompactor {
             let Some(date) = layout::day_of_folder(name) else {
                 continue;
             };
-            let ended = date
-                .next_day()
-                .map(|d| d.midnight().assume_utc() + self.horizon);
-            if ended.is_none_or(|at| at > now) || coverage::settled(&names) {
+            if !coverage::due(date, self.horizon, now) || coverage::settled(&names) {
                 report.unchanged += 1;
                 continue;
             }

@@ -189,11 +189,8 @@ impl StoreCompactor {
             let Some(date) = layout::day_of_folder(day) else {
                 continue;
             };
-            let ended = date
-                .next_day()
-                .map(|d| d.midnight().assume_utc() + self.horizon);
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            if ended.is_none_or(|at| at > now) || coverage::settled(&names) {
+            if !coverage::due(date, self.horizon, now) || coverage::settled(&names) {
                 report.unchanged += 1;
                 continue;
             }
