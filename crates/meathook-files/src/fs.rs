@@ -19,7 +19,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::Path;
 
 /// One entry of a directory listing.
@@ -57,20 +57,28 @@ impl fmt::Display for EntryKind {
     }
 }
 
-/// A file opened for appending.
+/// A file opened for writing, by one handle at a time.
 pub trait FsFile: Send + 'static {
-    /// Writes all of `buf` at the end of the file. On error some prefix of
+    /// Writes all of `buf` at the end of the file: its length when it was
+    /// opened, moved on by this handle's `write_all` and `set_len` (not by
+    /// [`write_all_at`](FsFile::write_all_at)). On error some prefix of
     /// `buf` may have been written.
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
-    /// Makes the file's data durable (`fdatasync`).
+    /// Writes all of `buf` at byte `offset`, over what is there and past
+    /// the end if it reaches there. On error some prefix of `buf` may have
+    /// been written.
+    fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Makes the file's data durable (`fdatasync`), with its length if that
+    /// changed.
     fn sync_data(&mut self) -> io::Result<()>;
-    /// Cuts or extends the file to `len` bytes.
+    /// Cuts or extends the file to `len` bytes; the next `write_all` goes
+    /// there.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
 }
 
 /// The filesystem operations the spool needs.
 pub trait Fs: Clone + Send + Sync + 'static {
-    /// A file opened for appending.
+    /// A file opened for writing.
     type File: FsFile;
     /// A file opened for reading from its start.
     type Reader: Read + Send + 'static;
@@ -81,7 +89,7 @@ pub trait Fs: Clone + Send + Sync + 'static {
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Creates a new, empty file; fails if it exists.
     fn create_new(&self, path: &Path) -> io::Result<Self::File>;
-    /// Opens an existing file for appending.
+    /// Opens an existing file for writing, at its end.
     fn open_append(&self, path: &Path) -> io::Result<Self::File>;
     /// Opens an existing regular file for reading.
     fn open_read(&self, path: &Path) -> io::Result<Self::Reader>;
@@ -145,12 +153,17 @@ impl FsFile for StdFile {
         self.0.write_all(buf)
     }
 
+    fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.0, buf, offset)
+    }
+
     fn sync_data(&mut self) -> io::Result<()> {
         self.0.sync_data()
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        self.0.set_len(len)?;
+        self.0.seek(io::SeekFrom::Start(len)).map(|_| ())
     }
 }
 
@@ -205,12 +218,17 @@ impl Fs for StdFs {
         std::fs::create_dir_all(path)
     }
 
+    // Not `O_APPEND`: Linux writes a positioned write to such a file at its
+    // end, and the spool overwrites space it wrote ahead. `write_all` follows
+    // the handle's offset, which starts at the end.
     fn create_new(&self, path: &Path) -> io::Result<StdFile> {
-        open_regular(OpenOptions::new().append(true).create_new(true), path).map(StdFile)
+        open_regular(OpenOptions::new().write(true).create_new(true), path).map(StdFile)
     }
 
     fn open_append(&self, path: &Path) -> io::Result<StdFile> {
-        open_regular(OpenOptions::new().append(true), path).map(StdFile)
+        let mut file = open_regular(OpenOptions::new().write(true), path)?;
+        file.seek(io::SeekFrom::End(0))?;
+        Ok(StdFile(file))
     }
 
     fn open_read(&self, path: &Path) -> io::Result<File> {

@@ -138,6 +138,10 @@ pub(crate) enum Item {
         len: u64,
         claimed: Option<FrameHeader>,
     },
+    /// Bytes from `offset` to the end of the file are all zeros, starting
+    /// where a frame would: space written ahead of the frames (see
+    /// `writer`), the clean end of what the segment holds.
+    Zeros { offset: u64, len: u64 },
 }
 
 /// Reads frames from a byte stream with bounded memory, resyncing after
@@ -210,14 +214,22 @@ impl<Rd: Read> Scanner<Rd> {
         Ok(())
     }
 
-    fn resync(&mut self) -> io::Result<u64> {
-        let from = self.pos();
+    /// Skips `n` bytes; `false` if any of them is not zero.
+    fn skip(&mut self, n: usize) -> bool {
+        let zeros = self.buf[self.start..self.start + n].iter().all(|&b| b == 0);
+        self.start += n;
+        zeros
+    }
+
+    /// Skips to the next valid header, or to the end; `false` if any byte
+    /// skipped is not zero.
+    fn resync(&mut self) -> io::Result<bool> {
+        let mut zeros = true;
         loop {
             self.fill(HEADER_LEN)?;
             let avail = &self.buf[self.start..self.end];
             if avail.len() < HEADER_LEN {
-                self.start = self.end;
-                return Ok(self.pos() - from);
+                return Ok(self.skip(avail.len()) && zeros);
             }
             // Candidates are found with a vectorised search for the magic;
             // only those are checked as headers, so resyncing over a long
@@ -237,11 +249,8 @@ impl<Rd: Read> Scanner<Rd> {
                 }
             };
             match found {
-                Some(i) => {
-                    self.start += i;
-                    return Ok(self.pos() - from);
-                }
-                None => self.start += scan_len,
+                Some(i) => return Ok(self.skip(i) && zeros),
+                None => zeros &= self.skip(scan_len),
             }
         }
     }
@@ -251,15 +260,24 @@ impl<Rd: Read> Scanner<Rd> {
             return Ok(None);
         }
         let mut damage: Option<(u64, Option<FrameHeader>)> = None;
+        // Whether every damaged byte so far is zero.
+        let mut zeros = true;
         loop {
             let offset = self.pos();
             self.fill(HEADER_LEN)?;
             if self.available() == 0 {
                 self.done = true;
-                return Ok(damage.map(|(at, claimed)| Item::Tail {
-                    offset: at,
-                    len: offset - at,
-                    claimed,
+                return Ok(damage.map(|(at, claimed)| {
+                    let len = offset - at;
+                    if zeros && claimed.is_none() {
+                        Item::Zeros { offset: at, len }
+                    } else {
+                        Item::Tail {
+                            offset: at,
+                            len,
+                            claimed,
+                        }
+                    }
                 }));
             }
             let header = if self.available() >= HEADER_LEN {
@@ -269,8 +287,8 @@ impl<Rd: Read> Scanner<Rd> {
             };
             let Some(header) = header else {
                 damage.get_or_insert((offset, None));
-                self.start += 1;
-                self.resync()?;
+                zeros &= self.skip(1);
+                zeros &= self.resync()?;
                 continue;
             };
             let total = HEADER_LEN + header.payload_len as usize;
@@ -290,6 +308,7 @@ impl<Rd: Read> Scanner<Rd> {
             let payload = &self.buf[self.start + HEADER_LEN..self.start + total];
             if crc32c::crc32c(payload) != header.payload_crc {
                 damage.get_or_insert((offset, Some(header)));
+                zeros = false;
                 self.start += total;
                 continue;
             }
@@ -359,13 +378,77 @@ mod tests {
             match item {
                 Item::Frame { header, .. } => seqs.push(header.first_seq),
                 Item::Damaged { offset, len, .. } => damaged.push((offset, len)),
-                Item::Tail { .. } => panic!("no tail expected"),
+                Item::Tail { .. } | Item::Zeros { .. } => panic!("no tail expected"),
             }
         }
         assert_eq!(seqs, vec![0, 2]);
         assert_eq!(
             damaged,
             vec![(second_at as u64, (third_at - second_at) as u64)]
+        );
+    }
+
+    /// Every item of a scan of `file`, frames as their first sequence numbers.
+    fn scan(file: &[u8]) -> Vec<String> {
+        let mut s = Scanner::new(file, 0);
+        let mut items = Vec::new();
+        while let Some(item) = s.next_item_into(&mut Vec::new()).unwrap() {
+            items.push(match item {
+                Item::Frame { header } => format!("frame {}", header.first_seq),
+                Item::Damaged { offset, len } => format!("damaged {offset}+{len}"),
+                Item::Tail { offset, len, .. } => format!("tail {offset}+{len}"),
+                Item::Zeros { offset, len } => format!("zeros {offset}+{len}"),
+            });
+        }
+        items
+    }
+
+    #[test]
+    fn zeros_where_a_frame_would_start_through_to_the_end_are_the_end() {
+        let mut file = frame(0, b"first");
+        file.extend(frame(1, b"second"));
+        let end = file.len();
+        // Written ahead: any length, a page or a part of a header.
+        for zeros in [1, 39, 40, 4096, 300_000] {
+            let mut f = file.clone();
+            f.resize(end + zeros, 0);
+            assert_eq!(
+                scan(&f),
+                ["frame 0", "frame 1", &format!("zeros {end}+{zeros}")],
+                "{zeros} zeros"
+            );
+        }
+        // One byte that is not zero makes it a torn tail, wherever it is.
+        for at in [0, 3, 39, 40, 4095] {
+            let mut f = file.clone();
+            f.resize(end + 4096, 0);
+            f[end + at] = 7;
+            assert_eq!(
+                scan(&f),
+                ["frame 0", "frame 1", &format!("tail {end}+4096")],
+                "a byte at {at}"
+            );
+        }
+        // A frame cut short, then zeros: torn, as without them.
+        let mut f = file.clone();
+        f.extend(&frame(2, b"third")[..43]);
+        f.resize(end + 4096, 0);
+        assert_eq!(
+            scan(&f),
+            ["frame 0", "frame 1", &format!("tail {end}+4096")]
+        );
+        // Zeros with a frame after them are damage, not the end.
+        let mut f = file.clone();
+        f.resize(end + 100, 0);
+        f.extend(frame(2, b"third"));
+        assert_eq!(
+            scan(&f),
+            [
+                "frame 0",
+                "frame 1",
+                &format!("damaged {end}+100"),
+                "frame 2"
+            ]
         );
     }
 

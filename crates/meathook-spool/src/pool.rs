@@ -351,6 +351,10 @@ impl<W: crate::FsFile> crate::FsFile for Counted<W> {
         self.0.write_all(buf)
     }
 
+    fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+
     fn sync_data(&mut self) -> io::Result<()> {
         self.0.sync_data()
     }

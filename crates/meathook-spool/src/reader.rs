@@ -30,6 +30,9 @@ pub(crate) struct Damage {
     pub(crate) reasons: Vec<String>,
     /// Offset and length of bytes after the last valid frame.
     pub(crate) tail: Option<(u64, u64)>,
+    /// Offset and length of the zeros written ahead of the frames, after
+    /// the last one: not damage.
+    pub(crate) zeros: Option<(u64, u64)>,
     /// Whether a seal frame was found.
     pub(crate) sealed: bool,
     /// The next sequence number a seal frame recorded.
@@ -106,6 +109,16 @@ impl<Rd: Read> FrameReader<Rd> {
                     self.damage
                         .reasons
                         .push(format!("{len} damaged bytes at offset {offset}"));
+                }
+                Item::Zeros { offset, len } if len <= crate::writer::MAX_AHEAD => {
+                    self.damage.zeros = Some((offset, len));
+                }
+                Item::Zeros { offset, len } => {
+                    // More than a spool writes ahead: not its own.
+                    self.damage.tail = Some((offset, len));
+                    self.damage.reasons.push(format!(
+                        "{len} bytes of zeros at offset {offset} to the end"
+                    ));
                 }
                 Item::Tail {
                     offset,

@@ -5,7 +5,8 @@
 //! - an `.open` segment (the run stopped while its window was open) has its
 //!   torn tail cut off after the last valid frame and becomes the open
 //!   segment of its window again, so the window is delivered whole when it
-//!   closes; one whose header never reached the disk held nothing
+//!   closes (zeros written ahead of its frames are its clean end, kept for
+//!   the next appends); one whose header never reached the disk held nothing
 //!   acknowledged and is removed;
 //! - a sealed `.seg` segment, and an `.abandoned` one (given up on after a
 //!   write failure, perhaps already delivered), waits for delivery as it is:
@@ -352,6 +353,13 @@ fn recover_one<F: Fs>(
             }
         }
     }
+    // Zeros written ahead of an open segment's frames stay: the next append
+    // writes over them.
+    if state == State::Open
+        && let Some((offset, _)) = damage.zeros
+    {
+        seg.bytes = offset;
+    }
     // An open segment an older release wrote in another payload encoding is
     // never appended to: its header names its frames' encoding, so frames
     // of this one must not follow. It is delivered as it is.
@@ -397,6 +405,7 @@ fn recover_one<F: Fs>(
         }),
         (State::Open, None) => w.open.push(OpenSeg {
             len: seg.bytes,
+            written_to: damage.zeros.map_or(seg.bytes, |_| len),
             seg,
             file: None,
             index,

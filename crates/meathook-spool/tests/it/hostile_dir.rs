@@ -363,8 +363,12 @@ async fn gigabytes_of_zeros_after_a_valid_header_are_read_once_and_copied_bounde
             .unwrap();
             assert!(reason.contains("only its first"), "{reason}");
         } else {
-            // In an open segment the zeros are a torn tail: cut, not kept.
-            assert_eq!(report.truncated_bytes, zeros, "{report:?}");
+            // In an open segment, more zeros than a spool writes ahead are a
+            // torn tail: cut, with the few the spool wrote ahead before them.
+            assert!(
+                (zeros..=zeros + (1 << 20)).contains(&report.truncated_bytes),
+                "{report:?}"
+            );
             assert!(report.quarantined.is_empty(), "{report:?}");
         }
         s.close().await;

@@ -16,7 +16,8 @@ use support::{Mode, Reading, Recorder, T0, at, hourly, quick_backoff, reading};
 
 /// Writes `batches` batches of `per` records into an hourly window and
 /// leaves the segment on disk: open (`seal = false`) or sealed. Returns the
-/// segment path and the file length after each batch.
+/// segment path and where its frames end after each batch (an open
+/// segment's file goes on with the zeros written ahead of them).
 async fn write_segment(dir: &Path, batches: u64, per: u64, seal: bool) -> (PathBuf, Vec<u64>) {
     let out = Recorder::<Reading>::default();
     out.set_mode(Mode::Transient);
@@ -31,8 +32,7 @@ async fn write_segment(dir: &Path, batches: u64, per: u64, seal: bool) -> (PathB
             )
             .await
             .unwrap();
-        let seg = segment_file(dir);
-        ends.push(std::fs::metadata(&seg).unwrap().len());
+        ends.push(spool.stats().snapshot().bytes_on_disk);
     }
     if seal {
         spool.advance(T0 + support::HOUR).await.unwrap();
@@ -74,9 +74,14 @@ async fn a_segment_cut_at_every_byte_offset_keeps_exactly_the_complete_records()
     let src = tempfile::tempdir().unwrap();
     let (seg, ends) = write_segment(src.path(), 4, 2, false).await;
     let bytes = std::fs::read(&seg).unwrap();
-    assert_eq!(*ends.last().unwrap(), bytes.len() as u64);
+    let end = *ends.last().unwrap() as usize;
+    assert!(
+        bytes.len() > end + 1000 && bytes[end..].iter().all(|&b| b == 0),
+        "zeros are written ahead of the frames"
+    );
     let name = seg.file_name().unwrap().to_owned();
-    for cut in 0..=bytes.len() {
+    // Every cut inside the frames and the first zeros, and the whole file.
+    for cut in (0..=end + 100).chain([bytes.len()]) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(&name), &bytes[..cut]).unwrap();
         let (got, report) = replay(dir.path()).await;
@@ -149,14 +154,16 @@ fn forged_header(len: u32) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_tails_are_cut_without_panic_or_large_allocation() {
     let src = tempfile::tempdir().unwrap();
-    let (seg, _) = write_segment(src.path(), 3, 4, false).await;
-    let bytes = std::fs::read(&seg).unwrap();
+    let (seg, ends) = write_segment(src.path(), 3, 4, false).await;
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes.truncate(*ends.last().unwrap() as usize);
     let name = seg.file_name().unwrap().to_owned();
     let mut rng = fastrand::Rng::with_seed(7);
     let mut max_len = forged_header(u32::MAX);
     max_len.extend_from_slice(&[1, 2, 3]);
     let tails: Vec<(&str, Vec<u8>)> = vec![
-        ("zeros", vec![0; 1 << 20]),
+        // More zeros than a spool writes ahead.
+        ("zeros", vec![0; (1 << 20) + 1]),
         ("random bytes", (0..(1 << 20)).map(|_| rng.u8(..)).collect()),
         ("u32::MAX length", max_len),
         ("16 MiB length, 3 bytes present", {
@@ -259,4 +266,52 @@ async fn inspect_and_verify_report_segments_and_damage_without_modifying_anythin
             .join(seg.file_name().unwrap())
             .exists()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zeros_written_ahead_are_kept_by_a_restart_written_over_and_cut_at_the_seal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seg, ends) = write_segment(dir.path(), 3, 4, false).await;
+    let before = std::fs::read(&seg).unwrap();
+    let end = *ends.last().unwrap() as usize;
+    assert!(
+        before.len() > end + 1000 && before[end..].iter().all(|&b| b == 0),
+        "frames end at {end}, the file at {}",
+        before.len()
+    );
+    let out = Recorder::<Reading>::default();
+    out.set_mode(Mode::Transient);
+    let mut spool = DiskSpool::new(out.clone(), dir.path(), hourly()).with_backoff(quick_backoff());
+    spool.open().await.unwrap();
+    let report = spool.recovery_report().unwrap().clone();
+    assert_eq!(
+        (
+            report.truncated_bytes,
+            report.lost_records,
+            report.quarantined.len()
+        ),
+        (0, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(std::fs::read(&seg).unwrap(), before, "the restart kept it");
+    // The next batch goes over the zeros: the file keeps its length.
+    spool
+        .ingest(&at(3), (12..16).map(reading).collect())
+        .await
+        .unwrap();
+    let after = std::fs::read(&seg).unwrap();
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[..end], before[..end]);
+    assert!(after[end..end + 40].iter().any(|&b| b != 0));
+    // Sealed, the segment ends with its seal frame: no zeros.
+    spool.advance(T0 + support::HOUR).await.unwrap();
+    let sealed = segment_file(dir.path());
+    assert_eq!(sealed.extension().unwrap(), "seg");
+    let frames = spool.stats().snapshot().bytes_on_disk;
+    assert_eq!(std::fs::metadata(&sealed).unwrap().len(), frames);
+    assert_ne!(frames as usize, before.len());
+    out.set_mode(Mode::Accept);
+    spool.flush().await.unwrap();
+    assert_eq!(out.records(), (0..16).map(reading).collect::<Vec<_>>());
+    spool.close().await;
 }

@@ -148,19 +148,33 @@ impl SimFs {
     }
 
     /// A crash: every file reverts to its synced data, plus (if `torn` gives
-    /// a fraction) a prefix of what was appended after the last sync; every
+    /// a part) a prefix, in file order, of what was written after the last
+    /// sync (`torn` is given its length and says how much of it stays); every
     /// directory to its last synced entries; locks are released.
     pub fn crash(&self, mut torn: impl FnMut(usize) -> usize) {
         let mut sim = self.sim();
         sim.live = sim.durable.clone();
         sim.locks.clear();
         for inode in sim.inodes.values_mut() {
-            let mut kept = inode.synced.clone();
-            if inode.data.len() > kept.len() && inode.data.starts_with(&kept) {
-                let extra = inode.data.len() - kept.len();
-                let keep = torn(extra).min(extra);
-                kept.extend_from_slice(&inode.data[inode.synced.len()..inode.synced.len() + keep]);
-            }
+            // Writes since the last sync reach the disk in file order, and
+            // the crash stops them part way: the live bytes up to a point
+            // past where they first differ from the synced ones, the synced
+            // bytes after it.
+            let common = inode
+                .data
+                .iter()
+                .zip(&inode.synced)
+                .take_while(|(a, b)| a == b)
+                .count();
+            let extra = inode.data.len() - common;
+            let kept = if extra > 0 {
+                let cut = common + torn(extra).min(extra);
+                let mut kept = inode.data[..cut].to_vec();
+                kept.extend_from_slice(inode.synced.get(cut..).unwrap_or_default());
+                kept
+            } else {
+                inode.synced.clone()
+            };
             inode.data = kept.clone();
             inode.synced = kept;
         }
@@ -205,6 +219,16 @@ impl Drop for SimFile {
 
 impl FsFile for SimFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let end = self
+            .fs
+            .sim()
+            .inodes
+            .get(&self.inode)
+            .map_or(0, |i| i.data.len());
+        self.write_all_at(buf, end as u64)
+    }
+
+    fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
         let mut sim = self.fs.sim();
         let (take, fail) = match sim.write_budget {
             Some(budget) if buf.len() > budget => (budget, true),
@@ -214,7 +238,11 @@ impl FsFile for SimFile {
             *b -= take;
         }
         let inode = sim.inodes.entry(self.inode).or_default();
-        inode.data.extend_from_slice(&buf[..take]);
+        let at = usize::try_from(offset).unwrap_or(usize::MAX);
+        if inode.data.len() < at + take {
+            inode.data.resize(at + take, 0);
+        }
+        inode.data[at..at + take].copy_from_slice(&buf[..take]);
         if fail {
             Err(io::Error::new(
                 io::ErrorKind::StorageFull,
