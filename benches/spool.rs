@@ -5,8 +5,9 @@
 //!    a raw append + `fdatasync` loop of the same bytes per batch (five
 //!    interleaved rounds; the ratio is each round's), and against two more
 //!    raw loops in the same rounds: overwriting blocks written and synced
-//!    beforehand (what pre-allocated segments would commit), and appending
-//!    through a writer thread (what the hand-off costs on its own);
+//!    beforehand (what the spool's zeros written ahead commit), and appending
+//!    through a writer thread (what the hand-off costs on its own); and the
+//!    spool's own mean `fdatasync`, from its stats;
 //! 2. the same with durability left to the OS (the ingests alone, 5 runs);
 //! 3. bytes on disk per record;
 //! 4. replay of a 1-million-record spool into a counting sink (time, the
@@ -142,13 +143,23 @@ fn at(i: usize) -> WindowMeta {
     )
 }
 
-/// Ingests 1,000 batches; returns total time, per-ingest latencies and bytes appended.
-fn ingest_run(durability: Durability, name: &str) -> (Duration, Vec<Duration>, u64, u64) {
+/// What [`ingest_run`] measured.
+struct Ingested {
+    took: Duration,
+    latencies: Vec<Duration>,
+    bytes_appended: u64,
+    bytes_on_disk: u64,
+    /// The spool's own mean `fdatasync` time.
+    mean_fsync: Option<Duration>,
+}
+
+/// Ingests 1,000 batches.
+fn ingest_run(durability: Durability, name: &str) -> Ingested {
     ingest_in(&scratch(name), durability)
 }
 
 /// [`ingest_run`] into the empty directory `dir`.
-fn ingest_in(dir: &Path, durability: Durability) -> (Duration, Vec<Duration>, u64, u64) {
+fn ingest_in(dir: &Path, durability: Durability) -> Ingested {
     let input: Vec<Vec<Reading>> = (0..BATCHES).map(batch).collect();
     runtime().block_on(async {
         let mut s = spool(dir, durability, false);
@@ -161,10 +172,17 @@ fn ingest_in(dir: &Path, durability: Durability) -> (Duration, Vec<Duration>, u6
             lat.push(t.elapsed());
         }
         let took = started.elapsed();
+        let mean_fsync = s.stats().mean_fsync();
         s.drain(Drain::KeepActiveWindow).await.expect("drain");
         let snap = s.stats().snapshot();
         s.close().await;
-        (took, lat, snap.bytes_appended, snap.bytes_on_disk)
+        Ingested {
+            took,
+            latencies: lat,
+            bytes_appended: snap.bytes_appended,
+            bytes_on_disk: snap.bytes_on_disk,
+            mean_fsync,
+        }
     })
 }
 
@@ -253,8 +271,10 @@ fn durable() {
     // A first run learns the bytes a batch takes; then five interleaved
     // pairs, raw loop then spool: each pair's ratio, and every ingest's
     // latency.
-    let (_, _, appended, on_disk) = ingest_run(Durability::EveryIngest, "durable");
+    let first = ingest_run(Durability::EveryIngest, "durable");
+    let (appended, on_disk) = (first.bytes_appended, first.bytes_on_disk);
     let per_batch = (appended / BATCHES as u64) as usize;
+    let mut fsyncs = Vec::new();
     let (mut spool, mut raw, mut ratios, mut lat) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut pre, mut pre_ratios, mut handed, mut handed_ratios) =
@@ -263,7 +283,9 @@ fn durable() {
         let r = raw_loop(per_batch);
         let p = raw_loop_preallocated(per_batch);
         let h = raw_loop_handed_off(per_batch);
-        let (t, l, _, _) = ingest_run(Durability::EveryIngest, "durable");
+        let run = ingest_run(Durability::EveryIngest, "durable");
+        let (t, l) = (run.took, run.latencies);
+        fsyncs.extend(run.mean_fsync.map(|d| d.as_secs_f64() * 1e6));
         spool.push(records / t.as_secs_f64());
         raw.push(records / r.as_secs_f64());
         ratios.push(r.as_secs_f64() / t.as_secs_f64());
@@ -276,6 +298,12 @@ fn durable() {
     spread("durable_records_per_s", &spool, "records/s", "");
     figure("durable_p50_latency", percentile(&mut lat, 0.5), "us", "");
     figure("durable_p99_latency", percentile(&mut lat, 0.99), "us", "");
+    spread(
+        "durable_mean_fdatasync",
+        &fsyncs,
+        "us",
+        "the spool's own syncs, a mean per round",
+    );
     spread(
         "raw_fdatasync_records_per_s",
         &raw,
@@ -309,7 +337,7 @@ fn durable() {
 fn os() {
     let records = (BATCHES * PER_BATCH) as f64;
     let runs: Vec<f64> = (0..5)
-        .map(|_| records / ingest_run(Durability::Os, "os").0.as_secs_f64())
+        .map(|_| records / ingest_run(Durability::Os, "os").took.as_secs_f64())
         .collect();
     spread("os_records_per_s", &runs, "records/s", ">= 5000000");
 }
@@ -342,7 +370,7 @@ fn tmpfs_os() {
         .map(|_| {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("tmpfs dir");
-            ingest_in(&dir, Durability::Os).0
+            ingest_in(&dir, Durability::Os).took
         })
         .min()
         .expect("five runs");

@@ -142,6 +142,7 @@
 //! | torn tail, cut at every byte offset | none; exactly the complete frames survive | none | `tests/it/recovery.rs` |
 //! | bit flip in a middle frame's header, length or payload | that frame's records, counted exactly, segment quarantined | none | `tests/it/recovery.rs` |
 //! | garbage tails: zeros, random bytes, `u32::MAX` lengths | none | none | `tests/it/recovery.rs` |
+//! | an open segment ending in the zeros written ahead of its frames (a restart, a crash) | none; kept, written over, cut at the seal | none | `tests/it/recovery.rs`, `tests/it/model.rs` |
 //! | ENOSPC during append | none; the batch is refused and handed back | none | `tests/it/faults.rs` |
 //! | fsync failure | none; the batch is refused, the segment abandoned | none | `tests/it/faults.rs` |
 //! | seal or group sync fails after a durable append | none; the batch is acknowledged, the segment abandoned with it | none | `tests/it/model.rs` |
@@ -163,6 +164,12 @@
 //! still open cannot be told apart from a torn write, so recovery cuts it as
 //! a torn tail without counting its records as lost (under `EveryIngest` a
 //! torn last frame was never acknowledged).
+//!
+//! A second: after a power loss (not a process crash), an unacknowledged
+//! frame may survive with zeros before it where the frame before it should
+//! be, since appends overwrite the zeros written ahead of them (see
+//! `pool.rs`). Recovery reports that gap as damage and its records as lost,
+//! though none of them was acknowledged, and delivers the frame.
 //!
 //! Deliveries are at-least-once: if the process dies after the inner sink
 //! accepted a segment and before its file was deleted, the segment is

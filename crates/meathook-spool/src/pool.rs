@@ -95,6 +95,47 @@
 //! those files rather than at the appends. A process-wide journal remains the way to fewer, sequential
 //! writes if a disk ever needs it.
 //!
+//! # Zeros written ahead
+//!
+//! An `fdatasync` after an append must also make the file's new length and
+//! newly allocated blocks durable; on ext4 that is a journal commit on top
+//! of the data, and it costs about as much again. So a spool that syncs
+//! (any [`Durability`](crate::Durability) but `Os`) writes zeros ahead of
+//! an open segment's frames whenever an append reaches the end of its file:
+//! as many as the segment holds already, at least 4 KiB and at most 1 MiB,
+//! never past the segment's maximum size. The sync that commits that
+//! append commits them too; the appends after it write over zeros that are
+//! already on disk, and their syncs commit data only. The seal cuts the
+//! zeros off, so a sealed segment ends with its seal frame as before.
+//!
+//! Measured on the spool bench (1,000 durable appends of 1,670 bytes; five
+//! rounds, medians): durable ingest went from 0.71× an appending raw
+//! `write` + `fdatasync` loop to 0.95×, and p50 latency from 184 to 130 µs;
+//! against a raw loop that overwrites blocks written and synced beforehand,
+//! it is 0.58× (that loop has no hand-off to a writer thread and no
+//! framing). Reserving the space with `fallocate` would not do: it leaves
+//! unwritten extents, whose first write is again a change of metadata.
+//!
+//! What is left is the hand-off: the writer thread wakes for each append,
+//! and the ingesting task wakes for its answer. Keeping the writer thread
+//! awake for 50 µs after a round, polling for the next job, was measured
+//! (three interleaved pairs) and gained nothing, so a thread sleeps as soon
+//! as its queue is empty.
+//!
+//! What the zeros change for a crash: recovery, `inspect` and delivery read
+//! zeros where a frame would start, through to the end of the file, as the
+//! end of the segment, and recovery keeps them for the next appends (more
+//! zeros than a spool writes ahead are cut as a torn tail). Since the
+//! appends now overwrite blocks that exist, a power loss can keep an
+//! unacknowledged frame without the unacknowledged frame before it (the
+//! disk writes pages in any order); recovery then finds zeros, then a whole
+//! frame, and reports the zeros as damage: the segment is copied to
+//! `quarantine/` and the gap's records counted lost, although none of them
+//! was acknowledged. Nothing acknowledged is lost or doubled either way: an
+//! acknowledgement still waits for a sync that covers every byte before
+//! it. A process crash (SIGKILL) leaves the page cache to the kernel and
+//! cannot cause this.
+//!
 //! # Open files
 //!
 //! Segment files are opened lazily and closed after an append while more

@@ -1,7 +1,9 @@
 //! Segments: one file per window (or part of a window), header then frames.
 //!
 //! ```text
-//! 00000000000000000007.open       being appended to (the window is open)
+//! 00000000000000000007.open       being appended to (the window is open);
+//!                                 may end with zeros written ahead of its
+//!                                 frames (`writer`), which are not frames
 //! 00000000000000000007.seg        sealed: ends with a seal frame, immutable
 //! 00000000000000000007.abandoned  a write or sync failed: cut back to its last
 //!                                 acknowledged frame, immutable, no seal frame
