@@ -29,13 +29,37 @@
 //!   spool's first append costs no sync of its own (ten thousand spools
 //!   starting together would otherwise need four each).
 //!
-//! So the syncs a second do not grow with the number of spools: a round
-//! costs one sync per filesystem however many spools it covers. While one
-//! round syncs, the next round's jobs queue up, so the busier the process,
-//! the more each sync covers. Only then is each commit's answer sent; a
-//! failed sync fails every commit it covered, each of which abandons its
-//! segment at its last acknowledged frame and hands its records back, as a
-//! failed `fdatasync` always has.
+//! A round costs one sync per filesystem however many spools it covers.
+//! While one round syncs, the next round's jobs queue up, so the busier
+//! the process, the more each sync covers. Only then is each commit's
+//! answer sent; a failed sync fails every commit it covered, each of which
+//! abandons its segment at its last acknowledged frame and hands its
+//! records back, as a failed `fdatasync` always has.
+//!
+//! # The commit interval
+//!
+//! Queueing behind a sync alone still lets the syncs a second grow with
+//! the number of spools until the disk is busy syncing all the time:
+//! pipelines polling on a timer commit at moments apart, and a thread that
+//! syncs whatever has arrived syncs every few appends. So a thread waits
+//! for more before it syncs: once a round's waiting jobs have run, it goes
+//! on taking jobs until the [commit interval](WriterPool::with_commit_interval)
+//! (10 ms by default) has passed since its last sync started, and only then
+//! syncs. It stops waiting early when every spool its last sync covered
+//! has a commit in the round again: those spools are committing back to
+//! back, and nothing more is coming that waiting could share. So:
+//!
+//! - a spool alone on its thread, or spools appending back to back, sync as
+//!   soon as their appends are written, exactly as without the interval;
+//! - spools that commit apart share a sync at most once an interval per
+//!   thread: at most threads ÷ interval syncs a second (200 with the
+//!   defaults on two cores) however many spools there are, and each append
+//!   waits at most the interval longer for its answer.
+//!
+//! Measured with `cargo xtask bench scale` (pipelines polling once a second
+//! into spool → local parquet, 60 s): before the interval, 37, 231 and
+//! 1,756 syncs a second at 100, 1,000 and 10,000 pipelines, the last about
+//! all this disk can do; the README gives the figures with it.
 //!
 //! # What a crash can and cannot lose
 //!
@@ -81,19 +105,16 @@
 //! on-disk format, redo at start and checkpoints, and every guarantee of the
 //! segment format (batch identities, quarantine, `inspect`) re-proved over
 //! it. `syncfs` keeps the segment format and recovery exactly as they were
-//! and still makes the syncs a second independent of the number of spools;
-//! its costs are that it also flushes other programs' writes on the same
-//! filesystem, and that each round rewrites the tail page and the inode of
-//! every segment it covers. With 10,000 pipelines polling once a second
-//! (`cargo xtask bench scale`, three 60-s runs) tick lateness stays at a
-//! p99 of 4 ms with about 1,800 syncs a second, each covering about six
-//! appends. Earlier runs of that bench stalled for seconds once a minute;
+//! and, with the commit interval, still bounds the syncs a second whatever
+//! the number of spools; its costs are that it also flushes other
+//! programs' writes on the same filesystem, and that each round rewrites
+//! the tail page and the inode of every segment it covers. Earlier runs of that bench stalled for seconds once a minute;
 //! they started right after the previous run had deleted ten thousand spool
 //! directories, on a filesystem mounted with `discard`, and the stall went
 //! away when the bench kept every run's files until the end (and in a
 //! 75-s run on its own), which points at the filesystem still freeing
-//! those files rather than at the appends. A process-wide journal remains the way to fewer, sequential
-//! writes if a disk ever needs it.
+//! those files rather than at the appends. A process-wide journal remains
+//! the way to fewer, sequential writes if a disk ever needs it.
 //!
 //! # Zeros written ahead
 //!
@@ -150,12 +171,13 @@
 //!
 //! **Invariants:** a spool's jobs run on one thread, in order, one at a
 //! time. No answer of a commit is sent before a sync that covers its bytes
-//! returned `Ok`. A job or commit that panics drops its answer (the spool
+//! returned `Ok`. A round waits for more jobs no longer than the commit
+//! interval after its thread's last sync started. A job or commit that panics drops its answer (the spool
 //! sees the answer channel close and poisons itself); the thread goes on
 //! with the other spools' jobs.
 
 use std::any::TypeId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -180,6 +202,9 @@ pub(crate) type Scope = (TypeId, u64);
 pub(crate) trait Pending: Send {
     /// Commits with the same scope share one filesystem sync.
     fn scope(&self) -> Option<Scope>;
+    /// Which spool the commit is of: the same for every commit of one
+    /// spool, different for spools open at once.
+    fn spool(&self) -> usize;
     /// Whether only a filesystem sync covers this commit (its spool
     /// deferred the sync of a new segment's directory entry or lease).
     fn needs_filesystem(&self) -> bool;
@@ -211,6 +236,8 @@ struct Inner {
 #[derive(Debug, Default)]
 struct Counters {
     max_open_files: AtomicUsize,
+    /// [`WriterPool::with_commit_interval`], in nanoseconds.
+    commit_interval: AtomicU64,
     rounds: AtomicU64,
     commits: AtomicU64,
     file_syncs: AtomicU64,
@@ -246,6 +273,7 @@ impl fmt::Debug for WriterPool {
         f.debug_struct("WriterPool")
             .field("threads", &self.inner.threads.len())
             .field("max_open_files", &self.max_open_files())
+            .field("commit_interval", &self.commit_interval())
             .finish_non_exhaustive()
     }
 }
@@ -259,6 +287,9 @@ fn default_threads() -> usize {
 
 /// The default open-file budget for segment files, process-wide.
 pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
+
+/// The default commit interval: see [`WriterPool::with_commit_interval`].
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(10);
 
 impl WriterPool {
     /// The pool every spool uses unless given another: started on first
@@ -281,6 +312,9 @@ impl WriterPool {
         counters
             .max_open_files
             .store(DEFAULT_MAX_OPEN_FILES, Relaxed);
+        counters
+            .commit_interval
+            .store(nanos(DEFAULT_COMMIT_INTERVAL), Relaxed);
         let mut senders = Vec::new();
         let threads = threads.max(1);
         for i in 0..threads {
@@ -289,8 +323,9 @@ impl WriterPool {
             std::thread::Builder::new()
                 .name(format!("meathook-spool-writer-{i}"))
                 .spawn(move || {
+                    let mut last = LastSync::default();
                     while let Ok(first) = rx.recv() {
-                        round(first, &rx, &counters, threads);
+                        round(first, &rx, &counters, threads, &mut last);
                     }
                 })?;
             senders.push(tx);
@@ -312,6 +347,23 @@ impl WriterPool {
             .max_open_files
             .store(files.max(1), Relaxed);
         self
+    }
+
+    /// Sets the commit interval (default [`DEFAULT_COMMIT_INTERVAL`]): the
+    /// least time between the starts of two syncs of one thread while its
+    /// commits come from spools that did not commit in its last sync (see
+    /// the module docs). Zero syncs as soon as a round's jobs have run.
+    pub fn with_commit_interval(self, interval: Duration) -> WriterPool {
+        self.inner
+            .counters
+            .commit_interval
+            .store(nanos(interval), Relaxed);
+        self
+    }
+
+    /// The commit interval.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_nanos(self.inner.counters.commit_interval.load(Relaxed))
     }
 
     /// The open-file budget.
@@ -405,33 +457,100 @@ impl<W: crate::FsFile> crate::FsFile for Counted<W> {
     }
 }
 
-/// Runs `first` and every job already waiting, then syncs their commits;
-/// `threads` is the number of threads of the pool.
-fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters, threads: usize) {
-    let mut pending: Vec<Box<dyn Pending>> = Vec::new();
-    let run = |job: Job, pending: &mut Vec<Box<dyn Pending>>| {
+/// A thread's last sync: when it started and whose commits it covered.
+#[derive(Default)]
+struct LastSync {
+    started: Option<Instant>,
+    spools: HashSet<usize>,
+}
+
+/// A round's commits so far, and how many of them are of spools the
+/// thread's last sync covered.
+struct Gathered<'a> {
+    last: &'a LastSync,
+    pending: Vec<Box<dyn Pending>>,
+    spools: HashSet<usize>,
+    again: usize,
+}
+
+impl Gathered<'_> {
+    fn run(&mut self, job: Job) {
         if let Ok(Some(p)) = catch_unwind(AssertUnwindSafe(job)) {
-            pending.push(p);
+            let spool = p.spool();
+            if self.last.spools.contains(&spool) && self.spools.insert(spool) {
+                self.again += 1;
+            }
+            self.pending.push(p);
         }
+    }
+
+    /// Whether every spool of the last sync has a commit here: it is
+    /// pointless to wait for more when those are all back.
+    fn all_back(&self) -> bool {
+        self.again == self.last.spools.len()
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Runs `first` and every job already waiting, waits for more as the
+/// commit interval says, then syncs their commits; `threads` is the number
+/// of threads of the pool.
+fn round(
+    first: Job,
+    rx: &mpsc::Receiver<Job>,
+    counters: &Counters,
+    threads: usize,
+    last: &mut LastSync,
+) {
+    let mut gathered = Gathered {
+        last,
+        pending: Vec::new(),
+        spools: HashSet::new(),
+        again: 0,
     };
-    run(first, &mut pending);
+    gathered.run(first);
     // A written append keeps its segment file open until it is committed:
     // the rounds of all the pool's threads hold at most the open-file
     // budget of them between them.
     let budget = (counters.max_open_files.load(Relaxed) / threads).max(1);
-    for _ in 1..MAX_ROUND {
-        if pending.len() >= budget {
-            break;
-        }
+    let mut jobs = 1;
+    while jobs < MAX_ROUND && gathered.pending.len() < budget {
         match rx.try_recv() {
-            Ok(job) => run(job, &mut pending),
+            Ok(job) => gathered.run(job),
             Err(_) => break,
         }
+        jobs += 1;
     }
+    // Group commit across time: no sync sooner than the interval after the
+    // last, unless every spool that sync covered is back.
+    let interval = Duration::from_nanos(counters.commit_interval.load(Relaxed));
+    if let Some(started) = gathered
+        .last
+        .started
+        .filter(|_| !gathered.pending.is_empty())
+    {
+        let until = started + interval;
+        while jobs < MAX_ROUND && gathered.pending.len() < budget && !gathered.all_back() {
+            let Some(left) = until.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            match rx.recv_timeout(left) {
+                Ok(job) => gathered.run(job),
+                Err(_) => break,
+            }
+            jobs += 1;
+        }
+    }
+    let Gathered { pending, .. } = gathered;
     counters.rounds.fetch_add(1, Relaxed);
     if pending.is_empty() {
         return;
     }
+    last.started = Some(Instant::now());
+    last.spools = pending.iter().map(|p| p.spool()).collect();
     counters.commits.fetch_add(pending.len() as u64, Relaxed);
     // Commits by filesystem; a commit without one is synced on its own.
     let mut groups: HashMap<Scope, Vec<Box<dyn Pending>>> = HashMap::new();
@@ -481,6 +600,5 @@ fn round(first: Job, rx: &mpsc::Receiver<Job>, counters: &Counters, threads: usi
 
 fn note_sync(counters: &Counters, kind: &AtomicU64, took: Duration) {
     kind.fetch_add(1, Relaxed);
-    let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-    counters.sync_nanos.fetch_add(nanos, Relaxed);
+    counters.sync_nanos.fetch_add(nanos(took), Relaxed);
 }

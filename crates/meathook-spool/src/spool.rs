@@ -690,6 +690,10 @@ impl<F: Fs, R: Send> Pending for PendingAppend<F, R> {
         self.scope
     }
 
+    fn spool(&self) -> usize {
+        Arc::as_ptr(&self.writer).addr()
+    }
+
     fn needs_filesystem(&self) -> bool {
         self.needs_filesystem
     }

@@ -456,6 +456,67 @@ fn concurrent_appends_of_spools_sharing_a_writer_share_filesystem_syncs() {
     });
 }
 
+/// Spools that commit at moments apart, as pipelines polling on a timer
+/// do: with a commit interval, the thread syncs at most once an interval
+/// however many spools commit (without one it would sync each append
+/// alone), and a crash right after keeps every acknowledged record.
+#[test]
+fn a_commit_interval_bounds_the_syncs_of_spools_committing_apart() {
+    const SPOOLS: u64 = 20;
+    const APPENDS: u64 = 5;
+    const INTERVAL: Duration = Duration::from_millis(50);
+    rt().block_on(async {
+        let fs = SimFs::default();
+        let pool = WriterPool::new(1).unwrap().with_commit_interval(INTERVAL);
+        let out = Recorder::<Rec>::default();
+        let open = |p: u64| shared_spool(&fs, &out, &pool, p);
+        let started = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for p in 0..SPOOLS {
+            let mut spool = open(p);
+            tasks.push(tokio::spawn(async move {
+                // Each spool commits every 200 ms, 10 ms after the one before.
+                tokio::time::sleep(Duration::from_millis(10 * p)).await;
+                for i in 0..APPENDS {
+                    let window = WindowMeta::instant("model", T0);
+                    let rec = Rec {
+                        id: p * 1000 + i,
+                        hour: 0,
+                    };
+                    spool.ingest(&window, vec![rec]).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                spool.close().await;
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let elapsed = started.elapsed();
+        let stats = pool.stats();
+        assert_eq!(stats.commits, SPOOLS * APPENDS);
+        // The first sync, then at most one an interval.
+        let most = 1 + (elapsed.as_millis() / INTERVAL.as_millis()) as u64;
+        assert!(
+            stats.syncs() <= most,
+            "{} syncs in {elapsed:?} with an interval of {INTERVAL:?}: {stats:?}",
+            stats.syncs()
+        );
+        fs.crash(|_| 0);
+        for p in 0..SPOOLS {
+            let mut spool = open(p);
+            spool.flush().await.unwrap();
+            spool.close().await;
+        }
+        let mut ids: Vec<u64> = out.records().into_iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        let expected: Vec<u64> = (0..SPOOLS)
+            .flat_map(|p| (0..APPENDS).map(move |i| p * 1000 + i))
+            .collect();
+        assert_eq!(ids, expected);
+    });
+}
+
 /// Forty spools appending at once through a pool of two threads with a
 /// budget of four open segment files: the segment files open at once stay
 /// within twice the budget (settled files within the budget, plus each
