@@ -16,9 +16,11 @@
 //! 5. 1,000 ingests while 24 windows wait behind a failing inner sink,
 //!    against the same ingests with a healthy one (seven interleaved pairs,
 //!    and the delivery attempts made during the timed ingests);
-//! 6. durable throughput of 100 spools ingesting at once (one `SpoolRoot`,
-//!    the shared writer pool) against one spool ingesting the same records,
-//!    three interleaved runs each, as min / median / max;
+//! 6. durable throughput of 100 spools ingesting at once, 100 batches each
+//!    (one `SpoolRoot`, a writer pool of as many threads as the shared
+//!    one), against one spool ingesting 1,000 batches, and against the 100
+//!    spools on a pool without a commit interval; three interleaved runs
+//!    each, as min / median / max;
 //! 7. ingest as in 2, on tmpfs (`/dev/shm`), against the predecessor crate,
 //!    `meathook-rs` 0.4.2, ingesting the same batches on tmpfs into its
 //!    JSON-lines spool tier (`Tier<JsonlStore>`; it has no setting that
@@ -47,7 +49,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use meathook::contracts::{ChunkedError, ChunkedResult, RecordChunks};
-use meathook::spool::Durability;
+use meathook::spool::{Durability, WriterPool};
 use meathook::{DiskSpool, Drain, FlushPolicy, IngestError, Receipt, Sink, SinkError, WindowMeta};
 use support::readings::{PER_BATCH, Reading, batch};
 use support::{figure, peak_rss_bytes, spread};
@@ -481,32 +483,29 @@ fn pending() {
     );
 }
 
-/// Durable ingest of 1,000 batches split over `spools` spools ingesting
-/// concurrently; records a second.
-fn aggregate_run(spools: usize) -> f64 {
+/// Durable ingest of `each` batches by each of `spools` spools ingesting
+/// concurrently through `pool`; records a second.
+fn aggregate_run(spools: usize, each: usize, pool: &WriterPool) -> f64 {
     let dir = scratch(&format!("aggregate-{spools}"));
     runtime().block_on(async {
         let root = meathook::spool::SpoolRoot::open(dir.join("root")).expect("root");
         let mut opened = Vec::new();
         for i in 0..spools {
             let mut s = spool(&root.join(&format!("s{i}")), Durability::EveryIngest, false)
-                .with_root(&root);
+                .with_root(&root)
+                .with_writer_pool(pool.clone());
             s.open().await.expect("open");
             opened.push(s);
         }
-        let per_spool = BATCHES / spools;
         let started = Instant::now();
         let tasks: Vec<_> = opened
             .into_iter()
             .enumerate()
             .map(|(i, mut s)| {
-                let input: Vec<Vec<Reading>> =
-                    (0..per_spool).map(|b| batch(i * per_spool + b)).collect();
+                let input: Vec<Vec<Reading>> = (0..each).map(|b| batch(i * each + b)).collect();
                 tokio::spawn(async move {
                     for (b, records) in input.into_iter().enumerate() {
-                        s.ingest(&at(i * per_spool + b), records)
-                            .await
-                            .expect("ingest");
+                        s.ingest(&at(i * each + b), records).await.expect("ingest");
                     }
                     s
                 })
@@ -520,15 +519,21 @@ fn aggregate_run(spools: usize) -> f64 {
         for s in done {
             s.close().await;
         }
-        (per_spool * spools * PER_BATCH) as f64 / took.as_secs_f64()
+        (each * spools * PER_BATCH) as f64 / took.as_secs_f64()
     })
 }
 
 fn aggregate() {
-    let (mut one, mut hundred) = (Vec::new(), Vec::new());
+    let threads = WriterPool::shared().expect("writer threads").threads();
+    let pool = WriterPool::new(threads).expect("writer threads");
+    let no_interval = WriterPool::new(threads)
+        .expect("writer threads")
+        .with_commit_interval(Duration::ZERO);
+    let (mut one, mut hundred, mut without) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
-        one.push(aggregate_run(1));
-        hundred.push(aggregate_run(100));
+        one.push(aggregate_run(1, BATCHES, &pool));
+        hundred.push(aggregate_run(100, 100, &pool));
+        without.push(aggregate_run(100, 100, &no_interval));
     }
     spread("durable_1_spool_records_per_s", &one, "records/s", "");
     spread(
@@ -537,12 +542,24 @@ fn aggregate() {
         "records/s",
         "",
     );
+    spread(
+        "durable_100_spools_no_commit_interval_records_per_s",
+        &without,
+        "records/s",
+        "baseline: a pool with a zero commit interval",
+    );
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (o_med, h_med) = (median(&mut one), median(&mut hundred));
+    let (o_med, h_med, w_med) = (median(&mut one), median(&mut hundred), median(&mut without));
     figure("durable_100_vs_1_ratio_of_medians", h_med / o_med, "x", "");
+    figure(
+        "durable_100_with_vs_without_commit_interval_ratio_of_medians",
+        h_med / w_med,
+        "x",
+        "",
+    );
 }
 
 fn main() {

@@ -408,6 +408,26 @@ proptest! {
     }
 }
 
+/// Opens spools `0..spools` again, which recovers them, and delivers
+/// what each holds.
+async fn reopen_and_flush(open: impl Fn(u64) -> Spool, spools: u64) {
+    for p in 0..spools {
+        let mut spool = open(p);
+        spool.flush().await.unwrap();
+        spool.close().await;
+    }
+}
+
+/// Every spool's records `p * 1000 + i`, `i < appends`, arrived once.
+fn assert_each_once(out: &Recorder<Rec>, spools: u64, appends: u64) {
+    let mut ids: Vec<u64> = out.records().into_iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    let expected: Vec<u64> = (0..spools)
+        .flat_map(|p| (0..appends).map(move |i| p * 1000 + i))
+        .collect();
+    assert_eq!(ids, expected);
+}
+
 /// The shared path is really taken: concurrent appends of several spools
 /// are committed by filesystem syncs, fewer than the appends, and a crash
 /// right after keeps every acknowledged record of every spool.
@@ -442,17 +462,8 @@ fn concurrent_appends_of_spools_sharing_a_writer_share_filesystem_syncs() {
         assert_eq!(fs.filesystem_syncs(), stats.filesystem_syncs);
         assert!(stats.syncs() < 400, "one sync per append: {stats:?}");
         fs.crash(|_| 0);
-        for p in 0..8 {
-            let mut spool = open(p);
-            spool.flush().await.unwrap();
-            spool.close().await;
-        }
-        let mut ids: Vec<u64> = out.records().into_iter().map(|r| r.id).collect();
-        ids.sort_unstable();
-        let expected: Vec<u64> = (0..8)
-            .flat_map(|p| (0..50).map(move |i| p * 1000 + i))
-            .collect();
-        assert_eq!(ids, expected);
+        reopen_and_flush(open, 8).await;
+        assert_each_once(&out, 8, 50);
     });
 }
 
@@ -503,17 +514,8 @@ fn a_commit_interval_bounds_the_syncs_of_spools_committing_apart() {
             stats.syncs()
         );
         fs.crash(|_| 0);
-        for p in 0..SPOOLS {
-            let mut spool = open(p);
-            spool.flush().await.unwrap();
-            spool.close().await;
-        }
-        let mut ids: Vec<u64> = out.records().into_iter().map(|r| r.id).collect();
-        ids.sort_unstable();
-        let expected: Vec<u64> = (0..SPOOLS)
-            .flat_map(|p| (0..APPENDS).map(move |i| p * 1000 + i))
-            .collect();
-        assert_eq!(ids, expected);
+        reopen_and_flush(open, SPOOLS).await;
+        assert_each_once(&out, SPOOLS, APPENDS);
     });
 }
 
@@ -559,12 +561,7 @@ fn spools_sharing_a_writer_keep_within_the_open_file_budget() {
             spool.flush().await.unwrap();
             spool.close().await;
         }
-        let mut ids: Vec<u64> = out.records().into_iter().map(|r| r.id).collect();
-        ids.sort_unstable();
-        let expected: Vec<u64> = (0..SPOOLS)
-            .flat_map(|p| (0..APPENDS).map(move |i| p * 1000 + i))
-            .collect();
-        assert_eq!(ids, expected);
+        assert_each_once(&out, SPOOLS, APPENDS);
     });
 }
 
