@@ -59,7 +59,7 @@
 //!   closed) costs the others on its thread one wait of up to the interval:
 //!   their next sync waits for it before it is known to be gone. On the
 //!   spool bench, 100 spools appending 100 batches each back to back, a
-//!   tenth of a second's run, lose about a fifth of their throughput to
+//!   run of under a second, lose about a fifth of their throughput to
 //!   those waits as they finish one by one (see the README); a pool made
 //!   with a zero interval syncs without waiting.
 //!
