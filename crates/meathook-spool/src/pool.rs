@@ -52,9 +52,10 @@
 //! - a spool alone on its thread, or spools appending back to back, sync as
 //!   soon as their appends are written, exactly as without the interval;
 //! - spools that commit apart share a sync at most once an interval per
-//!   thread: at most threads ÷ interval syncs a second (200 with the
-//!   defaults on two cores) however many spools there are, and each append
-//!   waits at most the interval longer for its answer;
+//!   thread: at most threads ÷ interval syncs a second for each filesystem
+//!   the spools are on (200 with the defaults on two cores) however many
+//!   spools there are, and each append waits at most the interval longer
+//!   for its answer;
 //! - a spool that stops appending (its pipeline paused, finished or
 //!   closed) costs the others on its thread one wait of up to the interval:
 //!   their next sync waits for it before it is known to be gone. On the
