@@ -302,6 +302,11 @@ pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
 /// The default commit interval: see [`WriterPool::with_commit_interval`].
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The longest commit interval a pool takes: an acknowledgement that may
+/// wait longer is what [`Durability::Interval`](crate::Durability::Interval)
+/// is for.
+pub const MAX_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+
 impl WriterPool {
     /// The pool every spool uses unless given another: started on first
     /// use, with one thread per core (two to four). Fails only if its
@@ -360,15 +365,16 @@ impl WriterPool {
         self
     }
 
-    /// Sets the commit interval (default [`DEFAULT_COMMIT_INTERVAL`]): the
-    /// least time between the starts of two syncs of one thread while its
-    /// commits come from spools that did not commit in its last sync (see
-    /// the module docs). Zero syncs as soon as a round's jobs have run.
+    /// Sets the commit interval (default [`DEFAULT_COMMIT_INTERVAL`], at
+    /// most [`MAX_COMMIT_INTERVAL`]): the least time between the starts of
+    /// two syncs of one thread while its commits come from spools that did
+    /// not commit in its last sync (see the module docs). Zero syncs as soon
+    /// as a round's jobs have run.
     pub fn with_commit_interval(self, interval: Duration) -> WriterPool {
         self.inner
             .counters
             .commit_interval
-            .store(nanos(interval), Relaxed);
+            .store(nanos(interval.min(MAX_COMMIT_INTERVAL)), Relaxed);
         self
     }
 
@@ -612,4 +618,20 @@ fn round(
 fn note_sync(counters: &Counters, kind: &AtomicU64, took: Duration) {
     kind.fetch_add(1, Relaxed);
     counters.sync_nanos.fetch_add(nanos(took), Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_interval_is_kept_within_its_bounds() {
+        let pool = WriterPool::new(1).unwrap();
+        assert_eq!(pool.commit_interval(), DEFAULT_COMMIT_INTERVAL);
+        // A deadline this far off would overflow an `Instant`.
+        let pool = pool.with_commit_interval(Duration::MAX);
+        assert_eq!(pool.commit_interval(), MAX_COMMIT_INTERVAL);
+        let pool = pool.with_commit_interval(Duration::ZERO);
+        assert_eq!(pool.commit_interval(), Duration::ZERO);
+    }
 }
