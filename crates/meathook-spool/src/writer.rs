@@ -52,7 +52,12 @@ pub(crate) const SEQUENCE_FILE: &str = "sequence";
 /// Zeros written ahead of an open segment's frames, at least (one page)…
 const MIN_AHEAD: u64 = 4 << 10;
 /// …and at most; in between, as many as the segment holds already.
-pub(crate) const MAX_AHEAD: u64 = 1 << 20;
+pub(crate) const MAX_AHEAD: u64 = ZEROS.len() as u64;
+
+/// What zeros are written from. Never written, so its pages are the
+/// kernel's shared zero page: no allocation, and nothing added to the
+/// process's memory.
+static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 
 /// A segment being appended to.
 #[derive(Debug)]
@@ -855,9 +860,11 @@ fn write_ahead<W: FsFile>(o: &mut OpenSeg<W>, end: u64, max_segment: u64) {
         return;
     };
     if to > end {
-        let zeros = vec![0; usize::try_from(to - end).unwrap_or(0)];
-        match file.write_all_at(&zeros, end) {
-            Ok(()) => o.written_to = to,
+        // `to - end` is at most `MAX_AHEAD`, the length of `ZEROS`.
+        let n = usize::try_from(to - end).map_or(ZEROS.len(), |n| n.min(ZEROS.len()));
+        let zeros = &ZEROS[..n];
+        match file.write_all_at(zeros, end) {
+            Ok(()) => o.written_to = end + zeros.len() as u64,
             Err(e) => tracing::debug!(error = %e, "writing ahead of a segment's frames failed"),
         }
     }
