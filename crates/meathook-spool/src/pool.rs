@@ -481,21 +481,20 @@ struct LastSync {
     spools: HashSet<usize>,
 }
 
-/// A round's commits so far, and how many of them are of spools the
-/// thread's last sync covered.
+/// A round's commits so far, and which of them are of spools the thread's
+/// last sync covered.
 struct Gathered<'a> {
     last: &'a LastSync,
     pending: Vec<Box<dyn Pending>>,
-    spools: HashSet<usize>,
-    again: usize,
+    back: HashSet<usize>,
 }
 
 impl Gathered<'_> {
     fn run(&mut self, job: Job) {
         if let Ok(Some(p)) = catch_unwind(AssertUnwindSafe(job)) {
             let spool = p.spool();
-            if self.last.spools.contains(&spool) && self.spools.insert(spool) {
-                self.again += 1;
+            if self.last.spools.contains(&spool) {
+                self.back.insert(spool);
             }
             self.pending.push(p);
         }
@@ -504,7 +503,7 @@ impl Gathered<'_> {
     /// Whether every spool of the last sync has a commit here: it is
     /// pointless to wait for more when those are all back.
     fn all_back(&self) -> bool {
-        self.again == self.last.spools.len()
+        self.back.len() == self.last.spools.len()
     }
 }
 
@@ -522,44 +521,38 @@ fn round(
     threads: usize,
     last: &mut LastSync,
 ) {
+    // Group commit across time: no sync sooner than the interval after the
+    // last, unless every spool that sync covered is back.
+    let interval = Duration::from_nanos(counters.commit_interval.load(Relaxed));
+    let until = last.started.map(|started| started + interval);
     let mut gathered = Gathered {
         last,
         pending: Vec::new(),
-        spools: HashSet::new(),
-        again: 0,
+        back: HashSet::new(),
     };
     gathered.run(first);
     // A written append keeps its segment file open until it is committed:
     // the rounds of all the pool's threads hold at most the open-file
     // budget of them between them.
     let budget = (counters.max_open_files.load(Relaxed) / threads).max(1);
-    let mut jobs = 1;
-    while jobs < MAX_ROUND && gathered.pending.len() < budget {
-        match rx.try_recv() {
-            Ok(job) => gathered.run(job),
-            Err(_) => break,
+    for _ in 1..MAX_ROUND {
+        if gathered.pending.len() >= budget {
+            break;
         }
-        jobs += 1;
-    }
-    // Group commit across time: no sync sooner than the interval after the
-    // last, unless every spool that sync covered is back.
-    let interval = Duration::from_nanos(counters.commit_interval.load(Relaxed));
-    if let Some(started) = gathered
-        .last
-        .started
-        .filter(|_| !gathered.pending.is_empty())
-    {
-        let until = started + interval;
-        while jobs < MAX_ROUND && gathered.pending.len() < budget && !gathered.all_back() {
-            let Some(left) = until.checked_duration_since(Instant::now()) else {
-                break;
-            };
-            match rx.recv_timeout(left) {
-                Ok(job) => gathered.run(job),
-                Err(_) => break,
+        let job = match rx.try_recv() {
+            Ok(job) => job,
+            // Nothing waiting: wait for more only with commits to share.
+            Err(_) => {
+                let left = until
+                    .filter(|_| !gathered.pending.is_empty() && !gathered.all_back())
+                    .and_then(|until| until.checked_duration_since(Instant::now()));
+                match left.map(|left| rx.recv_timeout(left)) {
+                    Some(Ok(job)) => job,
+                    _ => break,
+                }
             }
-            jobs += 1;
-        }
+        };
+        gathered.run(job);
     }
     let Gathered { pending, .. } = gathered;
     counters.rounds.fetch_add(1, Relaxed);
